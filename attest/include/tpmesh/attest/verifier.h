@@ -1,0 +1,143 @@
+// The verifier side of the enrollment protocol (docs/attestation.md):
+//
+//   Begin(evidence)  -> checks 1-5, 14, 15; MakeCredential; fresh nonce.
+//                       Returns the Challenge for the node and the
+//                       PendingChallenge the caller keeps (secret inside).
+//   Complete(pending, response) -> checks 6-11 (13 and 12 are the caller's,
+//                       with CheckIdentity / CheckQuoteTiming, because only
+//                       the caller knows prior records).
+//
+// The caller owns single use: a PendingChallenge must be taken out of its
+// store atomically before Complete (ChallengeBook does this in memory; the
+// authority does it in SQLite). Complete checks expiry itself.
+//
+// Thread-safety: Verifier is immutable after construction; Begin/Complete may
+// run concurrently. ChallengeBook is internally locked.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tpmesh/attest/checks.h"
+#include "tpmesh/attest/ekcert.h"
+#include "tpmesh/attest/quote.h"
+#include "tpmesh/attest/types.h"
+#include "tpmesh/common/env.h"
+
+namespace tpmesh::attest {
+
+struct VerifierOptions {
+  bool allow_software_tpm = false;  // dev mode (check 15)
+  // When false, a node without an EK certificate may proceed to the
+  // challenge; the caller must then admit it only through an EK allowlist.
+  bool require_ek_cert = true;
+  PcrSelection selection{HashAlg::kSha256, {0, 1, 2, 3, 4, 5, 6, 7}};
+  std::chrono::seconds challenge_ttl{60};
+  size_t nonce_size = 32;   // >= 16
+  size_t secret_size = 32;  // <= EK nameAlg digest size
+};
+
+struct CheckOutcome {
+  Check check;
+  bool passed = false;
+  std::string detail;
+};
+using CheckLog = std::vector<CheckOutcome>;
+
+struct EnrollEvidence {
+  Bytes ek_public;  // TPM2B_PUBLIC
+  std::optional<Bytes> ek_cert_der;
+  std::vector<Bytes> intermediates;
+  Bytes ak_public;  // TPM2B_PUBLIC
+};
+
+struct Challenge {
+  Credential credential;
+  Bytes nonce;
+  PcrSelection selection;
+};
+
+struct PendingChallenge {
+  SecretBytes secret;
+  Bytes nonce;
+  PcrSelection selection;
+  Bytes ek_public;
+  Bytes ak_public;
+  Bytes ek_name;
+  Bytes ak_name;
+  Bytes ek_spki_sha256;
+  std::optional<EkCertInfo> ek_cert;
+  TimePoint expires;
+};
+
+struct ChallengeResponse {
+  SecretBytes secret;  // what ActivateCredential recovered
+  QuoteEvidence quote;
+};
+
+struct AttestedNode {
+  Bytes ek_public;
+  Bytes ek_name;
+  Bytes ek_spki_sha256;  // EK fingerprint: allowlists and node ids use it
+  Bytes ak_public;
+  Bytes ak_name;
+  std::optional<EkCertInfo> ek_cert;
+  QuoteInfo quote;
+  PcrValues pcr_values;
+};
+
+class Verifier {
+ public:
+  // `trust`, `clock` and `rng` must outlive the Verifier.
+  Verifier(const TrustStore& trust, VerifierOptions options, const Clock& clock, Random& rng);
+
+  [[nodiscard]] Result<std::pair<Challenge, PendingChallenge>> Begin(const EnrollEvidence& evidence,
+                                                                     CheckLog* log = nullptr) const;
+
+  // `policy` may be null: then check 11 is recorded as skipped-by-caller and
+  // the caller must gate admission another way.
+  [[nodiscard]] Result<AttestedNode> Complete(const PendingChallenge& pending,
+                                              const ChallengeResponse& response,
+                                              const PcrPolicy* policy,
+                                              CheckLog* log = nullptr) const;
+
+  const VerifierOptions& options() const { return options_; }
+
+ private:
+  const TrustStore& trust_;
+  VerifierOptions options_;
+  const Clock& clock_;
+  Random& rng_;
+};
+
+// Check 13: a known identity (by node id or name) re-appearing must present
+// the same EK; on re-attestation (not re-enrollment) also the same AK.
+struct KnownIdentity {
+  Bytes ek_name;
+  Bytes ak_name;
+};
+[[nodiscard]] Status CheckIdentity(const KnownIdentity& known, ByteView ek_name, ByteView ak_name,
+                                   bool allow_new_ak);
+
+// In-memory single-use challenge store with expiry (demo and tests; the
+// authority keeps challenges in SQLite with the same semantics).
+class ChallengeBook {
+ public:
+  explicit ChallengeBook(const Clock& clock) : clock_(clock) {}
+  // Stores `pending` under a fresh random id and returns the id (hex).
+  std::string Put(PendingChallenge pending, Random& rng);
+  // Removes and returns the challenge; unknown, used or expired ids fail
+  // check 6.
+  [[nodiscard]] Result<PendingChallenge> Take(const std::string& id);
+
+ private:
+  const Clock& clock_;
+  std::mutex mu_;
+  std::map<std::string, PendingChallenge> pending_;
+};
+
+}  // namespace tpmesh::attest

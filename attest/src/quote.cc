@@ -1,0 +1,2 @@
+// placeholder: implemented in a following commit
+namespace tpmesh::attest {}

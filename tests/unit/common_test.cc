@@ -1,0 +1,70 @@
+#include <gtest/gtest.h>
+
+#include "tpmesh/common/bytes.h"
+#include "tpmesh/common/result.h"
+
+namespace tpmesh {
+namespace {
+
+Result<int> Half(int x) {
+  if (x % 2) return MakeError(Code::kInvalidArgument, "odd", "odd number");
+  return x / 2;
+}
+
+Result<int> Quarter(int x) {
+  TPMESH_ASSIGN_OR_RETURN(int h, Half(x));
+  TPMESH_ASSIGN_OR_RETURN(int q, Half(h));
+  return q;
+}
+
+TEST(Result, PropagatesErrors) {
+  auto ok = Quarter(8);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(*ok, 2);
+  auto bad = Quarter(6);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().reason, "odd");
+  EXPECT_EQ(bad.error().code, Code::kInvalidArgument);
+}
+
+TEST(Bytes, HexRoundTrip) {
+  Bytes b = {0x00, 0xff, 0x10};
+  EXPECT_EQ(HexEncode(b), "00ff10");
+  auto back = HexDecode("00ff10");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, b);
+  EXPECT_FALSE(HexDecode("0").ok());
+  EXPECT_FALSE(HexDecode("zz").ok());
+}
+
+TEST(Bytes, Base64RejectsGarbage) {
+  Bytes b = {1, 2, 3, 4, 5};
+  auto enc = Base64Encode(b);
+  EXPECT_EQ(enc, "AQIDBAU=");
+  auto dec = Base64Decode(enc);
+  ASSERT_TRUE(dec.ok());
+  EXPECT_EQ(*dec, b);
+  auto bad = Base64Decode("AQID!AU=", "ek_public");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("ek_public"), std::string::npos);
+  EXPECT_FALSE(Base64Decode("AQIDBAU").ok());  // missing padding
+}
+
+TEST(Bytes, ConstantTimeEqual) {
+  Bytes a = {1, 2, 3}, b = {1, 2, 3}, c = {1, 2, 4}, d = {1, 2};
+  EXPECT_TRUE(ConstantTimeEqual(a, b));
+  EXPECT_FALSE(ConstantTimeEqual(a, c));
+  EXPECT_FALSE(ConstantTimeEqual(a, d));
+}
+
+TEST(SecretBytes, MovesAndKeepsContent) {
+  Bytes raw = {9, 8, 7};
+  SecretBytes s(raw);
+  SecretBytes t(std::move(s));
+  EXPECT_TRUE(s.empty());  // NOLINT(bugprone-use-after-move)
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t.data()[0], 9);
+}
+
+}  // namespace
+}  // namespace tpmesh
