@@ -1,2 +1,582 @@
-// placeholder: implemented in a following commit
-namespace tpmesh::attest {}
+// EK certificate verification: checks 1 (chain), 2 (validity), 3 (key match),
+// 14 (TCG EK profile) and 15 (software TPM), with OpenSSL 3.
+#include "tpmesh/attest/ekcert.h"
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <climits>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <vector>
+
+#include "ossl.h"
+#include "tpmesh/attest/checks.h"
+
+namespace tpmesh::attest {
+
+struct TrustStore::Impl {
+  X509_STORE* roots = X509_STORE_new();
+  STACK_OF(X509)* root_list = sk_X509_new_null();     // for counting / dedupe
+  STACK_OF(X509)* intermediates = sk_X509_new_null();  // untrusted chain hints
+
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  ~Impl() {
+    X509_STORE_free(roots);
+    sk_X509_pop_free(root_list, X509_free);
+    sk_X509_pop_free(intermediates, X509_free);
+  }
+};
+
+namespace {
+
+// TCG OIDs (EK Credential Profile 2.x, section 3.2).
+constexpr const char* kOidTpmManufacturer = "2.23.133.2.1";
+constexpr const char* kOidTpmModel = "2.23.133.2.2";
+constexpr const char* kOidTpmVersion = "2.23.133.2.3";
+constexpr const char* kOidEkCertificateEku = "2.23.133.8.1";  // tcg-kp-EKCertificate
+constexpr const char* kOidSubjectDirectoryAttributes = "2.5.29.9";
+
+// Critical extensions OpenSSL does not process itself but this file does, so
+// the chain is not refused for them on the EK certificate (leaf only).
+// subjectAltName (2.5.29.17) is known to OpenSSL, directoryName form included;
+// subjectDirectoryAttributes is structurally checked in CheckProfile.
+constexpr std::array<const char*, 2> kProcessedCriticalExtensions = {
+    "2.5.29.17", kOidSubjectDirectoryAttributes};
+
+// Software TPMs, identified by the SAN's tpmManufacturer (and model where the
+// manufacturer alone is ambiguous). The single table of simulator ids.
+// - swtpm writes id:00001014 (IBM's PCI vendor id) with model "swtpm". TCG
+//   vendor ids are four ASCII bytes (e.g. "IFX\0" = id:49465800), so no
+//   hardware TPM carries 0x00001014: any model matches.
+// - The Microsoft reference simulator reports "MSFT" (id:4D534654) and the
+//   IBM simulator "IBM" (id:49424D00); both are deliberately absent because
+//   hardware shares them (Microsoft Pluton reports MSFT). Such simulators have
+//   no vendor-signed EK certificate anyway, so check 1 rejects them.
+struct SoftwareTpm {
+  const char* manufacturer;  // compared case-insensitively
+  const char* model;         // nullptr: any model
+  const char* name;
+};
+constexpr std::array<SoftwareTpm, 1> kSoftwareTpms = {{
+    {"id:00001014", nullptr, "swtpm"},
+}};
+
+// Upper bound on node-supplied intermediates (NV 0x01c00100.. holds at most a
+// handful in practice); more is treated as malformed input, not a chain.
+constexpr size_t kMaxIntermediates = 16;
+
+using StoreCtx = std::unique_ptr<X509_STORE_CTX, ossl::Deleter<X509_STORE_CTX_free>>;
+using GeneralNames = std::unique_ptr<GENERAL_NAMES, ossl::Deleter<GENERAL_NAMES_free>>;
+using Eku = std::unique_ptr<EXTENDED_KEY_USAGE, ossl::Deleter<EXTENDED_KEY_USAGE_free>>;
+using BioPtr = std::unique_ptr<BIO, ossl::Deleter<BIO_free>>;
+void FreeStackShallow(STACK_OF(X509)* s) { sk_X509_free(s); }  // borrowed elements
+using X509Stack = std::unique_ptr<STACK_OF(X509), ossl::Deleter<FreeStackShallow>>;
+
+Error TrustError(Code code, std::string message) {
+  return MakeError(code, "trust_store_invalid", std::move(message));
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string ObjText(const ASN1_OBJECT* obj) {
+  char buf[128];
+  int n = OBJ_obj2txt(buf, sizeof buf, obj, /*no_name=*/1);
+  return n > 0 ? std::string(buf, std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1)) : "?";
+}
+
+std::string NameText(const X509_NAME* name) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0) {
+    ERR_clear_error();
+    return "?";
+  }
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  std::string out(data, static_cast<size_t>(std::max(len, 0L)));
+  return out.empty() ? "(empty name)" : out;
+}
+
+std::string Asn1String(const ASN1_STRING* s) {
+  unsigned char* utf8 = nullptr;
+  int n = ASN1_STRING_to_UTF8(&utf8, s);
+  if (n < 0) {
+    ERR_clear_error();
+    return {};
+  }
+  std::string out(reinterpret_cast<char*>(utf8), static_cast<size_t>(n));
+  OPENSSL_free(utf8);
+  return out;
+}
+
+std::optional<TimePoint> ToTimePoint(const ASN1_TIME* t) {
+  struct tm tm {};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return std::nullopt;
+  return FromUnixSeconds(static_cast<int64_t>(timegm(&tm)));
+}
+
+std::string TimeText(const struct tm& tm) {
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string TimeText(const ASN1_TIME* t) {
+  struct tm tm {};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return "(unparseable time)";
+  return TimeText(tm);
+}
+
+std::string TimeText(TimePoint t) {
+  time_t s = static_cast<time_t>(ToUnixSeconds(t));
+  struct tm tm {};
+  gmtime_r(&s, &tm);
+  return TimeText(tm);
+}
+
+Result<Bytes> TrimDerFor(ByteView nv, const std::string& what);
+
+// Parses exactly one DER certificate (NV padding trimmed first).
+Result<ossl::X509Ptr> ParseCert(ByteView data, const std::string& what) {
+  TPMESH_ASSIGN_OR_RETURN(Bytes der, TrimDerFor(data, what));
+  const unsigned char* p = der.data();
+  ossl::X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  if (!cert) return Malformed(what + ": not an X.509 certificate: " + ossl::DrainErrors());
+  if (p != der.data() + der.size()) {
+    return Malformed(what + ": certificate DER has inner length inconsistencies");
+  }
+  return cert;
+}
+
+Result<Bytes> SpkiSha256Of(EVP_PKEY* key) {
+  unsigned char* der = nullptr;
+  int len = i2d_PUBKEY(key, &der);
+  if (len <= 0) return ossl::CryptoError("i2d_PUBKEY");
+  Bytes spki(der, der + len);
+  OPENSSL_free(der);
+  return ossl::Digest(EVP_sha256(), spki);
+}
+
+// Reads only the outer header (ASN1_GET_object) and returns that prefix.
+Result<Bytes> TrimDerFor(ByteView nv, const std::string& what) {
+  if (nv.empty()) return Malformed(what + ": empty");
+  const unsigned char* p = nv.data();
+  long len = 0;
+  int tag = 0, cls = 0;
+  long avail = static_cast<long>(std::min<size_t>(nv.size(), LONG_MAX));
+  int ret = ASN1_get_object(&p, &len, &tag, &cls, avail);
+  ERR_clear_error();
+  size_t header = static_cast<size_t>(p - nv.data());
+  if (header == 0) return Malformed(what + ": not DER: unreadable ASN.1 header");
+  if (ret & 0x01) return Malformed(what + ": not DER: indefinite length");
+  if (tag != V_ASN1_SEQUENCE || cls != V_ASN1_UNIVERSAL || !(ret & V_ASN1_CONSTRUCTED)) {
+    return Malformed(what + ": not DER: outer element is not a SEQUENCE (first byte 0x" +
+                     HexEncode(nv.first(1)) + ")");
+  }
+  size_t total = header + static_cast<size_t>(len);
+  if ((ret & 0x80) || total > nv.size()) {
+    return Malformed(what + ": truncated: DER says " + std::to_string(total) + " bytes, " +
+                     std::to_string(nv.size()) + " given");
+  }
+  return Bytes(nv.begin(), nv.begin() + static_cast<std::ptrdiff_t>(total));
+}
+
+bool IsSelfSigned(X509* c) {
+  EVP_PKEY* key = X509_get0_pubkey(c);
+  bool ok = X509_check_issued(c, c) == X509_V_OK && key != nullptr && X509_verify(c, key) == 1;
+  ERR_clear_error();
+  return ok;
+}
+
+bool ProcessedCritical(const X509_EXTENSION* ext) {
+  std::string oid = ObjText(X509_EXTENSION_get_object(const_cast<X509_EXTENSION*>(ext)));
+  return std::find_if(kProcessedCriticalExtensions.begin(), kProcessedCriticalExtensions.end(),
+                      [&](const char* o) { return oid == o; }) != kProcessedCriticalExtensions.end();
+}
+
+// Accepts "unhandled critical extension" on the EK certificate (depth 0) only
+// when each critical extension OpenSSL does not know is one we process.
+int VerifyCallback(int ok, X509_STORE_CTX* ctx) {
+  if (ok || X509_STORE_CTX_get_error(ctx) != X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION ||
+      X509_STORE_CTX_get_error_depth(ctx) != 0) {
+    return ok;
+  }
+  X509* cert = X509_STORE_CTX_get_current_cert(ctx);
+  if (cert == nullptr) return ok;
+  for (int i = 0; i < X509_get_ext_count(cert); ++i) {
+    X509_EXTENSION* ext = X509_get_ext(cert, i);
+    if (X509_EXTENSION_get_critical(ext) && !X509_supported_extension(ext) &&
+        !ProcessedCritical(ext)) {
+      return ok;
+    }
+  }
+  X509_STORE_CTX_set_error(ctx, X509_V_OK);
+  return 1;
+}
+
+std::string CertLabel(X509* cert, int depth) {
+  if (depth == 0) return "EK certificate";
+  return "issuer certificate '" + NameText(X509_get_subject_name(cert)) + "'";
+}
+
+// Checks 1 and 2.
+Status CheckChain(X509* leaf, STACK_OF(X509)* untrusted, const TrustStore& trust,
+                  const EkCertOptions& options) {
+  const TrustStore::Impl& store = trust.impl();
+  if (trust.root_count() == 0) {
+    return CheckFailure(Check::kEkCertChain,
+                        "EK certificate issued by '" + NameText(X509_get_issuer_name(leaf)) +
+                            "' cannot be trusted: the trust store has no roots (add TPM vendor "
+                            "root certificates to the trust directory)");
+  }
+  StoreCtx ctx(X509_STORE_CTX_new());
+  if (!ctx) return ossl::CryptoError("X509_STORE_CTX_new");
+  if (X509_STORE_CTX_init(ctx.get(), store.roots, leaf, untrusted) != 1) {
+    return ossl::CryptoError("X509_STORE_CTX_init");
+  }
+  X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx.get()),
+                             static_cast<time_t>(ToUnixSeconds(options.now)));
+  X509_STORE_CTX_set_verify_cb(ctx.get(), VerifyCallback);
+  if (X509_verify_cert(ctx.get()) == 1) {
+    ERR_clear_error();
+    return OkStatus();
+  }
+  ERR_clear_error();
+  int err = X509_STORE_CTX_get_error(ctx.get());
+  int depth = X509_STORE_CTX_get_error_depth(ctx.get());
+  X509* at = X509_STORE_CTX_get_current_cert(ctx.get());
+  if (at == nullptr) at = leaf;
+  std::string label = CertLabel(at, depth);
+  if (err == X509_V_ERR_CERT_HAS_EXPIRED) {
+    return CheckFailure(Check::kEkCertValidity,
+                        label + " is not valid after " + TimeText(X509_get0_notAfter(at)) +
+                            " (verification time " + TimeText(options.now) + ")");
+  }
+  if (err == X509_V_ERR_CERT_NOT_YET_VALID) {
+    return CheckFailure(Check::kEkCertValidity,
+                        label + " is not valid before " + TimeText(X509_get0_notBefore(at)));
+  }
+  return CheckFailure(Check::kEkCertChain,
+                      "EK certificate chain rejected at " + label + " (issuer '" +
+                          NameText(X509_get_issuer_name(at)) +
+                          "'): " + X509_verify_cert_error_string(err));
+}
+
+void FreeAnySeq(ASN1_SEQUENCE_ANY* s) { sk_ASN1_TYPE_pop_free(s, ASN1_TYPE_free); }
+using AnySeq = std::unique_ptr<ASN1_SEQUENCE_ANY, ossl::Deleter<FreeAnySeq>>;
+
+// Validates subjectDirectoryAttributes as SEQUENCE OF Attribute
+// { type OID, values SET OF ANY } (it carries TPMSpecification).
+bool SubjectDirectoryAttributesWellFormed(X509_EXTENSION* ext) {
+  const ASN1_OCTET_STRING* v = X509_EXTENSION_get_data(ext);
+  const unsigned char* p = ASN1_STRING_get0_data(v);
+  const unsigned char* end = p + ASN1_STRING_length(v);
+  AnySeq attrs(d2i_ASN1_SEQUENCE_ANY(nullptr, &p, end - p));
+  if (!attrs || p != end || sk_ASN1_TYPE_num(attrs.get()) == 0) return false;
+  for (int i = 0; i < sk_ASN1_TYPE_num(attrs.get()); ++i) {
+    const ASN1_TYPE* attr = sk_ASN1_TYPE_value(attrs.get(), i);
+    if (attr->type != V_ASN1_SEQUENCE) return false;
+    const unsigned char* q = attr->value.sequence->data;
+    const unsigned char* qend = q + attr->value.sequence->length;
+    AnySeq fields(d2i_ASN1_SEQUENCE_ANY(nullptr, &q, qend - q));
+    if (!fields || q != qend || sk_ASN1_TYPE_num(fields.get()) != 2 ||
+        sk_ASN1_TYPE_value(fields.get(), 0)->type != V_ASN1_OBJECT ||
+        sk_ASN1_TYPE_value(fields.get(), 1)->type != V_ASN1_SET) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Check 14; fills the TPM identity fields of `info`.
+Status CheckProfile(X509* cert, EkCertInfo& info) {
+  uint32_t flags = X509_get_extension_flags(cert);
+  if (flags & EXFLAG_INVALID) {
+    ERR_clear_error();
+    return CheckFailure(Check::kEkCertProfile, "EK certificate has an undecodable extension");
+  }
+  if (flags & EXFLAG_CA) {
+    return CheckFailure(Check::kEkCertProfile,
+                        "EK certificate has basicConstraints CA=TRUE; an EK certificate must not "
+                        "be a CA");
+  }
+
+  int crit = 0;
+  GeneralNames san(static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, nullptr)));
+  if (!san) {
+    ERR_clear_error();
+    return CheckFailure(Check::kEkCertProfile,
+                        crit == -1 ? "EK certificate has no subjectAltName (the TCG profile "
+                                     "requires one naming the TPM manufacturer, model and version)"
+                                   : "EK certificate subjectAltName is duplicated or undecodable");
+  }
+  for (int i = 0; i < sk_GENERAL_NAME_num(san.get()); ++i) {
+    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(san.get(), i);
+    if (gn->type != GEN_DIRNAME) continue;
+    const X509_NAME* dn = gn->d.directoryName;
+    for (int j = 0; j < X509_NAME_entry_count(dn); ++j) {
+      const X509_NAME_ENTRY* e = X509_NAME_get_entry(dn, j);
+      std::string oid = ObjText(X509_NAME_ENTRY_get_object(e));
+      std::string value = Asn1String(X509_NAME_ENTRY_get_data(e));
+      if (oid == kOidTpmManufacturer) info.tpm_manufacturer = value;
+      if (oid == kOidTpmModel) info.tpm_model = value;
+      if (oid == kOidTpmVersion) info.tpm_version = value;
+    }
+  }
+  const char* missing = info.tpm_manufacturer.empty() ? "tpmManufacturer (2.23.133.2.1)"
+                        : info.tpm_model.empty()      ? "tpmModel (2.23.133.2.2)"
+                        : info.tpm_version.empty()    ? "tpmVersion (2.23.133.2.3)"
+                                                      : nullptr;
+  if (missing != nullptr) {
+    return CheckFailure(Check::kEkCertProfile,
+                        std::string("EK certificate subjectAltName directoryName lacks ") + missing);
+  }
+
+  Eku eku(static_cast<EXTENDED_KEY_USAGE*>(
+      X509_get_ext_d2i(cert, NID_ext_key_usage, &crit, nullptr)));
+  if (!eku && crit != -1) {
+    ERR_clear_error();
+    return CheckFailure(Check::kEkCertProfile,
+                        "EK certificate extendedKeyUsage is duplicated or undecodable");
+  }
+  if (eku) {
+    bool found = false;
+    std::string seen;
+    for (int i = 0; i < sk_ASN1_OBJECT_num(eku.get()); ++i) {
+      std::string oid = ObjText(sk_ASN1_OBJECT_value(eku.get(), i));
+      found = found || oid == kOidEkCertificateEku;
+      seen += (seen.empty() ? "" : ", ") + oid;
+    }
+    if (!found) {
+      return CheckFailure(Check::kEkCertProfile,
+                          "EK certificate extendedKeyUsage (" + seen + ") lacks " +
+                              kOidEkCertificateEku + " (tcg-kp-EKCertificate)");
+    }
+  }
+
+  EVP_PKEY* key = X509_get0_pubkey(cert);
+  int key_type = key == nullptr ? EVP_PKEY_NONE : EVP_PKEY_get_base_id(key);
+  if (key_type != EVP_PKEY_RSA && key_type != EVP_PKEY_EC) {
+    ERR_clear_error();
+    return CheckFailure(Check::kEkCertProfile, "EK certificate key is neither RSA nor ECC");
+  }
+  if (flags & EXFLAG_KUSAGE) {
+    uint32_t ku = X509_get_key_usage(cert);
+    bool rsa = key_type == EVP_PKEY_RSA;
+    if (!(ku & (rsa ? KU_KEY_ENCIPHERMENT : KU_KEY_AGREEMENT))) {
+      return CheckFailure(Check::kEkCertProfile,
+                          std::string("EK certificate keyUsage lacks ") +
+                              (rsa ? "keyEncipherment (required for an RSA EK)"
+                                   : "keyAgreement (required for an ECC EK)"));
+    }
+  }
+
+  int sda = X509_get_ext_by_OBJ(
+      cert, std::unique_ptr<ASN1_OBJECT, ossl::Deleter<ASN1_OBJECT_free>>(
+                OBJ_txt2obj(kOidSubjectDirectoryAttributes, 1))
+                .get(),
+      -1);
+  if (sda >= 0 && !SubjectDirectoryAttributesWellFormed(X509_get_ext(cert, sda))) {
+    ERR_clear_error();
+    return CheckFailure(Check::kEkCertProfile,
+                        "EK certificate subjectDirectoryAttributes is not a sequence of attributes");
+  }
+  return OkStatus();
+}
+
+// Check 15.
+Status CheckSoftwareTpm(const EkCertOptions& options, EkCertInfo& info) {
+  for (const SoftwareTpm& sw : kSoftwareTpms) {
+    if (!EqualsIgnoreCase(info.tpm_manufacturer, sw.manufacturer)) continue;
+    if (sw.model != nullptr && info.tpm_model != sw.model) continue;
+    if (!options.allow_software_tpm) {
+      return CheckFailure(Check::kSoftwareTpm,
+                          std::string("EK certificate is from a software TPM (") + sw.name +
+                              ": manufacturer " + info.tpm_manufacturer + ", model " +
+                              info.tpm_model + "); enable dev mode to accept it");
+    }
+    info.software_tpm = true;
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+
+TrustStore::TrustStore() : impl_(std::make_unique<Impl>()) {}
+TrustStore::~TrustStore() = default;
+TrustStore::TrustStore(TrustStore&&) noexcept = default;
+TrustStore& TrustStore::operator=(TrustStore&&) noexcept = default;
+
+size_t TrustStore::root_count() const {
+  return impl_ ? static_cast<size_t>(sk_X509_num(impl_->root_list)) : 0;
+}
+size_t TrustStore::intermediate_count() const {
+  return impl_ ? static_cast<size_t>(sk_X509_num(impl_->intermediates)) : 0;
+}
+
+namespace {
+
+bool Contains(STACK_OF(X509)* list, X509* c) {
+  for (int i = 0; i < sk_X509_num(list); ++i) {
+    if (X509_cmp(sk_X509_value(list, i), c) == 0) return true;
+  }
+  return false;
+}
+
+// Takes ownership of `cert`.
+Status AddCert(TrustStore::Impl& impl, ossl::X509Ptr cert) {
+  if (!impl.roots || !impl.root_list || !impl.intermediates) {
+    return ossl::CryptoError("trust store allocation");
+  }
+  bool root = IsSelfSigned(cert.get());
+  STACK_OF(X509)* list = root ? impl.root_list : impl.intermediates;
+  if (Contains(list, cert.get())) return OkStatus();
+  if (root && X509_STORE_add_cert(impl.roots, cert.get()) != 1) {
+    return ossl::CryptoError("X509_STORE_add_cert");
+  }
+  if (sk_X509_push(list, cert.get()) <= 0) return ossl::CryptoError("sk_X509_push");
+  cert.release();
+  return OkStatus();
+}
+
+}  // namespace
+
+Status TrustStore::AddPem(std::string_view pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return ossl::CryptoError("BIO_new_mem_buf");
+  std::vector<ossl::X509Ptr> certs;
+  ERR_clear_error();
+  while (ossl::X509Ptr c{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
+    certs.push_back(std::move(c));
+  }
+  unsigned long err = ERR_peek_last_error();
+  bool clean_end = ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE;
+  if (err != 0 && !clean_end) {
+    return TrustError(Code::kInvalidArgument,
+                      "PEM certificate #" + std::to_string(certs.size() + 1) +
+                          " does not parse: " + ossl::DrainErrors());
+  }
+  ERR_clear_error();
+  if (certs.empty()) return TrustError(Code::kInvalidArgument, "no PEM certificate found");
+  for (auto& c : certs) TPMESH_RETURN_IF_ERROR(AddCert(*impl_, std::move(c)));
+  return OkStatus();
+}
+
+Status TrustStore::AddDer(ByteView der) {
+  auto cert = ParseCert(der, "DER certificate");
+  if (!cert.ok()) return TrustError(Code::kInvalidArgument, cert.error().message);
+  return AddCert(*impl_, std::move(cert).value());
+}
+
+Result<TrustStore> TrustStore::LoadDirectory(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::vector<fs::path> files;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string ext = it->path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    if (ext != ".pem" && ext != ".crt" && ext != ".cer" && ext != ".der") continue;
+    std::error_code type_ec;
+    if (it->is_regular_file(type_ec)) files.push_back(it->path());
+  }
+  if (ec) {
+    return TrustError(Code::kNotFound, "cannot read trust directory " + dir + ": " + ec.message());
+  }
+  std::sort(files.begin(), files.end());
+  TrustStore store;
+  for (const fs::path& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) {
+      return TrustError(Code::kNotFound, "cannot read trust file " + f.string());
+    }
+    // .crt/.cer may hold either encoding; a PEM armor line decides.
+    bool pem = content.find("-----BEGIN") != std::string::npos;
+    Status st = pem ? store.AddPem(content) : store.AddDer(AsView(content));
+    if (!st.ok()) {
+      return TrustError(Code::kInvalidArgument, "trust file " + f.string() + ": " + st.error().message);
+    }
+  }
+  return store;
+}
+
+Result<Bytes> TrimDer(ByteView nv_contents) { return TrimDerFor(nv_contents, "ek_cert"); }
+
+Result<EkCertInfo> VerifyEkCertificate(ByteView ek_cert_der, std::span<const Bytes> intermediates,
+                                       const TrustStore& trust, const EkCertOptions& options) {
+  TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr leaf, ParseCert(ek_cert_der, "ek_cert"));
+  if (intermediates.size() > kMaxIntermediates) {
+    return Malformed("ek_cert: " + std::to_string(intermediates.size()) +
+                     " intermediates given, at most " + std::to_string(kMaxIntermediates));
+  }
+  std::vector<ossl::X509Ptr> node_certs;
+  for (size_t i = 0; i < intermediates.size(); ++i) {
+    TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr c,
+                            ParseCert(intermediates[i], "ek_cert: intermediate #" + std::to_string(i)));
+    node_certs.push_back(std::move(c));
+  }
+  // Borrowed pointers: the store's intermediates plus the node's.
+  X509Stack untrusted(sk_X509_new_null());
+  if (!untrusted) return ossl::CryptoError("sk_X509_new_null");
+  STACK_OF(X509)* known = trust.impl().intermediates;
+  for (int i = 0; i < sk_X509_num(known); ++i) {
+    if (sk_X509_push(untrusted.get(), sk_X509_value(known, i)) <= 0) {
+      return ossl::CryptoError("sk_X509_push");
+    }
+  }
+  for (auto& c : node_certs) {
+    if (sk_X509_push(untrusted.get(), c.get()) <= 0) return ossl::CryptoError("sk_X509_push");
+  }
+
+  TPMESH_RETURN_IF_ERROR(CheckChain(leaf.get(), untrusted.get(), trust, options));
+
+  EkCertInfo info;
+  TPMESH_RETURN_IF_ERROR(CheckProfile(leaf.get(), info));
+  TPMESH_RETURN_IF_ERROR(CheckSoftwareTpm(options, info));
+
+  info.issuer = NameText(X509_get_issuer_name(leaf.get()));
+  auto not_after = ToTimePoint(X509_get0_notAfter(leaf.get()));
+  if (!not_after) return Malformed("ek_cert: notAfter does not parse");
+  info.not_after = *not_after;
+  TPMESH_ASSIGN_OR_RETURN(info.spki_sha256, SpkiSha256Of(X509_get0_pubkey(leaf.get())));
+  return info;
+}
+
+Status CheckEkMatchesCert(const TpmPublic& ek, ByteView ek_cert_der) {
+  TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr cert, ParseCert(ek_cert_der, "ek_cert"));
+  EVP_PKEY* cert_key = X509_get0_pubkey(cert.get());
+  if (cert_key == nullptr) return Malformed("ek_cert: public key does not parse: " + ossl::DrainErrors());
+  TPMESH_ASSIGN_OR_RETURN(UniquePkey ek_key, ek.ToPkey());
+  if (EVP_PKEY_eq(cert_key, ek_key.get()) == 1) return OkStatus();
+  ERR_clear_error();
+  auto cert_fp = SpkiSha256Of(cert_key);
+  auto ek_fp = SpkiSha256Of(ek_key.get());
+  std::string detail = "EK public key differs from the key in the EK certificate";
+  if (cert_fp.ok() && ek_fp.ok()) {
+    detail += " (EK SPKI SHA-256 " + HexEncode(*ek_fp) + ", certificate " + HexEncode(*cert_fp) + ")";
+  }
+  return CheckFailure(Check::kEkKeyMismatch, detail);
+}
+
+}  // namespace tpmesh::attest

@@ -1,2 +1,589 @@
-// placeholder: implemented in a following commit
-namespace tpmesh::attest {}
+// OpenTpm: the Tpm interface over tpm2-tss ESAPI (see tpm.h for the contract).
+//
+// Every transient object and session lives in a FlushGuard, so it is flushed
+// on every return path; NV handles live in a TrCloseGuard. swtpm (libtpms)
+// has only 3 transient object slots, so no call holds more than 3 objects at
+// once (LoadAk flushes the SRK as soon as the AK is loaded).
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_mu.h>
+#include <tss2/tss2_rc.h>
+#include <tss2/tss2_tctildr.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <set>
+
+#include "esys_templates.h"
+#include "esys_util.h"
+#include "tpmesh/attest/checks.h"
+#include "tpmesh/attest/tpm.h"
+
+namespace tpmesh::attest {
+namespace {
+
+using esys::EsysOut;
+using esys::FlushGuard;
+using esys::Marshal;
+using esys::TpmError;
+using esys::TrCloseGuard;
+using esys::UnmarshalExact;
+
+constexpr int kPcrAttempts = 5;
+constexpr uint16_t kNvBufferFallback = 512;
+constexpr uint32_t kPcrCount = 24;
+
+Error Unavailable(const std::string& tcti, const std::string& step, TSS2_RC rc) {
+  return MakeError(
+      Code::kUnavailable, "tpm_unavailable",
+      "cannot reach the TPM through TCTI '" + tcti + "' (" + step + ": " + Tss2_RC_Decode(rc) +
+          "); check that the TPM device exists and this user may open it (device:/dev/tpmrm0 "
+          "is usually group 'tss'), or that the TPM simulator is running and listening on the "
+          "host/port given (swtpm:host=...,port=...)");
+}
+
+Result<TPMI_ALG_HASH> BankAlg(HashAlg bank) {
+  switch (bank) {
+    case HashAlg::kSha1: return static_cast<TPMI_ALG_HASH>(TPM2_ALG_SHA1);
+    case HashAlg::kSha256: return static_cast<TPMI_ALG_HASH>(TPM2_ALG_SHA256);
+    case HashAlg::kSha384: return static_cast<TPMI_ALG_HASH>(TPM2_ALG_SHA384);
+  }
+  return MakeError(Code::kInvalidArgument, "unknown_hash_alg", "unknown PCR bank");
+}
+
+Status CheckPcrIndices(const std::vector<uint32_t>& pcrs) {
+  for (uint32_t pcr : pcrs) {
+    if (pcr >= kPcrCount) {
+      return MakeError(Code::kInvalidArgument, "pcr_out_of_range",
+                       "PCR " + std::to_string(pcr) + " does not exist (PCRs are 0..23)");
+    }
+  }
+  return OkStatus();
+}
+
+TPML_PCR_SELECTION ToTpml(TPMI_ALG_HASH bank, const std::set<uint32_t>& pcrs) {
+  TPML_PCR_SELECTION sel{};
+  sel.count = 1;
+  sel.pcrSelections[0].hash = bank;
+  sel.pcrSelections[0].sizeofSelect = 3;
+  for (uint32_t pcr : pcrs) sel.pcrSelections[0].pcrSelect[pcr / 8] |= (1u << (pcr % 8));
+  return sel;
+}
+
+// Splits NV contents into DER certificates; bytes after the last certificate
+// that parses are dropped when they are padding (all 0x00 or 0xff), kept as
+// one more entry otherwise (the verifier then reports them as malformed).
+std::vector<Bytes> SplitDerCerts(const Bytes& data) {
+  std::vector<Bytes> certs;
+  size_t pos = 0;
+  while (pos < data.size()) {
+    const unsigned char* p = data.data() + pos;
+    X509* cert = d2i_X509(nullptr, &p, static_cast<long>(data.size() - pos));
+    if (cert == nullptr) break;
+    X509_free(cert);
+    const size_t used = static_cast<size_t>(p - (data.data() + pos));
+    certs.emplace_back(data.begin() + pos, data.begin() + pos + used);
+    pos += used;
+  }
+  ERR_clear_error();
+  const bool padding = std::all_of(data.begin() + pos, data.end(),
+                                   [](uint8_t b) { return b == 0x00 || b == 0xff; });
+  if (!padding) certs.emplace_back(data.begin() + pos, data.end());
+  return certs;
+}
+
+// Owns the ESYS-allocated TPM2B_DIGEST returned by ActivateCredential and
+// wipes it before freeing.
+class SecretDigestOut {
+ public:
+  SecretDigestOut() = default;
+  SecretDigestOut(const SecretDigestOut&) = delete;
+  SecretDigestOut& operator=(const SecretDigestOut&) = delete;
+  ~SecretDigestOut() {
+    if (p_ != nullptr) OPENSSL_cleanse(p_, sizeof(*p_));
+    Esys_Free(p_);
+  }
+  TPM2B_DIGEST** out() { return &p_; }
+  const TPM2B_DIGEST* get() const { return p_; }
+
+ private:
+  TPM2B_DIGEST* p_ = nullptr;
+};
+
+struct PcrSnapshot {
+  PcrValues values;
+  uint32_t update_counter = 0;
+  bool consistent = true;  // the counter did not change between PCR_Read calls
+  bool operator==(const PcrSnapshot& o) const {
+    return values == o.values && update_counter == o.update_counter;
+  }
+};
+
+class EsysTpm final : public Tpm {
+ public:
+  EsysTpm(std::string tcti, TSS2_TCTI_CONTEXT* tcti_ctx, ESYS_CONTEXT* ctx)
+      : tcti_(std::move(tcti)), tcti_ctx_(tcti_ctx), ctx_(ctx) {}
+  EsysTpm(const EsysTpm&) = delete;
+  EsysTpm& operator=(const EsysTpm&) = delete;
+  ~EsysTpm() override {
+    Esys_Finalize(&ctx_);
+    Tss2_TctiLdr_Finalize(&tcti_ctx_);
+  }
+
+  // Probes the TPM (starting it up if nobody has) and reads NV_BUFFER_MAX.
+  Status Init();
+
+  Result<EkBundle> ReadEk(KeyAlg alg) override;
+  Result<AkBlob> CreateAk(KeyAlg alg) override;
+  Result<SecretBytes> ActivateCredential(const AkBlob& ak, KeyAlg ek_alg,
+                                         const Credential& credential) override;
+  Result<QuoteEvidence> Quote(const AkBlob& ak, const PcrSelection& selection,
+                              ByteView nonce) override;
+  Result<PcrValues> ReadPcrs(const PcrSelection& selection) override;
+  Status ExtendPcr(uint32_t pcr, ByteView digest) override;
+  Result<size_t> TransientHandleCount() override;
+
+ private:
+  // A TPM_PT property's value (0 when the TPM does not report it).
+  TSS2_RC GetPropertyRaw(TPM2_PT property, uint32_t* value);
+  Result<std::vector<TPM2_HANDLE>> ListHandles(TPM2_HANDLE first, TPM2_HANDLE last);
+  Status CreatePrimary(ESYS_TR hierarchy, const TPM2B_PUBLIC& tmpl, const std::string& step,
+                       FlushGuard& handle, EsysOut<TPM2B_PUBLIC>* out_public);
+  // Loads `ak` under a freshly created SRK (flushed again before returning).
+  Status LoadAk(const AkBlob& ak, FlushGuard& handle);
+  // Whole contents of an NV index; nullopt when absent or never written.
+  Result<std::optional<Bytes>> ReadNv(TPM2_HANDLE index);
+  Result<Bytes> ReadNvWith(ESYS_TR auth, ESYS_TR nv, uint16_t size, TPM2_HANDLE index);
+  Result<PcrSnapshot> ReadPcrSnapshot(const PcrSelection& selection);
+
+  std::string tcti_;
+  TSS2_TCTI_CONTEXT* tcti_ctx_;
+  ESYS_CONTEXT* ctx_;
+  uint16_t nv_buffer_max_ = kNvBufferFallback;
+};
+
+Status EsysTpm::Init() {
+  uint32_t buffer_max = 0;
+  TSS2_RC rc = GetPropertyRaw(TPM2_PT_NV_BUFFER_MAX, &buffer_max);
+  if (esys::BaseRc(rc) == TPM2_RC_INITIALIZE) {
+    // Nobody ran TPM2_Startup yet (a bare simulator): do it now.
+    rc = Esys_Startup(ctx_, TPM2_SU_CLEAR);
+    if (rc != TSS2_RC_SUCCESS) return TpmError("TPM2_Startup", rc);
+    rc = GetPropertyRaw(TPM2_PT_NV_BUFFER_MAX, &buffer_max);
+  }
+  if (esys::IsTctiError(rc)) return Unavailable(tcti_, "GetCapability", rc);
+  if (rc != TSS2_RC_SUCCESS) return TpmError("GetCapability(TPM_PT_NV_BUFFER_MAX)", rc);
+  if (buffer_max != 0) nv_buffer_max_ = static_cast<uint16_t>(std::min<uint32_t>(buffer_max, 0xffff));
+  return OkStatus();
+}
+
+TSS2_RC EsysTpm::GetPropertyRaw(TPM2_PT property, uint32_t* value) {
+  TPMI_YES_NO more = TPM2_NO;
+  EsysOut<TPMS_CAPABILITY_DATA> data;
+  TSS2_RC rc = Esys_GetCapability(ctx_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                  TPM2_CAP_TPM_PROPERTIES, property, 1, &more, data.out());
+  if (rc != TSS2_RC_SUCCESS) return rc;
+  const TPML_TAGGED_TPM_PROPERTY& props = data->data.tpmProperties;
+  *value = (props.count == 0 || props.tpmProperty[0].property != property)
+               ? 0
+               : props.tpmProperty[0].value;
+  return TSS2_RC_SUCCESS;
+}
+
+Result<std::vector<TPM2_HANDLE>> EsysTpm::ListHandles(TPM2_HANDLE first, TPM2_HANDLE last) {
+  std::vector<TPM2_HANDLE> handles;
+  TPM2_HANDLE next = first;
+  for (;;) {
+    TPMI_YES_NO more = TPM2_NO;
+    EsysOut<TPMS_CAPABILITY_DATA> data;
+    TSS2_RC rc = Esys_GetCapability(ctx_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                    TPM2_CAP_HANDLES, next, TPM2_MAX_CAP_HANDLES, &more,
+                                    data.out());
+    if (rc != TSS2_RC_SUCCESS) return TpmError("GetCapability(HANDLES)", rc);
+    const TPML_HANDLE& list = data->data.handles;
+    bool past_end = false;
+    for (uint32_t i = 0; i < list.count; ++i) {
+      if (list.handle[i] > last) {
+        past_end = true;
+        break;
+      }
+      if (list.handle[i] >= first) handles.push_back(list.handle[i]);
+    }
+    if (!more || past_end || list.count == 0 || list.handle[list.count - 1] >= last) break;
+    next = list.handle[list.count - 1] + 1;
+  }
+  return handles;
+}
+
+Status EsysTpm::CreatePrimary(ESYS_TR hierarchy, const TPM2B_PUBLIC& tmpl,
+                              const std::string& step, FlushGuard& handle,
+                              EsysOut<TPM2B_PUBLIC>* out_public) {
+  TPM2B_SENSITIVE_CREATE sensitive{};
+  TPM2B_DATA outside{};
+  TPML_PCR_SELECTION creation_pcr{};
+  EsysOut<TPM2B_PUBLIC> pub;
+  EsysOut<TPM2B_CREATION_DATA> creation_data;
+  EsysOut<TPM2B_DIGEST> creation_hash;
+  EsysOut<TPMT_TK_CREATION> creation_ticket;
+  TSS2_RC rc = Esys_CreatePrimary(ctx_, hierarchy, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                                  &sensitive, &tmpl, &outside, &creation_pcr, handle.out(),
+                                  (out_public ? out_public : &pub)->out(), creation_data.out(),
+                                  creation_hash.out(), creation_ticket.out());
+  if (rc != TSS2_RC_SUCCESS) return TpmError(step, rc);
+  return OkStatus();
+}
+
+Status EsysTpm::LoadAk(const AkBlob& ak, FlushGuard& handle) {
+  TPM2B_PUBLIC pub{};
+  TPMESH_RETURN_IF_ERROR(
+      UnmarshalExact(Tss2_MU_TPM2B_PUBLIC_Unmarshal, ak.public_area, &pub, "ak.public_area"));
+  TPM2B_PRIVATE priv{};
+  TPMESH_RETURN_IF_ERROR(
+      UnmarshalExact(Tss2_MU_TPM2B_PRIVATE_Unmarshal, ak.private_area, &priv, "ak.private_area"));
+  const TPMI_ALG_PUBLIC want = ak.alg == KeyAlg::kRsa2048 ? TPM2_ALG_RSA : TPM2_ALG_ECC;
+  if (pub.publicArea.type != want) {
+    return Malformed(std::string("ak.public_area: key type does not match the blob's alg ") +
+                     KeyAlgName(ak.alg));
+  }
+  FlushGuard srk(ctx_);
+  TPMESH_RETURN_IF_ERROR(
+      CreatePrimary(ESYS_TR_RH_OWNER, esys::SrkTemplate(), "creating the SRK", srk, nullptr));
+  TSS2_RC rc = Esys_Load(ctx_, srk.get(), ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv,
+                         &pub, handle.out());
+  if (rc != TSS2_RC_SUCCESS) {
+    const TSS2_RC code = rc & ~TSS2_RC_LAYER_MASK;
+    if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TPM_RC_LAYER && (code & TPM2_RC_FMT1) &&
+        (code & TPM2_RC_P)) {
+      return MakeError(Code::kInvalidArgument, "tpm_ak_invalid",
+                       std::string("the TPM rejected the AK blob (") + Tss2_RC_Decode(rc) +
+                           "): it was made by another TPM, or the owner hierarchy was cleared "
+                           "since; create a new AK");
+    }
+    return TpmError("loading the AK", rc);
+  }
+  return OkStatus();
+}
+
+Result<Bytes> EsysTpm::ReadNvWith(ESYS_TR auth, ESYS_TR nv, uint16_t size, TPM2_HANDLE index) {
+  Bytes out;
+  out.reserve(size);
+  while (out.size() < size) {
+    const uint16_t offset = static_cast<uint16_t>(out.size());
+    const uint16_t chunk = std::min<uint16_t>(nv_buffer_max_, size - offset);
+    EsysOut<TPM2B_MAX_NV_BUFFER> data;
+    TSS2_RC rc = Esys_NV_Read(ctx_, auth, nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, chunk,
+                              offset, data.out());
+    char what[96];
+    std::snprintf(what, sizeof(what), "NV_Read of index 0x%08x at offset %u", index, offset);
+    if (rc != TSS2_RC_SUCCESS) return TpmError(what, rc);
+    if (data->size == 0 || data->size > chunk) {
+      return MakeError(Code::kInternal, "tpm_error",
+                       std::string(what) + " returned " + std::to_string(data->size) +
+                           " bytes, asked for " + std::to_string(chunk));
+    }
+    out.insert(out.end(), data->buffer, data->buffer + data->size);
+  }
+  return out;
+}
+
+Result<std::optional<Bytes>> EsysTpm::ReadNv(TPM2_HANDLE index) {
+  TrCloseGuard nv(ctx_);
+  TSS2_RC rc = Esys_TR_FromTPMPublic(ctx_, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                     nv.out());
+  if (rc != TSS2_RC_SUCCESS) {
+    if (esys::BaseRc(rc) == TPM2_RC_HANDLE) return std::optional<Bytes>();
+    return TpmError("NV_ReadPublic", rc);
+  }
+  EsysOut<TPM2B_NV_PUBLIC> pub;
+  EsysOut<TPM2B_NAME> name;
+  rc = Esys_NV_ReadPublic(ctx_, nv.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, pub.out(),
+                          name.out());
+  if (rc != TSS2_RC_SUCCESS) return TpmError("NV_ReadPublic", rc);
+  if (!(pub->nvPublic.attributes & TPMA_NV_WRITTEN) || pub->nvPublic.dataSize == 0) {
+    return std::optional<Bytes>();
+  }
+  // The index's own (empty) auth first, as the EK profile intends; owner
+  // auth for indices defined without TPMA_NV_AUTHREAD.
+  auto data = ReadNvWith(nv.get(), nv.get(), pub->nvPublic.dataSize, index);
+  if (!data.ok() && data.error().code != Code::kUnavailable) {
+    auto with_owner = ReadNvWith(ESYS_TR_RH_OWNER, nv.get(), pub->nvPublic.dataSize, index);
+    if (with_owner.ok()) return std::optional<Bytes>(std::move(*with_owner));
+  }
+  if (!data.ok()) return data.take_error();
+  return std::optional<Bytes>(std::move(*data));
+}
+
+Result<EkBundle> EsysTpm::ReadEk(KeyAlg alg) {
+  EkBundle bundle;
+  bundle.alg = alg;
+  {
+    FlushGuard ek(ctx_);
+    EsysOut<TPM2B_PUBLIC> pub;
+    TPMESH_RETURN_IF_ERROR(CreatePrimary(ESYS_TR_RH_ENDORSEMENT, esys::EkTemplate(alg),
+                                         std::string("creating the ") + KeyAlgName(alg) + " EK",
+                                         ek, &pub));
+    TPMESH_ASSIGN_OR_RETURN(bundle.ek_public,
+                            Marshal(Tss2_MU_TPM2B_PUBLIC_Marshal, *pub.get(), "EK public"));
+  }
+  TPMESH_ASSIGN_OR_RETURN(auto nv_handles, ListHandles(TPM2_NV_INDEX_FIRST, TPM2_NV_INDEX_LAST));
+  const TPM2_HANDLE cert_index = alg == KeyAlg::kRsa2048 ? kNvEkCertRsa2048 : kNvEkCertEccP256;
+  for (TPM2_HANDLE h : nv_handles) {
+    if (h == cert_index) {
+      TPMESH_ASSIGN_OR_RETURN(auto cert, ReadNv(h));
+      if (cert) {
+        // Drop NV padding after the DER certificate; keep unparsable data as is.
+        std::vector<Bytes> parts = SplitDerCerts(*cert);
+        bundle.ek_cert_der = parts.empty() ? std::move(*cert) : std::move(parts.front());
+      }
+    } else if (h >= kNvEkIntermediateFirst && h <= kNvEkIntermediateLast) {
+      TPMESH_ASSIGN_OR_RETURN(auto chain, ReadNv(h));
+      if (!chain) continue;
+      for (Bytes& c : SplitDerCerts(*chain)) bundle.intermediates.push_back(std::move(c));
+    }
+  }
+  return bundle;
+}
+
+Result<AkBlob> EsysTpm::CreateAk(KeyAlg alg) {
+  FlushGuard srk(ctx_);
+  TPMESH_RETURN_IF_ERROR(
+      CreatePrimary(ESYS_TR_RH_OWNER, esys::SrkTemplate(), "creating the SRK", srk, nullptr));
+  const TPM2B_PUBLIC tmpl = esys::AkTemplate(alg);
+  TPM2B_SENSITIVE_CREATE sensitive{};
+  TPM2B_DATA outside{};
+  TPML_PCR_SELECTION creation_pcr{};
+  EsysOut<TPM2B_PRIVATE> priv;
+  EsysOut<TPM2B_PUBLIC> pub;
+  EsysOut<TPM2B_CREATION_DATA> creation_data;
+  EsysOut<TPM2B_DIGEST> creation_hash;
+  EsysOut<TPMT_TK_CREATION> creation_ticket;
+  TSS2_RC rc = Esys_Create(ctx_, srk.get(), ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                           &sensitive, &tmpl, &outside, &creation_pcr, priv.out(), pub.out(),
+                           creation_data.out(), creation_hash.out(), creation_ticket.out());
+  if (rc != TSS2_RC_SUCCESS) return TpmError("creating the AK", rc);
+  AkBlob blob;
+  blob.alg = alg;
+  TPMESH_ASSIGN_OR_RETURN(blob.public_area,
+                          Marshal(Tss2_MU_TPM2B_PUBLIC_Marshal, *pub.get(), "AK public"));
+  TPMESH_ASSIGN_OR_RETURN(blob.private_area,
+                          Marshal(Tss2_MU_TPM2B_PRIVATE_Marshal, *priv.get(), "AK private"));
+  return blob;
+}
+
+Result<SecretBytes> EsysTpm::ActivateCredential(const AkBlob& ak, KeyAlg ek_alg,
+                                                const Credential& credential) {
+  TPM2B_ID_OBJECT id_object{};
+  TPMESH_RETURN_IF_ERROR(UnmarshalExact(Tss2_MU_TPM2B_ID_OBJECT_Unmarshal, credential.id_object,
+                                        &id_object, "credential.id_object"));
+  TPM2B_ENCRYPTED_SECRET secret{};
+  TPMESH_RETURN_IF_ERROR(UnmarshalExact(Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal,
+                                        credential.encrypted_secret, &secret,
+                                        "credential.encrypted_secret"));
+  FlushGuard ek(ctx_);
+  TPMESH_RETURN_IF_ERROR(CreatePrimary(ESYS_TR_RH_ENDORSEMENT, esys::EkTemplate(ek_alg),
+                                       std::string("creating the ") + KeyAlgName(ek_alg) + " EK",
+                                       ek, nullptr));
+  FlushGuard ak_handle(ctx_);
+  TPMESH_RETURN_IF_ERROR(LoadAk(ak, ak_handle));
+
+  // The EK's authPolicy is PolicySecret(TPM_RH_ENDORSEMENT). nonceTPM, cpHash
+  // and policyRef stay empty (a cpHash would bind the session to one command;
+  // see tpm2-tss#2512).
+  FlushGuard session(ctx_);
+  TPMT_SYM_DEF sym{};
+  sym.algorithm = TPM2_ALG_AES;
+  sym.keyBits.aes = 128;
+  sym.mode.aes = TPM2_ALG_CFB;
+  TSS2_RC rc = Esys_StartAuthSession(ctx_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                     ESYS_TR_NONE, nullptr, TPM2_SE_POLICY, &sym, TPM2_ALG_SHA256,
+                                     session.out());
+  if (rc != TSS2_RC_SUCCESS) return TpmError("starting the EK policy session", rc);
+  // Keep the session after use so that the guard, not the TPM, ends it.
+  rc = Esys_TRSess_SetAttributes(ctx_, session.get(), TPMA_SESSION_CONTINUESESSION,
+                                 TPMA_SESSION_CONTINUESESSION);
+  if (rc != TSS2_RC_SUCCESS) return TpmError("setting session attributes", rc);
+  TPM2B_NONCE nonce_tpm{};
+  TPM2B_DIGEST cp_hash{};
+  TPM2B_NONCE policy_ref{};
+  EsysOut<TPM2B_TIMEOUT> timeout;
+  EsysOut<TPMT_TK_AUTH> ticket;
+  rc = Esys_PolicySecret(ctx_, ESYS_TR_RH_ENDORSEMENT, session.get(), ESYS_TR_PASSWORD,
+                         ESYS_TR_NONE, ESYS_TR_NONE, &nonce_tpm, &cp_hash, &policy_ref, 0,
+                         timeout.out(), ticket.out());
+  if (rc != TSS2_RC_SUCCESS) return TpmError("PolicySecret(endorsement)", rc);
+
+  SecretDigestOut cert_info;
+  rc = Esys_ActivateCredential(ctx_, ak_handle.get(), ek.get(), ESYS_TR_PASSWORD, session.get(),
+                               ESYS_TR_NONE, &id_object, &secret, cert_info.out());
+  if (rc != TSS2_RC_SUCCESS) {
+    const TSS2_RC code = rc & ~TSS2_RC_LAYER_MASK;
+    if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TPM_RC_LAYER && (code & TPM2_RC_FMT1) &&
+        (code & TPM2_RC_P)) {
+      return MakeError(Code::kInvalidArgument, "tpm_activation_failed",
+                       std::string("the TPM rejected the credential (") + Tss2_RC_Decode(rc) +
+                           "): it was not made for this EK and AK, or it was altered");
+    }
+    if (esys::BaseRc(rc) == TPM2_RC_FAILURE) {
+      // libtpms answers an RSA seed that fails OAEP decoding with
+      // TPM_RC_FAILURE instead of TPM_RC_VALUE. If the TPM still answers,
+      // it is not in failure mode: the input was at fault.
+      uint32_t ignored = 0;
+      if (GetPropertyRaw(TPM2_PT_NV_BUFFER_MAX, &ignored) == TSS2_RC_SUCCESS) {
+        return MakeError(Code::kInvalidArgument, "tpm_activation_failed",
+                         "the TPM could not decrypt the credential's seed with the EK: it was "
+                         "not made for this EK, or it was altered");
+      }
+    }
+    return TpmError("ActivateCredential", rc);
+  }
+  return SecretBytes(ByteView(cert_info.get()->buffer, cert_info.get()->size));
+}
+
+Result<PcrSnapshot> EsysTpm::ReadPcrSnapshot(const PcrSelection& selection) {
+  TPMESH_RETURN_IF_ERROR(CheckPcrIndices(selection.pcrs));
+  TPMESH_ASSIGN_OR_RETURN(const TPMI_ALG_HASH bank, BankAlg(selection.bank));
+  const size_t digest_size = HashAlgSize(selection.bank);
+  std::set<uint32_t> remaining(selection.pcrs.begin(), selection.pcrs.end());
+  PcrSnapshot snap;
+  bool first = true;
+  // PCR_Read returns at most 8 digests per call: repeat for the rest.
+  do {
+    const TPML_PCR_SELECTION in = ToTpml(bank, remaining);
+    uint32_t counter = 0;
+    EsysOut<TPML_PCR_SELECTION> out_sel;
+    EsysOut<TPML_DIGEST> digests;
+    TSS2_RC rc = Esys_PCR_Read(ctx_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &in, &counter,
+                               out_sel.out(), digests.out());
+    if (rc != TSS2_RC_SUCCESS) return TpmError("PCR_Read", rc);
+    if (first) snap.update_counter = counter;
+    if (counter != snap.update_counter) snap.consistent = false;
+    first = false;
+    uint32_t k = 0;
+    size_t got = 0;
+    for (uint32_t s = 0; s < out_sel->count; ++s) {
+      const TPMS_PCR_SELECTION& ps = out_sel->pcrSelections[s];
+      for (uint32_t pcr = 0; pcr < ps.sizeofSelect * 8u; ++pcr) {
+        if (!(ps.pcrSelect[pcr / 8] & (1u << (pcr % 8)))) continue;
+        if (k >= digests->count) {
+          return MakeError(Code::kInternal, "tpm_error", "PCR_Read returned fewer digests than "
+                                                         "PCRs selected");
+        }
+        const TPM2B_DIGEST& d = digests->digests[k++];
+        if (ps.hash != bank || !remaining.count(pcr)) continue;
+        if (d.size != digest_size) {
+          return MakeError(Code::kInternal, "tpm_error",
+                           "PCR_Read returned a " + std::to_string(d.size) + "-byte digest for " +
+                               HashAlgName(selection.bank) + " PCR " + std::to_string(pcr));
+        }
+        snap.values[pcr] = Bytes(d.buffer, d.buffer + d.size);
+        remaining.erase(pcr);
+        ++got;
+      }
+    }
+    if (got == 0 && !remaining.empty()) {
+      return MakeError(Code::kFailedPrecondition, "pcr_bank_unavailable",
+                       std::string("the TPM returned no ") + HashAlgName(selection.bank) +
+                           " PCR values: that bank is not allocated on this TPM");
+    }
+  } while (!remaining.empty());
+  return snap;
+}
+
+Result<PcrValues> EsysTpm::ReadPcrs(const PcrSelection& selection) {
+  for (int attempt = 0; attempt < kPcrAttempts; ++attempt) {
+    TPMESH_ASSIGN_OR_RETURN(PcrSnapshot snap, ReadPcrSnapshot(selection));
+    if (snap.consistent) return std::move(snap.values);
+  }
+  return MakeError(Code::kAborted, "pcrs_unstable",
+                   "PCRs kept changing while being read (" + std::to_string(kPcrAttempts) +
+                       " attempts); retry later");
+}
+
+Result<QuoteEvidence> EsysTpm::Quote(const AkBlob& ak, const PcrSelection& selection,
+                                     ByteView nonce) {
+  TPM2B_DATA qualifying{};
+  if (nonce.size() > sizeof(qualifying.buffer)) {
+    return MakeError(Code::kInvalidArgument, "nonce_too_long",
+                     "quote nonce is " + std::to_string(nonce.size()) + " bytes; at most " +
+                         std::to_string(sizeof(qualifying.buffer)) + " fit in qualifyingData");
+  }
+  qualifying.size = static_cast<uint16_t>(nonce.size());
+  if (!nonce.empty()) std::memcpy(qualifying.buffer, nonce.data(), nonce.size());
+  TPMESH_RETURN_IF_ERROR(CheckPcrIndices(selection.pcrs));
+  TPMESH_ASSIGN_OR_RETURN(const TPMI_ALG_HASH bank, BankAlg(selection.bank));
+  const TPML_PCR_SELECTION pcr_select =
+      ToTpml(bank, std::set<uint32_t>(selection.pcrs.begin(), selection.pcrs.end()));
+  TPMT_SIG_SCHEME scheme{};
+  scheme.scheme = TPM2_ALG_NULL;  // the AK's own scheme
+
+  FlushGuard ak_handle(ctx_);
+  TPMESH_RETURN_IF_ERROR(LoadAk(ak, ak_handle));
+  for (int attempt = 0; attempt < kPcrAttempts; ++attempt) {
+    TPMESH_ASSIGN_OR_RETURN(PcrSnapshot before, ReadPcrSnapshot(selection));
+    EsysOut<TPM2B_ATTEST> quoted;
+    EsysOut<TPMT_SIGNATURE> signature;
+    TSS2_RC rc = Esys_Quote(ctx_, ak_handle.get(), ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                            &qualifying, &scheme, &pcr_select, quoted.out(), signature.out());
+    if (rc != TSS2_RC_SUCCESS) return TpmError("Quote", rc);
+    TPMESH_ASSIGN_OR_RETURN(PcrSnapshot after, ReadPcrSnapshot(selection));
+    if (!before.consistent || !after.consistent || !(before == after)) continue;
+    QuoteEvidence ev;
+    ev.attest.assign(quoted->attestationData, quoted->attestationData + quoted->size);
+    TPMESH_ASSIGN_OR_RETURN(ev.signature, Marshal(Tss2_MU_TPMT_SIGNATURE_Marshal,
+                                                  *signature.get(), "quote signature"));
+    ev.selection = selection;
+    ev.pcr_values = std::move(before.values);
+    return ev;
+  }
+  return MakeError(Code::kAborted, "pcrs_unstable",
+                   "PCRs kept changing while quoting (" + std::to_string(kPcrAttempts) +
+                       " attempts); retry later");
+}
+
+Status EsysTpm::ExtendPcr(uint32_t pcr, ByteView digest) {
+  TPMESH_RETURN_IF_ERROR(CheckPcrIndices({pcr}));
+  if (digest.size() != TPM2_SHA256_DIGEST_SIZE) {
+    return MakeError(Code::kInvalidArgument, "digest_size_invalid",
+                     "PCR extend digest is " + std::to_string(digest.size()) +
+                         " bytes; the sha256 bank needs 32");
+  }
+  TPML_DIGEST_VALUES values{};
+  values.count = 1;
+  values.digests[0].hashAlg = TPM2_ALG_SHA256;
+  std::memcpy(values.digests[0].digest.sha256, digest.data(), digest.size());
+  TSS2_RC rc = Esys_PCR_Extend(ctx_, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                               ESYS_TR_NONE, &values);
+  if (rc != TSS2_RC_SUCCESS) return TpmError("PCR_Extend of PCR " + std::to_string(pcr), rc);
+  return OkStatus();
+}
+
+Result<size_t> EsysTpm::TransientHandleCount() {
+  TPMESH_ASSIGN_OR_RETURN(auto objects, ListHandles(TPM2_TRANSIENT_FIRST, TPM2_TRANSIENT_LAST));
+  // TPM_HT_LOADED_SESSION lists loaded HMAC and policy sessions.
+  TPMESH_ASSIGN_OR_RETURN(auto sessions,
+                          ListHandles(TPM2_LOADED_SESSION_FIRST, TPM2_POLICY_SESSION_LAST));
+  return objects.size() + sessions.size();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Tpm>> OpenTpm(const std::string& tcti) {
+  TSS2_TCTI_CONTEXT* tcti_ctx = nullptr;
+  TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti.c_str(), &tcti_ctx);
+  if (rc != TSS2_RC_SUCCESS) return Unavailable(tcti, "opening the TCTI", rc);
+  ESYS_CONTEXT* ctx = nullptr;
+  rc = Esys_Initialize(&ctx, tcti_ctx, nullptr);
+  if (rc != TSS2_RC_SUCCESS) {
+    Tss2_TctiLdr_Finalize(&tcti_ctx);
+    return Unavailable(tcti, "Esys_Initialize", rc);
+  }
+  auto tpm = std::make_unique<EsysTpm>(tcti, tcti_ctx, ctx);
+  TPMESH_RETURN_IF_ERROR(tpm->Init());
+  return std::unique_ptr<Tpm>(std::move(tpm));
+}
+
+}  // namespace tpmesh::attest

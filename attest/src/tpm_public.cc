@@ -1,2 +1,221 @@
-// placeholder: implemented in a following commit
-namespace tpmesh::attest {}
+// TPM2B_PUBLIC parsing (tss2-mu) and conversion to OpenSSL keys.
+#include "tpmesh/attest/tpm_public.h"
+
+#include <openssl/core_names.h>
+#include <openssl/param_build.h>
+#include <tss2/tss2_mu.h>
+#include <tss2/tss2_rc.h>
+
+#include <cstdio>
+
+#include "ossl.h"
+#include "tpmesh/attest/checks.h"
+
+namespace tpmesh::attest {
+namespace {
+
+std::string Hex4(uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%04x", v);
+  return buf;
+}
+
+// Hash algorithm of a signing or OAEP scheme; NULL for schemes without one.
+uint16_t SchemeHash(TPMI_ALG_ASYM_SCHEME scheme, const TPMU_ASYM_SCHEME& d) {
+  switch (scheme) {
+    case TPM2_ALG_RSASSA: return d.rsassa.hashAlg;
+    case TPM2_ALG_RSAPSS: return d.rsapss.hashAlg;
+    case TPM2_ALG_ECDSA: return d.ecdsa.hashAlg;
+    case TPM2_ALG_ECDAA: return d.ecdaa.hashAlg;
+    case TPM2_ALG_SM2: return d.sm2.hashAlg;
+    case TPM2_ALG_ECSCHNORR: return d.ecschnorr.hashAlg;
+    case TPM2_ALG_OAEP: return d.oaep.hashAlg;
+    default: return kAlgNull;
+  }
+}
+
+void CopySymmetric(const TPMT_SYM_DEF_OBJECT& s, TpmPublic& out) {
+  out.symmetric = s.algorithm;
+  if (s.algorithm != TPM2_ALG_NULL) {
+    out.symmetric_bits = s.keyBits.sym;
+    out.symmetric_mode = s.mode.sym;
+  }
+}
+
+const char* GroupName(uint16_t curve) {
+  switch (curve) {
+    case kCurveNistP256: return "prime256v1";
+    case kCurveNistP384: return "secp384r1";
+    default: return nullptr;
+  }
+}
+
+size_t CurveBytes(uint16_t curve) { return curve == kCurveNistP384 ? 48 : 32; }
+
+using ParamBld = std::unique_ptr<OSSL_PARAM_BLD, ossl::Deleter<OSSL_PARAM_BLD_free>>;
+using Params = std::unique_ptr<OSSL_PARAM, ossl::Deleter<OSSL_PARAM_free>>;
+
+Result<UniquePkey> FromData(const char* type, OSSL_PARAM_BLD* bld) {
+  Params params(OSSL_PARAM_BLD_to_param(bld));
+  if (!params) return ossl::CryptoError("OSSL_PARAM_BLD_to_param");
+  ossl::PkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1) {
+    return ossl::CryptoError(std::string("EVP_PKEY_fromdata_init ") + type);
+  }
+  EVP_PKEY* raw = nullptr;
+  if (EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
+    return Malformed(std::string("public key: ") + type + " key rejected by OpenSSL: " +
+                     ossl::DrainErrors());
+  }
+  UniquePkey key(raw);
+  ossl::PkeyCtx check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+  if (!check || EVP_PKEY_public_check(check.get()) != 1) {
+    return Malformed(std::string("public key: invalid ") + type + " public key: " +
+                     ossl::DrainErrors());
+  }
+  return key;
+}
+
+}  // namespace
+
+Result<TpmPublic> ParseTpm2bPublic(ByteView data) {
+  if (data.size() < 2) {
+    return Malformed("TPM2B_PUBLIC: " + std::to_string(data.size()) +
+                     " bytes, too short for the size field");
+  }
+  const size_t size = (size_t{data[0]} << 8) | data[1];
+  if (size == 0) return Malformed("TPM2B_PUBLIC: empty public area");
+  if (size != data.size() - 2) {
+    return Malformed("TPM2B_PUBLIC: size field says " + std::to_string(size) + " bytes, " +
+                     std::to_string(data.size() - 2) + " bytes follow");
+  }
+  TPMT_PUBLIC pub{};
+  size_t offset = 0;
+  const uint8_t* area = data.data() + 2;
+  TSS2_RC rc = Tss2_MU_TPMT_PUBLIC_Unmarshal(area, size, &offset, &pub);
+  if (rc != TSS2_RC_SUCCESS) {
+    return Malformed("TPM2B_PUBLIC: cannot unmarshal TPMT_PUBLIC (truncated or invalid): " +
+                     std::string(Tss2_RC_Decode(rc)));
+  }
+  if (offset != size) {
+    return Malformed("TPM2B_PUBLIC: " + std::to_string(size - offset) +
+                     " trailing bytes after TPMT_PUBLIC");
+  }
+  TpmPublic out;
+  out.area.assign(area, area + size);
+  // The name hashes these exact bytes; refuse encodings that tss2-mu would
+  // not reproduce (so every parser computes the same name).
+  Bytes again(size);
+  size_t moff = 0;
+  if (Tss2_MU_TPMT_PUBLIC_Marshal(&pub, again.data(), again.size(), &moff) != TSS2_RC_SUCCESS ||
+      moff != size || again != out.area) {
+    return Malformed("TPM2B_PUBLIC: TPMT_PUBLIC is not canonically encoded");
+  }
+  out.type = pub.type;
+  out.name_alg = pub.nameAlg;
+  out.attributes = pub.objectAttributes;
+  out.auth_policy.assign(pub.authPolicy.buffer, pub.authPolicy.buffer + pub.authPolicy.size);
+  switch (pub.type) {
+    case TPM2_ALG_RSA: {
+      const TPMS_RSA_PARMS& p = pub.parameters.rsaDetail;
+      CopySymmetric(p.symmetric, out);
+      out.scheme = p.scheme.scheme;
+      out.scheme_hash = SchemeHash(p.scheme.scheme, p.scheme.details);
+      out.rsa_bits = p.keyBits;
+      out.rsa_exponent = p.exponent;
+      out.rsa_modulus.assign(pub.unique.rsa.buffer, pub.unique.rsa.buffer + pub.unique.rsa.size);
+      if (out.rsa_modulus.size() * 8 != out.rsa_bits) {
+        return Malformed("TPM2B_PUBLIC: RSA modulus is " + std::to_string(out.rsa_modulus.size()) +
+                         " bytes, keyBits says " + std::to_string(out.rsa_bits) + " bits");
+      }
+      break;
+    }
+    case TPM2_ALG_ECC: {
+      const TPMS_ECC_PARMS& p = pub.parameters.eccDetail;
+      CopySymmetric(p.symmetric, out);
+      out.scheme = p.scheme.scheme;
+      out.scheme_hash = SchemeHash(p.scheme.scheme, p.scheme.details);
+      out.curve = p.curveID;
+      const TPMS_ECC_POINT& q = pub.unique.ecc;
+      out.ecc_x.assign(q.x.buffer, q.x.buffer + q.x.size);
+      out.ecc_y.assign(q.y.buffer, q.y.buffer + q.y.size);
+      if (out.ecc_x.empty() || out.ecc_y.empty()) {
+        return Malformed("TPM2B_PUBLIC: ECC public point is empty");
+      }
+      break;
+    }
+    default:
+      return Malformed("TPM2B_PUBLIC: unsupported key type " + Hex4(pub.type) +
+                       " (only RSA and ECC)");
+  }
+  return out;
+}
+
+Result<Bytes> TpmPublic::Name() const {
+  const EVP_MD* md = ossl::MdForTpmAlg(name_alg);
+  if (md == nullptr) return Malformed("TPM public area: unsupported nameAlg " + Hex4(name_alg));
+  TPMESH_ASSIGN_OR_RETURN(Bytes digest, ossl::Digest(md, area));
+  Bytes name = {static_cast<uint8_t>(name_alg >> 8), static_cast<uint8_t>(name_alg)};
+  name.insert(name.end(), digest.begin(), digest.end());
+  return name;
+}
+
+Result<UniquePkey> TpmPublic::ToPkey() const {
+  ParamBld bld(OSSL_PARAM_BLD_new());
+  if (!bld) return ossl::CryptoError("OSSL_PARAM_BLD_new");
+  if (type == kAlgRsa) {
+    if (rsa_modulus.empty()) return Malformed("TPM public area: empty RSA modulus");
+    ossl::Bn n(BN_bin2bn(rsa_modulus.data(), static_cast<int>(rsa_modulus.size()), nullptr));
+    ossl::Bn e(BN_new());
+    if (!n || !e || BN_set_word(e.get(), rsa_exponent == 0 ? 65537 : rsa_exponent) != 1) {
+      return ossl::CryptoError("RSA BIGNUMs");
+    }
+    if (OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) != 1 ||
+        OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get()) != 1) {
+      return ossl::CryptoError("OSSL_PARAM_BLD RSA");
+    }
+    return FromData("RSA", bld.get());
+  }
+  if (type == kAlgEcc) {
+    const char* group = GroupName(curve);
+    if (group == nullptr) {
+      return Malformed("TPM public area: unsupported ECC curve " + Hex4(curve) +
+                       " (only NIST P-256 and P-384)");
+    }
+    const size_t n = CurveBytes(curve);
+    if (ecc_x.size() > n || ecc_y.size() > n) {
+      return Malformed("TPM public area: ECC coordinate longer than " + std::to_string(n) +
+                       " bytes");
+    }
+    // Uncompressed point 04 || x || y, coordinates left-padded to the field size.
+    Bytes point(1 + 2 * n, 0);
+    point[0] = 0x04;
+    std::copy(ecc_x.begin(), ecc_x.end(), point.begin() + 1 + (n - ecc_x.size()));
+    std::copy(ecc_y.begin(), ecc_y.end(), point.begin() + 1 + n + (n - ecc_y.size()));
+    if (OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
+        OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
+                                         point.size()) != 1) {
+      return ossl::CryptoError("OSSL_PARAM_BLD EC");
+    }
+    return FromData("EC", bld.get());
+  }
+  return Malformed("TPM public area: unsupported key type " + Hex4(type));
+}
+
+Result<Bytes> TpmPublic::SpkiSha256() const {
+  TPMESH_ASSIGN_OR_RETURN(UniquePkey key, ToPkey());
+  TPMESH_ASSIGN_OR_RETURN(Bytes der, SpkiDer(key.get()));
+  return ossl::Digest(EVP_sha256(), der);
+}
+
+Result<Bytes> SpkiDer(EVP_PKEY* key) {
+  if (key == nullptr) return MakeError(Code::kInvalidArgument, "invalid_argument", "SpkiDer: no key");
+  int len = i2d_PUBKEY(key, nullptr);
+  if (len <= 0) return ossl::CryptoError("i2d_PUBKEY");
+  Bytes der(static_cast<size_t>(len));
+  uint8_t* p = der.data();
+  if (i2d_PUBKEY(key, &p) != len) return ossl::CryptoError("i2d_PUBKEY");
+  return der;
+}
+
+}  // namespace tpmesh::attest

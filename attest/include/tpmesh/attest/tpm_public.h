@@ -23,7 +23,7 @@ using UniquePkey = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
 inline constexpr uint16_t kAlgRsa = 0x0001, kAlgSha1 = 0x0004, kAlgSha256 = 0x000B,
                           kAlgSha384 = 0x000C, kAlgNull = 0x0010, kAlgRsassa = 0x0014,
                           kAlgRsapss = 0x0016, kAlgEcdsa = 0x0018, kAlgEcc = 0x0023,
-                          kAlgAes = 0x0006;
+                          kAlgAes = 0x0006, kAlgCfb = 0x0043;
 // TPM_ECC_CURVE
 inline constexpr uint16_t kCurveNistP256 = 0x0003, kCurveNistP384 = 0x0004;
 // TPMA_OBJECT bits
@@ -41,6 +41,8 @@ struct TpmPublic {
   uint32_t attributes = 0; // TPMA_OBJECT
   Bytes auth_policy;
   uint16_t symmetric = kAlgNull;  // storage keys: AES; signing keys: NULL
+  uint16_t symmetric_bits = 0;         // key bits of `symmetric` (128, 256); 0 if NULL
+  uint16_t symmetric_mode = kAlgNull;  // kAlgCfb for storage keys; NULL if `symmetric` is
   uint16_t scheme = kAlgNull;     // RSASSA, ECDSA, ... or NULL
   uint16_t scheme_hash = kAlgNull;
   // RSA
