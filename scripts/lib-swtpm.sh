@@ -1,7 +1,9 @@
 # Shell helpers for scripts that need a simulated TPM (sourced, not run).
-# swtpm_new DIR: manufactures a TPM with its own local CA in DIR and starts
-# swtpm on a free TCP port. Sets SWTPM_TCTI, SWTPM_PID, SWTPM_TRUST (a
-# directory with only the CA's root and intermediate certificates).
+# swtpm_new DIR [CA_DIR]: manufactures a TPM in DIR, its EK certificates
+# signed by the local CA in CA_DIR (default DIR/ca; give several TPMs one
+# CA_DIR to model one manufacturer), and starts swtpm on a free TCP port.
+# Sets SWTPM_TCTI, SWTPM_PID, SWTPM_TRUST (a directory with only the CA's
+# root and intermediate certificates).
 
 free_port() {  # prints a TCP port p such that p and p+1 are free
   local p
@@ -15,13 +17,13 @@ free_port() {  # prints a TCP port p such that p and p+1 are free
 }
 
 swtpm_new() {
-  local dir=$1
-  mkdir -p "$dir/state" "$dir/ca" "$dir/trust"
+  local dir=$1 ca=${2:-$1/ca}
+  mkdir -p "$dir/state" "$ca" "$dir/trust"
   cat >"$dir/localca.conf" <<CONF
-statedir = $dir/ca
-signingkey = $dir/ca/signkey.pem
-issuercert = $dir/ca/issuercert.pem
-certserial = $dir/ca/certserial
+statedir = $ca
+signingkey = $ca/signkey.pem
+issuercert = $ca/issuercert.pem
+certserial = $ca/certserial
 CONF
   cat >"$dir/setup.conf" <<CONF
 create_certs_tool = /usr/bin/swtpm_localca
@@ -31,7 +33,7 @@ CONF
   swtpm_setup --tpm2 --tpmstate "$dir/state" --create-ek-cert --create-platform-cert \
     --lock-nvram --pcr-banks sha256 --config "$dir/setup.conf" >"$dir/setup.log" 2>&1 || {
     echo "swtpm_setup failed; see $dir/setup.log" >&2; return 1; }
-  cp "$dir/ca/swtpm-localca-rootca-cert.pem" "$dir/ca/issuercert.pem" "$dir/trust/"
+  cp "$ca/swtpm-localca-rootca-cert.pem" "$ca/issuercert.pem" "$dir/trust/"
   local port
   port=$(free_port) || { echo "no free TCP port for swtpm" >&2; return 1; }
   swtpm socket --tpm2 --tpmstate dir="$dir/state" \

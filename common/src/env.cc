@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace tpmesh {
@@ -24,6 +25,15 @@ SystemRandom& SystemRandom::Instance() {
 int64_t ToUnixSeconds(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
-TimePoint FromUnixSeconds(int64_t s) { return TimePoint(std::chrono::seconds(s)); }
+TimePoint FromUnixSeconds(int64_t s) {
+  // system_clock counts nanoseconds in 64 bits (until year 2262); certificates
+  // may say 9999-12-31. Saturate instead of overflowing.
+  using Dur = TimePoint::duration;
+  constexpr int64_t kMax =
+      std::chrono::duration_cast<std::chrono::seconds>(Dur::max()).count() - 1;
+  constexpr int64_t kMin =
+      std::chrono::duration_cast<std::chrono::seconds>(Dur::min()).count() + 1;
+  return TimePoint(std::chrono::duration_cast<Dur>(std::chrono::seconds(std::clamp(s, kMin, kMax))));
+}
 
 }  // namespace tpmesh

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "tpmesh/common/bytes.h"
+#include "tpmesh/common/env.h"
 #include "tpmesh/common/result.h"
 
 namespace tpmesh {
@@ -64,6 +65,13 @@ TEST(SecretBytes, MovesAndKeepsContent) {
   EXPECT_TRUE(s.empty());  // NOLINT(bugprone-use-after-move)
   ASSERT_EQ(t.size(), 3u);
   EXPECT_EQ(t.data()[0], 9);
+}
+
+TEST(Env, FromUnixSecondsSaturatesFarFutureDates) {
+  // 9999-12-31T23:59:59Z, as swtpm's EK certificates say.
+  TimePoint t = FromUnixSeconds(253402300799);
+  EXPECT_GT(t, FromUnixSeconds(9'000'000'000));
+  EXPECT_EQ(ToUnixSeconds(FromUnixSeconds(1'800'000'000)), 1'800'000'000);
 }
 
 }  // namespace

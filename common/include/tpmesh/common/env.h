@@ -40,7 +40,8 @@ class SystemRandom final : public Random {
   static SystemRandom& Instance();
 };
 
-// Unix seconds of a time point.
+// Unix seconds of a time point, and back (saturating at the representable
+// range, about years 1678-2262).
 int64_t ToUnixSeconds(TimePoint t);
 TimePoint FromUnixSeconds(int64_t s);
 

@@ -1,0 +1,87 @@
+// Plain records the authority stores (see store.h). Value types.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tpmesh/attest/quote.h"
+#include "tpmesh/attest/types.h"
+#include "tpmesh/common/bytes.h"
+
+namespace tpmesh::authority {
+
+enum class NodeStatus { kPending, kActive, kRevoked, kQuarantined };
+const char* NodeStatusName(NodeStatus s);  // "pending", "active", "revoked", "quarantined"
+std::optional<NodeStatus> ParseNodeStatus(std::string_view s);
+
+struct NodeRecord {
+  std::string node_id;       // 20 hex chars: first 10 bytes of the EK fingerprint
+  std::string hostname;      // unique
+  NodeStatus status = NodeStatus::kPending;
+  std::string status_reason;
+  Bytes ek_sha256;           // EK fingerprint (SHA-256 of SPKI DER); unique
+  Bytes ek_public;           // TPM2B_PUBLIC
+  Bytes ek_name;
+  Bytes ak_public;           // TPM2B_PUBLIC
+  Bytes ak_name;
+  std::optional<uint32_t> subnet;  // index of the node's /64 in the mesh /48; unique
+  Bytes wg_public_key;       // 32 bytes
+  std::vector<std::string> endpoints;
+  std::string pcr_policy;    // policy name it was admitted under ("" = none)
+  attest::PcrValues pcr_values;     // from the last verified quote
+  attest::ClockState tpm_clock;     // from the last verified quote (check 12)
+  int64_t enrolled_at = 0;
+  int64_t updated_at = 0;
+  int64_t last_seen = 0;
+  int64_t enroll_count = 0;
+};
+
+struct TokenRecord {
+  std::string id;          // public handle, 16 hex chars
+  Bytes hash;              // SHA-256 of the secret token; the token itself is never stored
+  std::string comment;
+  int64_t created_at = 0;
+  int64_t expires_at = 0;
+  std::optional<int64_t> used_at;
+  std::string used_by;     // node id
+  bool revoked = false;
+};
+
+struct AllowlistEntry {
+  Bytes ek_sha256;
+  std::string comment;
+  int64_t created_at = 0;
+};
+
+struct PolicyRecord {
+  attest::PcrPolicy policy;
+  int64_t created_at = 0;
+};
+
+struct AuditEntry {
+  int64_t id = 0;
+  int64_t at = 0;
+  std::string actor;   // "admin:<name>", "node:<id>", "system"
+  std::string action;  // "node.enroll", "node.revoke", "token.create", ...
+  std::string target;  // node id, token id, ...
+  std::string reason;
+  std::string detail;  // short free text (no secrets)
+};
+
+// A pending enrollment challenge (attest::PendingChallenge plus its id and
+// the hostname it was issued for).
+struct ChallengeRecord {
+  std::string id;
+  std::string hostname;
+  attest::KeyAlg ek_alg = attest::KeyAlg::kRsa2048;
+  SecretBytes secret;
+  Bytes nonce;
+  attest::PcrSelection selection;
+  Bytes ek_public, ak_public, ek_name, ak_name, ek_sha256;
+  bool has_ek_cert = false;
+  int64_t expires_at = 0;
+};
+
+}  // namespace tpmesh::authority

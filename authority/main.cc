@@ -1,0 +1,115 @@
+// tpmesh-authority: init | serve. Thin: the logic lives in tpmesh_authority.
+#include <CLI/CLI.hpp>
+#include <signal.h>
+
+#include <cstdio>
+
+#include "tpmesh/authority/api.h"
+#include "tpmesh/authority/state.h"
+
+namespace {
+
+using namespace tpmesh;
+using namespace tpmesh::authority;
+
+int Die(const Error& e) {
+  std::fprintf(stderr, "tpmesh-authority: %s\n", e.ToString().c_str());
+  return 1;
+}
+
+int Init(const InitOptions& o) {
+  auto r = InitState(o, SystemClock::Instance(), SystemRandom::Instance());
+  if (!r.ok()) return Die(r.error());
+  std::printf("initialized %s\n", o.state_dir.c_str());
+  std::printf("mesh prefix:     %s\n", r->mesh_prefix.c_str());
+  std::printf("admin cert:      %s (key %s)\n", r->admin_cert_path.c_str(), r->admin_key_path.c_str());
+  std::printf("CA fingerprint:  %s\n", r->ca_fingerprint.c_str());
+  std::printf("clients pin it:  tpmesh-client enroll --ca-fingerprint %s ...\n", r->ca_fingerprint.c_str());
+  return 0;
+}
+
+int Serve(AuthorityConfig cfg) {
+  // Block the stop signals before any thread starts; sigwait below.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
+  auto state = LoadState(cfg.state_dir);
+  if (!state.ok()) return Die(state.error());
+  auto trust = attest::TrustStore::LoadDirectory(cfg.ek_trust_dir);
+  if (!trust.ok()) return Die(trust.error());
+
+  AuthoritySettings settings;
+  settings.mesh_prefix = state->mesh_prefix;
+  settings.mtu = cfg.mtu;
+  settings.persistent_keepalive = cfg.persistent_keepalive;
+  settings.dev_mode = cfg.dev_mode;
+  settings.admission = cfg.admission;
+  settings.default_policy = cfg.default_policy;
+  settings.node_cert_lifetime = std::chrono::hours(cfg.node_cert_hours);
+  AuthorityKeys keys{&state->ca, state->ca.cert_pem(), state->config_signing_public};
+  AuthorityService service(*state->store, *trust, keys, settings, SystemClock::Instance(),
+                           SystemRandom::Instance());
+
+  net::ServerOptions so;
+  so.listen = cfg.listen;
+  so.cert_pem = state->server_cert_pem;
+  so.key_pem = state->server_key_pem;
+  so.client_ca_pem = state->ca.cert_pem();
+  auto server = net::StartServer(so, MakeApiHandler(service));
+  if (!server.ok()) return Die(server.error());
+  std::string ports;
+  for (int p : (*server)->ports()) ports += " " + std::to_string(p);
+  std::printf("tpmesh-authority: serving mesh %s on%s (EK roots: %zu from %s%s)\n",
+              settings.mesh_prefix.ToString().c_str(), ports.c_str(), trust->root_count(),
+              cfg.ek_trust_dir.c_str(), cfg.dev_mode ? "; DEV MODE: software TPMs accepted" : "");
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&stop, &sig);
+  std::printf("tpmesh-authority: signal %d, shutting down\n", sig);
+  (*server)->Stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tpmesh-authority: TPM-attested enrollment and key authority for a WireGuard mesh"};
+  app.require_subcommand(1);
+
+  InitOptions init;
+  auto* init_cmd = app.add_subcommand("init", "create the state directory, CA, keys and mesh prefix");
+  init_cmd->add_option("--state-dir", init.state_dir, "state directory (created 0700)")->required();
+  init_cmd->add_option("--mesh-prefix", init.mesh_prefix, "mesh /48 (default: random ULA)");
+  init_cmd->add_option("--server-name", init.server_names, "DNS name for the server certificate");
+  init_cmd->add_option("--server-ip", init.server_ips, "IP address for the server certificate");
+
+  std::string config_path;
+  AuthorityConfig cfg;
+  std::string state_dir, trust_dir;
+  std::vector<std::string> listen;
+  bool dev = false, queue = false;
+  auto* serve_cmd = app.add_subcommand("serve", "serve the API (stops cleanly on SIGTERM)");
+  serve_cmd->add_option("--config", config_path, "authority.toml");
+  serve_cmd->add_option("--state-dir", state_dir, "overrides state_dir");
+  serve_cmd->add_option("--listen", listen, "overrides listen, e.g. [::]:8443");
+  serve_cmd->add_option("--ek-trust-dir", trust_dir, "overrides ek_trust_dir");
+  serve_cmd->add_flag("--dev", dev, "accept software TPMs (swtpm): never in production");
+  serve_cmd->add_flag("--approval-queue", queue, "queue unknown nodes for admin approval");
+
+  CLI11_PARSE(app, argc, argv);
+  if (*init_cmd) return Init(init);
+  if (!config_path.empty()) {
+    auto c = LoadConfig(config_path);
+    if (!c.ok()) return Die(c.error());
+    cfg = *c;
+  }
+  if (!state_dir.empty()) cfg.state_dir = state_dir;
+  if (!trust_dir.empty()) cfg.ek_trust_dir = trust_dir;
+  if (!listen.empty()) cfg.listen = listen;
+  if (dev) cfg.dev_mode = true;
+  if (queue) cfg.admission.approval_queue = true;
+  return Serve(cfg);
+}

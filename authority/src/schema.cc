@@ -1,0 +1,136 @@
+#include "schema.h"
+
+#include <array>
+
+namespace tpmesh::authority::internal {
+namespace {
+
+// Version 1: the initial schema.
+//
+// Foreign keys (PRAGMA foreign_keys=ON on every connection):
+//   tokens.used_by -> nodes.node_id  ON DELETE SET NULL, DEFERRABLE INITIALLY
+//     DEFERRED. A token can only name a node that exists, but checked at
+//     COMMIT so enrollment may mark the token used before or after inserting
+//     the node in the same transaction. Nodes are never deleted today
+//     (revocation is a status); if a purge is ever added, the token stays
+//     consumed (used_at is kept) and the audit log keeps who used it.
+// Deliberately no foreign key:
+//   nodes.pcr_policy -> policies.name: the name a node was admitted under is
+//     history; deleting or replacing a policy must not be blocked by, nor
+//     rewrite, node rows (re-attestation decides what a missing policy means).
+//   challenges, ek_allowlist: exist before the node does.
+//   audit.target: free text naming anything; the log must outlive its targets.
+// Empty strings, not NULL, for absent text (except tokens.used_by, which must
+// be NULL to satisfy the foreign key; the store maps "" <-> NULL).
+constexpr const char* kV1 = R"sql(
+PRAGMA application_id = 1953525107;
+
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY NOT NULL,
+  value TEXT NOT NULL
+);
+
+-- Exactly one row (id 1): the mesh config generation.
+CREATE TABLE generation (
+  id    INTEGER PRIMARY KEY CHECK (id = 1),
+  value INTEGER NOT NULL CHECK (value >= 0)
+);
+INSERT INTO generation (id, value) VALUES (1, 0);
+
+CREATE TABLE nodes (
+  node_id           TEXT PRIMARY KEY NOT NULL,
+  hostname          TEXT NOT NULL UNIQUE,
+  status            TEXT NOT NULL
+    CONSTRAINT nodes_status_valid
+    CHECK (status IN ('pending', 'active', 'revoked', 'quarantined')),
+  status_reason     TEXT NOT NULL DEFAULT '',
+  ek_sha256         BLOB NOT NULL UNIQUE,
+  ek_public         BLOB NOT NULL,
+  ek_name           BLOB NOT NULL,
+  ak_public         BLOB NOT NULL,
+  ak_name           BLOB NOT NULL,
+  -- NULL: no /64 allocated. Revoked nodes keep theirs (never reused).
+  subnet            INTEGER UNIQUE
+    CONSTRAINT nodes_subnet_range CHECK (subnet BETWEEN 1 AND 65535),
+  wg_public_key     BLOB NOT NULL,
+  endpoints         TEXT NOT NULL DEFAULT '[]',   -- JSON array of strings
+  pcr_policy        TEXT NOT NULL DEFAULT '',
+  pcr_values        TEXT NOT NULL DEFAULT '{}',   -- JSON {"<pcr>": "<hex>"}
+  tpm_clock_ms      INTEGER NOT NULL DEFAULT 0,   -- uint64 stored bit-for-bit
+  tpm_reset_count   INTEGER NOT NULL DEFAULT 0,
+  tpm_restart_count INTEGER NOT NULL DEFAULT 0,
+  tpm_safe          INTEGER NOT NULL DEFAULT 0 CHECK (tpm_safe IN (0, 1)),
+  enrolled_at       INTEGER NOT NULL,
+  updated_at        INTEGER NOT NULL,
+  last_seen         INTEGER NOT NULL,
+  enroll_count      INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE challenges (
+  id          TEXT PRIMARY KEY NOT NULL,
+  hostname    TEXT NOT NULL,
+  ek_alg      TEXT NOT NULL,
+  secret      BLOB NOT NULL,
+  nonce       BLOB NOT NULL,
+  pcr_bank    TEXT NOT NULL,
+  pcrs        TEXT NOT NULL,                      -- JSON array of PCR indices
+  ek_public   BLOB NOT NULL,
+  ak_public   BLOB NOT NULL,
+  ek_name     BLOB NOT NULL,
+  ak_name     BLOB NOT NULL,
+  ek_sha256   BLOB NOT NULL,
+  has_ek_cert INTEGER NOT NULL CHECK (has_ek_cert IN (0, 1)),
+  expires_at  INTEGER NOT NULL
+);
+CREATE INDEX challenges_expires_at ON challenges (expires_at);
+
+CREATE TABLE tokens (
+  id         TEXT PRIMARY KEY NOT NULL,
+  hash       BLOB NOT NULL UNIQUE,
+  comment    TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at    INTEGER,
+  used_by    TEXT REFERENCES nodes (node_id) ON DELETE SET NULL
+               DEFERRABLE INITIALLY DEFERRED,
+  revoked    INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1))
+);
+CREATE INDEX tokens_used_by ON tokens (used_by);
+
+CREATE TABLE ek_allowlist (
+  ek_sha256  BLOB PRIMARY KEY NOT NULL,
+  comment    TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL
+);
+
+CREATE TABLE policies (
+  name       TEXT PRIMARY KEY NOT NULL,
+  bank       TEXT NOT NULL,
+  golden     TEXT NOT NULL,                       -- JSON {"<pcr>": ["<hex>", ...]}
+  created_at INTEGER NOT NULL
+);
+
+-- Append-only: the triggers refuse UPDATE and DELETE.
+CREATE TABLE audit (
+  id     INTEGER PRIMARY KEY AUTOINCREMENT,
+  at     INTEGER NOT NULL,
+  actor  TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL DEFAULT '',
+  reason TEXT NOT NULL DEFAULT '',
+  detail TEXT NOT NULL DEFAULT ''
+);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+  BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+)sql";
+
+constexpr std::array<const char*, 1> kAll = {kV1};
+
+}  // namespace
+
+std::span<const char* const> Migrations() { return kAll; }
+int64_t CurrentSchemaVersion() { return static_cast<int64_t>(kAll.size()); }
+
+}  // namespace tpmesh::authority::internal

@@ -1,0 +1,538 @@
+#include "tpmesh/authority/service.h"
+
+#include <openssl/sha.h>
+#include <sodium.h>
+
+#include <algorithm>
+
+#include "tpmesh/attest/tpm_public.h"
+
+namespace tpmesh::authority {
+namespace {
+
+Error NodeNotFound(std::string_view id) {
+  return MakeError(Code::kNotFound, "node_not_found",
+                   "no node with id or hostname '" + std::string(id.substr(0, 64)) + "'");
+}
+
+Error Revoked(const NodeRecord& n) {
+  return MakeError(Code::kPermissionDenied, "node_revoked",
+                   "node " + n.node_id + " (" + n.hostname + ") is revoked (" + n.status_reason +
+                       "); an admin must restore it before it can enroll again");
+}
+
+Bytes Sha256(ByteView data) {
+  Bytes out(SHA256_DIGEST_LENGTH);
+  SHA256(data.data(), data.size(), out.data());
+  return out;
+}
+
+Result<std::optional<NodeRecord>> FindNode(Tx& tx, std::string_view id_or_hostname) {
+  TPMESH_ASSIGN_OR_RETURN(auto by_id, tx.FindNodeById(id_or_hostname));
+  if (by_id) return by_id;
+  return tx.FindNodeByHostname(id_or_hostname);
+}
+
+}  // namespace
+
+std::string NodeIdFromEk(ByteView ek_sha256) {
+  return HexEncode(ek_sha256.subspan(0, std::min<size_t>(10, ek_sha256.size())));
+}
+
+AuthorityService::AuthorityService(Store& store, const attest::TrustStore& trust,
+                                   AuthorityKeys keys, AuthoritySettings settings,
+                                   const Clock& clock, Random& rng)
+    : store_(store),
+      trust_(trust),
+      keys_(std::move(keys)),
+      settings_(std::move(settings)),
+      clock_(clock),
+      rng_(rng),
+      verifier_(trust_,
+                attest::VerifierOptions{.allow_software_tpm = settings_.dev_mode,
+                                        .require_ek_cert = false,
+                                        .selection = settings_.pcr_selection,
+                                        .challenge_ttl = settings_.challenge_ttl},
+                clock_, rng_) {}
+
+int64_t AuthorityService::Now() const { return ToUnixSeconds(clock_.Now()); }
+
+Result<proto::EnrollStartResponse> AuthorityService::EnrollStart(
+    const proto::EnrollStartRequest& req) {
+  attest::EnrollEvidence evidence{req.ek_public, req.ek_cert, req.ek_intermediates, req.ak_public};
+  TPMESH_ASSIGN_OR_RETURN(auto begun, verifier_.Begin(evidence));
+  auto& [challenge, pending] = begun;
+
+  ChallengeRecord rec;
+  Bytes id(16);
+  rng_.Fill(id);
+  rec.id = HexEncode(id);
+  rec.hostname = req.hostname;
+  rec.ek_alg = req.ek_alg;
+  rec.secret = std::move(pending.secret);
+  rec.nonce = pending.nonce;
+  rec.selection = pending.selection;
+  rec.ek_public = pending.ek_public;
+  rec.ak_public = pending.ak_public;
+  rec.ek_name = pending.ek_name;
+  rec.ak_name = pending.ak_name;
+  rec.ek_sha256 = pending.ek_spki_sha256;
+  rec.has_ek_cert = pending.ek_cert.has_value();
+  rec.expires_at = ToUnixSeconds(pending.expires);
+
+  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(auto existing, tx.FindNodeByEk(rec.ek_sha256));
+    if (existing && existing->status == NodeStatus::kRevoked) return Revoked(*existing);
+    TPMESH_ASSIGN_OR_RETURN(auto holder, tx.FindNodeByHostname(req.hostname));
+    if (holder && holder->ek_sha256 != rec.ek_sha256) {
+      return attest::CheckFailure(
+          attest::Check::kIdentityChanged,
+          "hostname '" + req.hostname + "' belongs to node " + holder->node_id +
+              " with a different EK; a different machine cannot take over its identity");
+    }
+    if (!rec.has_ek_cert) {
+      TPMESH_ASSIGN_OR_RETURN(bool allowed, tx.IsAllowlisted(rec.ek_sha256));
+      if (!allowed && !existing) {
+        return attest::CheckFailure(
+            attest::Check::kEkCertChain,
+            "the node sent no EK certificate and its EK (sha256:" + HexEncode(rec.ek_sha256) +
+                ") is not on the allowlist; add it with 'tpmeshctl ek allow'");
+      }
+    }
+    TPMESH_RETURN_IF_ERROR(tx.DeleteExpiredChallenges(Now()));
+    return tx.PutChallenge(rec);
+  }); !st_.ok()) return st_.take_error();
+
+  proto::EnrollStartResponse out;
+  out.challenge_id = rec.id;
+  out.credential = std::move(challenge.credential);
+  out.nonce = challenge.nonce;
+  out.pcr_selection = challenge.selection;
+  out.expires_at = rec.expires_at;
+  return out;
+}
+
+Result<std::optional<attest::PcrPolicy>> AuthorityService::PolicyFor(
+    Tx& tx, const std::optional<NodeRecord>& node) {
+  std::string name = node && !node->pcr_policy.empty() ? node->pcr_policy : settings_.default_policy;
+  if (name.empty()) return std::optional<attest::PcrPolicy>();
+  TPMESH_ASSIGN_OR_RETURN(auto rec, tx.GetPolicy(name));
+  if (!rec) {
+    return MakeError(Code::kFailedPrecondition, "policy_missing",
+                     "PCR policy '" + name + "' is configured but does not exist; create it "
+                     "with 'tpmeshctl policy adopt'");
+  }
+  return std::optional<attest::PcrPolicy>(rec->policy);
+}
+
+Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
+    const proto::EnrollFinishRequest& req) {
+  // 1. Take the challenge: single use even if everything after fails.
+  std::optional<ChallengeRecord> taken;
+  std::optional<NodeRecord> known;
+  std::optional<attest::PcrPolicy> policy;
+  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(taken, tx.TakeChallenge(req.challenge_id));
+    if (!taken) return OkStatus();
+    TPMESH_ASSIGN_OR_RETURN(known, tx.FindNodeByEk(taken->ek_sha256));
+    TPMESH_ASSIGN_OR_RETURN(policy, PolicyFor(tx, known));
+    return OkStatus();
+  }); !st_.ok()) return st_.take_error();
+  if (!taken) {
+    return attest::CheckFailure(attest::Check::kActivationSecret,
+                                "unknown or already used challenge: each challenge answers once; "
+                                "start enrollment again");
+  }
+  if (taken->hostname != req.hostname) {
+    return MakeError(Code::kInvalidArgument, "invalid_request",
+                     "hostname: differs from the one the challenge was issued for");
+  }
+
+  // 2. Attestation checks 6-11 (no transaction held).
+  attest::PendingChallenge pending;
+  pending.secret = std::move(taken->secret);
+  pending.nonce = taken->nonce;
+  pending.selection = taken->selection;
+  pending.ek_public = taken->ek_public;
+  pending.ak_public = taken->ak_public;
+  pending.ek_name = taken->ek_name;
+  pending.ak_name = taken->ak_name;
+  pending.ek_spki_sha256 = taken->ek_sha256;
+  pending.expires = FromUnixSeconds(taken->expires_at);
+  attest::ChallengeResponse response{SecretBytes(req.secret.view()), req.quote};
+  response.quote.selection = taken->selection;
+  TPMESH_ASSIGN_OR_RETURN(auto attested,
+                          verifier_.Complete(pending, response, policy ? &*policy : nullptr));
+  if (known && known->ak_name == attested.ak_name) {
+    // Check 12 with the same AK: the TPM's counters must not go backwards.
+    // (The TPM obfuscates resetCount/restartCount per signing key outside
+    // the endorsement hierarchy, so values from different AKs don't compare.)
+    TPMESH_RETURN_IF_ERROR(attest::CheckQuoteTiming(known->tpm_clock, attested.quote.clock));
+  }
+
+  const std::string node_id = NodeIdFromEk(attested.ek_spki_sha256);
+  TPMESH_ASSIGN_OR_RETURN(std::string node_cert,
+                          keys_.ca->IssueNodeCert(req.csr_pem, node_id, clock_.Now(),
+                                                  settings_.node_cert_lifetime));
+
+  // 3. Admission, allocation, generation bump and audit: one transaction.
+  NodeRecord node;
+  std::vector<NodeRecord> all;
+  int64_t generation = 0;
+  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+    const int64_t now = Now();
+    TPMESH_ASSIGN_OR_RETURN(auto existing, tx.FindNodeByEk(attested.ek_spki_sha256));
+    if (existing && existing->status == NodeStatus::kRevoked) return Revoked(*existing);
+    TPMESH_ASSIGN_OR_RETURN(auto holder, tx.FindNodeByHostname(req.hostname));
+    if (holder && holder->ek_sha256 != attested.ek_spki_sha256) {
+      return attest::CheckFailure(attest::Check::kIdentityChanged,
+                                  "hostname '" + req.hostname + "' belongs to node " +
+                                      holder->node_id + " with a different EK");
+    }
+
+    std::string admitted_by;
+    if (existing && existing->status == NodeStatus::kActive) admitted_by = "re-enrollment";
+    if (admitted_by.empty() && settings_.admission.allowlist) {
+      TPMESH_ASSIGN_OR_RETURN(bool allowed, tx.IsAllowlisted(attested.ek_spki_sha256));
+      if (allowed) admitted_by = "allowlist";
+    }
+    std::optional<TokenRecord> token;
+    if (admitted_by.empty() && req.token) {
+      if (!settings_.admission.tokens) {
+        return MakeError(Code::kPermissionDenied, "token_invalid",
+                         "enrollment tokens are disabled on this authority");
+      }
+      TPMESH_ASSIGN_OR_RETURN(token, tx.FindTokenByHash(Sha256(AsView(*req.token))));
+      if (!token || token->revoked || token->used_at || token->expires_at < now) {
+        return MakeError(Code::kPermissionDenied, "token_invalid",
+                         !token ? "the enrollment token is not known"
+                         : token->revoked ? "the enrollment token was revoked"
+                         : token->used_at ? "the enrollment token was already used"
+                                          : "the enrollment token expired");
+      }
+      admitted_by = "token " + token->id;
+    }
+    if (existing && existing->status == NodeStatus::kQuarantined) {
+      return MakeError(Code::kPermissionDenied, "node_quarantined",
+                       "node " + existing->node_id + " is quarantined (" +
+                           existing->status_reason + "); an admin must approve it");
+    }
+    const bool active = !admitted_by.empty();
+    if (!active && !settings_.admission.approval_queue) {
+      return MakeError(Code::kPermissionDenied, "not_admitted",
+                       "attestation passed, but this EK (sha256:" +
+                           HexEncode(attested.ek_spki_sha256) +
+                           ") is not on the allowlist and no valid enrollment token was given");
+    }
+
+    node = existing.value_or(NodeRecord{});
+    const bool is_new = !existing;
+    if (is_new) {
+      node.node_id = node_id;
+      node.ek_sha256 = attested.ek_spki_sha256;
+      node.enrolled_at = now;
+      node.pcr_policy = policy ? policy->name : "";
+    }
+    const std::string previous_hostname = node.hostname;
+    node.hostname = req.hostname;
+    node.status = active ? NodeStatus::kActive : NodeStatus::kPending;
+    node.status_reason = active ? "admitted by " + admitted_by : "waiting for approval";
+    node.ek_public = attested.ek_public;
+    node.ek_name = attested.ek_name;
+    node.ak_public = attested.ak_public;
+    node.ak_name = attested.ak_name;
+    node.wg_public_key = req.wg_public_key;
+    node.endpoints = req.endpoints;
+    node.pcr_values = attested.pcr_values;
+    node.tpm_clock = attested.quote.clock;
+    node.updated_at = now;
+    node.last_seen = now;
+    node.enroll_count += 1;
+    if (active && !node.subnet) {
+      TPMESH_ASSIGN_OR_RETURN(uint32_t subnet, tx.FreeSubnet(kMaxSubnet));
+      node.subnet = subnet;
+    }
+    TPMESH_RETURN_IF_ERROR(is_new ? tx.InsertNode(node) : tx.UpdateNode(node));
+    if (token) {
+      token->used_at = now;
+      token->used_by = node.node_id;
+      TPMESH_RETURN_IF_ERROR(tx.UpdateToken(*token));
+    }
+    if (active) {
+      TPMESH_ASSIGN_OR_RETURN(generation, tx.BumpGeneration());
+    } else {
+      TPMESH_ASSIGN_OR_RETURN(generation, tx.Generation());
+    }
+    AuditEntry audit;
+    audit.at = now;
+    audit.actor = "node:" + node.node_id;
+    audit.action = !active ? "node.pending" : is_new ? "node.enroll" : "node.reenroll";
+    audit.target = node.node_id;
+    audit.reason = node.status_reason;
+    audit.detail = "hostname " + node.hostname + ", EK sha256:" + HexEncode(node.ek_sha256) +
+                   (node.subnet ? ", " + SubnetPrefix(settings_.mesh_prefix, *node.subnet) : "") +
+                   (!is_new && previous_hostname != node.hostname
+                        ? ", renamed from " + previous_hostname : "");
+    TPMESH_RETURN_IF_ERROR(tx.AppendAudit(audit));
+    if (active) {
+      TPMESH_ASSIGN_OR_RETURN(all, tx.ListNodes());
+    }
+    return OkStatus();
+  }); !st_.ok()) return st_.take_error();
+
+  proto::EnrollFinishResponse out;
+  out.node_id = node.node_id;
+  if (node.status != NodeStatus::kActive) {
+    out.status = "pending_approval";
+    return out;
+  }
+  out.status = "active";
+  out.overlay_address = NodeAddress(settings_.mesh_prefix, *node.subnet);
+  out.overlay_prefix = SubnetPrefix(settings_.mesh_prefix, *node.subnet);
+  out.mesh_prefix = settings_.mesh_prefix.ToString();
+  out.node_cert_pem = std::move(node_cert);
+  out.ca_bundle_pem = keys_.ca_bundle_pem;
+  out.config_signing_key = keys_.config_signing_public;
+  out.generation = generation;
+  out.mtu = settings_.mtu;
+  out.peers = PeersFor(all, node.node_id);
+  return out;
+}
+
+std::vector<proto::Peer> AuthorityService::PeersFor(const std::vector<NodeRecord>& nodes,
+                                                    std::string_view self) const {
+  std::vector<proto::Peer> peers;
+  for (const auto& n : nodes) {
+    if (n.node_id == self || n.status != NodeStatus::kActive || !n.subnet) continue;
+    peers.push_back(proto::Peer{n.node_id, n.hostname, n.wg_public_key, n.endpoints,
+                                {SubnetPrefix(settings_.mesh_prefix, *n.subnet)},
+                                settings_.persistent_keepalive});
+  }
+  return peers;
+}
+
+Status AuthorityService::AuthorizeNode(std::string_view node_id) {
+  return store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(auto n, tx.FindNodeById(node_id));
+    if (!n) return MakeError(Code::kUnauthenticated, "node_unknown", "node certificate names an unknown node");
+    if (n->status == NodeStatus::kRevoked) return Revoked(*n);
+    if (n->status != NodeStatus::kActive) {
+      return MakeError(Code::kPermissionDenied, "node_not_active",
+                       "node " + n->node_id + " is " + NodeStatusName(n->status));
+    }
+    return OkStatus();
+  });
+}
+
+Result<std::vector<NodeRecord>> AuthorityService::ListNodes() {
+  std::vector<NodeRecord> out;
+  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(out, tx.ListNodes());
+    return OkStatus();
+  }); !st_.ok()) return st_.take_error();
+  return out;
+}
+
+Result<NodeRecord> AuthorityService::GetNode(std::string_view id) {
+  std::optional<NodeRecord> n;
+  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(n, FindNode(tx, id));
+    return OkStatus();
+  }); !st_.ok()) return st_.take_error();
+  if (!n) return NodeNotFound(id);
+  return *n;
+}
+
+Result<NodeRecord> AuthorityService::ChangeStatus(std::string_view id,
+                                                  std::initializer_list<NodeStatus> from,
+                                                  NodeStatus to, const char* action,
+                                                  const std::string& actor,
+                                                  const std::string& reason, bool allocate) {
+  NodeRecord node;
+  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(auto n, FindNode(tx, id));
+    if (!n) return NodeNotFound(id);
+    if (std::find(from.begin(), from.end(), n->status) == from.end()) {
+      return MakeError(Code::kFailedPrecondition, "invalid_state",
+                       "node " + n->node_id + " is " + NodeStatusName(n->status) + "; cannot " +
+                           std::string(action).substr(5));
+    }
+    const bool was_member = n->status == NodeStatus::kActive;
+    n->status = to;
+    n->status_reason = reason;
+    n->updated_at = Now();
+    if (allocate && !n->subnet) {
+      TPMESH_ASSIGN_OR_RETURN(uint32_t subnet, tx.FreeSubnet(kMaxSubnet));
+      n->subnet = subnet;
+    }
+    TPMESH_RETURN_IF_ERROR(tx.UpdateNode(*n));
+    if (was_member != (to == NodeStatus::kActive)) {
+      TPMESH_ASSIGN_OR_RETURN(int64_t generation, tx.BumpGeneration());
+      (void)generation;
+    }
+    TPMESH_RETURN_IF_ERROR(tx.AppendAudit(AuditEntry{0, Now(), actor, action, n->node_id, reason,
+                                                     "hostname " + n->hostname}));
+    node = *n;
+    return OkStatus();
+  }); !st_.ok()) return st_.take_error();
+  return node;
+}
+
+Result<NodeRecord> AuthorityService::Approve(std::string_view id, const std::string& actor,
+                                             const std::string& reason) {
+  return ChangeStatus(id, {NodeStatus::kPending, NodeStatus::kQuarantined}, NodeStatus::kActive,
+                      "node.approve", actor, reason, /*allocate=*/true);
+}
+
+Result<NodeRecord> AuthorityService::Revoke(std::string_view id, const std::string& actor,
+                                            const std::string& reason) {
+  if (reason.empty()) {
+    return MakeError(Code::kInvalidArgument, "reason_required", "revocation needs a reason");
+  }
+  return ChangeStatus(id, {NodeStatus::kPending, NodeStatus::kActive, NodeStatus::kQuarantined},
+                      NodeStatus::kRevoked, "node.revoke", actor, reason, false);
+}
+
+Result<NodeRecord> AuthorityService::Restore(std::string_view id, const std::string& actor,
+                                             const std::string& reason) {
+  // A restored node is not a member until it enrolls again (fresh attestation).
+  return ChangeStatus(id, {NodeStatus::kRevoked}, NodeStatus::kPending, "node.restore", actor,
+                      reason.empty() ? "restored by admin; must re-enroll" : reason, false);
+}
+
+Result<CreatedToken> AuthorityService::CreateToken(std::chrono::seconds ttl,
+                                                   const std::string& comment,
+                                                   const std::string& actor) {
+  if (ttl.count() <= 0 || ttl > std::chrono::hours(24 * 30)) {
+    return MakeError(Code::kInvalidArgument, "invalid_ttl", "token TTL must be 1 s to 30 days");
+  }
+  Bytes raw(24);
+  rng_.Fill(raw);
+  CreatedToken out;
+  out.token = "tpmesh-" + HexEncode(raw);
+  sodium_memzero(raw.data(), raw.size());
+  Bytes hash = Sha256(AsView(out.token));
+  out.record.id = HexEncode(ByteView(hash.data(), 8));
+  out.record.hash = hash;
+  out.record.comment = comment;
+  out.record.created_at = Now();
+  out.record.expires_at = Now() + ttl.count();
+  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_RETURN_IF_ERROR(tx.InsertToken(out.record));
+    return tx.AppendAudit(AuditEntry{0, Now(), actor, "token.create", out.record.id, comment,
+                                     "expires " + std::to_string(out.record.expires_at)});
+  }); !st_.ok()) return st_.take_error();
+  return out;
+}
+
+Result<std::vector<TokenRecord>> AuthorityService::ListTokens() {
+  std::vector<TokenRecord> out;
+  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(out, tx.ListTokens());
+    return OkStatus();
+  }); !st_.ok()) return st_.take_error();
+  return out;
+}
+
+Result<TokenRecord> AuthorityService::RevokeToken(std::string_view id, const std::string& actor) {
+  TokenRecord out;
+  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(auto t, tx.FindToken(id));
+    if (!t) return MakeError(Code::kNotFound, "token_not_found", "no token with id '" + std::string(id.substr(0, 32)) + "'");
+    t->revoked = true;
+    TPMESH_RETURN_IF_ERROR(tx.UpdateToken(*t));
+    out = *t;
+    return tx.AppendAudit(AuditEntry{0, Now(), actor, "token.revoke", t->id, "", ""});
+  }); !st_.ok()) return st_.take_error();
+  return out;
+}
+
+Status AuthorityService::AllowEk(ByteView ek_sha256, const std::string& comment,
+                                 const std::string& actor) {
+  if (ek_sha256.size() != 32) {
+    return MakeError(Code::kInvalidArgument, "invalid_ek_hash", "EK fingerprint must be 32 bytes (64 hex digits)");
+  }
+  return store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_RETURN_IF_ERROR(tx.PutAllowlist(AllowlistEntry{Bytes(ek_sha256.begin(), ek_sha256.end()), comment, Now()}));
+    return tx.AppendAudit(AuditEntry{0, Now(), actor, "ek.allow", HexEncode(ek_sha256), comment, ""});
+  });
+}
+
+Result<std::vector<AllowlistEntry>> AuthorityService::ListAllowedEks() {
+  std::vector<AllowlistEntry> out;
+  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(out, tx.ListAllowlist());
+    return OkStatus();
+  }); !st_.ok()) return st_.take_error();
+  return out;
+}
+
+Status AuthorityService::RemoveEk(ByteView ek_sha256, const std::string& actor) {
+  return store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(bool removed, tx.RemoveAllowlist(ek_sha256));
+    if (!removed) return MakeError(Code::kNotFound, "ek_not_found", "EK fingerprint is not on the allowlist");
+    return tx.AppendAudit(AuditEntry{0, Now(), actor, "ek.remove", HexEncode(ek_sha256), "", ""});
+  });
+}
+
+Result<PolicyRecord> AuthorityService::AdoptPolicy(const std::string& name, std::string_view node,
+                                                   const std::string& actor) {
+  TPMESH_ASSIGN_OR_RETURN(NodeRecord n, GetNode(node));
+  if (n.status != NodeStatus::kActive || n.pcr_values.empty()) {
+    return MakeError(Code::kFailedPrecondition, "invalid_state",
+                     "node " + n.node_id + " has no verified PCR values to adopt (it must be active)");
+  }
+  attest::PcrPolicy p{name, settings_.pcr_selection.bank, {}};
+  for (const auto& [pcr, value] : n.pcr_values) p.golden[pcr].push_back(value);
+  return PutPolicy(std::move(p), actor + " (adopted from node " + n.node_id + ")");
+}
+
+Result<PolicyRecord> AuthorityService::PutPolicy(attest::PcrPolicy policy, const std::string& actor) {
+  if (policy.name.empty() || policy.name.size() > 64 || policy.golden.empty()) {
+    return MakeError(Code::kInvalidArgument, "invalid_policy", "a policy needs a name (1-64 characters) and at least one PCR");
+  }
+  PolicyRecord rec{std::move(policy), Now()};
+  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_RETURN_IF_ERROR(tx.PutPolicy(rec));
+    return tx.AppendAudit(AuditEntry{0, Now(), actor, "policy.put", rec.policy.name, "",
+                                     std::to_string(rec.policy.golden.size()) + " PCRs"});
+  }); !st_.ok()) return st_.take_error();
+  return rec;
+}
+
+Result<std::vector<PolicyRecord>> AuthorityService::ListPolicies() {
+  std::vector<PolicyRecord> out;
+  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(out, tx.ListPolicies());
+    return OkStatus();
+  }); !st_.ok()) return st_.take_error();
+  return out;
+}
+
+Status AuthorityService::DeletePolicy(const std::string& name, const std::string& actor) {
+  return store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(bool removed, tx.DeletePolicy(name));
+    if (!removed) return MakeError(Code::kNotFound, "policy_not_found", "no PCR policy named '" + name + "'");
+    return tx.AppendAudit(AuditEntry{0, Now(), actor, "policy.delete", name, "", ""});
+  });
+}
+
+Result<std::vector<AuditEntry>> AuthorityService::ListAudit(size_t limit) {
+  std::vector<AuditEntry> out;
+  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(out, tx.ListAudit(std::min<size_t>(limit, 10000)));
+    return OkStatus();
+  }); !st_.ok()) return st_.take_error();
+  return out;
+}
+
+Result<int64_t> AuthorityService::Generation() {
+  int64_t g = 0;
+  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(g, tx.Generation());
+    return OkStatus();
+  }); !st_.ok()) return st_.take_error();
+  return g;
+}
+
+}  // namespace tpmesh::authority

@@ -1,0 +1,216 @@
+// SqliteTx: nodes, subnet allocation, generation.
+#include <SQLiteCpp/Statement.h>
+
+#include <algorithm>
+
+#include "json_columns.h"
+#include "schema.h"
+#include "sqlite_rows.h"
+#include "sqlite_tx.h"
+#include "sqlite_util.h"
+
+namespace tpmesh::authority::internal {
+namespace {
+
+constexpr const char* kNodeColumns =
+    "node_id, hostname, status, status_reason, ek_sha256, ek_public, ek_name, ak_public, ak_name, "
+    "subnet, wg_public_key, endpoints, pcr_policy, pcr_values, tpm_clock_ms, tpm_reset_count, "
+    "tpm_restart_count, tpm_safe, enrolled_at, updated_at, last_seen, enroll_count";
+
+// Both bind every column by name (BindNode); UPDATE matches on :node_id.
+constexpr const char* kNodeInsert =
+    "INSERT INTO nodes (node_id, hostname, status, status_reason, ek_sha256, ek_public, ek_name, "
+    "ak_public, ak_name, subnet, wg_public_key, endpoints, pcr_policy, pcr_values, tpm_clock_ms, "
+    "tpm_reset_count, tpm_restart_count, tpm_safe, enrolled_at, updated_at, last_seen, enroll_count) "
+    "VALUES (:node_id, :hostname, :status, :status_reason, :ek_sha256, :ek_public, :ek_name, "
+    ":ak_public, :ak_name, :subnet, :wg_public_key, :endpoints, :pcr_policy, :pcr_values, "
+    ":tpm_clock_ms, :tpm_reset_count, :tpm_restart_count, :tpm_safe, :enrolled_at, :updated_at, "
+    ":last_seen, :enroll_count)";
+constexpr const char* kNodeUpdate =
+    "UPDATE nodes SET hostname = :hostname, status = :status, status_reason = :status_reason, "
+    "ek_sha256 = :ek_sha256, ek_public = :ek_public, ek_name = :ek_name, ak_public = :ak_public, "
+    "ak_name = :ak_name, subnet = :subnet, wg_public_key = :wg_public_key, endpoints = :endpoints, "
+    "pcr_policy = :pcr_policy, pcr_values = :pcr_values, tpm_clock_ms = :tpm_clock_ms, "
+    "tpm_reset_count = :tpm_reset_count, tpm_restart_count = :tpm_restart_count, "
+    "tpm_safe = :tpm_safe, enrolled_at = :enrolled_at, updated_at = :updated_at, "
+    "last_seen = :last_seen, enroll_count = :enroll_count WHERE node_id = :node_id";
+
+std::string SelectNodes(const char* where_and_order) {
+  return std::string("SELECT ") + kNodeColumns + " FROM nodes " + where_and_order;
+}
+
+Status BindNode(SQLite::Statement& s, const NodeRecord& n) {
+  TPMESH_ASSIGN_OR_RETURN(std::string endpoints,
+                          EncodeStrings(n.endpoints, "endpoints of node '" + n.node_id + "'"));
+  s.bind(":node_id", n.node_id);
+  s.bind(":hostname", n.hostname);
+  s.bind(":status", NodeStatusName(n.status));
+  s.bind(":status_reason", n.status_reason);
+  BindBlob(s, ":ek_sha256", n.ek_sha256);
+  BindBlob(s, ":ek_public", n.ek_public);
+  BindBlob(s, ":ek_name", n.ek_name);
+  BindBlob(s, ":ak_public", n.ak_public);
+  BindBlob(s, ":ak_name", n.ak_name);
+  if (n.subnet) {
+    s.bind(":subnet", static_cast<int64_t>(*n.subnet));
+  } else {
+    s.bind(":subnet");
+  }
+  BindBlob(s, ":wg_public_key", n.wg_public_key);
+  s.bind(":endpoints", endpoints);
+  s.bind(":pcr_policy", n.pcr_policy);
+  s.bind(":pcr_values", EncodePcrValues(n.pcr_values));
+  s.bind(":tpm_clock_ms", static_cast<int64_t>(n.tpm_clock.clock_ms));  // bit-for-bit
+  s.bind(":tpm_reset_count", static_cast<int64_t>(n.tpm_clock.reset_count));
+  s.bind(":tpm_restart_count", static_cast<int64_t>(n.tpm_clock.restart_count));
+  s.bind(":tpm_safe", n.tpm_clock.safe ? 1 : 0);
+  s.bind(":enrolled_at", n.enrolled_at);
+  s.bind(":updated_at", n.updated_at);
+  s.bind(":last_seen", n.last_seen);
+  s.bind(":enroll_count", n.enroll_count);
+  return OkStatus();
+}
+
+Result<NodeRecord> ReadNode(const SQLite::Statement& q) {
+  NodeRecord n;
+  n.node_id = q.getColumn("node_id").getString();
+  const std::string what = "node '" + n.node_id + "'";
+  n.hostname = q.getColumn("hostname").getString();
+  const std::string status = q.getColumn("status").getString();
+  const auto parsed = ParseNodeStatus(status);
+  if (!parsed) {
+    return MakeError(Code::kInternal, "store_corrupt",
+                     "nodes.status of " + what + " is corrupt: unknown status '" + status + "'");
+  }
+  n.status = *parsed;
+  n.status_reason = q.getColumn("status_reason").getString();
+  n.ek_sha256 = ColumnBytes(q.getColumn("ek_sha256"));
+  n.ek_public = ColumnBytes(q.getColumn("ek_public"));
+  n.ek_name = ColumnBytes(q.getColumn("ek_name"));
+  n.ak_public = ColumnBytes(q.getColumn("ak_public"));
+  n.ak_name = ColumnBytes(q.getColumn("ak_name"));
+  const SQLite::Column subnet = q.getColumn("subnet");
+  if (!subnet.isNull()) n.subnet = static_cast<uint32_t>(subnet.getInt64());
+  n.wg_public_key = ColumnBytes(q.getColumn("wg_public_key"));
+  TPMESH_ASSIGN_OR_RETURN(n.endpoints, DecodeStrings(q.getColumn("endpoints").getString(),
+                                                     "nodes.endpoints of " + what));
+  n.pcr_policy = q.getColumn("pcr_policy").getString();
+  TPMESH_ASSIGN_OR_RETURN(n.pcr_values, DecodePcrValues(q.getColumn("pcr_values").getString(),
+                                                        "nodes.pcr_values of " + what));
+  n.tpm_clock.clock_ms = static_cast<uint64_t>(q.getColumn("tpm_clock_ms").getInt64());
+  n.tpm_clock.reset_count = static_cast<uint32_t>(q.getColumn("tpm_reset_count").getInt64());
+  n.tpm_clock.restart_count = static_cast<uint32_t>(q.getColumn("tpm_restart_count").getInt64());
+  n.tpm_clock.safe = q.getColumn("tpm_safe").getInt64() != 0;
+  n.enrolled_at = q.getColumn("enrolled_at").getInt64();
+  n.updated_at = q.getColumn("updated_at").getInt64();
+  n.last_seen = q.getColumn("last_seen").getInt64();
+  n.enroll_count = q.getColumn("enroll_count").getInt64();
+  return n;
+}
+
+}  // namespace
+
+Result<std::optional<NodeRecord>> SqliteTx::FindNodeById(std::string_view node_id) {
+  return Guarded("nodes.find_by_id", [&]() -> Result<std::optional<NodeRecord>> {
+    SQLite::Statement q(db_, SelectNodes("WHERE node_id = :k"));
+    q.bind(":k", std::string(node_id));
+    return FirstRow<NodeRecord>(q, ReadNode);
+  });
+}
+
+Result<std::optional<NodeRecord>> SqliteTx::FindNodeByHostname(std::string_view hostname) {
+  return Guarded("nodes.find_by_hostname", [&]() -> Result<std::optional<NodeRecord>> {
+    SQLite::Statement q(db_, SelectNodes("WHERE hostname = :k"));
+    q.bind(":k", std::string(hostname));
+    return FirstRow<NodeRecord>(q, ReadNode);
+  });
+}
+
+Result<std::optional<NodeRecord>> SqliteTx::FindNodeByEk(ByteView ek_sha256) {
+  return Guarded("nodes.find_by_ek", [&]() -> Result<std::optional<NodeRecord>> {
+    SQLite::Statement q(db_, SelectNodes("WHERE ek_sha256 = :k"));
+    BindBlob(q, ":k", ek_sha256);
+    return FirstRow<NodeRecord>(q, ReadNode);
+  });
+}
+
+Result<std::vector<NodeRecord>> SqliteTx::ListNodes() {
+  return Guarded("nodes.list", [&]() -> Result<std::vector<NodeRecord>> {
+    SQLite::Statement q(db_, SelectNodes("ORDER BY hostname"));
+    return CollectRows<NodeRecord>(q, ReadNode);
+  });
+}
+
+Status SqliteTx::InsertNode(const NodeRecord& node) {
+  return Guarded("nodes.insert", [&]() -> Status {
+    SQLite::Statement s(db_, kNodeInsert);
+    TPMESH_RETURN_IF_ERROR(BindNode(s, node));
+    s.exec();
+    return OkStatus();
+  });
+}
+
+Status SqliteTx::UpdateNode(const NodeRecord& node) {
+  return Guarded("nodes.update", [&]() -> Status {
+    SQLite::Statement s(db_, kNodeUpdate);
+    TPMESH_RETURN_IF_ERROR(BindNode(s, node));
+    if (s.exec() == 0) {
+      return MakeError(Code::kNotFound, "node_not_found", "no node with id '" + node.node_id + "'");
+    }
+    return OkStatus();
+  });
+}
+
+Result<uint32_t> SqliteTx::FreeSubnet(uint32_t max_index) {
+  // The schema caps subnet indices; anything above could never be inserted.
+  const uint32_t max = std::min(max_index, kMaxSubnetIndex);
+  return Guarded("nodes.free_subnet", [&]() -> Result<uint32_t> {
+    // Candidates: 1 if free, and every used index + 1 that is free. The
+    // smallest candidate is the lowest free index. Uses the UNIQUE index on
+    // subnet for each probe; rows of every status count (revoked included).
+    SQLite::Statement q(db_,
+                        "SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM nodes WHERE subnet = 1) "
+                        "UNION ALL "
+                        "SELECT n.subnet + 1 FROM nodes n WHERE n.subnet IS NOT NULL "
+                        "AND n.subnet < :max "
+                        "AND NOT EXISTS (SELECT 1 FROM nodes m WHERE m.subnet = n.subnet + 1) "
+                        "ORDER BY 1 LIMIT 1");
+    q.bind(":max", static_cast<int64_t>(max));
+    if (q.executeStep()) {
+      const int64_t v = q.getColumn(0).getInt64();
+      if (v >= 1 && v <= static_cast<int64_t>(max)) return static_cast<uint32_t>(v);
+    }
+    if (max == 0) {
+      return MakeError(Code::kResourceExhausted, "address_space_exhausted",
+                       "no subnet index is available (max_index is 0)");
+    }
+    return MakeError(Code::kResourceExhausted, "address_space_exhausted",
+                     "every subnet index in 1.." + std::to_string(max) +
+                         " is held by a node (revoked nodes keep theirs)");
+  });
+}
+
+Result<int64_t> SqliteTx::Generation() {
+  return Guarded("generation.get", [&]() -> Result<int64_t> {
+    SQLite::Statement q(db_, "SELECT value FROM generation WHERE id = 1");
+    if (!q.executeStep()) {
+      return MakeError(Code::kInternal, "store_corrupt", "generation row is missing");
+    }
+    return q.getColumn(0).getInt64();
+  });
+}
+
+Result<int64_t> SqliteTx::BumpGeneration() {
+  return Guarded("generation.bump", [&]() -> Result<int64_t> {
+    SQLite::Statement q(db_, "UPDATE generation SET value = value + 1 WHERE id = 1 RETURNING value");
+    if (!q.executeStep()) {
+      return MakeError(Code::kInternal, "store_corrupt", "generation row is missing");
+    }
+    const int64_t v = q.getColumn(0).getInt64();
+    while (q.executeStep()) {
+    }
+    return v;
+  });
+}
+
+}  // namespace tpmesh::authority::internal

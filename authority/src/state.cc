@@ -1,0 +1,137 @@
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "tpmesh/authority/state.h"
+
+namespace tpmesh::authority {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kFiles[] = {"authority.db", "ca.crt", "ca.key", "server.crt", "server.key",
+                                  "admin.crt", "admin.key", "config-signing.key",
+                                  "config-signing.pub"};
+constexpr auto kCaLifetime = std::chrono::hours(24 * 365 * 10);
+constexpr auto kServerLifetime = std::chrono::hours(24 * 365);
+constexpr auto kAdminLifetime = std::chrono::hours(24 * 365);
+
+std::string Path(const std::string& dir, const char* name) { return dir + "/" + name; }
+
+// Removes what a failed init created, unless disarmed.
+struct InitCleanup {
+  std::string dir;
+  bool armed = true;
+  ~InitCleanup() {
+    if (!armed) return;
+    std::error_code ec;
+    for (const char* f : kFiles) fs::remove(Path(dir, f), ec);
+    fs::remove(Path(dir, "authority.db-wal"), ec);
+    fs::remove(Path(dir, "authority.db-shm"), ec);
+  }
+};
+
+Status WritePublicFile(const std::string& path, ByteView data) {
+  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(path, std::string(data.begin(), data.end())));
+  if (chmod(path.c_str(), 0644) != 0) {
+    return MakeError(Code::kInternal, "io_error", "chmod " + path + " failed");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<InitResult> InitState(const InitOptions& o, const Clock& clock, Random& rng) {
+  if (o.state_dir.empty()) return MakeError(Code::kInvalidArgument, "invalid_argument", "--state-dir is required");
+  for (const char* f : kFiles) {
+    if (fs::exists(Path(o.state_dir, f))) {
+      return MakeError(Code::kAlreadyExists, "state_exists",
+                       o.state_dir + " already holds an authority (" + f +
+                           "); refusing to overwrite it. Use another --state-dir or remove it "
+                           "deliberately.");
+    }
+  }
+  MeshPrefix prefix = RandomUlaPrefix(rng);
+  if (o.mesh_prefix) {
+    TPMESH_ASSIGN_OR_RETURN(prefix, ParseMeshPrefix(*o.mesh_prefix));
+  }
+  TPMESH_RETURN_IF_ERROR(pki::EnsurePrivateDir(o.state_dir));
+  InitCleanup cleanup{o.state_dir};
+
+  const TimePoint now = clock.Now();
+  TPMESH_ASSIGN_OR_RETURN(auto ca, pki::AuthorityCa::Create("tpmesh authority CA", now, kCaLifetime));
+  std::vector<std::string> names = o.server_names.empty() ? std::vector<std::string>{"localhost"} : o.server_names;
+  std::vector<std::string> ips = o.server_ips.empty() ? std::vector<std::string>{"::1", "127.0.0.1"} : o.server_ips;
+  TPMESH_ASSIGN_OR_RETURN(auto server, ca.IssueServerCert(names, ips, now, kServerLifetime));
+  TPMESH_ASSIGN_OR_RETURN(auto admin, ca.IssueAdminCert(o.admin_name, now, kAdminLifetime));
+
+  Bytes pk(crypto_sign_PUBLICKEYBYTES);
+  SecretBytes sk(crypto_sign_SECRETKEYBYTES);
+  crypto_sign_keypair(pk.data(), sk.data());
+
+  std::string ca_key = ca.key_pem();
+  Status st = pki::WritePrivateFile(Path(o.state_dir, "ca.key"), ca_key);
+  sodium_memzero(ca_key.data(), ca_key.size());
+  TPMESH_RETURN_IF_ERROR(st);
+  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path(o.state_dir, "ca.crt"), ca.cert_pem()));
+  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path(o.state_dir, "server.key"), server.key_pem));
+  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path(o.state_dir, "server.crt"), server.cert_pem + ca.cert_pem()));
+  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path(o.state_dir, "admin.key"), admin.key_pem));
+  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path(o.state_dir, "admin.crt"), admin.cert_pem));
+  sodium_memzero(server.key_pem.data(), server.key_pem.size());
+  sodium_memzero(admin.key_pem.data(), admin.key_pem.size());
+  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path(o.state_dir, "config-signing.key"),
+                                               std::string_view(reinterpret_cast<const char*>(sk.data()), sk.size())));
+  TPMESH_RETURN_IF_ERROR(WritePublicFile(Path(o.state_dir, "config-signing.pub"), pk));
+
+  TPMESH_ASSIGN_OR_RETURN(auto store, OpenSqliteStore(Path(o.state_dir, "authority.db")));
+  if (Status st_ = store->Transact([&](Tx& tx) -> Status {
+    TPMESH_RETURN_IF_ERROR(tx.SetMeta("mesh_prefix", prefix.ToString()));
+    return tx.AppendAudit(AuditEntry{0, ToUnixSeconds(now), "system", "authority.init", "",
+                                     "", "mesh " + prefix.ToString() + ", CA sha256:" + ca.Fingerprint()});
+  }); !st_.ok()) return st_.take_error();
+  cleanup.armed = false;
+  return InitResult{ca.Fingerprint(), prefix.ToString(), Path(o.state_dir, "admin.crt"),
+                    Path(o.state_dir, "admin.key")};
+}
+
+Result<LoadedState> LoadState(const std::string& dir) {
+  struct stat sb{};
+  if (stat(dir.c_str(), &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+    return MakeError(Code::kFailedPrecondition, "state_missing",
+                     dir + " is not an authority state directory; run 'tpmesh-authority init' first");
+  }
+  TPMESH_RETURN_IF_ERROR(pki::EnsurePrivateDir(dir));
+  LoadedState s;
+  TPMESH_ASSIGN_OR_RETURN(std::string ca_cert, pki::ReadFile(Path(dir, "ca.crt")));
+  TPMESH_ASSIGN_OR_RETURN(std::string ca_key, pki::ReadFile(Path(dir, "ca.key")));
+  auto ca = pki::AuthorityCa::Load(ca_cert, ca_key);
+  sodium_memzero(ca_key.data(), ca_key.size());
+  if (!ca.ok()) return ca.take_error();
+  s.ca = std::move(*ca);
+  TPMESH_ASSIGN_OR_RETURN(s.server_cert_pem, pki::ReadFile(Path(dir, "server.crt")));
+  TPMESH_ASSIGN_OR_RETURN(s.server_key_pem, pki::ReadFile(Path(dir, "server.key")));
+  TPMESH_ASSIGN_OR_RETURN(std::string pk, pki::ReadFile(Path(dir, "config-signing.pub")));
+  TPMESH_ASSIGN_OR_RETURN(std::string sk, pki::ReadFile(Path(dir, "config-signing.key")));
+  if (pk.size() != crypto_sign_PUBLICKEYBYTES || sk.size() != crypto_sign_SECRETKEYBYTES) {
+    sodium_memzero(sk.data(), sk.size());
+    return MakeError(Code::kFailedPrecondition, "state_corrupt",
+                     dir + ": config-signing key files have the wrong size");
+  }
+  s.config_signing_public = ToBytes(pk);
+  s.config_signing_secret = SecretBytes(AsView(sk));
+  sodium_memzero(sk.data(), sk.size());
+  TPMESH_ASSIGN_OR_RETURN(s.store, OpenSqliteStore(Path(dir, "authority.db")));
+  std::optional<std::string> prefix;
+  if (Status st_ = s.store->Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(prefix, tx.GetMeta("mesh_prefix"));
+    return OkStatus();
+  }); !st_.ok()) return st_.take_error();
+  if (!prefix) return MakeError(Code::kFailedPrecondition, "state_corrupt", dir + ": no mesh prefix in the database");
+  TPMESH_ASSIGN_OR_RETURN(s.mesh_prefix, ParseMeshPrefix(*prefix));
+  return s;
+}
+
+}  // namespace tpmesh::authority

@@ -1,0 +1,63 @@
+// tpmeshctl ek allow | list | remove
+#include <ostream>
+
+#include "ctl/common.h"
+
+namespace tpmesh::ctl {
+namespace {
+
+struct EkArgs {
+  std::string sha256;
+  std::string comment;
+};
+
+Result<Request> BuildAllow(const EkArgs& a) {
+  TPMESH_ASSIGN_OR_RETURN(std::string hex, NormalizeSha256(a.sha256));
+  TPMESH_ASSIGN_OR_RETURN(std::string comment, CheckText(a.comment, "comment"));
+  return Request{"POST", "/v1/admin/ek-allowlist", json{{"ek_sha256", hex}, {"comment", comment}}};
+}
+
+Result<Request> BuildRemove(const EkArgs& a) {
+  TPMESH_ASSIGN_OR_RETURN(std::string hex, NormalizeSha256(a.sha256));
+  return Request{"DELETE", "/v1/admin/ek-allowlist/" + hex, {}};
+}
+
+void RenderList(const json& r, View& v) {
+  Table t({"EK SHA256", "ADDED", "COMMENT"});
+  for (const auto& e : JArr(r, "ek_allowlist")) {
+    t.AddRow({JStr(e, "ek_sha256"), FormatAge(JInt(e, "created_at"), v.now), JStr(e, "comment")});
+  }
+  if (t.rows() == 0) {
+    v.out << "the EK allowlist is empty\n";
+    return;
+  }
+  v.out << t.Render();
+}
+
+}  // namespace
+
+void AddEkCommands(CLI::App& root, Registry& reg) {
+  auto* group = root.add_subcommand("ek", "the allowlist of TPM endorsement key fingerprints");
+  group->require_subcommand(1);
+  auto a = std::make_shared<EkArgs>();
+  const char* kHexHelp = "SHA-256 of the EK public key (64 hex digits, ':' allowed)";
+
+  auto* allow = group->add_subcommand("allow", "allow a TPM (by EK fingerprint) to enroll");
+  allow->add_option("sha256", a->sha256, kHexHelp)->required();
+  allow->add_option("--comment", a->comment, "free text, e.g. the asset tag");
+  reg.Add(allow, {[a] { return BuildAllow(*a); }, [](const json& r, View& v) {
+                    v.out << "EK sha256:" << Sanitize(JStr(r, "ek_sha256")) << " allowed\n";
+                  }});
+
+  auto* list = group->add_subcommand("list", "list allowed EK fingerprints")->alias("ls");
+  reg.Add(list, {[] { return Result<Request>(Request{"GET", "/v1/admin/ek-allowlist", {}}); }, RenderList});
+
+  auto* remove = group->add_subcommand("remove", "remove a fingerprint from the allowlist");
+  remove->alias("rm")->alias("delete");
+  remove->add_option("sha256", a->sha256, kHexHelp)->required();
+  reg.Add(remove, {[a] { return BuildRemove(*a); }, [](const json& r, View& v) {
+                     v.out << "EK sha256:" << Sanitize(JStr(r, "removed")) << " removed from the allowlist\n";
+                   }});
+}
+
+}  // namespace tpmesh::ctl

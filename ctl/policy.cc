@@ -1,0 +1,113 @@
+// tpmeshctl policy list | adopt | set | remove
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <ostream>
+
+#include "ctl/common.h"
+
+namespace tpmesh::ctl {
+namespace {
+
+struct PolicyArgs {
+  std::string name;
+  std::string from_node;
+  std::vector<std::string> pcrs;
+};
+
+Result<std::string> CheckPolicyName(const std::string& name) {
+  TPMESH_ASSIGN_OR_RETURN(std::string n, CheckPathName(name, "policy"));
+  if (n.size() > 64) return Invalid("invalid_policy", "policy name: longer than 64 characters");
+  return n;
+}
+
+Result<Request> BuildAdopt(const PolicyArgs& a) {
+  TPMESH_ASSIGN_OR_RETURN(std::string name, CheckPolicyName(a.name));
+  TPMESH_ASSIGN_OR_RETURN(std::string node, CheckPathName(a.from_node, "node"));
+  return Request{"POST", "/v1/admin/policies", json{{"name", name}, {"from_node", node}}};
+}
+
+Result<Request> BuildSet(const PolicyArgs& a) {
+  TPMESH_ASSIGN_OR_RETURN(std::string name, CheckPolicyName(a.name));
+  if (a.pcrs.empty()) return Invalid("invalid_pcr", "policy set needs at least one --pcr INDEX=HEX");
+  std::map<uint32_t, std::vector<std::string>> golden;  // several values for one PCR: any may match
+  for (const auto& arg : a.pcrs) {
+    TPMESH_ASSIGN_OR_RETURN(PcrArg p, ParsePcrArg(arg));
+    auto& values = golden[p.index];
+    if (std::find(values.begin(), values.end(), p.hex) == values.end()) values.push_back(p.hex);
+  }
+  json pcrs = json::object();
+  for (const auto& [idx, values] : golden) pcrs[std::to_string(idx)] = values;
+  return Request{"POST", "/v1/admin/policies", json{{"name", name}, {"pcrs", pcrs}}};
+}
+
+Result<Request> BuildRemove(const PolicyArgs& a) {
+  TPMESH_ASSIGN_OR_RETURN(std::string name, CheckPathName(a.name, "policy"));
+  return Request{"DELETE", "/v1/admin/policies/" + EncodePathSegment(name), {}};
+}
+
+// "0,2,7[2]": PCR indices in order; [n] when n values are allowed.
+std::string PcrSummary(const json& p) {
+  auto pcrs = p.find("pcrs");
+  if (pcrs == p.end() || !pcrs->is_object()) return "";
+  std::vector<std::pair<int, size_t>> idx;
+  for (const auto& [k, v] : pcrs->items()) idx.emplace_back(std::atoi(k.c_str()), v.is_array() ? v.size() : 1);
+  std::sort(idx.begin(), idx.end());
+  std::string out;
+  for (const auto& [i, n] : idx) {
+    if (!out.empty()) out += ",";
+    out += std::to_string(i);
+    if (n > 1) out += "[" + std::to_string(n) + "]";
+  }
+  return out;
+}
+
+void RenderList(const json& r, View& v) {
+  Table t({"NAME", "BANK", "PCRS", "CREATED"});
+  for (const auto& p : JArr(r, "policies")) {
+    t.AddRow({JStr(p, "name"), JStr(p, "bank"), PcrSummary(p), FormatAge(JInt(p, "created_at"), v.now)});
+  }
+  if (t.rows() == 0) {
+    v.out << "no PCR policies\n";
+    return;
+  }
+  v.out << t.Render() << "(PCRS: indices checked; [n] = n allowed values; -o json shows the values)\n";
+}
+
+void RenderSaved(const json& p, View& v) {
+  v.out << "policy " << Sanitize(JStr(p, "name")) << " saved: " << Sanitize(JStr(p, "bank")) << " PCRs "
+        << PcrSummary(p) << "\n";
+}
+
+}  // namespace
+
+void AddPolicyCommands(CLI::App& root, Registry& reg) {
+  auto* group = root.add_subcommand("policy", "PCR policies (golden values nodes must quote)");
+  group->require_subcommand(1);
+  auto a = std::make_shared<PolicyArgs>();
+
+  auto* list = group->add_subcommand("list", "list PCR policies")->alias("ls");
+  reg.Add(list, {[] { return Result<Request>(Request{"GET", "/v1/admin/policies", {}}); }, RenderList});
+
+  auto* adopt = group->add_subcommand("adopt", "create or replace a policy from a node's last verified quote");
+  adopt->add_option("name", a->name, "policy name (1-64 characters)")->required();
+  adopt->add_option("--from-node", a->from_node, "node id or hostname whose PCR values to adopt")->required();
+  reg.Add(adopt, {[a] { return BuildAdopt(*a); }, RenderSaved});
+
+  auto* set = group->add_subcommand("set", "create or replace a policy from explicit SHA-256 values");
+  set->add_option("name", a->name, "policy name (1-64 characters)")->required();
+  set->add_option("--pcr", a->pcrs, "INDEX=HEX (64 hex digits); repeat for more PCRs or "
+                                    "more allowed values of one PCR")
+      ->allow_extra_args(false)  // one value per --pcr
+      ->required();
+  reg.Add(set, {[a] { return BuildSet(*a); }, RenderSaved});
+
+  auto* remove = group->add_subcommand("remove", "delete a policy");
+  remove->alias("rm")->alias("delete");
+  remove->add_option("name", a->name, "policy name")->required();
+  reg.Add(remove, {[a] { return BuildRemove(*a); }, [](const json& r, View& v) {
+                     v.out << "policy " << Sanitize(JStr(r, "removed")) << " removed\n";
+                   }});
+}
+
+}  // namespace tpmesh::ctl

@@ -1,0 +1,188 @@
+#include "tpmesh/client/enroll.h"
+
+#include <sodium.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "tpmesh/net/http.h"
+#include "tpmesh/pki/pki.h"
+
+namespace tpmesh::client {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string P(const EnrollOptions& o, const char* name) { return o.state_dir + "/" + name; }
+
+void Say(const std::function<void(const std::string&)>& progress, const std::string& line) {
+  if (progress) progress(line);
+}
+
+Error NextStep(Error e, const std::string& what_to_do) {
+  e.message += "; " + what_to_do;
+  return e;
+}
+
+// Loads the WireGuard key or makes one. The private key is only ever written
+// to wg.key (0600) on this host.
+Result<Bytes> LoadOrCreateWgKey(const EnrollOptions& o) {
+  if (fs::exists(P(o, "wg.key"))) {
+    TPMESH_ASSIGN_OR_RETURN(std::string b64, pki::ReadFile(P(o, "wg.key")));
+    while (!b64.empty() && (b64.back() == '\n' || b64.back() == ' ')) b64.pop_back();
+    auto sk = Base64Decode(b64, "wg.key");
+    sodium_memzero(b64.data(), b64.size());
+    if (!sk.ok() || sk->size() != 32) {
+      return MakeError(Code::kFailedPrecondition, "state_corrupt",
+                       P(o, "wg.key") + " is not a base64 WireGuard private key; remove it to "
+                       "generate a new one");
+    }
+    auto pk = WgPublicFromPrivate(*sk);
+    sodium_memzero(sk->data(), sk->size());
+    return pk;
+  }
+  WgKeyPair kp = GenerateWgKeyPair(SystemRandom::Instance());
+  std::string b64 = Base64Encode(kp.private_key.view()) + "\n";
+  Status st = pki::WritePrivateFile(P(o, "wg.key"), b64);
+  sodium_memzero(b64.data(), b64.size());
+  TPMESH_RETURN_IF_ERROR(st);
+  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(P(o, "wg.pub"), Base64Encode(kp.public_key) + "\n"));
+  return kp.public_key;
+}
+
+Result<attest::AkBlob> LoadOrCreateAk(const EnrollOptions& o, attest::Tpm& tpm) {
+  if (!o.force && fs::exists(P(o, "ak.blob"))) {
+    TPMESH_ASSIGN_OR_RETURN(std::string raw, pki::ReadFile(P(o, "ak.blob")));
+    return attest::AkBlob::Parse(AsView(raw));
+  }
+  TPMESH_ASSIGN_OR_RETURN(auto ak, tpm.CreateAk(attest::KeyAlg::kEccP256));
+  Bytes blob = ak.Serialize();
+  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(P(o, "ak.blob"), std::string(blob.begin(), blob.end())));
+  return ak;
+}
+
+Result<attest::EkBundle> ChooseEk(const EnrollOptions& o, attest::Tpm& tpm) {
+  if (o.ek_alg) return tpm.ReadEk(*o.ek_alg);
+  TPMESH_ASSIGN_OR_RETURN(auto rsa, tpm.ReadEk(attest::KeyAlg::kRsa2048));
+  if (rsa.ek_cert_der) return rsa;
+  auto ecc = tpm.ReadEk(attest::KeyAlg::kEccP256);
+  if (ecc.ok() && ecc->ek_cert_der) return ecc;
+  return rsa;  // no certificate at all: the authority must allowlist this EK
+}
+
+Result<net::ClientResponse> PostJson(net::Client& c, const std::string& path, const std::string& body) {
+  TPMESH_ASSIGN_OR_RETURN(auto r, c.Post(path, body));
+  if (r.status >= 300) return net::ErrorFromResponse(r);
+  return r;
+}
+
+Status SaveState(const EnrollOptions& o, const proto::EnrollFinishResponse& r) {
+  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(P(o, "node.crt"), r.node_cert_pem));
+  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(P(o, "ca.crt"), r.ca_bundle_pem));
+  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(P(o, "authority"), o.authority_url + "\n"));
+  return pki::WritePrivateFile(P(o, "node.json"), proto::ToJson(r));  // last: marks completion
+}
+
+}  // namespace
+
+WgKeyPair GenerateWgKeyPair(Random& rng) {
+  WgKeyPair kp{SecretBytes(32), Bytes(32)};
+  rng.Fill(kp.private_key.span());
+  kp.private_key.data()[0] &= 248;
+  kp.private_key.data()[31] = (kp.private_key.data()[31] & 127) | 64;
+  crypto_scalarmult_base(kp.public_key.data(), kp.private_key.data());
+  return kp;
+}
+
+Result<Bytes> WgPublicFromPrivate(ByteView sk) {
+  if (sk.size() != 32) return MakeError(Code::kInvalidArgument, "invalid_key", "WireGuard keys are 32 bytes");
+  Bytes pk(32);
+  if (crypto_scalarmult_base(pk.data(), sk.data()) != 0) {
+    return MakeError(Code::kInvalidArgument, "invalid_key", "invalid WireGuard private key");
+  }
+  return pk;
+}
+
+Result<EnrollOutcome> Enroll(const EnrollOptions& o, attest::Tpm& tpm,
+                             const std::function<void(const std::string&)>& progress) {
+  if (sodium_init() < 0) return MakeError(Code::kInternal, "sodium_init", "libsodium failed to initialize");
+  TPMESH_RETURN_IF_ERROR(proto::ValidateHostname(o.hostname));
+  for (const auto& e : o.endpoints) TPMESH_RETURN_IF_ERROR(proto::ValidateEndpoint(e));
+  TPMESH_RETURN_IF_ERROR(pki::EnsurePrivateDir(o.state_dir));
+  if (!o.force && fs::exists(P(o, "node.json"))) {
+    TPMESH_ASSIGN_OR_RETURN(std::string raw, pki::ReadFile(P(o, "node.json")));
+    auto parsed = proto::ParseEnrollFinishResponse(raw);
+    if (parsed.ok()) {
+      Say(progress, "already enrolled as node " + parsed->node_id + " (" + parsed->overlay_address +
+                        "); use --force to enroll again");
+      return EnrollOutcome{true, std::move(*parsed)};
+    }
+  }
+
+  Say(progress, "pinning the authority CA at " + o.authority_url);
+  auto ca = net::FetchPinnedCa(o.authority_url, o.ca_fingerprint);
+  if (!ca.ok()) {
+    return NextStep(ca.take_error(), "check --authority and that --ca-fingerprint is the one "
+                                     "'tpmesh-authority init' printed");
+  }
+  TPMESH_ASSIGN_OR_RETURN(auto http, net::MakeClient(net::ClientOptions{o.authority_url, *ca, "", "", 30}));
+
+  auto ek = ChooseEk(o, tpm);
+  if (!ek.ok()) return NextStep(ek.take_error(), "check the TPM (--tcti) is reachable");
+  Say(progress, std::string("EK ") + attest::KeyAlgName(ek->alg) +
+                    (ek->ek_cert_der ? " with certificate" : " WITHOUT certificate (needs the EK allowlist)"));
+  TPMESH_ASSIGN_OR_RETURN(auto ak, LoadOrCreateAk(o, tpm));
+  TPMESH_ASSIGN_OR_RETURN(Bytes wg_public, LoadOrCreateWgKey(o));
+  TPMESH_ASSIGN_OR_RETURN(std::string node_key, pki::GenerateKeyPem());
+  auto csr = pki::MakeCsr(node_key, o.hostname);
+  if (!csr.ok()) {
+    sodium_memzero(node_key.data(), node_key.size());
+    return csr.take_error();
+  }
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.wait_for_approval_seconds);
+  for (;;) {
+    proto::EnrollStartRequest start{o.hostname, ek->alg, ek->ek_public, ek->ek_cert_der,
+                                    ek->intermediates, ak.public_area};
+    auto sr = PostJson(*http, "/v1/enroll/start", proto::ToJson(start));
+    if (!sr.ok()) return sr.take_error();
+    TPMESH_ASSIGN_OR_RETURN(auto challenge, proto::ParseEnrollStartResponse(sr->body));
+    Say(progress, "attestation round 1 passed; activating the credential and quoting PCRs");
+
+    TPMESH_ASSIGN_OR_RETURN(auto secret, tpm.ActivateCredential(ak, ek->alg, challenge.credential));
+    TPMESH_ASSIGN_OR_RETURN(auto quote, tpm.Quote(ak, challenge.pcr_selection, challenge.nonce));
+    proto::EnrollFinishRequest finish;
+    finish.challenge_id = challenge.challenge_id;
+    finish.secret = std::move(secret);
+    finish.quote = std::move(quote);
+    finish.wg_public_key = wg_public;
+    finish.hostname = o.hostname;
+    finish.endpoints = o.endpoints;
+    finish.csr_pem = *csr;
+    finish.token = o.token;
+    auto fr = http->Post("/v1/enroll/finish", proto::ToJson(finish));
+    if (!fr.ok()) return fr.take_error();
+    if (fr->status >= 300) return net::ErrorFromResponse(*fr);
+    TPMESH_ASSIGN_OR_RETURN(auto result, proto::ParseEnrollFinishResponse(fr->body));
+    if (result.status == "active") {
+      Status st = pki::WritePrivateFile(P(o, "node.key"), node_key);
+      sodium_memzero(node_key.data(), node_key.size());
+      TPMESH_RETURN_IF_ERROR(st);
+      TPMESH_RETURN_IF_ERROR(SaveState(o, result));
+      Say(progress, "enrolled as node " + result.node_id + ": " + result.overlay_address + " in " +
+                        result.overlay_prefix + ", " + std::to_string(result.peers.size()) + " peer(s)");
+      return EnrollOutcome{false, std::move(result)};
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      sodium_memzero(node_key.data(), node_key.size());
+      return MakeError(Code::kFailedPrecondition, "pending_approval",
+                       "node " + result.node_id + " is waiting for an admin: run 'tpmeshctl nodes "
+                       "approve " + result.node_id + "' on the admin host, then enroll again");
+    }
+    Say(progress, "waiting for an admin to approve node " + result.node_id);
+    std::this_thread::sleep_for(std::chrono::seconds(o.poll_interval_seconds));
+  }
+}
+
+}  // namespace tpmesh::client

@@ -1,0 +1,288 @@
+// The HTTPS server: cpp-httplib adapted to Handler, TLS set up by us.
+//
+// Each listen address gets its own httplib::SSLServer, socket, accept thread
+// and worker pool (`worker_threads` per listener). Every connection does a
+// full TLS 1.3 handshake (no session tickets or cache), so the client
+// certificate is verified against the CA on every connection.
+//
+// Note on "[::]:port": cpp-httplib 0.11.4 clears IPV6_V6ONLY on IPv6
+// sockets, so "[::]:port" also accepts IPv4 (as ::ffff:a.b.c.d) and listing
+// "0.0.0.0:port" with the same port as well fails with "address in use".
+#include <arpa/inet.h>
+#include <httplib.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "ossl.h"  // pki/src: owning pointers and PEM readers
+#include "tpmesh/net/http.h"
+#include "tpmesh/proto/enroll.h"
+
+namespace tpmesh::net {
+namespace {
+
+namespace ossl = pki::ossl;
+
+constexpr time_t kIoTimeoutSeconds = 30;
+
+struct ListenAddr {
+  std::string text;  // as given
+  std::string host;  // without brackets
+  int port = 0;
+};
+
+Result<ListenAddr> ParseListen(const std::string& s) {
+  auto bad = [&](const std::string& why) {
+    return MakeError(Code::kInvalidArgument, "invalid_listen_address",
+                     "listen address '" + s + "': " + why);
+  };
+  ListenAddr a{s, "", 0};
+  std::string port;
+  if (!s.empty() && s[0] == '[') {
+    size_t close = s.find(']');
+    if (close == std::string::npos) return bad("missing ']' after the IPv6 address");
+    a.host = s.substr(1, close - 1);
+    in6_addr v6{};
+    if (inet_pton(AF_INET6, a.host.c_str(), &v6) != 1) return bad("'" + a.host + "' is not an IPv6 address");
+    if (close + 1 >= s.size() || s[close + 1] != ':') return bad("expected ':port' after ']'");
+    port = s.substr(close + 2);
+  } else {
+    size_t colon = s.rfind(':');
+    if (colon == std::string::npos) return bad("missing ':port'");
+    a.host = s.substr(0, colon);
+    in_addr v4{};
+    if (inet_pton(AF_INET, a.host.c_str(), &v4) != 1) {
+      return bad("host must be an IPv4 address or a bracketed IPv6 address such as [::]");
+    }
+    port = s.substr(colon + 1);
+  }
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) > 65535) {
+    return bad("port must be a number 0-65535 (0 = chosen by the system)");
+  }
+  a.port = std::stoi(port);
+  return a;
+}
+
+// The server's TLS context: TLS 1.3 only, certificate chain and key from
+// memory, client certificate optional but verified against the client CA.
+Status ConfigureTls(SSL_CTX* ctx, const ServerOptions& o) {
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1) return ossl::CryptoError("TLS 1.3 only");
+  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_num_tickets(ctx, 0);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+
+  TPMESH_ASSIGN_OR_RETURN(auto chain, ossl::ReadCertsPem(o.cert_pem, "server certificate", "invalid_certificate"));
+  if (SSL_CTX_use_certificate(ctx, chain[0].get()) != 1) return ossl::CryptoError("server certificate");
+  for (size_t i = 1; i < chain.size(); ++i) {
+    if (SSL_CTX_add1_chain_cert(ctx, chain[i].get()) != 1) return ossl::CryptoError("server certificate chain");
+  }
+  TPMESH_ASSIGN_OR_RETURN(ossl::Pkey key, ossl::ReadKeyPem(o.key_pem, "server key", "invalid_key"));
+  if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    ERR_clear_error();
+    return MakeError(Code::kInvalidArgument, "key_mismatch", "server key does not match the server certificate");
+  }
+
+  TPMESH_ASSIGN_OR_RETURN(auto cas, ossl::ReadCertsPem(o.client_ca_pem, "client CA", "invalid_certificate"));
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  for (const auto& ca : cas) {
+    if (X509_STORE_add_cert(store, ca.get()) != 1 || SSL_CTX_add_client_CA(ctx, ca.get()) != 1) {
+      return ossl::CryptoError("client CA");
+    }
+  }
+  // No SSL_VERIFY_FAIL_IF_NO_PEER_CERT: anonymous clients are allowed; a
+  // certificate that is sent must verify or the handshake fails.
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  return OkStatus();
+}
+
+// The authenticated caller of a request: from the verified client
+// certificate, or anonymous without one.
+Result<Caller> CallerOf(const SSL* ssl) {
+  if (ssl == nullptr) return MakeError(Code::kInternal, "no_tls_session", "request without a TLS session");
+  X509* peer = SSL_get0_peer_certificate(ssl);
+  if (peer == nullptr) return Caller{};
+  if (SSL_get_verify_result(ssl) != X509_V_OK) {
+    return MakeError(Code::kUnauthenticated, "client_cert_invalid", "client certificate did not verify");
+  }
+  TPMESH_ASSIGN_OR_RETURN(Bytes der, ossl::CertToDer(peer));
+  TPMESH_ASSIGN_OR_RETURN(pki::PeerIdentity id, pki::IdentityFromCertDer(der.data(), der.size()));
+  return Caller{id.kind == pki::PeerKind::kAdmin ? Caller::Kind::kAdmin : Caller::Kind::kNode, id.id};
+}
+
+HttpResponse TooLarge(size_t max) {
+  HttpResponse r = ErrorResponse(MakeError(Code::kInvalidArgument, "body_too_large",
+                                           "request body exceeds " + std::to_string(max) + " bytes"));
+  r.status = 413;
+  return r;
+}
+
+HttpResponse Dispatch(const Handler& handler, size_t max_body, const httplib::Request& req) {
+  // httplib enforces the limit for Content-Length bodies; this also covers
+  // chunked ones.
+  if (req.body.size() > max_body) return TooLarge(max_body);
+  auto caller = CallerOf(req.ssl);
+  if (!caller.ok()) return ErrorResponse(caller.error());
+  HttpRequest r;
+  r.method = req.method;
+  r.path = req.path;
+  for (const auto& [k, v] : req.params) r.query.emplace(k, v);  // first value wins
+  r.body = req.body;
+  r.remote_addr = req.remote_addr;
+  return handler(r, *caller);
+}
+
+// Bodies for the errors httplib produces itself (413, 400, 404 ...), which
+// come without one.
+httplib::Server::HandlerResponse FillTransportError(size_t max_body, httplib::Response& res) {
+  if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+  Error e;
+  switch (res.status) {
+    case 413:
+      e = MakeError(Code::kInvalidArgument, "body_too_large",
+                    "request body exceeds " + std::to_string(max_body) + " bytes");
+      break;
+    case 400: e = MakeError(Code::kInvalidArgument, "bad_request", "malformed HTTP request"); break;
+    case 404: e = MakeError(Code::kNotFound, "no_such_endpoint", "no such endpoint"); break;
+    case 414: e = MakeError(Code::kInvalidArgument, "uri_too_long", "request URI too long"); break;
+    default:
+      e = MakeError(Code::kInternal, "http_" + std::to_string(res.status), "HTTP " + std::to_string(res.status));
+  }
+  res.set_content(proto::ErrorToJson(e), "application/json");
+  return httplib::Server::HandlerResponse::Handled;
+}
+
+struct Listener {
+  ListenAddr addr;
+  std::unique_ptr<httplib::SSLServer> svr;
+  std::thread thread;
+  std::atomic<bool> exited{false};
+  int port = 0;
+};
+
+class HttpsServer final : public Server {
+ public:
+  ~HttpsServer() override { Stop(); }
+
+  std::vector<int> ports() const override {
+    std::vector<int> out;
+    for (const auto& l : listeners_) out.push_back(l->port);
+    return out;
+  }
+
+  void Stop() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& l : listeners_) l->svr->stop();
+    for (auto& l : listeners_) {
+      if (l->thread.joinable()) l->thread.join();
+    }
+  }
+
+  Status Add(const ServerOptions& o, ListenAddr addr, std::shared_ptr<const Handler> handler) {
+    auto l = std::make_unique<Listener>();
+    l->addr = std::move(addr);
+    Status tls;
+    l->svr = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
+      tls = ConfigureTls(&ctx, o);
+      return tls.ok();
+    });
+    if (!tls.ok()) return tls.take_error();
+    if (!l->svr->is_valid()) return ossl::CryptoError("TLS server context");
+
+    httplib::SSLServer& s = *l->svr;
+    size_t threads = static_cast<size_t>(o.worker_threads);
+    s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    s.set_payload_max_length(o.max_body_bytes);
+    s.set_read_timeout(kIoTimeoutSeconds, 0);
+    s.set_write_timeout(kIoTimeoutSeconds, 0);
+    // httplib's default sets SO_REUSEPORT, which would let a second process
+    // share our port silently; SO_REUSEADDR only.
+    s.set_socket_options([](int sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+    size_t max_body = o.max_body_bytes;
+    auto route = [handler, max_body](const httplib::Request& req, httplib::Response& res) {
+      HttpResponse out;
+      try {
+        out = Dispatch(*handler, max_body, req);
+      } catch (...) {
+        out = ErrorResponse(MakeError(Code::kInternal, "internal_error",
+                                      "the request handler failed unexpectedly"));
+      }
+      res.status = out.status;
+      res.set_content(out.body, out.content_type);
+    };
+    s.Get(".*", route);
+    s.Post(".*", route);
+    s.Delete(".*", route);
+    s.set_error_handler(httplib::Server::HandlerWithResponse(
+        [max_body](const httplib::Request&, httplib::Response& res) { return FillTransportError(max_body, res); }));
+
+    errno = 0;
+    if (l->addr.port == 0) {
+      l->port = s.bind_to_any_port(l->addr.host);
+    } else {
+      l->port = s.bind_to_port(l->addr.host, l->addr.port) ? l->addr.port : -1;
+    }
+    if (l->port <= 0) {
+      int err = errno;
+      return MakeError(Code::kUnavailable, "listen_failed",
+                       "cannot listen on " + l->addr.text + ": " +
+                           (err != 0 ? std::strerror(err) : "bind failed") +
+                           " (another process on the port, or the address is not on this host)");
+    }
+    Listener* raw = l.get();
+    l->thread = std::thread([raw] {
+      raw->svr->listen_after_bind();
+      raw->exited = true;
+    });
+    listeners_.push_back(std::move(l));
+    // Stop() is a no-op until httplib marks the server running: wait for it.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!raw->svr->is_running()) {
+      if (raw->exited || std::chrono::steady_clock::now() > deadline) {
+        return MakeError(Code::kInternal, "listen_failed", "listener on " + raw->addr.text + " did not start");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return OkStatus();
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> StartServer(const ServerOptions& options, Handler handler) {
+  if (options.listen.empty()) {
+    return MakeError(Code::kInvalidArgument, "invalid_listen_address", "no listen address given");
+  }
+  if (options.worker_threads < 1 || options.max_body_bytes == 0) {
+    return MakeError(Code::kInvalidArgument, "invalid_server_options",
+                     "worker_threads and max_body_bytes must be positive");
+  }
+  if (!handler) return MakeError(Code::kInvalidArgument, "invalid_server_options", "no handler");
+  std::vector<ListenAddr> addrs;
+  for (const std::string& s : options.listen) {
+    TPMESH_ASSIGN_OR_RETURN(ListenAddr a, ParseListen(s));
+    addrs.push_back(std::move(a));
+  }
+  auto shared = std::make_shared<const Handler>(std::move(handler));
+  auto server = std::make_unique<HttpsServer>();
+  for (ListenAddr& a : addrs) {
+    // On failure the destructor stops the listeners already started.
+    TPMESH_RETURN_IF_ERROR(server->Add(options, std::move(a), shared));
+  }
+  return std::unique_ptr<Server>(std::move(server));
+}
+
+}  // namespace tpmesh::net

@@ -1,0 +1,163 @@
+#include "ossl.h"
+
+#include <openssl/pem.h>
+
+#include <cstring>
+
+namespace tpmesh::pki::ossl {
+
+std::string DrainErrors() {
+  std::string out;
+  unsigned long e;
+  char buf[256];
+  while ((e = ERR_get_error()) != 0) {
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out.empty() ? "no OpenSSL error recorded" : out;
+}
+
+Error CryptoError(const std::string& what) {
+  return MakeError(Code::kInternal, "crypto_failure", what + ": " + DrainErrors());
+}
+
+BioPtr MemReader(std::string_view text) {
+  return BioPtr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+}
+
+Result<X509Ptr> ReadCertPem(std::string_view pem, const std::string& what,
+                            const std::string& reason) {
+  if (pem.empty()) return MakeError(Code::kInvalidArgument, reason, what + ": empty");
+  if (pem.size() > 1024 * 1024) {
+    return MakeError(Code::kInvalidArgument, reason, what + ": larger than 1 MiB");
+  }
+  BioPtr bio = MemReader(pem);
+  if (!bio) return CryptoError(what + ": BIO");
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!cert) {
+    return MakeError(Code::kInvalidArgument, reason,
+                     what + ": not a PEM certificate (" + DrainErrors() + ")");
+  }
+  return cert;
+}
+
+Result<std::vector<X509Ptr>> ReadCertsPem(std::string_view pem, const std::string& what,
+                                           const std::string& reason) {
+  if (pem.size() > 1024 * 1024) {
+    return MakeError(Code::kInvalidArgument, reason, what + ": larger than 1 MiB");
+  }
+  BioPtr bio = MemReader(pem);
+  if (!bio) return CryptoError(what + ": BIO");
+  std::vector<X509Ptr> out;
+  ERR_clear_error();
+  while (X509Ptr cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
+    out.push_back(std::move(cert));
+  }
+  // Running out of PEM blocks ends with "no start line"; anything else is a
+  // broken block.
+  unsigned long e = ERR_peek_last_error();
+  if (e != 0 && !(ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)) {
+    return MakeError(Code::kInvalidArgument, reason,
+                     what + ": certificate " + std::to_string(out.size() + 1) +
+                         " is not valid PEM (" + DrainErrors() + ")");
+  }
+  ERR_clear_error();
+  if (out.empty()) return MakeError(Code::kInvalidArgument, reason, what + ": no PEM certificate in it");
+  return out;
+}
+
+Result<Pkey> ReadKeyPem(std::string_view pem, const std::string& what,
+                        const std::string& reason) {
+  if (pem.empty()) return MakeError(Code::kInvalidArgument, reason, what + ": empty");
+  BioPtr bio = MemReader(pem);
+  if (!bio) return CryptoError(what + ": BIO");
+  // A null password callback that refuses: encrypted keys are an error, not a
+  // prompt on the terminal.
+  auto no_password = [](char*, int, int, void*) -> int { return 0; };
+  Pkey key(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_password, nullptr));
+  if (!key) {
+    ERR_clear_error();  // the queue may quote key material positions; keep it out of messages
+    return MakeError(Code::kInvalidArgument, reason,
+                     what + ": not an unencrypted PEM private key");
+  }
+  return key;
+}
+
+Result<std::string> CertToPem(X509* cert) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1) return CryptoError("certificate to PEM");
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(n));
+}
+
+Result<std::string> KeyToPem(EVP_PKEY* key) {
+  BioPtr bio(BIO_new(BIO_s_secmem()));
+  if (!bio || PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    return CryptoError("private key to PEM");
+  }
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(n));
+}
+
+Result<Bytes> CertToDer(X509* cert) {
+  int n = i2d_X509(cert, nullptr);
+  if (n <= 0) return CryptoError("certificate to DER");
+  Bytes der(static_cast<size_t>(n));
+  uint8_t* p = der.data();
+  if (i2d_X509(cert, &p) != n) return CryptoError("certificate to DER");
+  return der;
+}
+
+std::string Sha256Hex(ByteView data) {
+  uint8_t md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) return "";
+  return HexEncode(ByteView(md, len));
+}
+
+Result<Pkey> NewP256Key() {
+  Pkey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+  if (!key) return CryptoError("generating an ECDSA P-256 key");
+  return key;
+}
+
+const EVP_MD* SigningMd(EVP_PKEY* key) {
+  int id = EVP_PKEY_get_base_id(key);
+  return (id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448) ? nullptr : EVP_sha256();
+}
+
+Status CheckAcceptedKey(EVP_PKEY* key, const std::string& what, const std::string& reason) {
+  int id = EVP_PKEY_get_base_id(key);
+  if (id == EVP_PKEY_ED25519) return OkStatus();
+  if (id == EVP_PKEY_EC) {
+    char group[64] = {0};
+    size_t len = 0;
+    if (EVP_PKEY_get_group_name(key, group, sizeof group, &len) != 1) {
+      return MakeError(Code::kInvalidArgument, reason, what + ": EC key without a named curve");
+    }
+    if (std::strcmp(group, "prime256v1") == 0 || std::strcmp(group, "secp384r1") == 0) {
+      return OkStatus();
+    }
+    return MakeError(Code::kInvalidArgument, reason,
+                     what + ": EC curve " + group + " refused; use P-256, P-384 or Ed25519");
+  }
+  const char* name = id == EVP_PKEY_RSA ? "RSA" : OBJ_nid2sn(id);
+  return MakeError(Code::kInvalidArgument, reason,
+                   what + ": " + std::string(name ? name : "unknown") +
+                       " keys are refused; use ECDSA P-256, P-384 or Ed25519");
+}
+
+}  // namespace tpmesh::pki::ossl
+
+namespace tpmesh::pki::ossl {
+
+Result<TimePoint> FromAsn1Time(const ASN1_TIME* t) {
+  struct tm tm {};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return CryptoError("certificate time");
+  return FromUnixSeconds(static_cast<int64_t>(timegm(&tm)));
+}
+
+}  // namespace tpmesh::pki::ossl

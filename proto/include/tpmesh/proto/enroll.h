@@ -1,0 +1,92 @@
+// Wire types of the enrollment protocol (docs/protocol.md) and their JSON
+// encoding, shared by the authority and the client.
+//
+// Parse* functions take untrusted text: they never throw, reject missing or
+// mistyped required fields and bad base64 with Error{kInvalidArgument,
+// "invalid_request", "<field>: <problem>"}, and bound every size.
+// Thread-safe (pure functions).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tpmesh/attest/types.h"
+#include "tpmesh/common/bytes.h"
+#include "tpmesh/common/result.h"
+
+namespace tpmesh::proto {
+
+inline constexpr size_t kMaxBodyBytes = 64 * 1024;
+
+struct EnrollStartRequest {
+  std::string hostname;
+  attest::KeyAlg ek_alg = attest::KeyAlg::kRsa2048;
+  Bytes ek_public;
+  std::optional<Bytes> ek_cert;
+  std::vector<Bytes> ek_intermediates;
+  Bytes ak_public;
+};
+
+struct EnrollStartResponse {
+  std::string challenge_id;
+  attest::Credential credential;
+  Bytes nonce;
+  attest::PcrSelection pcr_selection;
+  int64_t expires_at = 0;
+};
+
+struct EnrollFinishRequest {
+  std::string challenge_id;
+  SecretBytes secret;
+  attest::QuoteEvidence quote;  // selection is implied by pcr values' keys + the challenge
+  Bytes wg_public_key;          // 32 bytes
+  std::string hostname;
+  std::vector<std::string> endpoints;
+  std::string csr_pem;
+  std::optional<std::string> token;
+};
+
+struct Peer {
+  std::string node_id;
+  std::string hostname;
+  Bytes public_key;
+  std::vector<std::string> endpoints;
+  std::vector<std::string> allowed_ips;
+  int persistent_keepalive = 25;
+};
+
+struct EnrollFinishResponse {
+  std::string status;  // "active" or "pending_approval"
+  std::string node_id;
+  std::string overlay_address;
+  std::string overlay_prefix;
+  std::string mesh_prefix;
+  std::string node_cert_pem;
+  std::string ca_bundle_pem;
+  Bytes config_signing_key;
+  int64_t generation = 0;
+  int mtu = 1420;
+  std::vector<Peer> peers;
+};
+
+std::string ToJson(const EnrollStartRequest& v);
+std::string ToJson(const EnrollStartResponse& v);
+std::string ToJson(const EnrollFinishRequest& v);
+std::string ToJson(const EnrollFinishResponse& v);
+
+[[nodiscard]] Result<EnrollStartRequest> ParseEnrollStartRequest(std::string_view json);
+[[nodiscard]] Result<EnrollStartResponse> ParseEnrollStartResponse(std::string_view json);
+[[nodiscard]] Result<EnrollFinishRequest> ParseEnrollFinishRequest(std::string_view json);
+[[nodiscard]] Result<EnrollFinishResponse> ParseEnrollFinishResponse(std::string_view json);
+
+// {"error": {"code", "reason", "message"}} and back; nullopt when `json` is not
+// such a body.
+std::string ErrorToJson(const Error& e);
+std::optional<Error> ParseErrorJson(std::string_view json);
+
+// Validation helpers shared by both sides.
+[[nodiscard]] Status ValidateHostname(std::string_view hostname);   // RFC 1123 label(s), <= 253
+[[nodiscard]] Status ValidateEndpoint(std::string_view endpoint);   // "[v6]:port" or "v4:port"
+
+}  // namespace tpmesh::proto

@@ -1,0 +1,309 @@
+#include "tpmesh/proto/enroll.h"
+
+#include <arpa/inet.h>
+
+#include <nlohmann/json.hpp>
+#include <sodium.h>
+
+#include "json_reader.h"
+
+namespace tpmesh::proto {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxTpmStruct = 4096;
+constexpr size_t kMaxCert = 8192;
+
+json PcrSelectionJson(const attest::PcrSelection& s) {
+  return json{{"bank", attest::HashAlgName(s.bank)}, {"pcrs", s.pcrs}};
+}
+
+json PcrValuesJson(const attest::PcrValues& v) {
+  json out = json::object();
+  for (const auto& [pcr, value] : v) out[std::to_string(pcr)] = Base64Encode(value);
+  return out;
+}
+
+attest::PcrValues ReadPcrValues(JsonReader& r, const char* field) {
+  attest::PcrValues out;
+  const json* v = r.Raw(field);
+  if (!v) {
+    r.Fail(r.prefix() + field, "required field missing");
+    return out;
+  }
+  if (!v->is_object() || v->size() > 24) {
+    r.Fail(r.prefix() + field, "must be an object of at most 24 PCRs");
+    return out;
+  }
+  for (const auto& [key, value] : v->items()) {
+    uint32_t index = 0;
+    bool digits = !key.empty() && key.size() <= 2 &&
+                  key.find_first_not_of("0123456789") == std::string::npos;
+    if (digits) index = static_cast<uint32_t>(std::stoul(key));
+    if (!digits || index >= 24) {
+      r.Fail(r.prefix() + field, "key '" + key.substr(0, 8) + "' is not a PCR index 0-23");
+      return {};
+    }
+    Bytes b;
+    if (value.is_string()) {
+      auto d = Base64Decode(value.get_ref<const std::string&>());
+      if (d.ok() && d->size() <= 64) b = std::move(*d);
+    }
+    if (b.empty()) {
+      r.Fail(r.prefix() + field + "." + key, "must be base64 of a PCR value");
+      return {};
+    }
+    out[index] = std::move(b);
+  }
+  return out;
+}
+
+Result<attest::PcrSelection> ReadPcrSelection(JsonReader& outer) {
+  JsonReader r = outer.Object("pcr_selection");
+  if (!outer.ok()) return outer.error();
+  auto bank_name = r.String("bank", 16);
+  std::vector<uint32_t> pcrs;
+  if (const json* p = r.Raw("pcrs"); p && p->is_array() && p->size() <= 24) {
+    for (const auto& x : *p) {
+      if (!x.is_number_unsigned()) return MakeError(Code::kInvalidArgument, "invalid_request", "pcr_selection.pcrs: must be PCR indices");
+      pcrs.push_back(x.get<uint32_t>());
+    }
+  } else {
+    r.Fail("pcr_selection.pcrs", "must be an array of PCR indices");
+  }
+  if (!r.ok()) return r.error();
+  TPMESH_ASSIGN_OR_RETURN(auto bank, attest::ParseHashAlg(bank_name));
+  return attest::MakePcrSelection(bank, std::move(pcrs));
+}
+
+json PeerJson(const Peer& p) {
+  return json{{"node_id", p.node_id},           {"hostname", p.hostname},
+              {"public_key", Base64Encode(p.public_key)}, {"endpoints", p.endpoints},
+              {"allowed_ips", p.allowed_ips},   {"persistent_keepalive", p.persistent_keepalive}};
+}
+
+}  // namespace
+
+std::string ToJson(const EnrollStartRequest& v) {
+  json j{{"hostname", v.hostname},
+         {"ek_alg", attest::KeyAlgName(v.ek_alg)},
+         {"ek_public", Base64Encode(v.ek_public)},
+         {"ak_public", Base64Encode(v.ak_public)}};
+  if (v.ek_cert) j["ek_cert"] = Base64Encode(*v.ek_cert);
+  json inter = json::array();
+  for (const auto& c : v.ek_intermediates) inter.push_back(Base64Encode(c));
+  j["ek_intermediates"] = inter;
+  return j.dump();
+}
+
+Result<EnrollStartRequest> ParseEnrollStartRequest(std::string_view text) {
+  JsonReader r(text);
+  EnrollStartRequest v;
+  v.hostname = r.String("hostname", 253);
+  std::string alg = r.String("ek_alg", 16);
+  v.ek_public = r.B64("ek_public", kMaxTpmStruct);
+  v.ek_cert = r.OptB64("ek_cert", kMaxCert);
+  v.ek_intermediates = r.B64List("ek_intermediates", 4, kMaxCert);
+  v.ak_public = r.B64("ak_public", kMaxTpmStruct);
+  if (!r.ok()) return r.error();
+  TPMESH_ASSIGN_OR_RETURN(v.ek_alg, attest::ParseKeyAlg(alg));
+  TPMESH_RETURN_IF_ERROR(ValidateHostname(v.hostname));
+  return v;
+}
+
+std::string ToJson(const EnrollStartResponse& v) {
+  return json{{"challenge_id", v.challenge_id},
+              {"credential",
+               {{"id_object", Base64Encode(v.credential.id_object)},
+                {"encrypted_secret", Base64Encode(v.credential.encrypted_secret)}}},
+              {"nonce", Base64Encode(v.nonce)},
+              {"pcr_selection", PcrSelectionJson(v.pcr_selection)},
+              {"expires_at", v.expires_at}}
+      .dump();
+}
+
+Result<EnrollStartResponse> ParseEnrollStartResponse(std::string_view text) {
+  JsonReader r(text);
+  EnrollStartResponse v;
+  v.challenge_id = r.String("challenge_id", 64);
+  JsonReader c = r.Object("credential");
+  v.credential.id_object = c.B64("id_object", kMaxTpmStruct);
+  v.credential.encrypted_secret = c.B64("encrypted_secret", kMaxTpmStruct);
+  v.nonce = r.B64("nonce", 64);
+  v.expires_at = r.Int("expires_at", 0, INT64_MAX);
+  if (!r.ok()) return r.error();
+  if (!c.ok()) return c.error();
+  TPMESH_ASSIGN_OR_RETURN(v.pcr_selection, ReadPcrSelection(r));
+  return v;
+}
+
+std::string ToJson(const EnrollFinishRequest& v) {
+  json j{{"challenge_id", v.challenge_id},
+         {"secret", Base64Encode(v.secret.view())},
+         {"quote",
+          {{"attest", Base64Encode(v.quote.attest)},
+           {"signature", Base64Encode(v.quote.signature)},
+           {"pcrs", PcrValuesJson(v.quote.pcr_values)}}},
+         {"wg_public_key", Base64Encode(v.wg_public_key)},
+         {"hostname", v.hostname},
+         {"endpoints", v.endpoints},
+         {"csr", v.csr_pem}};
+  if (v.token) j["token"] = *v.token;
+  return j.dump();
+}
+
+Result<EnrollFinishRequest> ParseEnrollFinishRequest(std::string_view text) {
+  JsonReader r(text);
+  EnrollFinishRequest v;
+  v.challenge_id = r.String("challenge_id", 64);
+  Bytes secret = r.B64("secret", 64);
+  v.secret = SecretBytes(secret);
+  if (!secret.empty()) sodium_memzero(secret.data(), secret.size());
+  JsonReader q = r.Object("quote");
+  v.quote.attest = q.B64("attest", kMaxTpmStruct);
+  v.quote.signature = q.B64("signature", kMaxTpmStruct);
+  v.quote.pcr_values = ReadPcrValues(q, "pcrs");
+  v.wg_public_key = r.B64("wg_public_key", 32);
+  v.hostname = r.String("hostname", 253);
+  v.endpoints = r.StringList("endpoints", 8, 64);
+  v.csr_pem = r.String("csr", 8192);
+  v.token = r.OptString("token", 128);
+  if (!r.ok()) return r.error();
+  if (!q.ok()) return q.error();
+  if (v.wg_public_key.size() != 32) {
+    return MakeError(Code::kInvalidArgument, "invalid_request",
+                     "wg_public_key: must be 32 bytes (a Curve25519 public key)");
+  }
+  TPMESH_RETURN_IF_ERROR(ValidateHostname(v.hostname));
+  for (const auto& e : v.endpoints) TPMESH_RETURN_IF_ERROR(ValidateEndpoint(e));
+  return v;
+}
+
+std::string ToJson(const EnrollFinishResponse& v) {
+  json peers = json::array();
+  for (const auto& p : v.peers) peers.push_back(PeerJson(p));
+  json j{{"status", v.status}, {"node_id", v.node_id}};
+  if (v.status == "active") {
+    j.update(json{{"overlay_address", v.overlay_address},
+                  {"overlay_prefix", v.overlay_prefix},
+                  {"mesh_prefix", v.mesh_prefix},
+                  {"node_cert", v.node_cert_pem},
+                  {"ca_bundle", v.ca_bundle_pem},
+                  {"config_signing_key", Base64Encode(v.config_signing_key)},
+                  {"generation", v.generation},
+                  {"mtu", v.mtu},
+                  {"peers", peers}});
+  }
+  return j.dump();
+}
+
+Result<EnrollFinishResponse> ParseEnrollFinishResponse(std::string_view text) {
+  JsonReader r(text);
+  EnrollFinishResponse v;
+  v.status = r.String("status", 32);
+  v.node_id = r.String("node_id", 64);
+  if (!r.ok()) return r.error();
+  if (v.status != "active") return v;
+  v.overlay_address = r.String("overlay_address", 64);
+  v.overlay_prefix = r.String("overlay_prefix", 64);
+  v.mesh_prefix = r.String("mesh_prefix", 64);
+  v.node_cert_pem = r.String("node_cert", 16384);
+  v.ca_bundle_pem = r.String("ca_bundle", 65536);
+  v.config_signing_key = r.B64("config_signing_key", 32);
+  v.generation = r.Int("generation", 0, INT64_MAX);
+  v.mtu = static_cast<int>(r.Int("mtu", 1280, 65535));
+  const json* peers = r.Raw("peers");
+  if (peers && peers->is_array()) {
+    for (const auto& pj : *peers) {
+      JsonReader p(pj, "peers[].");
+      Peer peer;
+      peer.node_id = p.String("node_id", 64);
+      peer.hostname = p.String("hostname", 253);
+      peer.public_key = p.B64("public_key", 32);
+      peer.endpoints = p.StringList("endpoints", 8, 64);
+      peer.allowed_ips = p.StringList("allowed_ips", 16, 64);
+      peer.persistent_keepalive = static_cast<int>(p.Int("persistent_keepalive", 0, 65535));
+      if (!p.ok()) return p.error();
+      v.peers.push_back(std::move(peer));
+    }
+  } else {
+    r.Fail("peers", "must be an array");
+  }
+  if (!r.ok()) return r.error();
+  return v;
+}
+
+std::string ErrorToJson(const Error& e) {
+  return json{{"error", {{"code", CodeName(e.code)}, {"reason", e.reason}, {"message", e.message}}}}
+      .dump();
+}
+
+std::optional<Error> ParseErrorJson(std::string_view text) {
+  JsonReader r(text);
+  JsonReader e = r.Object("error");
+  std::string code = e.String("code", 64);
+  Error out;
+  out.reason = e.String("reason", 128);
+  out.message = e.String("message", 4096);
+  if (!r.ok() || !e.ok()) return std::nullopt;
+  out.code = Code::kInternal;
+  for (Code c : {Code::kInvalidArgument, Code::kNotFound, Code::kAlreadyExists,
+                 Code::kPermissionDenied, Code::kUnauthenticated, Code::kFailedPrecondition,
+                 Code::kResourceExhausted, Code::kAborted, Code::kUnavailable, Code::kInternal}) {
+    if (code == CodeName(c)) out.code = c;
+  }
+  return out;
+}
+
+Status ValidateHostname(std::string_view h) {
+  auto bad = [&](const std::string& why) {
+    return MakeError(Code::kInvalidArgument, "invalid_hostname",
+                     "hostname '" + std::string(h.substr(0, 64)) + "': " + why);
+  };
+  if (h.empty() || h.size() > 253) return bad("must be 1-253 characters");
+  size_t label = 0;
+  for (size_t i = 0; i < h.size(); ++i) {
+    char c = h[i];
+    if (c == '.') {
+      if (label == 0 || h[i - 1] == '-') return bad("empty label or label ending in '-'");
+      label = 0;
+      continue;
+    }
+    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && c != '-') return bad("only letters, digits, '-' and '.' are allowed");
+    if (c == '-' && label == 0) return bad("a label may not start with '-'");
+    if (++label > 63) return bad("a label is longer than 63 characters");
+  }
+  if (label == 0 || h.back() == '-') return bad("must not end with '.' or '-'");
+  return OkStatus();
+}
+
+Status ValidateEndpoint(std::string_view e) {
+  auto bad = [&](const std::string& why) {
+    return MakeError(Code::kInvalidArgument, "invalid_endpoint",
+                     "endpoint '" + std::string(e.substr(0, 64)) + "': " + why);
+  };
+  size_t colon = e.rfind(':');
+  if (colon == std::string_view::npos) return bad("needs a port: [v6addr]:port or v4addr:port");
+  std::string host(e.substr(0, colon));
+  std::string port(e.substr(colon + 1));
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(port) == 0 || std::stoul(port) > 65535) {
+    return bad("port must be 1-65535");
+  }
+  unsigned char buf[16];
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), buf) != 1) {
+      return bad("not a valid IPv6 address");
+    }
+    return OkStatus();
+  }
+  if (inet_pton(AF_INET, host.c_str(), buf) != 1) {
+    return bad("not a valid IPv4 address (IPv6 needs brackets)");
+  }
+  return OkStatus();
+}
+
+}  // namespace tpmesh::proto
