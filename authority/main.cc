@@ -52,13 +52,17 @@ int Serve(AuthorityConfig cfg) {
   AuthorityKeys keys{&state->ca, state->ca.cert_pem(), state->config_signing_public};
   AuthorityService service(*state->store, *trust, keys, settings, SystemClock::Instance(),
                            SystemRandom::Instance());
+  ConfigPublisher publisher(SecretBytes(state->config_signing_secret.view()));
+  service.SetPublisher(&publisher);
+  if (auto st = service.PublishCurrent(); !st.ok()) return Die(st.error());
 
   net::ServerOptions so;
   so.listen = cfg.listen;
   so.cert_pem = state->server_cert_pem;
   so.key_pem = state->server_key_pem;
   so.client_ca_pem = state->ca.cert_pem();
-  auto server = net::StartServer(so, MakeApiHandler(service));
+  so.worker_threads = 256;  // long polls hold a worker each (see docs/benchmarks.md)
+  auto server = net::StartServer(so, MakeApiHandler(service, &publisher));
   if (!server.ok()) return Die(server.error());
   std::string ports;
   for (int p : (*server)->ports()) ports += " " + std::to_string(p);
@@ -69,6 +73,7 @@ int Serve(AuthorityConfig cfg) {
   int sig = 0;
   sigwait(&stop, &sig);
   std::printf("tpmesh-authority: signal %d, shutting down\n", sig);
+  publisher.Shutdown();  // release long polls first, so the server can stop
   (*server)->Stop();
   return 0;
 }

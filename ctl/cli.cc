@@ -94,6 +94,7 @@ int Run(const std::vector<std::string>& args, const Io& io) {
     AddEkCommands(app, registry);
     AddPolicyCommands(app, registry);
     AddAuditCommands(app, registry);
+    AddStatusCommands(app, registry);
 
     try {
       std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 wants them reversed

@@ -108,6 +108,7 @@ void AddTokensCommands(CLI::App& root, Registry& registry);
 void AddEkCommands(CLI::App& root, Registry& registry);
 void AddPolicyCommands(CLI::App& root, Registry& registry);
 void AddAuditCommands(CLI::App& root, Registry& registry);
+void AddStatusCommands(CLI::App& root, Registry& registry);
 
 struct Io {
   std::ostream& out;

@@ -3,6 +3,12 @@
 
 #include <cstdio>
 
+#include <signal.h>
+
+#include <atomic>
+#include <thread>
+
+#include "tpmesh/client/daemon.h"
 #include "tpmesh/client/enroll.h"
 
 namespace {
@@ -34,6 +40,36 @@ int Enroll(client::EnrollOptions o, const std::string& tcti, const std::string& 
   return 0;
 }
 
+std::atomic<bool> g_stop{false};
+
+int Run(const client::DaemonOptions& o) {
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa{};
+  sa.sa_handler = [](int) { g_stop = true; };
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  auto link = client::MakeUserspaceLink(o.uapi_dir);
+  Status st = client::RunDaemon(o, *link, g_stop, [](const std::string& line) {
+    std::printf("tpmesh-client: %s\n", line.c_str());
+    std::fflush(stdout);
+  });
+  if (!st.ok()) {
+    std::fprintf(stderr, "tpmesh-client: %s\n", st.error().ToString().c_str());
+    return st.error().reason == "node_revoked" ? 4 : 1;
+  }
+  return 0;
+}
+
+int PrintStatus(const client::DaemonOptions& o) {
+  auto r = client::StatusReport(o);
+  if (!r.ok()) {
+    std::fprintf(stderr, "tpmesh-client: %s\n", r.error().ToString().c_str());
+    return 1;
+  }
+  std::fputs(r->c_str(), stdout);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -53,6 +89,19 @@ int main(int argc, char** argv) {
   enroll->add_option("--ek-alg", ek_alg, "rsa2048 or ecc-p256 (default: first EK with a certificate)");
   enroll->add_option("--wait", o.wait_for_approval_seconds, "wait this long for admin approval");
   enroll->add_flag("--force", o.force, "enroll again even if already enrolled");
+  client::DaemonOptions d;
+  auto* run = app.add_subcommand("run", "keep the WireGuard interface in line with the authority (foreground)");
+  auto* status = app.add_subcommand("status", "show the interface like 'wg show', plus generation and authority reachability");
+  for (auto* cmd : {run, status}) {
+    cmd->add_option("--state-dir", d.state_dir, "node state directory")->capture_default_str();
+    cmd->add_option("--interface", d.ifname, "WireGuard interface name")->capture_default_str();
+    cmd->add_option("--uapi-dir", d.uapi_dir, "userspace WireGuard socket directory")->capture_default_str();
+  }
+  run->add_option("--listen-port", d.listen_port, "WireGuard UDP port")->capture_default_str();
+  run->add_option("--authority", d.extra_authority_urls, "more authority URLs to try");
+  run->add_option("--poll-wait", d.poll_wait_seconds, "long-poll seconds")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (*run) return Run(d);
+  if (*status) return PrintStatus(d);
   return Enroll(o, tcti, ek_alg);
 }

@@ -13,7 +13,10 @@ using net::Caller;
 using net::HttpRequest;
 using net::HttpResponse;
 
-HttpResponse Json(int status, const json& body) { return HttpResponse{status, body.dump(), "application/json"}; }
+// Invalid UTF-8 (e.g. from a truncated quote of input) is replaced, never thrown on.
+HttpResponse Json(int status, const json& body) {
+  return HttpResponse{status, body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json"};
+}
 
 template <typename T>
 HttpResponse ErrorOr(const Result<T>& r, const std::function<json(const T&)>& encode) {
@@ -84,9 +87,22 @@ std::string Str(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
+// Parses a non-negative integer query parameter; `fallback` when absent.
+Result<int64_t> QueryInt(const HttpRequest& req, const char* key, int64_t fallback, int64_t max) {
+  auto it = req.query.find(key);
+  if (it == req.query.end()) return fallback;
+  int64_t v = -1;
+  const std::string& s = it->second;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || v < -1 || v > max) {
+    return BadBody(std::string(key) + ": must be an integer in [-1, " + std::to_string(max) + "]");
+  }
+  return v;
+}
+
 class Api {
  public:
-  explicit Api(AuthorityService& s) : s_(s) {}
+  Api(AuthorityService& s, ConfigPublisher* p) : s_(s), publisher_(p) {}
 
   HttpResponse Handle(const HttpRequest& req, const Caller& caller) {
     const std::string& p = req.path;
@@ -114,6 +130,8 @@ class Api {
                                             "this endpoint needs a node certificate"));
       }
       if (auto st = s_.AuthorizeNode(caller.id); !st.ok()) return net::ErrorResponse(st.error());
+      if (m == "GET" && p == "/v1/node/config") return Config(req, caller);
+      if (m == "POST" && p == "/v1/node/ack") return Ack(req, caller);
       if (m == "GET" && p == "/v1/node/self") {
         return ErrorOr<NodeRecord>(s_.GetNode(caller.id), [&](const NodeRecord& n) {
           return NodeJson(n, s_.settings().mesh_prefix);
@@ -135,6 +153,89 @@ class Api {
  private:
   const std::string& CaBundle() const { return s_.keys().ca_bundle_pem; }
 
+  // Long poll: answers at once when a generation newer than `since` exists,
+  // else waits up to `wait` seconds and answers 204.
+  HttpResponse Config(const HttpRequest& req, const Caller& caller) {
+    if (publisher_ == nullptr) {
+      return net::ErrorResponse(MakeError(Code::kUnavailable, "config_unavailable", "config push is not enabled"));
+    }
+    auto since = QueryInt(req, "since", -1, INT64_MAX - 1);
+    if (!since.ok()) return net::ErrorResponse(since.error());
+    auto wait = QueryInt(req, "wait", 25, 55);
+    if (!wait.ok()) return net::ErrorResponse(wait.error());
+    auto body = publisher_->WaitNewer(*since, std::chrono::seconds(std::max<int64_t>(*wait, 0)));
+    // Revocation may have happened while we waited: check again.
+    if (auto st = s_.AuthorizeNode(caller.id); !st.ok()) return net::ErrorResponse(st.error());
+    if (!body) return HttpResponse{204, "", "application/json"};
+    return HttpResponse{200, *body, "application/json"};
+  }
+
+  HttpResponse Ack(const HttpRequest& req, const Caller& caller) {
+    auto body = Body(req);
+    if (!body.ok()) return net::ErrorResponse(body.error());
+    NodeReport report;
+    const json& j = *body;
+    if (!j.contains("generation") || !j["generation"].is_number_integer()) {
+      return net::ErrorResponse(BadBody("generation: required integer"));
+    }
+    report.applied_generation = j["generation"].get<int64_t>();
+    if (j.contains("peers") && j["peers"].is_array() && j["peers"].size() <= 65536) {
+      for (const auto& pj : j["peers"]) {
+        if (!pj.is_object()) return net::ErrorResponse(BadBody("peers: items must be objects"));
+        PeerReport pr;
+        auto key = Base64Decode(Str(pj, "public_key"), "peers[].public_key");
+        if (!key.ok() || key->size() != 32) return net::ErrorResponse(BadBody("peers[].public_key: must be base64 of 32 bytes"));
+        pr.public_key = std::move(*key);
+        auto num = [&](const char* k) -> uint64_t {
+          auto it = pj.find(k);
+          return it != pj.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+        };
+        pr.last_handshake = static_cast<int64_t>(std::min<uint64_t>(num("last_handshake"), INT64_MAX));
+        pr.rx_bytes = num("rx_bytes");
+        pr.tx_bytes = num("tx_bytes");
+        report.peers.push_back(std::move(pr));
+      }
+    }
+    if (auto st = s_.RecordReport(caller.id, std::move(report)); !st.ok()) return net::ErrorResponse(st.error());
+    return Json(200, json{{"ok", true}});
+  }
+
+  HttpResponse Status() {
+    auto nodes = s_.ListNodes();
+    if (!nodes.ok()) return net::ErrorResponse(nodes.error());
+    auto gen = s_.Generation();
+    if (!gen.ok()) return net::ErrorResponse(gen.error());
+    auto reports = s_.Reports();
+    std::map<std::string, std::string> host_of_key;
+    for (const auto& n : *nodes) host_of_key[Base64Encode(n.wg_public_key)] = n.hostname;
+    json arr = json::array();
+    size_t active = 0, converged = 0;
+    for (const auto& n : *nodes) {
+      if (n.status != NodeStatus::kActive) continue;
+      ++active;
+      json e{{"node_id", n.node_id}, {"hostname", n.hostname}};
+      auto it = reports.find(n.node_id);
+      if (it != reports.end()) {
+        e["applied_generation"] = it->second.applied_generation;
+        e["reported_at"] = it->second.at;
+        if (it->second.applied_generation == *gen) ++converged;
+        json peers = json::array();
+        for (const auto& p : it->second.peers) {
+          std::string key = Base64Encode(p.public_key);
+          peers.push_back(json{{"public_key", key},
+                               {"hostname", host_of_key.count(key) ? host_of_key[key] : ""},
+                               {"last_handshake", p.last_handshake},
+                               {"rx_bytes", p.rx_bytes},
+                               {"tx_bytes", p.tx_bytes}});
+        }
+        e["peers"] = peers;
+      }
+      arr.push_back(e);
+    }
+    return Json(200, json{{"generation", *gen}, {"active", active}, {"converged", converged},
+                          {"waiting", publisher_ ? publisher_->waiting() : 0}, {"nodes", arr}});
+  }
+
   HttpResponse NotFound(const HttpRequest& req) {
     return net::ErrorResponse(MakeError(Code::kNotFound, "no_such_endpoint",
                                         "no endpoint " + req.method + " " + req.path.substr(0, 128)));
@@ -153,6 +254,7 @@ class Api {
     if (!body.ok()) return net::ErrorResponse(body.error());
     const std::string reason = Str(*body, "reason");
 
+    if (m == "GET" && p == "/v1/admin/status") return Status();
     if (m == "GET" && p == "/v1/admin/nodes") {
       auto nodes = s_.ListNodes();
       if (!nodes.ok()) return net::ErrorResponse(nodes.error());
@@ -172,7 +274,11 @@ class Api {
       if (m == "POST" && verb == "restore") return ErrorOr<NodeRecord>(s_.Restore(id, actor, reason), enc);
     }
     if (p == "/v1/admin/tokens" && m == "POST") {
-      auto ttl = body->value("ttl_seconds", int64_t{3600});
+      int64_t ttl = 3600;
+      if (auto it = body->find("ttl_seconds"); it != body->end()) {
+        if (!it->is_number_integer()) return net::ErrorResponse(BadBody("ttl_seconds: must be an integer (seconds)"));
+        ttl = it->get<int64_t>();
+      }
       auto t = s_.CreateToken(std::chrono::seconds(ttl), Str(*body, "comment"), actor);
       if (!t.ok()) return net::ErrorResponse(t.error());
       json j = TokenJson(t->record);
@@ -234,6 +340,10 @@ class Api {
         std::vector<std::string> values;
         if (v.is_string()) values.push_back(v.get<std::string>());
         else if (v.is_array()) for (const auto& x : v) if (x.is_string()) values.push_back(x.get<std::string>());
+        // Anything dropped here would silently leave that PCR unconstrained.
+        if (values.empty() || (v.is_array() && values.size() != v.size())) {
+          return net::ErrorResponse(BadBody("pcrs." + k.substr(0, 8) + ": must be a hex string or a non-empty array of hex strings"));
+        }
         for (const auto& hex : values) {
           auto b = HexDecode(hex);
           if (!b.ok() || b->size() != 32) return net::ErrorResponse(BadBody("pcrs." + k + ": values must be 64 hex digits (SHA-256)"));
@@ -266,12 +376,13 @@ class Api {
   }
 
   AuthorityService& s_;
+  ConfigPublisher* publisher_;
 };
 
 }  // namespace
 
-net::Handler MakeApiHandler(AuthorityService& service) {
-  auto api = std::make_shared<Api>(service);
+net::Handler MakeApiHandler(AuthorityService& service, ConfigPublisher* publisher) {
+  auto api = std::make_shared<Api>(service, publisher);
   return [api](const HttpRequest& req, const Caller& caller) { return api->Handle(req, caller); };
 }
 

@@ -179,6 +179,7 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
   NodeRecord node;
   std::vector<NodeRecord> all;
   int64_t generation = 0;
+  std::optional<meshcfg::MeshState> published;
   if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
     const int64_t now = Now();
     TPMESH_ASSIGN_OR_RETURN(auto existing, tx.FindNodeByEk(attested.ek_spki_sha256));
@@ -195,6 +196,15 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
     if (admitted_by.empty() && settings_.admission.allowlist) {
       TPMESH_ASSIGN_OR_RETURN(bool allowed, tx.IsAllowlisted(attested.ek_spki_sha256));
       if (allowed) admitted_by = "allowlist";
+    }
+    if (admitted_by.empty() && !taken->has_ek_cert) {
+      // Nothing vouches for a TPM without an EK certificate but the allowlist
+      // (or its earlier admission through it): no token, no approval queue.
+      return attest::CheckFailure(
+          attest::Check::kEkCertChain,
+          "the node sent no EK certificate and its EK (sha256:" +
+              HexEncode(attested.ek_spki_sha256) +
+              ") is not on the allowlist; only the allowlist can admit it ('tpmeshctl ek allow')");
     }
     std::optional<TokenRecord> token;
     if (admitted_by.empty() && req.token) {
@@ -276,9 +286,11 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
     TPMESH_RETURN_IF_ERROR(tx.AppendAudit(audit));
     if (active) {
       TPMESH_ASSIGN_OR_RETURN(all, tx.ListNodes());
+      TPMESH_ASSIGN_OR_RETURN(published, BuildState(tx, generation));
     }
     return OkStatus();
   }); !st_.ok()) return st_.take_error();
+  Publish(std::move(published));
 
   proto::EnrollFinishResponse out;
   out.node_id = node.node_id;
@@ -309,6 +321,58 @@ std::vector<proto::Peer> AuthorityService::PeersFor(const std::vector<NodeRecord
                                 settings_.persistent_keepalive});
   }
   return peers;
+}
+
+Result<meshcfg::MeshState> AuthorityService::BuildState(Tx& tx, int64_t generation) const {
+  TPMESH_ASSIGN_OR_RETURN(auto nodes, tx.ListNodes());
+  meshcfg::MeshState state;
+  state.generation = generation;
+  state.mesh_prefix = settings_.mesh_prefix.ToString();
+  state.mtu = settings_.mtu;
+  for (const auto& n : nodes) {
+    if (n.status != NodeStatus::kActive || !n.subnet) continue;
+    state.members.push_back(meshcfg::MeshMember{n.node_id, n.hostname, n.wg_public_key, n.endpoints,
+                                                {SubnetPrefix(settings_.mesh_prefix, *n.subnet)},
+                                                settings_.persistent_keepalive, std::nullopt});
+  }
+  meshcfg::SortMembers(state);
+  return state;
+}
+
+void AuthorityService::Publish(std::optional<meshcfg::MeshState> state) {
+  if (publisher_ == nullptr || !state) return;
+  // A state that fails validation (one bad record) must not block the
+  // others: drop invalid members, publish the rest.
+  auto& members = state->members;
+  members.erase(std::remove_if(members.begin(), members.end(),
+                               [](const meshcfg::MeshMember& m) {
+                                 return !meshcfg::ValidateMember(m).ok();
+                               }),
+                members.end());
+  (void)publisher_->Publish(std::move(*state));
+}
+
+Status AuthorityService::PublishCurrent() {
+  std::optional<meshcfg::MeshState> state;
+  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(int64_t generation, tx.Generation());
+    TPMESH_ASSIGN_OR_RETURN(state, BuildState(tx, generation));
+    return OkStatus();
+  }); !st_.ok()) return st_.take_error();
+  Publish(std::move(state));
+  return OkStatus();
+}
+
+Status AuthorityService::RecordReport(std::string_view node_id, NodeReport report) {
+  report.at = Now();
+  std::lock_guard<std::mutex> lock(reports_mu_);
+  reports_[std::string(node_id)] = std::move(report);
+  return OkStatus();
+}
+
+std::map<std::string, NodeReport> AuthorityService::Reports() const {
+  std::lock_guard<std::mutex> lock(reports_mu_);
+  return reports_;
 }
 
 Status AuthorityService::AuthorizeNode(std::string_view node_id) {
@@ -349,6 +413,7 @@ Result<NodeRecord> AuthorityService::ChangeStatus(std::string_view id,
                                                   const std::string& actor,
                                                   const std::string& reason, bool allocate) {
   NodeRecord node;
+  std::optional<meshcfg::MeshState> published;
   if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
     TPMESH_ASSIGN_OR_RETURN(auto n, FindNode(tx, id));
     if (!n) return NodeNotFound(id);
@@ -368,13 +433,14 @@ Result<NodeRecord> AuthorityService::ChangeStatus(std::string_view id,
     TPMESH_RETURN_IF_ERROR(tx.UpdateNode(*n));
     if (was_member != (to == NodeStatus::kActive)) {
       TPMESH_ASSIGN_OR_RETURN(int64_t generation, tx.BumpGeneration());
-      (void)generation;
+      TPMESH_ASSIGN_OR_RETURN(published, BuildState(tx, generation));
     }
     TPMESH_RETURN_IF_ERROR(tx.AppendAudit(AuditEntry{0, Now(), actor, action, n->node_id, reason,
                                                      "hostname " + n->hostname}));
     node = *n;
     return OkStatus();
   }); !st_.ok()) return st_.take_error();
+  Publish(std::move(published));
   return node;
 }
 

@@ -236,8 +236,10 @@ Result<EnrollFinishResponse> ParseEnrollFinishResponse(std::string_view text) {
 }
 
 std::string ErrorToJson(const Error& e) {
+  // Messages quote (truncated) untrusted input, which may not be valid UTF-8:
+  // replace bad bytes with U+FFFD instead of throwing.
   return json{{"error", {{"code", CodeName(e.code)}, {"reason", e.reason}, {"message", e.message}}}}
-      .dump();
+      .dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::optional<Error> ParseErrorJson(std::string_view text) {

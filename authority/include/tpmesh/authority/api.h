@@ -10,7 +10,8 @@
 
 namespace tpmesh::authority {
 
-// `service` must outlive the returned handler.
-net::Handler MakeApiHandler(AuthorityService& service);
+// `service` and `publisher` (may be null: no config push) must outlive the
+// returned handler.
+net::Handler MakeApiHandler(AuthorityService& service, ConfigPublisher* publisher = nullptr);
 
 }  // namespace tpmesh::authority

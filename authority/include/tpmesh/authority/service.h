@@ -11,6 +11,8 @@
 #pragma once
 
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +20,7 @@
 #include "tpmesh/attest/ekcert.h"
 #include "tpmesh/attest/verifier.h"
 #include "tpmesh/authority/ipv6.h"
+#include "tpmesh/authority/publisher.h"
 #include "tpmesh/authority/records.h"
 #include "tpmesh/authority/store.h"
 #include "tpmesh/common/env.h"
@@ -49,6 +52,20 @@ struct AuthorityKeys {
   const pki::AuthorityCa* ca = nullptr;  // not owned
   std::string ca_bundle_pem;
   Bytes config_signing_public;           // Ed25519, 32 bytes
+};
+
+// What a node last reported after applying a generation (in memory only:
+// it is rebuilt within one long-poll round after a restart).
+struct PeerReport {
+  Bytes public_key;
+  int64_t last_handshake = 0;  // unix seconds, 0 = never
+  uint64_t rx_bytes = 0;
+  uint64_t tx_bytes = 0;
+};
+struct NodeReport {
+  int64_t applied_generation = 0;
+  int64_t at = 0;  // unix seconds of the report
+  std::vector<PeerReport> peers;
 };
 
 struct CreatedToken {
@@ -94,6 +111,16 @@ class AuthorityService {
   [[nodiscard]] Result<std::vector<AuditEntry>> ListAudit(size_t limit);
   [[nodiscard]] Result<int64_t> Generation();
 
+  // Mesh config. With a publisher set, every committed membership or key
+  // change publishes the new generation's full state. PublishCurrent
+  // publishes what the store holds now (at start).
+  void SetPublisher(ConfigPublisher* publisher) { publisher_ = publisher; }
+  [[nodiscard]] Status PublishCurrent();
+  // A node's acknowledgement of the generation it applied, with its
+  // interface status.
+  [[nodiscard]] Status RecordReport(std::string_view node_id, NodeReport report);
+  std::map<std::string, NodeReport> Reports() const;
+
   const AuthoritySettings& settings() const { return settings_; }
   const AuthorityKeys& keys() const { return keys_; }
 
@@ -104,6 +131,8 @@ class AuthorityService {
   Result<std::optional<attest::PcrPolicy>> PolicyFor(Tx& tx, const std::optional<NodeRecord>& node);
   std::vector<proto::Peer> PeersFor(const std::vector<NodeRecord>& nodes, std::string_view self) const;
   int64_t Now() const;
+  Result<meshcfg::MeshState> BuildState(Tx& tx, int64_t generation) const;
+  void Publish(std::optional<meshcfg::MeshState> state);
 
   Store& store_;
   const attest::TrustStore& trust_;
@@ -112,6 +141,9 @@ class AuthorityService {
   const Clock& clock_;
   Random& rng_;
   attest::Verifier verifier_;
+  ConfigPublisher* publisher_ = nullptr;
+  mutable std::mutex reports_mu_;
+  std::map<std::string, NodeReport> reports_;
 };
 
 // Node id: hex of the first 10 bytes of the EK fingerprint.

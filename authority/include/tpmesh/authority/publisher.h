@@ -1,0 +1,62 @@
+// Signed mesh config, one per generation, and the long poll that pushes it.
+//
+// Publish() signs a new generation's full state once (Ed25519, meshcfg) and
+// wakes every waiting client. A client at generation `since` gets a delta
+// (upserts/removals keyed by node id, carrying the full state's hash and
+// signature, so it verifies exactly like the full state) when `since` is
+// still in the history, else the full signed state. Each distinct response
+// body is encoded once per generation and shared between all clients that
+// need it.
+//
+// Thread-safety: all methods are thread-safe. Publish never goes backwards:
+// a state whose generation is not newer than the current one is ignored (two
+// transactions may commit in one order and publish in the other).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "tpmesh/common/bytes.h"
+#include "tpmesh/meshcfg/meshcfg.h"
+
+namespace tpmesh::authority {
+
+class ConfigPublisher {
+ public:
+  // `signing_secret`: the Ed25519 config-signing secret key (64 bytes).
+  explicit ConfigPublisher(SecretBytes signing_secret, size_t history = 256);
+
+  [[nodiscard]] Status Publish(meshcfg::MeshState state);
+
+  // The JSON body for a client at `since`: {"generation": G, "full": SignedState}
+  // or {"generation": G, "delta": MeshDelta}. Returns at once if a newer
+  // generation exists, else waits up to `timeout`; nullopt when nothing newer
+  // arrived (or Shutdown was called).
+  std::shared_ptr<const std::string> WaitNewer(int64_t since, std::chrono::milliseconds timeout);
+
+  int64_t generation() const;
+  size_t waiting() const;
+  // Wakes all waiters; later waits return at once.
+  void Shutdown();
+
+ private:
+  std::shared_ptr<const std::string> BodyFor(int64_t since);  // mu_ held
+
+  SecretBytes secret_;
+  size_t history_limit_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<meshcfg::SignedState> history_;  // oldest .. newest
+  std::map<int64_t, std::shared_ptr<const std::string>> bodies_;  // since -> body, current gen
+  std::shared_ptr<const std::string> full_body_;
+  size_t waiting_ = 0;
+  bool shutdown_ = false;
+};
+
+}  // namespace tpmesh::authority

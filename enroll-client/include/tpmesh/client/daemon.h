@@ -1,0 +1,71 @@
+// tpmesh-client run: keeps the node's WireGuard interface equal to the
+// authority's signed mesh config.
+//
+// Start-up is fail-static: the last verified config (state_dir/mesh.json,
+// written only after it was verified and applied) is applied before the
+// authority is contacted, so a restart while the authority is down keeps the
+// mesh working. Then a loop: long poll GET /v1/node/config?since=<held
+// generation> over mutual TLS (node certificate), verify (Ed25519 signature
+// by the config-signing key pinned at enrollment, state hash after a delta,
+// never an older generation), apply as a diff to the WireGuard device, save,
+// acknowledge with the interface status. Unreachable authority: retry with
+// exponential backoff and jitter, rotating through every configured URL. A
+// node that learns it was revoked tears its interface down and stops.
+//
+// The WireGuard device and the host's link setup are seams: wg::WgDevice
+// (UAPI socket now, kernel netlink later) and LinkConfigurator (ip(8) now).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tpmesh/common/result.h"
+#include "tpmesh/meshcfg/meshcfg.h"
+#include "tpmesh/wg/device.h"
+#include "tpmesh/wg/diff.h"
+
+namespace tpmesh::client {
+
+// Address, route, MTU and link state of the overlay interface.
+class LinkConfigurator {
+ public:
+  virtual ~LinkConfigurator() = default;
+  // Creates the interface if needed (userspace: starts wireguard-go).
+  [[nodiscard]] virtual Status Ensure(const std::string& ifname) = 0;
+  // Idempotent: overlay address in its /64, a route for the mesh prefix, MTU, up.
+  [[nodiscard]] virtual Status Configure(const std::string& ifname, const std::string& address,
+                                         const std::string& mesh_prefix, int mtu) = 0;
+  [[nodiscard]] virtual Status TearDown(const std::string& ifname) = 0;
+};
+// ip(8) and wireguard-go (which daemonizes, so the interface outlives us).
+std::unique_ptr<LinkConfigurator> MakeUserspaceLink(const std::string& uapi_dir);
+
+struct DaemonOptions {
+  std::string state_dir = "/var/lib/tpmesh";
+  std::string ifname = "tpmesh0";
+  uint16_t listen_port = 51820;
+  std::string uapi_dir = "/var/run/wireguard";
+  std::vector<std::string> extra_authority_urls;  // tried after the enrolled one
+  int poll_wait_seconds = 25;
+  int max_backoff_seconds = 30;
+};
+
+using LogFn = std::function<void(const std::string&)>;
+
+// The desired WireGuard device for `self` in `state`.
+wg::DesiredDevice DesiredFor(const meshcfg::MeshState& state, std::string_view self,
+                             ByteView private_key, uint16_t listen_port);
+
+// Runs until `stop` is set (returns OK) or the node is revoked (returns
+// Error reason "node_revoked" after tearing the interface down).
+[[nodiscard]] Status RunDaemon(const DaemonOptions& options, LinkConfigurator& link,
+                               const std::atomic<bool>& stop, const LogFn& log);
+
+// `tpmesh-client status`: like `wg show` plus the applied generation and
+// whether the authority answers.
+[[nodiscard]] Result<std::string> StatusReport(const DaemonOptions& options);
+
+}  // namespace tpmesh::client

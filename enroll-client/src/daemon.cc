@@ -1,0 +1,310 @@
+#include "tpmesh/client/daemon.h"
+
+#include <nlohmann/json.hpp>
+#include <sodium.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "tpmesh/net/http.h"
+#include "tpmesh/pki/pki.h"
+#include "tpmesh/proto/enroll.h"
+
+namespace tpmesh::client {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+// What enrollment left in the state directory.
+struct NodeFiles {
+  proto::EnrollFinishResponse enrolled;
+  std::vector<std::string> authority_urls;
+  SecretBytes wg_private;
+  std::string node_cert, node_key, ca;
+
+  ~NodeFiles() { sodium_memzero(node_key.data(), node_key.size()); }
+};
+
+Result<std::unique_ptr<NodeFiles>> LoadNodeFiles(const DaemonOptions& o) {
+  auto f = std::make_unique<NodeFiles>();
+  auto path = [&](const char* n) { return o.state_dir + "/" + n; };
+  auto raw = pki::ReadFile(path("node.json"));
+  if (!raw.ok()) {
+    return MakeError(Code::kFailedPrecondition, "not_enrolled",
+                     "no " + path("node.json") + ": run 'tpmesh-client enroll' first");
+  }
+  TPMESH_ASSIGN_OR_RETURN(f->enrolled, proto::ParseEnrollFinishResponse(*raw));
+  TPMESH_ASSIGN_OR_RETURN(std::string url, pki::ReadFile(path("authority")));
+  while (!url.empty() && (url.back() == '\n' || url.back() == ' ')) url.pop_back();
+  f->authority_urls.push_back(url);
+  for (const auto& u : o.extra_authority_urls) f->authority_urls.push_back(u);
+  TPMESH_ASSIGN_OR_RETURN(std::string wg_b64, pki::ReadFile(path("wg.key")));
+  while (!wg_b64.empty() && (wg_b64.back() == '\n' || wg_b64.back() == ' ')) wg_b64.pop_back();
+  auto wg = Base64Decode(wg_b64, "wg.key");
+  sodium_memzero(wg_b64.data(), wg_b64.size());
+  if (!wg.ok() || wg->size() != 32) {
+    return MakeError(Code::kFailedPrecondition, "state_corrupt", path("wg.key") + " is not a WireGuard key");
+  }
+  f->wg_private = SecretBytes(*wg);
+  sodium_memzero(wg->data(), wg->size());
+  TPMESH_ASSIGN_OR_RETURN(f->node_cert, pki::ReadFile(path("node.crt")));
+  TPMESH_ASSIGN_OR_RETURN(f->node_key, pki::ReadFile(path("node.key")));
+  TPMESH_ASSIGN_OR_RETURN(f->ca, pki::ReadFile(path("ca.crt")));
+  return f;
+}
+
+class Daemon {
+ public:
+  Daemon(const DaemonOptions& o, LinkConfigurator& link, const std::atomic<bool>& stop,
+         const LogFn& log, std::unique_ptr<NodeFiles> files)
+      : o_(o), link_(link), stop_(stop), log_(log), f_(std::move(files)) {
+    trusted_.push_back(f_->enrolled.config_signing_key);
+  }
+
+  Status Run() {
+    TPMESH_RETURN_IF_ERROR(SetUpLink());
+    LoadSaved();  // fail-static: the last verified config, before any network
+    int backoff = 1;
+    size_t url_index = 0;
+    while (!stop_) {
+      Status st = PollOnce(f_->authority_urls[url_index]);
+      if (st.ok()) {
+        backoff = 1;
+        continue;
+      }
+      if (st.error().reason == "node_revoked") {
+        Log("revoked by the authority: " + st.error().message + "; removing " + o_.ifname);
+        (void)link_.TearDown(o_.ifname);
+        std::error_code ec;
+        fs::remove(o_.state_dir + "/mesh.json", ec);
+        return st;
+      }
+      Log("authority " + f_->authority_urls[url_index] + ": " + st.error().ToString() +
+          "; the mesh keeps its last config; retrying in ~" + std::to_string(backoff) + " s");
+      url_index = (url_index + 1) % f_->authority_urls.size();
+      SleepJittered(backoff);
+      backoff = std::min(backoff * 2, o_.max_backoff_seconds);
+    }
+    return OkStatus();
+  }
+
+ private:
+  void Log(const std::string& s) {
+    if (log_) log_(s);
+  }
+
+  void SleepJittered(int seconds) {
+    uint32_t r = randombytes_uniform(1000);
+    auto total = std::chrono::milliseconds(seconds * 500 + seconds * static_cast<int>(r) / 2 + 100);
+    auto end = std::chrono::steady_clock::now() + total;
+    while (!stop_ && std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
+  Status SetUpLink() {
+    TPMESH_RETURN_IF_ERROR(link_.Ensure(o_.ifname));
+    TPMESH_RETURN_IF_ERROR(link_.Configure(o_.ifname, f_->enrolled.overlay_address,
+                                           f_->enrolled.mesh_prefix, f_->enrolled.mtu));
+    TPMESH_ASSIGN_OR_RETURN(device_, wg::OpenUapiDevice(o_.ifname, o_.uapi_dir));
+    return OkStatus();
+  }
+
+  void LoadSaved() {
+    auto raw = pki::ReadFile(o_.state_dir + "/mesh.json");
+    if (!raw.ok()) return;
+    auto s = meshcfg::ParseSignedState(*raw);
+    if (!s.ok()) {
+      Log("ignoring saved config: " + s.error().ToString());
+      return;
+    }
+    auto state = meshcfg::VerifySignedState(*s, -1, trusted_);
+    if (!state.ok()) {
+      Log("ignoring saved config: " + state.error().ToString());
+      return;
+    }
+    if (auto st = Apply(*s); st.ok()) {
+      Log("applied saved generation " + std::to_string(held_.state.generation) + " before contacting the authority");
+    } else {
+      Log("could not apply saved config: " + st.error().ToString());
+    }
+  }
+
+  Status Apply(const meshcfg::SignedState& s) {
+    wg::DesiredDevice desired =
+        DesiredFor(s.state, f_->enrolled.node_id, f_->wg_private.view(), o_.listen_port);
+    TPMESH_ASSIGN_OR_RETURN(auto current, device_->Get());
+    wg::WgDeviceConfig change = wg::ComputeApply(current, desired, last_applied_);
+    if (!wg::IsNoop(change)) TPMESH_RETURN_IF_ERROR(device_->Set(change));
+    if (s.state.mtu != f_->enrolled.mtu || s.state.mesh_prefix != f_->enrolled.mesh_prefix) {
+      TPMESH_RETURN_IF_ERROR(link_.Configure(o_.ifname, f_->enrolled.overlay_address,
+                                             s.state.mesh_prefix, s.state.mtu));
+    }
+    last_applied_ = std::move(desired);
+    held_ = s;
+    have_state_ = true;
+    return pki::WritePrivateFile(o_.state_dir + "/mesh.json", meshcfg::ToJson(s));
+  }
+
+  Result<std::unique_ptr<net::Client>> ClientFor(const std::string& url) {
+    return net::MakeClient(net::ClientOptions{url, f_->ca, f_->node_cert, f_->node_key,
+                                              o_.poll_wait_seconds + 15});
+  }
+
+  Status PollOnce(const std::string& url) {
+    if (!client_ || client_url_ != url) {
+      TPMESH_ASSIGN_OR_RETURN(client_, ClientFor(url));
+      client_url_ = url;
+    }
+    const int64_t since = have_state_ ? held_.state.generation : -1;
+    auto r = client_->Get("/v1/node/config?since=" + std::to_string(since) +
+                          "&wait=" + std::to_string(o_.poll_wait_seconds));
+    if (!r.ok()) {
+      client_.reset();
+      return r.take_error();
+    }
+    if (r->status == 204) return OkStatus();
+    if (r->status != 200) return net::ErrorFromResponse(*r);
+    TPMESH_ASSIGN_OR_RETURN(auto next, Verify(r->body));
+    if (auto st = Apply(next); !st.ok()) {
+      Log("applying generation " + std::to_string(next.state.generation) + " failed: " + st.error().ToString());
+      return st;
+    }
+    Log("applied generation " + std::to_string(next.state.generation) + ": " +
+        std::to_string(meshcfg::PeersOf(next.state, f_->enrolled.node_id).size()) + " peer(s)");
+    return Ack(*client_);
+  }
+
+  // Verifies a config body against what we hold; never goes backwards.
+  Result<meshcfg::SignedState> Verify(const std::string& body) {
+    json j = json::parse(body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      return MakeError(Code::kInvalidArgument, "invalid_config", "config response is not a JSON object");
+    }
+    const int64_t held = have_state_ ? held_.state.generation : -1;
+    if (j.contains("full")) {
+      TPMESH_ASSIGN_OR_RETURN(auto s, meshcfg::ParseSignedState(j["full"].dump()));
+      TPMESH_ASSIGN_OR_RETURN(auto verified, meshcfg::VerifySignedState(s, held, trusted_));
+      (void)verified;
+      return s;
+    }
+    if (j.contains("delta")) {
+      if (!have_state_) {
+        return MakeError(Code::kInvalidArgument, "invalid_config", "got a delta without holding a base state");
+      }
+      TPMESH_ASSIGN_OR_RETURN(auto d, meshcfg::ParseMeshDelta(j["delta"].dump()));
+      TPMESH_ASSIGN_OR_RETURN(auto state, meshcfg::ApplyAndVerify(held_.state, d, trusted_));
+      return meshcfg::SignedState{std::move(state), d.to_hash, d.signature, {}};
+    }
+    return MakeError(Code::kInvalidArgument, "invalid_config", "config response has neither 'full' nor 'delta'");
+  }
+
+  Status Ack(net::Client& client) {
+    TPMESH_ASSIGN_OR_RETURN(auto dev, device_->Get());
+    json peers = json::array();
+    for (const auto& p : dev.peers) {
+      peers.push_back(json{{"public_key", Base64Encode(p.public_key)},
+                           {"last_handshake", p.last_handshake_sec},
+                           {"rx_bytes", p.rx_bytes},
+                           {"tx_bytes", p.tx_bytes}});
+    }
+    json body{{"generation", held_.state.generation}, {"peers", peers}};
+    TPMESH_ASSIGN_OR_RETURN(auto r, client.Post("/v1/node/ack", body.dump()));
+    if (r.status != 200) return net::ErrorFromResponse(r);
+    return OkStatus();
+  }
+
+  const DaemonOptions& o_;
+  LinkConfigurator& link_;
+  const std::atomic<bool>& stop_;
+  const LogFn& log_;
+  std::unique_ptr<NodeFiles> f_;
+  std::vector<Bytes> trusted_;
+  std::unique_ptr<wg::WgDevice> device_;
+  std::unique_ptr<net::Client> client_;
+  std::string client_url_;
+  wg::DesiredDevice last_applied_;
+  meshcfg::SignedState held_;
+  bool have_state_ = false;
+};
+
+}  // namespace
+
+wg::DesiredDevice DesiredFor(const meshcfg::MeshState& state, std::string_view self,
+                             ByteView private_key, uint16_t listen_port) {
+  wg::DesiredDevice d;
+  d.private_key = SecretBytes(private_key);
+  d.listen_port = listen_port;
+  for (const auto& m : meshcfg::PeersOf(state, self)) {
+    wg::DesiredPeer p;
+    p.public_key = m.wg_public_key;
+    // IPv6-first: the first IPv6 endpoint, else the first one.
+    for (const auto& e : m.endpoints) {
+      if (!e.empty() && e.front() == '[') {
+        p.endpoint = e;
+        break;
+      }
+    }
+    if (!p.endpoint && !m.endpoints.empty()) p.endpoint = m.endpoints.front();
+    p.persistent_keepalive = static_cast<uint16_t>(m.persistent_keepalive);
+    p.allowed_ips = m.allowed_ips;
+    d.peers.push_back(std::move(p));
+  }
+  return d;
+}
+
+Status RunDaemon(const DaemonOptions& options, LinkConfigurator& link,
+                 const std::atomic<bool>& stop, const LogFn& log) {
+  if (sodium_init() < 0) return MakeError(Code::kInternal, "sodium_init", "libsodium failed to initialize");
+  TPMESH_ASSIGN_OR_RETURN(auto files, LoadNodeFiles(options));
+  Daemon d(options, link, stop, log, std::move(files));
+  return d.Run();
+}
+
+Result<std::string> StatusReport(const DaemonOptions& o) {
+  TPMESH_ASSIGN_OR_RETURN(auto f, LoadNodeFiles(o));
+  std::string out = "node " + f->enrolled.node_id + "  " + f->enrolled.overlay_address + "  (" +
+                    f->enrolled.overlay_prefix + " in " + f->enrolled.mesh_prefix + ")\n";
+  int64_t applied = -1;
+  std::map<std::string, std::string> host_of;
+  if (auto raw = pki::ReadFile(o.state_dir + "/mesh.json"); raw.ok()) {
+    if (auto s = meshcfg::ParseSignedState(*raw); s.ok()) {
+      applied = s->state.generation;
+      for (const auto& m : s->state.members) host_of[Base64Encode(m.wg_public_key)] = m.hostname;
+    }
+  }
+  out += "applied generation: " + (applied < 0 ? std::string("none") : std::to_string(applied)) + "\n";
+  auto client = net::MakeClient(net::ClientOptions{f->authority_urls[0], f->ca, f->node_cert, f->node_key, 5});
+  std::string reach = "unreachable";
+  if (client.ok()) {
+    auto r = (*client)->Get("/v1/node/self");
+    if (r.ok()) reach = r->status == 200 ? "reachable" : "reachable, says: " + net::ErrorFromResponse(*r).ToString();
+    else reach = "unreachable (" + r.error().message + ")";
+  }
+  out += "authority " + f->authority_urls[0] + ": " + reach + "\n";
+  auto dev = wg::OpenUapiDevice(o.ifname, o.uapi_dir);
+  if (!dev.ok()) return out + "interface " + o.ifname + ": " + dev.error().message + "\n";
+  auto cfg = (*dev)->Get();
+  if (!cfg.ok()) return out + "interface " + o.ifname + ": " + cfg.error().message + "\n";
+  out += "\ninterface: " + o.ifname + "\n";
+  if (cfg->listen_port) out += "  listening port: " + std::to_string(*cfg->listen_port) + "\n";
+  const int64_t now = ToUnixSeconds(SystemClock::Instance().Now());
+  for (const auto& p : cfg->peers) {
+    std::string key = Base64Encode(p.public_key);
+    out += "\npeer: " + key + (host_of.count(key) ? "  (" + host_of[key] + ")" : "") + "\n";
+    if (p.endpoint) out += "  endpoint: " + *p.endpoint + "\n";
+    std::string ips;
+    for (const auto& a : p.allowed_ips) ips += (ips.empty() ? "" : ", ") + a;
+    out += "  allowed ips: " + ips + "\n";
+    out += "  latest handshake: " +
+           (p.last_handshake_sec == 0 ? std::string("never")
+                                      : std::to_string(now - p.last_handshake_sec) + " s ago") + "\n";
+    out += "  transfer: " + std::to_string(p.rx_bytes) + " B received, " +
+           std::to_string(p.tx_bytes) + " B sent\n";
+  }
+  return out;
+}
+
+}  // namespace tpmesh::client

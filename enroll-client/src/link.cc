@@ -1,0 +1,100 @@
+// LinkConfigurator over ip(8) and wireguard-go.
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "tpmesh/client/daemon.h"
+
+namespace tpmesh::client {
+namespace {
+
+// Runs argv (no shell), returns exit status; output goes to `out`.
+int Run(const std::vector<std::string>& argv, std::string* out) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    dup2(fds[1], 2);
+    close(fds[0]);
+    close(fds[1]);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  char buf[512];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) {
+    if (out) out->append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+Status Ip(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"ip"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::string out;
+  if (int rc = Run(argv, &out); rc != 0) {
+    std::string cmd;
+    for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+    return MakeError(Code::kUnavailable, "link_setup_failed", "'" + cmd + "' failed: " + out);
+  }
+  return OkStatus();
+}
+
+class UserspaceLink final : public LinkConfigurator {
+ public:
+  explicit UserspaceLink(std::string uapi_dir) : uapi_dir_(std::move(uapi_dir)) {}
+
+  Status Ensure(const std::string& ifname) override {
+    const std::string sock = uapi_dir_ + "/" + ifname + ".sock";
+    struct stat sb{};
+    if (stat(sock.c_str(), &sb) == 0) return OkStatus();
+    std::string out;
+    // wireguard-go daemonizes: the interface outlives this process, so the
+    // mesh keeps forwarding while the client restarts.
+    if (int rc = Run({"wireguard-go", ifname}, &out); rc != 0) {
+      return MakeError(Code::kUnavailable, "wireguard_unavailable",
+                       "wireguard-go " + ifname + " failed (" + std::to_string(rc) + "): " + out);
+    }
+    for (int i = 0; i < 100; ++i) {
+      if (stat(sock.c_str(), &sb) == 0) return OkStatus();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return MakeError(Code::kUnavailable, "wireguard_unavailable",
+                     "wireguard-go started but " + sock + " did not appear");
+  }
+
+  Status Configure(const std::string& ifname, const std::string& address,
+                   const std::string& mesh_prefix, int mtu) override {
+    TPMESH_RETURN_IF_ERROR(Ip({"link", "set", "dev", ifname, "mtu", std::to_string(mtu)}));
+    TPMESH_RETURN_IF_ERROR(Ip({"-6", "address", "replace", address + "/64", "dev", ifname, "nodad"}));
+    TPMESH_RETURN_IF_ERROR(Ip({"link", "set", "dev", ifname, "up"}));
+    return Ip({"-6", "route", "replace", mesh_prefix, "dev", ifname});
+  }
+
+  Status TearDown(const std::string& ifname) override {
+    return Ip({"link", "del", "dev", ifname});  // wireguard-go exits with it
+  }
+
+ private:
+  std::string uapi_dir_;
+};
+
+}  // namespace
+
+std::unique_ptr<LinkConfigurator> MakeUserspaceLink(const std::string& uapi_dir) {
+  return std::make_unique<UserspaceLink>(uapi_dir);
+}
+
+}  // namespace tpmesh::client

@@ -1,0 +1,735 @@
+// The authority's HTTP handler in process: real service, real SQLite file in
+// a temp dir, SoftTpm nodes, no sockets. Every failure case asserts the HTTP
+// status and the stable error reason, and that nothing was half-written.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <thread>
+
+#include "tests/support/fake_env.h"
+#include "tests/support/soft_tpm.h"
+#include "tpmesh/authority/api.h"
+#include "tpmesh/authority/service.h"
+#include "tpmesh/authority/store.h"
+#include "tpmesh/net/http.h"
+#include "tpmesh/pki/pki.h"
+#include "tpmesh/proto/enroll.h"
+
+namespace tpmesh::authority {
+namespace {
+
+namespace fs = std::filesystem;
+using attest::KeyAlg;
+using nlohmann::json;
+using testing::EkCertSource;
+using testing::FakeClock;
+using testing::SoftTpm;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "tpmesh-api-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string File(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+const net::Caller kAnon{};
+const net::Caller kAdmin{net::Caller::Kind::kAdmin, "root"};
+
+json Parse(const net::HttpResponse& r) {
+  json j = json::parse(r.body, nullptr, false);
+  return j.is_discarded() ? json::object() : j;
+}
+
+std::string Reason(const net::HttpResponse& r) {
+  json j = Parse(r);
+  if (!j.contains("error")) return "<no error: " + r.body.substr(0, 200) + ">";
+  return j["error"].value("reason", "<no reason>");
+}
+
+// "<status> <reason>" so one EXPECT_EQ shows both on failure.
+std::string StatusReason(const net::HttpResponse& r) {
+  return std::to_string(r.status) + " " + Reason(r);
+}
+
+// A machine: a SoftTpm plus what the enroll client keeps.
+struct Node {
+  explicit Node(std::string seed, std::string host, KeyAlg alg = KeyAlg::kEccP256,
+                EkCertSource cert = EkCertSource::kTrusted)
+      : tpm(std::move(seed), cert), hostname(std::move(host)), ek_alg(alg) {}
+  SoftTpm tpm;
+  std::string hostname;
+  KeyAlg ek_alg;
+  std::optional<attest::AkBlob> ak;
+};
+
+class AuthorityApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = OpenSqliteStore(dir_.File("authority.db"));
+    ASSERT_TRUE(store.ok()) << store.error().ToString();
+    store_ = std::move(store).value();
+    auto ca = pki::AuthorityCa::Create("tpmesh test authority", clock_.Now(),
+                                       std::chrono::hours(24 * 365));
+    ASSERT_TRUE(ca.ok()) << ca.error().ToString();
+    ca_ = std::move(ca).value();
+    ASSERT_TRUE(trust_.AddPem(SoftTpm::TrustedRoot().Pem()).ok());
+    auto prefix = ParseMeshPrefix("fd12:3456:789a::/48");
+    ASSERT_TRUE(prefix.ok());
+    settings_.mesh_prefix = *prefix;
+    settings_.dev_mode = false;
+    Build();
+  }
+
+  // (Re)creates the service over the same store with the current settings_.
+  void Build() {
+    AuthorityKeys keys{&ca_, ca_.cert_pem(), Bytes(32, 0xc5)};
+    service_ = std::make_unique<AuthorityService>(*store_, trust_, keys, settings_, clock_,
+                                                  SystemRandom::Instance());
+    handler_ = MakeApiHandler(*service_);
+  }
+
+  net::HttpResponse Call(const std::string& method, const std::string& path,
+                         const std::string& body = "", const net::Caller& caller = kAnon) {
+    net::HttpRequest req;
+    req.method = method;
+    req.path = path;
+    req.body = body;
+    req.remote_addr = "192.0.2.1";
+    return handler_(req, caller);
+  }
+
+  std::string NewToken() {
+    auto r = Call("POST", "/v1/admin/tokens", R"({"ttl_seconds": 3600, "comment": "test"})", kAdmin);
+    EXPECT_EQ(r.status, 201) << r.body;
+    return Parse(r).value("token", "");
+  }
+
+  void Allow(Node& n) {
+    auto h = n.tpm.EkSha256(n.ek_alg);
+    ASSERT_TRUE(h.ok());
+    auto r = Call("POST", "/v1/admin/ek-allowlist",
+                  json{{"ek_sha256", HexEncode(*h)}, {"comment", n.hostname}}.dump(), kAdmin);
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+
+  proto::EnrollStartRequest StartRequest(Node& n) {
+    auto ek = n.tpm.ReadEk(n.ek_alg);
+    EXPECT_TRUE(ek.ok());
+    if (!n.ak) {
+      auto ak = n.tpm.CreateAk(KeyAlg::kEccP256);
+      EXPECT_TRUE(ak.ok());
+      n.ak = *ak;
+    }
+    proto::EnrollStartRequest req;
+    req.hostname = n.hostname;
+    req.ek_alg = n.ek_alg;
+    req.ek_public = ek->ek_public;
+    req.ek_cert = ek->ek_cert_der;
+    req.ek_intermediates = ek->intermediates;
+    req.ak_public = n.ak->public_area;
+    return req;
+  }
+
+  // POST /v1/enroll/start; on 200 fills *out.
+  net::HttpResponse Start(Node& n, proto::EnrollStartResponse* out = nullptr) {
+    auto r = Call("POST", "/v1/enroll/start", proto::ToJson(StartRequest(n)));
+    if (r.status == 200 && out != nullptr) {
+      auto parsed = proto::ParseEnrollStartResponse(r.body);
+      EXPECT_TRUE(parsed.ok()) << r.body;
+      if (parsed.ok()) *out = std::move(parsed).value();
+    }
+    return r;
+  }
+
+  // What the node sends back: ActivateCredential + Quote + keys.
+  proto::EnrollFinishRequest Answer(Node& n, const proto::EnrollStartResponse& ch,
+                                    std::optional<std::string> token = std::nullopt) {
+    proto::EnrollFinishRequest req;
+    req.challenge_id = ch.challenge_id;
+    auto secret = n.tpm.ActivateCredential(*n.ak, n.ek_alg, ch.credential);
+    EXPECT_TRUE(secret.ok()) << secret.error().ToString();
+    if (secret.ok()) req.secret = std::move(secret).value();
+    auto quote = n.tpm.Quote(*n.ak, ch.pcr_selection, ch.nonce);
+    EXPECT_TRUE(quote.ok()) << quote.error().ToString();
+    if (quote.ok()) req.quote = std::move(quote).value();
+    req.wg_public_key = Bytes(32, static_cast<uint8_t>(n.hostname.size()));
+    req.hostname = n.hostname;
+    req.endpoints = {"192.0.2.10:51820", "[2001:db8::10]:51820"};
+    auto key = pki::GenerateKeyPem();
+    EXPECT_TRUE(key.ok());
+    auto csr = pki::MakeCsr(*key, n.hostname);
+    EXPECT_TRUE(csr.ok());
+    req.csr_pem = *csr;
+    req.token = std::move(token);
+    return req;
+  }
+
+  net::HttpResponse Finish(const proto::EnrollFinishRequest& req) {
+    return Call("POST", "/v1/enroll/finish", proto::ToJson(req));
+  }
+
+  // start + finish.
+  net::HttpResponse Enroll(Node& n, std::optional<std::string> token = std::nullopt) {
+    proto::EnrollStartResponse ch;
+    auto s = Start(n, &ch);
+    if (s.status != 200) return s;
+    return Finish(Answer(n, ch, std::move(token)));
+  }
+
+  struct Snapshot {
+    int64_t generation = -1;
+    size_t nodes = 0;
+    std::vector<std::string> statuses;
+  };
+  Snapshot Nodes() {
+    auto r = Call("GET", "/v1/admin/nodes", "", kAdmin);
+    EXPECT_EQ(r.status, 200) << r.body;
+    json j = Parse(r);
+    Snapshot s;
+    s.generation = j.value("generation", int64_t{-1});
+    for (const auto& n : j.value("nodes", json::array())) {
+      s.statuses.push_back(n.value("hostname", "") + ":" + n.value("status", ""));
+    }
+    s.nodes = s.statuses.size();
+    return s;
+  }
+  void ExpectUnchanged(const Snapshot& before, const std::string& what) {
+    Snapshot now = Nodes();
+    EXPECT_EQ(now.generation, before.generation) << what;
+    EXPECT_EQ(now.statuses, before.statuses) << what;
+  }
+
+  TempDir dir_;
+  FakeClock clock_;
+  std::unique_ptr<Store> store_;
+  pki::AuthorityCa ca_;
+  attest::TrustStore trust_;
+  AuthoritySettings settings_;
+  std::unique_ptr<AuthorityService> service_;
+  net::Handler handler_;
+};
+
+// --- happy path --------------------------------------------------------------
+
+TEST_F(AuthorityApiTest, TwoNodesEnrollWithTokens) {
+  const Snapshot empty = Nodes();
+  EXPECT_EQ(empty.nodes, 0u);
+
+  Node a("api-happy-a", "node-a");
+  auto ra = Enroll(a, NewToken());
+  ASSERT_EQ(ra.status, 200) << ra.body;
+  auto fa = proto::ParseEnrollFinishResponse(ra.body);
+  ASSERT_TRUE(fa.ok()) << fa.error().ToString();
+  EXPECT_EQ(fa->status, "active");
+  EXPECT_EQ(fa->mesh_prefix, "fd12:3456:789a::/48");
+  EXPECT_EQ(fa->overlay_address.rfind("fd12:3456:789a:", 0), 0u) << fa->overlay_address;
+  EXPECT_EQ(fa->overlay_prefix.rfind("fd12:3456:789a:", 0), 0u) << fa->overlay_prefix;
+  EXPECT_TRUE(fa->peers.empty());
+  EXPECT_EQ(fa->ca_bundle_pem, ca_.cert_pem());
+  EXPECT_EQ(fa->config_signing_key, Bytes(32, 0xc5));
+  auto ek_hash = a.tpm.EkSha256(a.ek_alg);
+  ASSERT_TRUE(ek_hash.ok());
+  EXPECT_EQ(fa->node_id, NodeIdFromEk(*ek_hash));
+  auto ident = pki::IdentityFromCertPem(fa->node_cert_pem);
+  ASSERT_TRUE(ident.ok()) << ident.error().ToString();
+  EXPECT_EQ(ident->kind, pki::PeerKind::kNode);
+  EXPECT_EQ(ident->id, fa->node_id);
+  EXPECT_EQ(fa->generation, empty.generation + 1);
+
+  Node b("api-happy-b", "node-b", KeyAlg::kRsa2048);
+  auto rb = Enroll(b, NewToken());
+  ASSERT_EQ(rb.status, 200) << rb.body;
+  auto fb = proto::ParseEnrollFinishResponse(rb.body);
+  ASSERT_TRUE(fb.ok());
+  EXPECT_EQ(fb->generation, fa->generation + 1);
+  EXPECT_NE(fb->overlay_prefix, fa->overlay_prefix);
+  ASSERT_EQ(fb->peers.size(), 1u);
+  EXPECT_EQ(fb->peers[0].node_id, fa->node_id);
+  EXPECT_EQ(fb->peers[0].hostname, "node-a");
+  EXPECT_EQ(fb->peers[0].allowed_ips, std::vector<std::string>{fa->overlay_prefix});
+  EXPECT_EQ(fb->peers[0].endpoints.size(), 2u);
+
+  Snapshot s = Nodes();
+  EXPECT_EQ(s.generation, fb->generation);
+  EXPECT_EQ(s.statuses, (std::vector<std::string>{"node-a:active", "node-b:active"}));
+
+  // Node routes: the node's own record with its certificate identity.
+  auto self = Call("GET", "/v1/node/self", "", {net::Caller::Kind::kNode, fa->node_id});
+  ASSERT_EQ(self.status, 200) << self.body;
+  EXPECT_EQ(Parse(self).value("hostname", ""), "node-a");
+  // Re-enrollment of the same EK keeps id and address, no token needed.
+  Node a_again("api-happy-a", "node-a");
+  auto again = Enroll(a_again);
+  ASSERT_EQ(again.status, 200) << again.body;
+  auto fa2 = proto::ParseEnrollFinishResponse(again.body);
+  ASSERT_TRUE(fa2.ok());
+  EXPECT_EQ(fa2->node_id, fa->node_id);
+  EXPECT_EQ(fa2->overlay_address, fa->overlay_address);
+  EXPECT_EQ(fa2->peers.size(), 1u);
+}
+
+// --- malformed requests --------------------------------------------------------
+
+TEST_F(AuthorityApiTest, MalformedStartRequests) {
+  Node n("api-malformed-start", "node-m");
+  json good = json::parse(proto::ToJson(StartRequest(n)));
+  auto post = [&](const std::string& body) { return Call("POST", "/v1/enroll/start", body); };
+
+  EXPECT_EQ(StatusReason(post("{\"hostname\": ")), "400 invalid_request");
+  EXPECT_EQ(StatusReason(post("[1, 2, 3]")), "400 invalid_request");
+  EXPECT_EQ(StatusReason(post("")), "400 invalid_request");
+  json missing = good;
+  missing.erase("ak_public");
+  EXPECT_EQ(StatusReason(post(missing.dump())), "400 invalid_request");
+  json mistyped = good;
+  mistyped["hostname"] = 42;
+  EXPECT_EQ(StatusReason(post(mistyped.dump())), "400 invalid_request");
+  json bad_b64 = good;
+  bad_b64["ek_public"] = "!!not base64!!";
+  EXPECT_EQ(StatusReason(post(bad_b64.dump())), "400 invalid_request");
+  json bad_alg = good;
+  bad_alg["ek_alg"] = "dsa1024";
+  EXPECT_EQ(post(bad_alg.dump()).status, 400);
+  json bad_host = good;
+  bad_host["hostname"] = "under_score.example";
+  EXPECT_EQ(StatusReason(post(bad_host.dump())), "400 invalid_hostname");
+  bad_host["hostname"] = "-leading";
+  EXPECT_EQ(StatusReason(post(bad_host.dump())), "400 invalid_hostname");
+  // Error messages quote (a prefix of) the bad input; cutting a multi-byte
+  // UTF-8 character must not break the JSON error body.
+  bad_host["hostname"] = std::string(63, 'a') + "\u00e9";
+  EXPECT_EQ(StatusReason(post(bad_host.dump())), "400 invalid_hostname");
+  EXPECT_EQ(StatusReason(post(good.dump())).substr(0, 3), "200");
+}
+
+TEST_F(AuthorityApiTest, MalformedFinishRequestsChangeNothing) {
+  Node n("api-malformed-finish", "node-f");
+  proto::EnrollStartResponse ch;
+  ASSERT_EQ(Start(n, &ch).status, 200);
+  const std::string token = NewToken();
+  json good = json::parse(proto::ToJson(Answer(n, ch, token)));
+  const Snapshot before = Nodes();
+  auto post = [&](const json& body) { return Call("POST", "/v1/enroll/finish", body.dump()); };
+  auto check = [&](json body, const std::string& expect, const std::string& what) {
+    EXPECT_EQ(StatusReason(post(body)), expect) << what;
+    ExpectUnchanged(before, what);
+  };
+
+  EXPECT_EQ(StatusReason(Call("POST", "/v1/enroll/finish", "{{")), "400 invalid_request");
+  EXPECT_EQ(StatusReason(Call("POST", "/v1/enroll/finish", "\"a string\"")), "400 invalid_request");
+  for (const char* field : {"challenge_id", "secret", "quote", "wg_public_key", "hostname", "csr"}) {
+    json j = good;
+    j.erase(field);
+    check(j, "400 invalid_request", std::string("missing ") + field);
+  }
+  json j = good;
+  j["quote"].erase("pcrs");
+  check(j, "400 invalid_request", "missing quote.pcrs");
+  j = good;
+  j["secret"] = "abc";  // not padded base64
+  check(j, "400 invalid_request", "bad base64 secret");
+  j = good;
+  j["quote"]["attest"] = "%%%%";
+  check(j, "400 invalid_request", "bad base64 attest");
+  j = good;
+  j["wg_public_key"] = Base64Encode(Bytes(31, 1));
+  check(j, "400 invalid_request", "31-byte wg key");
+  j = good;
+  j["wg_public_key"] = Base64Encode(Bytes(33, 1));
+  check(j, "400 invalid_request", "33-byte wg key");
+  j = good;
+  j["hostname"] = "bad host";
+  check(j, "400 invalid_hostname", "hostname with a space");
+  j = good;
+  j["endpoints"] = {"192.0.2.10"};
+  check(j, "400 invalid_endpoint", "endpoint without port");
+  j = good;
+  j["endpoints"] = {"2001:db8::1:51820"};
+  check(j, "400 invalid_endpoint", "v6 endpoint without brackets");
+  j = good;
+  j["endpoints"] = {"192.0.2.10:70000"};
+  check(j, "400 invalid_endpoint", "port out of range");
+  // A different hostname than the challenge was issued for.
+  j = good;
+  j["hostname"] = "someone-else";
+  check(j, "400 invalid_request", "hostname differs from the challenge");
+}
+
+TEST_F(AuthorityApiTest, TruncatedTpmStructures) {
+  Node n("api-truncated", "node-t");
+  json good = json::parse(proto::ToJson(StartRequest(n)));
+  for (const char* field : {"ek_public", "ak_public"}) {
+    auto raw = Base64Decode(good[field].get<std::string>());
+    ASSERT_TRUE(raw.ok());
+    for (size_t cut : {size_t{1}, raw->size() / 2, raw->size() - 2}) {
+      json j = good;
+      j[field] = Base64Encode(ByteView(raw->data(), raw->size() - cut));
+      EXPECT_EQ(StatusReason(Call("POST", "/v1/enroll/start", j.dump())),
+                "400 tpm_structure_malformed")
+          << field << " minus " << cut;
+    }
+    json j = good;
+    Bytes longer = *raw;
+    longer.push_back(0);
+    j[field] = Base64Encode(longer);
+    EXPECT_EQ(StatusReason(Call("POST", "/v1/enroll/start", j.dump())),
+              "400 tpm_structure_malformed")
+        << field << " with a trailing byte";
+  }
+
+  const Snapshot before = Nodes();
+  for (bool signature : {false, true}) {
+    proto::EnrollStartResponse ch;
+    ASSERT_EQ(Start(n, &ch).status, 200);
+    auto req = Answer(n, ch, NewToken());
+    Bytes& blob = signature ? req.quote.signature : req.quote.attest;
+    blob.resize(blob.size() - 5);
+    EXPECT_EQ(StatusReason(Finish(req)), "400 tpm_structure_malformed")
+        << (signature ? "signature" : "attest");
+    ExpectUnchanged(before, "truncated quote");
+  }
+}
+
+// --- challenges ------------------------------------------------------------------
+
+TEST_F(AuthorityApiTest, UnknownUsedAndExpiredChallenges) {
+  Node n("api-challenge", "node-c");
+  proto::EnrollStartResponse ch;
+  ASSERT_EQ(Start(n, &ch).status, 200);
+  EXPECT_EQ(ch.challenge_id.size(), 32u);
+  EXPECT_EQ(ch.expires_at, ToUnixSeconds(clock_.Now()) + 60);
+  const Snapshot before = Nodes();
+
+  auto unknown = Answer(n, ch, NewToken());
+  unknown.challenge_id = std::string(32, '0');
+  EXPECT_EQ(StatusReason(Finish(unknown)), "403 activation_secret_invalid");
+  ExpectUnchanged(before, "unknown challenge");
+
+  // Wrong secret: fails and uses up the challenge.
+  auto wrong = Answer(n, ch, NewToken());
+  wrong.secret = SecretBytes(Bytes(32, 0x11));
+  EXPECT_EQ(StatusReason(Finish(wrong)), "403 activation_secret_invalid");
+  ExpectUnchanged(before, "wrong secret");
+  EXPECT_EQ(StatusReason(Finish(Answer(n, ch, NewToken()))), "403 activation_secret_invalid");
+  ExpectUnchanged(before, "challenge used by the failed attempt");
+
+  // Expired: 61 s after issue.
+  proto::EnrollStartResponse ch2;
+  ASSERT_EQ(Start(n, &ch2).status, 200);
+  auto late = Answer(n, ch2, NewToken());
+  clock_.Advance(61);
+  EXPECT_EQ(StatusReason(Finish(late)), "403 activation_secret_invalid");
+  ExpectUnchanged(before, "expired challenge");
+
+  // Exactly at the TTL it still counts.
+  proto::EnrollStartResponse ch3;
+  ASSERT_EQ(Start(n, &ch3).status, 200);
+  auto on_time = Answer(n, ch3, NewToken());
+  clock_.Advance(60);
+  EXPECT_EQ(Finish(on_time).status, 200);
+}
+
+TEST_F(AuthorityApiTest, TwoConcurrentFinishesExactlyOneWins) {
+  for (int round = 0; round < 3; ++round) {
+    Node n("api-race-" + std::to_string(round), "race-" + std::to_string(round));
+    proto::EnrollStartResponse ch;
+    ASSERT_EQ(Start(n, &ch).status, 200);
+    const std::string body = proto::ToJson(Answer(n, ch, NewToken()));
+    const Snapshot before = Nodes();
+    net::HttpResponse r1, r2;
+    std::thread t1([&] { r1 = Call("POST", "/v1/enroll/finish", body); });
+    std::thread t2([&] { r2 = Call("POST", "/v1/enroll/finish", body); });
+    t1.join();
+    t2.join();
+    const int ok = (r1.status == 200) + (r2.status == 200);
+    EXPECT_EQ(ok, 1) << r1.body << "\n" << r2.body;
+    const auto& loser = r1.status == 200 ? r2 : r1;
+    EXPECT_EQ(StatusReason(loser), "403 activation_secret_invalid");
+    Snapshot after = Nodes();
+    EXPECT_EQ(after.generation, before.generation + 1);
+    EXPECT_EQ(after.nodes, before.nodes + 1);
+  }
+}
+
+// --- admission -------------------------------------------------------------------
+
+TEST_F(AuthorityApiTest, TokensAreSingleUse) {
+  const std::string token = NewToken();
+  Node a("api-token-a", "tok-a");
+  ASSERT_EQ(Enroll(a, token).status, 200);
+  const Snapshot before = Nodes();
+  Node b("api-token-b", "tok-b");
+  EXPECT_EQ(StatusReason(Enroll(b, token)), "403 token_invalid");
+  ExpectUnchanged(before, "reused token");
+  EXPECT_EQ(StatusReason(Enroll(b, "tpmesh-" + std::string(48, 'a'))), "403 token_invalid");
+  ExpectUnchanged(before, "unknown token");
+
+  // A revoked token and an expired one.
+  auto created = Call("POST", "/v1/admin/tokens", R"({"ttl_seconds": 60})", kAdmin);
+  ASSERT_EQ(created.status, 201);
+  const std::string revoked = Parse(created)["token"];
+  ASSERT_EQ(Call("DELETE", "/v1/admin/tokens/" + Parse(created)["id"].get<std::string>(), "",
+                 kAdmin).status,
+            200);
+  EXPECT_EQ(StatusReason(Enroll(b, revoked)), "403 token_invalid");
+  const std::string short_lived =
+      Parse(Call("POST", "/v1/admin/tokens", R"({"ttl_seconds": 10})", kAdmin))["token"];
+  proto::EnrollStartResponse ch;
+  ASSERT_EQ(Start(b, &ch).status, 200);
+  auto req = Answer(b, ch, short_lived);
+  clock_.Advance(30);
+  EXPECT_EQ(StatusReason(Finish(req)), "403 token_invalid");
+  ExpectUnchanged(before, "revoked/expired token");
+}
+
+TEST_F(AuthorityApiTest, NoTokenNoAllowlistNoQueueIsNotAdmitted) {
+  Node n("api-not-admitted", "nobody");
+  const Snapshot before = Nodes();
+  EXPECT_EQ(StatusReason(Enroll(n)), "403 not_admitted");
+  ExpectUnchanged(before, "not admitted");
+}
+
+TEST_F(AuthorityApiTest, AllowlistedEkNeedsNoToken) {
+  Node n("api-allowlisted", "allowed");
+  Allow(n);
+  auto listed = Call("GET", "/v1/admin/ek-allowlist", "", kAdmin);
+  ASSERT_EQ(listed.status, 200);
+  EXPECT_EQ(Parse(listed)["ek_allowlist"].size(), 1u);
+  const Snapshot before = Nodes();
+  auto r = Enroll(n);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Nodes().generation, before.generation + 1);
+  EXPECT_EQ(StatusReason(Call("POST", "/v1/admin/ek-allowlist", R"({"ek_sha256": "zz"})", kAdmin)),
+            "400 invalid_request");
+}
+
+TEST_F(AuthorityApiTest, ApprovalQueue) {
+  settings_.admission.approval_queue = true;
+  Build();
+  Node n("api-queue", "queued");
+  const Snapshot before = Nodes();
+  auto r = Enroll(n);
+  ASSERT_EQ(r.status, 202) << r.body;
+  json j = Parse(r);
+  EXPECT_EQ(j.value("status", ""), "pending_approval");
+  const std::string id = j.value("node_id", "");
+  ASSERT_EQ(id.size(), 20u);
+  EXPECT_FALSE(j.contains("node_cert"));
+  Snapshot pending = Nodes();
+  EXPECT_EQ(pending.generation, before.generation);
+  EXPECT_EQ(pending.statuses, std::vector<std::string>{"queued:pending"});
+  // A pending node has no access yet.
+  EXPECT_EQ(StatusReason(Call("GET", "/v1/node/self", "", {net::Caller::Kind::kNode, id})),
+            "403 node_not_active");
+
+  auto approved = Call("POST", "/v1/admin/nodes/" + id + "/approve", R"({"reason": "known box"})",
+                       kAdmin);
+  ASSERT_EQ(approved.status, 200) << approved.body;
+  EXPECT_EQ(Parse(approved).value("status", ""), "active");
+  const std::string address = Parse(approved).value("overlay_address", "");
+  EXPECT_FALSE(address.empty());
+  EXPECT_EQ(Nodes().generation, before.generation + 1);
+
+  auto again = Enroll(n);
+  ASSERT_EQ(again.status, 200) << again.body;
+  auto f = proto::ParseEnrollFinishResponse(again.body);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->status, "active");
+  EXPECT_EQ(f->node_id, id);
+  EXPECT_EQ(f->overlay_address, address);
+}
+
+// --- revocation and authorization --------------------------------------------------
+
+TEST_F(AuthorityApiTest, RevokedNodeIsRefusedEverywhere) {
+  Node n("api-revoked", "revokee");
+  auto r = Enroll(n, NewToken());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string id = Parse(r).value("node_id", "");
+  const net::Caller node{net::Caller::Kind::kNode, id};
+  ASSERT_EQ(Call("GET", "/v1/node/self", "", node).status, 200);
+
+  // Start of a re-enrollment before the revocation, finish after it.
+  proto::EnrollStartResponse ch;
+  ASSERT_EQ(Start(n, &ch).status, 200);
+  auto pending_finish = Answer(n, ch);
+
+  EXPECT_EQ(StatusReason(Call("POST", "/v1/admin/nodes/" + id + "/revoke", "{}", kAdmin)),
+            "400 reason_required");
+  const Snapshot before_revoke = Nodes();
+  auto rev = Call("POST", "/v1/admin/nodes/" + id + "/revoke", R"({"reason": "stolen"})", kAdmin);
+  ASSERT_EQ(rev.status, 200) << rev.body;
+  const Snapshot revoked = Nodes();
+  EXPECT_EQ(revoked.generation, before_revoke.generation + 1);
+  EXPECT_EQ(revoked.statuses, std::vector<std::string>{"revokee:revoked"});
+
+  // The still-valid certificate is refused on the next request.
+  EXPECT_EQ(StatusReason(Call("GET", "/v1/node/self", "", node)), "403 node_revoked");
+  EXPECT_EQ(StatusReason(Start(n)), "403 node_revoked");
+  EXPECT_EQ(StatusReason(Enroll(n, NewToken())), "403 node_revoked");
+  EXPECT_EQ(StatusReason(Finish(pending_finish)), "403 node_revoked");
+  ExpectUnchanged(revoked, "revoked node enrolling");
+
+  // Unknown node ids and anonymous callers on node routes.
+  EXPECT_EQ(StatusReason(Call("GET", "/v1/node/self", "", {net::Caller::Kind::kNode, "00"})),
+            "401 node_unknown");
+  EXPECT_EQ(StatusReason(Call("GET", "/v1/node/self")), "401 node_cert_required");
+}
+
+TEST_F(AuthorityApiTest, AdminRoutesNeedAdminCaller) {
+  const net::Caller node{net::Caller::Kind::kNode, "0123456789abcdef0123"};
+  for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", "/v1/admin/nodes"},
+           {"POST", "/v1/admin/tokens"},
+           {"GET", "/v1/admin/tokens"},
+           {"POST", "/v1/admin/ek-allowlist"},
+           {"POST", "/v1/admin/nodes/x/revoke"},
+           {"GET", "/v1/admin/audit"}}) {
+    EXPECT_EQ(StatusReason(Call(method, path, "{}", kAnon)), "401 admin_cert_required") << path;
+    EXPECT_EQ(StatusReason(Call(method, path, "{}", node)), "401 admin_cert_required") << path;
+  }
+  auto tokens = Call("GET", "/v1/admin/tokens", "", kAdmin);
+  ASSERT_EQ(tokens.status, 200);
+  EXPECT_TRUE(Parse(tokens)["tokens"].empty()) << "anonymous POSTs must not have created tokens";
+  EXPECT_EQ(StatusReason(Call("GET", "/v1/nothing-here")), "404 no_such_endpoint");
+  EXPECT_EQ(StatusReason(Call("GET", "/v1/\xff\xfe")), "404 no_such_endpoint");
+}
+
+// --- identity ------------------------------------------------------------------------
+
+TEST_F(AuthorityApiTest, HostnameOfAnotherEkIsRefused) {
+  Node owner("api-host-owner", "web");
+  Node late_claimant("api-host-late", "web");
+  // Starts while the hostname is still free...
+  proto::EnrollStartResponse ch;
+  ASSERT_EQ(Start(late_claimant, &ch).status, 200);
+  auto late_finish = Answer(late_claimant, ch, NewToken());
+  // ...the owner enrolls...
+  ASSERT_EQ(Enroll(owner, NewToken()).status, 200);
+  const Snapshot before = Nodes();
+  // ...so the claimant's finish, and any new start, are refused.
+  EXPECT_EQ(StatusReason(Finish(late_finish)), "403 identity_changed");
+  ExpectUnchanged(before, "identity_changed at finish");
+  Node thief("api-host-thief", "web");
+  EXPECT_EQ(StatusReason(Start(thief)), "403 identity_changed");
+  ExpectUnchanged(before, "identity_changed at start");
+
+  // The token given with the refused finish was not consumed.
+  auto tokens = Parse(Call("GET", "/v1/admin/tokens", "", kAdmin))["tokens"];
+  size_t unused = 0;
+  for (const auto& t : tokens) unused += t.contains("used_at") ? 0 : 1;
+  EXPECT_EQ(unused, 1u);
+  EXPECT_EQ(Enroll(late_claimant, *late_finish.token).status, 403);  // still "web"
+  late_claimant.hostname = "web-2";
+  EXPECT_EQ(Enroll(late_claimant, *late_finish.token).status, 200);
+}
+
+// --- EK certificates --------------------------------------------------------------
+
+TEST_F(AuthorityApiTest, EkWithoutCertificateNeedsAllowlist) {
+  Node n("api-no-cert", "certless", KeyAlg::kEccP256, EkCertSource::kAbsent);
+  const Snapshot before = Nodes();
+  EXPECT_EQ(StatusReason(Start(n)), "403 ek_cert_untrusted");
+  EXPECT_EQ(StatusReason(Enroll(n, NewToken())), "403 ek_cert_untrusted");
+  ExpectUnchanged(before, "no EK cert");
+  Allow(n);
+  EXPECT_EQ(Enroll(n).status, 200);
+}
+
+TEST_F(AuthorityApiTest, EkCertificateFromUntrustedCa) {
+  Node n("api-untrusted", "untrusted", KeyAlg::kEccP256, EkCertSource::kUntrusted);
+  const Snapshot before = Nodes();
+  EXPECT_EQ(StatusReason(Start(n)), "403 ek_cert_untrusted");
+  ExpectUnchanged(before, "untrusted EK CA");
+}
+
+TEST_F(AuthorityApiTest, EkWithoutCertificateIsNeverAdmittedByToken) {
+  // A cert-less EK may only be admitted through the allowlist (attest
+  // VerifierOptions::require_ek_cert contract), also when the allowlist
+  // entry goes away between start and finish.
+  Node n("api-no-cert-race", "certless-2", KeyAlg::kEccP256, EkCertSource::kAbsent);
+  Allow(n);
+  proto::EnrollStartResponse ch;
+  ASSERT_EQ(Start(n, &ch).status, 200);
+  auto h = n.tpm.EkSha256(n.ek_alg);
+  ASSERT_TRUE(h.ok());
+  ASSERT_EQ(Call("DELETE", "/v1/admin/ek-allowlist/" + HexEncode(*h), "", kAdmin).status, 200);
+  const Snapshot before = Nodes();
+  EXPECT_EQ(StatusReason(Finish(Answer(n, ch, NewToken()))), "403 ek_cert_untrusted");
+  ExpectUnchanged(before, "cert-less EK with a token");
+
+  // Nor after a revoke + restore (the node exists, pending, off the allowlist).
+  Allow(n);
+  auto r = Enroll(n);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string id = Parse(r).value("node_id", "");
+  ASSERT_EQ(Call("POST", "/v1/admin/nodes/" + id + "/revoke", R"({"reason": "x"})", kAdmin).status, 200);
+  ASSERT_EQ(Call("POST", "/v1/admin/nodes/" + id + "/restore", "{}", kAdmin).status, 200);
+  ASSERT_EQ(Call("DELETE", "/v1/admin/ek-allowlist/" + HexEncode(*h), "", kAdmin).status, 200);
+  const Snapshot restored = Nodes();
+  EXPECT_EQ(StatusReason(Enroll(n, NewToken())), "403 ek_cert_untrusted");
+  ExpectUnchanged(restored, "restored cert-less EK with a token");
+  Allow(n);
+  EXPECT_EQ(Enroll(n).status, 200);
+}
+
+// --- admin input validation --------------------------------------------------------
+
+TEST_F(AuthorityApiTest, AdminBodiesWithWrongTypesAreRejected) {
+  EXPECT_EQ(StatusReason(Call("POST", "/v1/admin/tokens", R"({"ttl_seconds": "1h"})", kAdmin)),
+            "400 invalid_request");
+  EXPECT_EQ(StatusReason(Call("POST", "/v1/admin/tokens", R"({"ttl_seconds": 1e300})", kAdmin)),
+            "400 invalid_request");
+  EXPECT_EQ(StatusReason(Call("POST", "/v1/admin/tokens", R"({"ttl_seconds": 0})", kAdmin)),
+            "400 invalid_ttl");
+  const std::string hex(64, 'a');
+  auto policy = [&](const json& pcrs) {
+    return StatusReason(
+        Call("POST", "/v1/admin/policies", json{{"name", "p"}, {"pcrs", pcrs}}.dump(), kAdmin));
+  };
+  EXPECT_EQ(policy(json{{"7x", hex}}), "400 invalid_request");
+  EXPECT_EQ(policy(json{{"7", json::array()}, {"8", hex}}), "400 invalid_request");
+  EXPECT_EQ(policy(json{{"7", json::array({hex, 5})}}), "400 invalid_request");
+  EXPECT_EQ(policy(json{{"7", 5}}), "400 invalid_request");
+  EXPECT_EQ(policy(json{{"7", json::array({hex})}, {"8", hex}}).substr(0, 3), "200");
+  auto listed = Parse(Call("GET", "/v1/admin/policies", "", kAdmin))["policies"];
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0]["pcrs"].size(), 2u);
+}
+
+// --- PCR policy ------------------------------------------------------------------
+
+TEST_F(AuthorityApiTest, DefaultPcrPolicyGatesEnrollment) {
+  Node good("api-pcr-good", "pcr-good");
+  auto values = good.tpm.ReadPcrs(settings_.pcr_selection);
+  ASSERT_TRUE(values.ok());
+  json pcrs = json::object();
+  for (const auto& [pcr, v] : *values) pcrs[std::to_string(pcr)] = HexEncode(v);
+  ASSERT_EQ(Call("POST", "/v1/admin/policies", json{{"name", "fleet"}, {"pcrs", pcrs}}.dump(),
+                 kAdmin).status,
+            200);
+  settings_.default_policy = "fleet";
+  Build();
+  Node bad("api-pcr-bad", "pcr-bad");
+  ASSERT_TRUE(bad.tpm.ExtendPcr(7, Bytes(32, 0x66)).ok());
+  const Snapshot before = Nodes();
+  EXPECT_EQ(StatusReason(Enroll(bad, NewToken())), "403 pcr_policy_mismatch");
+  ExpectUnchanged(before, "PCR policy mismatch");
+  EXPECT_EQ(Enroll(good, NewToken()).status, 200);
+}
+
+}  // namespace
+}  // namespace tpmesh::authority
