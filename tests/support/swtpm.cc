@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <tss2/tss2_mu.h>
 #include <unistd.h>
+#include <linux/close_range.h>
 
 #include <cerrno>
 #include <chrono>
@@ -87,6 +88,10 @@ void KillOwnGroup(int) { kill(0, SIGKILL); }
   dup2(devnull, 0);
   dup2(out_fd, 1);
   dup2(out_fd, 2);
+  // Descriptors other threads opened without O_CLOEXEC (tss2's TPM sockets)
+  // must not leak into swtpm: it serves one connection at a time, so an
+  // inherited socket would block every later client.
+  close_range(3, ~0U, 0);
   execve(path, argp, envp);
   _exit(127);
 }

@@ -14,8 +14,10 @@
 //
 // The destructor kills the swtpm child (SIGTERM, then SIGKILL), reaps it and
 // removes the temp dir (never a caller-given ca_dir). The child also gets
-// PR_SET_PDEATHSIG so it dies if the test process crashes; temp dirs left by
-// crashed test processes are removed by the next Start(). Not thread-safe.
+// PR_SET_PDEATHSIG so it dies if the *thread* that started it exits (Linux
+// ties the death signal to the creating thread): start instances from a
+// thread that lives as long as they do. Temp dirs left by crashed test
+// processes are removed by the next Start(). Not thread-safe.
 #pragma once
 
 #include <sys/types.h>
