@@ -40,19 +40,28 @@ int Enroll(client::EnrollOptions o, const std::string& tcti, const std::string& 
   return 0;
 }
 
-std::atomic<bool> g_stop{false};
-
 int Run(const client::DaemonOptions& o) {
+  // Stop signals are taken by a dedicated thread (sigwait), which may do
+  // what a signal handler cannot: abort the long poll in flight.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  struct sigaction sa{};
-  sa.sa_handler = [](int) { g_stop = true; };
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
+  client::StopSignal stop;
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    stop.Stop();
+  });
   auto link = client::MakeUserspaceLink(o.uapi_dir);
-  Status st = client::RunDaemon(o, *link, g_stop, [](const std::string& line) {
+  Status st = client::RunDaemon(o, *link, stop, [](const std::string& line) {
     std::printf("tpmesh-client: %s\n", line.c_str());
     std::fflush(stdout);
   });
+  if (!stop.stopped()) pthread_kill(waiter.native_handle(), SIGTERM);  // release sigwait
+  waiter.join();
   if (!st.ok()) {
     std::fprintf(stderr, "tpmesh-client: %s\n", st.error().ToString().c_str());
     return st.error().reason == "node_revoked" ? 4 : 1;

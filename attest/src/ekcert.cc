@@ -128,9 +128,12 @@ std::string Asn1String(const ASN1_STRING* s) {
 }
 
 std::optional<TimePoint> ToTimePoint(const ASN1_TIME* t) {
-  struct tm tm {};
-  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return std::nullopt;
-  return FromUnixSeconds(static_cast<int64_t>(timegm(&tm)));
+  auto r = ossl::FromAsn1Time(t);
+  if (!r.ok()) {
+    ERR_clear_error();
+    return std::nullopt;
+  }
+  return *r;
 }
 
 std::string TimeText(const struct tm& tm) {

@@ -57,7 +57,7 @@ Result<std::unique_ptr<NodeFiles>> LoadNodeFiles(const DaemonOptions& o) {
 
 class Daemon {
  public:
-  Daemon(const DaemonOptions& o, LinkConfigurator& link, const std::atomic<bool>& stop,
+  Daemon(const DaemonOptions& o, LinkConfigurator& link, StopSignal& stop,
          const LogFn& log, std::unique_ptr<NodeFiles> files)
       : o_(o), link_(link), stop_(stop), log_(log), f_(std::move(files)) {
     trusted_.push_back(f_->enrolled.config_signing_key);
@@ -68,7 +68,7 @@ class Daemon {
     LoadSaved();  // fail-static: the last verified config, before any network
     int backoff = 1;
     size_t url_index = 0;
-    while (!stop_) {
+    while (!stop_.stopped()) {
       Status st = PollOnce(f_->authority_urls[url_index]);
       if (st.ok()) {
         backoff = 1;
@@ -99,7 +99,7 @@ class Daemon {
     uint32_t r = randombytes_uniform(1000);
     auto total = std::chrono::milliseconds(seconds * 500 + seconds * static_cast<int>(r) / 2 + 100);
     auto end = std::chrono::steady_clock::now() + total;
-    while (!stop_ && std::chrono::steady_clock::now() < end) {
+    while (!stop_.stopped() && std::chrono::steady_clock::now() < end) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
@@ -157,6 +157,20 @@ class Daemon {
     if (!client_ || client_url_ != url) {
       TPMESH_ASSIGN_OR_RETURN(client_, ClientFor(url));
       client_url_ = url;
+      stop_.OnStop([weak = std::weak_ptr<net::Client>(client_)] {
+        if (auto c = weak.lock()) c->Cancel();
+      });
+      need_ack_ = true;
+    }
+    // The authority keeps reports in memory: tell it what we hold on every
+    // (re)connection, else after its restart it shows us as "never" applied
+    // until the next generation change.
+    if (need_ack_ && have_state_) {
+      if (auto st = Ack(*client_); !st.ok()) {
+        client_.reset();
+        return st;
+      }
+      need_ack_ = false;
     }
     const int64_t since = have_state_ ? held_.state.generation : -1;
     auto r = client_->Get("/v1/node/config?since=" + std::to_string(since) +
@@ -174,7 +188,12 @@ class Daemon {
     }
     Log("applied generation " + std::to_string(next.state.generation) + ": " +
         std::to_string(meshcfg::PeersOf(next.state, f_->enrolled.node_id).size()) + " peer(s)");
-    return Ack(*client_);
+    if (auto st = Ack(*client_); !st.ok()) {
+      need_ack_ = true;  // retried before the next poll
+      client_.reset();
+      return st;
+    }
+    return OkStatus();
   }
 
   // Verifies a config body against what we hold; never goes backwards.
@@ -196,7 +215,16 @@ class Daemon {
       }
       TPMESH_ASSIGN_OR_RETURN(auto d, meshcfg::ParseMeshDelta(j["delta"].dump()));
       TPMESH_ASSIGN_OR_RETURN(auto state, meshcfg::ApplyAndVerify(held_.state, d, trusted_));
-      return meshcfg::SignedState{std::move(state), d.to_hash, d.signature, {}};
+      // Saved as mesh.json, which must parse again (a 32-byte signer key):
+      // record the trusted key that verified the delta.
+      Bytes signer;
+      for (const auto& key : trusted_) {
+        if (meshcfg::VerifySigned(d.to_hash, state.generation, d.signature, {key}).ok()) {
+          signer = key;
+          break;
+        }
+      }
+      return meshcfg::SignedState{std::move(state), d.to_hash, d.signature, std::move(signer)};
     }
     return MakeError(Code::kInvalidArgument, "invalid_config", "config response has neither 'full' nor 'delta'");
   }
@@ -218,16 +246,17 @@ class Daemon {
 
   const DaemonOptions& o_;
   LinkConfigurator& link_;
-  const std::atomic<bool>& stop_;
+  StopSignal& stop_;
   const LogFn& log_;
   std::unique_ptr<NodeFiles> f_;
   std::vector<Bytes> trusted_;
   std::unique_ptr<wg::WgDevice> device_;
-  std::unique_ptr<net::Client> client_;
+  std::shared_ptr<net::Client> client_;  // shared with StopSignal's abort
   std::string client_url_;
   wg::DesiredDevice last_applied_;
   meshcfg::SignedState held_;
   bool have_state_ = false;
+  bool need_ack_ = true;  // report held state on the next (re)connection
 };
 
 }  // namespace
@@ -255,8 +284,20 @@ wg::DesiredDevice DesiredFor(const meshcfg::MeshState& state, std::string_view s
   return d;
 }
 
-Status RunDaemon(const DaemonOptions& options, LinkConfigurator& link,
-                 const std::atomic<bool>& stop, const LogFn& log) {
+void StopSignal::Stop() {
+  stopped_ = true;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (abort_) abort_();
+}
+
+void StopSignal::OnStop(std::function<void()> abort) {
+  std::lock_guard<std::mutex> lock(mu_);
+  abort_ = std::move(abort);
+  if (stopped_) abort_();  // stopped before this call was in flight
+}
+
+Status RunDaemon(const DaemonOptions& options, LinkConfigurator& link, StopSignal& stop,
+                 const LogFn& log) {
   if (sodium_init() < 0) return MakeError(Code::kInternal, "sodium_init", "libsodium failed to initialize");
   TPMESH_ASSIGN_OR_RETURN(auto files, LoadNodeFiles(options));
   Daemon d(options, link, stop, log, std::move(files));

@@ -1,7 +1,13 @@
 // LinkConfigurator over ip(8) and wireguard-go.
+#include <net/if.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
 #include <thread>
@@ -40,6 +46,20 @@ int Run(const std::vector<std::string>& argv, std::string* out) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// False only when nothing listens on the unix socket `path` (a stale file).
+bool SocketListening(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) return true;
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return true;
+  int rc = connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  int err = errno;
+  close(fd);
+  return rc == 0 || (err != ECONNREFUSED && err != ENOENT);
+}
+
 Status Ip(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {"ip"};
   argv.insert(argv.end(), args.begin(), args.end());
@@ -59,7 +79,17 @@ class UserspaceLink final : public LinkConfigurator {
   Status Ensure(const std::string& ifname) override {
     const std::string sock = uapi_dir_ + "/" + ifname + ".sock";
     struct stat sb{};
-    if (stat(sock.c_str(), &sb) == 0) return OkStatus();
+    if (stat(sock.c_str(), &sb) == 0) {
+      if (SocketListening(sock)) {
+        if (if_nametoindex(ifname.c_str()) != 0) return OkStatus();
+        return MakeError(Code::kFailedPrecondition, "interface_name_in_use",
+                         sock + " belongs to a WireGuard interface " + ifname +
+                             " in another network namespace (the socket path is global); "
+                             "choose another --interface");
+      }
+      // Left by a wireguard-go that was killed (its interface died with it).
+      unlink(sock.c_str());
+    }
     std::string out;
     // wireguard-go daemonizes: the interface outlives this process, so the
     // mesh keeps forwarding while the client restarts.

@@ -147,6 +147,7 @@ class HttpsClient final : public Client {
     ERR_clear_error();
     return Finish(cli_->Delete(path.c_str()), path);
   }
+  void Cancel() override { cli_->stop(); }
 
   // Whether the last failed request failed because the server certificate
   // did not verify (chain or name).

@@ -6,22 +6,6 @@
 
 namespace tpmesh::pki::ossl {
 
-std::string DrainErrors() {
-  std::string out;
-  unsigned long e;
-  char buf[256];
-  while ((e = ERR_get_error()) != 0) {
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "no OpenSSL error recorded" : out;
-}
-
-Error CryptoError(const std::string& what) {
-  return MakeError(Code::kInternal, "crypto_failure", what + ": " + DrainErrors());
-}
-
 BioPtr MemReader(std::string_view text) {
   return BioPtr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
 }
@@ -111,13 +95,6 @@ Result<Bytes> CertToDer(X509* cert) {
   return der;
 }
 
-std::string Sha256Hex(ByteView data) {
-  uint8_t md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) return "";
-  return HexEncode(ByteView(md, len));
-}
-
 Result<Pkey> NewP256Key() {
   Pkey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
   if (!key) return CryptoError("generating an ECDSA P-256 key");
@@ -148,16 +125,6 @@ Status CheckAcceptedKey(EVP_PKEY* key, const std::string& what, const std::strin
   return MakeError(Code::kInvalidArgument, reason,
                    what + ": " + std::string(name ? name : "unknown") +
                        " keys are refused; use ECDSA P-256, P-384 or Ed25519");
-}
-
-}  // namespace tpmesh::pki::ossl
-
-namespace tpmesh::pki::ossl {
-
-Result<TimePoint> FromAsn1Time(const ASN1_TIME* t) {
-  struct tm tm {};
-  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return CryptoError("certificate time");
-  return FromUnixSeconds(static_cast<int64_t>(timegm(&tm)));
 }
 
 }  // namespace tpmesh::pki::ossl

@@ -16,26 +16,19 @@
 #include "tpmesh/common/bytes.h"
 #include "tpmesh/common/env.h"
 #include "tpmesh/common/result.h"
+#include "tpmesh/ossl/ossl.h"
 
 namespace tpmesh::pki::ossl {
 
-template <auto Fn>
-struct Deleter {
-  template <typename T>
-  void operator()(T* p) const { Fn(p); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
+// The shared plumbing (Deleter, Pkey, X509Ptr, DrainErrors, CryptoError,
+// Sha256Hex, FromAsn1Time).
+using namespace ::tpmesh::ossl;  // NOLINT(google-build-using-namespace)
+
 using ReqPtr = std::unique_ptr<X509_REQ, Deleter<X509_REQ_free>>;
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
+using BnPtr = Bn;
 using GenNames = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES_free>>;
 using ExtPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION_free>>;
-
-// Drains the OpenSSL error queue into one line.
-std::string DrainErrors();
-// Error{kInternal, "crypto_failure", "<what>: <openssl errors>"}.
-Error CryptoError(const std::string& what);
 
 // Read-only BIO over `text` (no copy; `text` must outlive it).
 BioPtr MemReader(std::string_view text);
@@ -56,9 +49,6 @@ BioPtr MemReader(std::string_view text);
 [[nodiscard]] Result<std::string> KeyToPem(EVP_PKEY* key);
 [[nodiscard]] Result<Bytes> CertToDer(X509* cert);
 
-// Lowercase hex SHA-256 of `data`.
-std::string Sha256Hex(ByteView data);
-
 // A fresh ECDSA P-256 key.
 [[nodiscard]] Result<Pkey> NewP256Key();
 
@@ -72,7 +62,3 @@ const EVP_MD* SigningMd(EVP_PKEY* key);
 
 }  // namespace tpmesh::pki::ossl
 
-namespace tpmesh::pki::ossl {
-// ASN1_TIME (UTCTime or GeneralizedTime) as a time point.
-[[nodiscard]] Result<TimePoint> FromAsn1Time(const ASN1_TIME* t);
-}  // namespace tpmesh::pki::ossl

@@ -98,11 +98,16 @@ inline Status OkStatus() { return Status(); }
 #define TPMESH_CONCAT_INNER_(a, b) a##b
 #define TPMESH_CONCAT_(a, b) TPMESH_CONCAT_INNER_(a, b)
 
-#define TPMESH_RETURN_IF_ERROR(expr)                              \
-  do {                                                            \
-    auto tpmesh_status_ = (expr);                                 \
-    if (!tpmesh_status_.ok()) return tpmesh_status_.take_error(); \
+// Temporaries are named with __COUNTER__, unique per expansion, so the macros
+// nest (e.g. inside a lambda passed to a macro) without shadowing.
+#define TPMESH_RETURN_IF_ERROR_IMPL_(tmp, expr)  \
+  do {                                           \
+    auto tmp = (expr);                           \
+    if (!tmp.ok()) return tmp.take_error();      \
   } while (0)
+
+#define TPMESH_RETURN_IF_ERROR(expr) \
+  TPMESH_RETURN_IF_ERROR_IMPL_(TPMESH_CONCAT_(tpmesh_status_, __COUNTER__), expr)
 
 #define TPMESH_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                                  \
@@ -110,4 +115,4 @@ inline Status OkStatus() { return Status(); }
   lhs = std::move(tmp).value()
 
 #define TPMESH_ASSIGN_OR_RETURN(lhs, expr) \
-  TPMESH_ASSIGN_OR_RETURN_IMPL_(TPMESH_CONCAT_(tpmesh_result_, __LINE__), lhs, expr)
+  TPMESH_ASSIGN_OR_RETURN_IMPL_(TPMESH_CONCAT_(tpmesh_result_, __COUNTER__), lhs, expr)

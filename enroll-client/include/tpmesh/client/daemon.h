@@ -19,6 +19,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -55,14 +56,29 @@ struct DaemonOptions {
 
 using LogFn = std::function<void(const std::string&)>;
 
+// Asks a running daemon to stop, from any thread: also aborts the long poll
+// in flight, so SIGTERM takes effect at once rather than after --poll-wait.
+class StopSignal {
+ public:
+  bool stopped() const { return stopped_; }
+  void Stop();
+  // The daemon registers how to abort its current blocking call.
+  void OnStop(std::function<void()> abort);
+
+ private:
+  std::atomic<bool> stopped_{false};
+  std::mutex mu_;
+  std::function<void()> abort_;
+};
+
 // The desired WireGuard device for `self` in `state`.
 wg::DesiredDevice DesiredFor(const meshcfg::MeshState& state, std::string_view self,
                              ByteView private_key, uint16_t listen_port);
 
-// Runs until `stop` is set (returns OK) or the node is revoked (returns
+// Runs until `stop` is stopped (returns OK) or the node is revoked (returns
 // Error reason "node_revoked" after tearing the interface down).
 [[nodiscard]] Status RunDaemon(const DaemonOptions& options, LinkConfigurator& link,
-                               const std::atomic<bool>& stop, const LogFn& log);
+                               StopSignal& stop, const LogFn& log);
 
 // `tpmesh-client status`: like `wg show` plus the applied generation and
 // whether the authority answers.

@@ -90,6 +90,9 @@ class Client {
   [[nodiscard]] virtual Result<ClientResponse> Get(const std::string& path) = 0;
   [[nodiscard]] virtual Result<ClientResponse> Post(const std::string& path, const std::string& body) = 0;
   [[nodiscard]] virtual Result<ClientResponse> Delete(const std::string& path) = 0;
+  // Aborts a request in flight on another thread (it returns kUnavailable).
+  // The only method that may be called concurrently with the others.
+  virtual void Cancel() = 0;
 };
 [[nodiscard]] Result<std::unique_ptr<Client>> MakeClient(const ClientOptions& options);
 

@@ -1,0 +1,208 @@
+// config_build_ms_n10000, change_bytes_per_node_n1000 and the authority's
+// per-generation cost (docs/benchmarks.md).
+//
+//   config_build_ms_n10000   meshcfg only: SignState (validate, sort, canonical
+//                            encoding, SHA-256, Ed25519) + ToJson of the signed
+//                            state, for 10,000 members.
+//   config_publish_ms_n10000 what the authority does per generation:
+//                            AuthorityService::PublishCurrent = one SQLite
+//                            transaction reading every node (ListNodes) and
+//                            building the MeshState, then ConfigPublisher::
+//                            Publish (sort + SignState). Nodes are real rows in
+//                            a temp SQLite file.
+//   config_listnodes_ms_n10000 one Transact(ListNodes) alone (EnrollFinish runs
+//                            ListNodes twice inside its write transaction).
+//   change_bytes_per_node_n1000 the JSON body ConfigPublisher hands a client
+//                            at generation G-1 after one node joined a 1,000
+//                            node mesh (a delta); HTTP headers and TLS framing
+//                            not included.
+#include <sodium.h>
+
+#include <nlohmann/json.hpp>
+
+#include "bench/bench.h"
+#include "tpmesh/authority/publisher.h"
+#include "tpmesh/authority/service.h"
+#include "tpmesh/authority/store.h"
+#include "tpmesh/meshcfg/meshcfg.h"
+
+namespace tpmesh::bench {
+namespace {
+
+constexpr const char* kPrefix = "fd12:3456:789a::/48";
+
+Bytes Derived(uint32_t i, uint8_t tag, size_t n) {
+  Bytes out(n);
+  uint8_t in[5] = {tag, static_cast<uint8_t>(i >> 24), static_cast<uint8_t>(i >> 16),
+                   static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+  crypto_generichash(out.data(), out.size(), in, sizeof in, nullptr, 0);
+  return out;
+}
+
+std::string Hostname(uint32_t i) { return "node-" + std::to_string(100000 + i).substr(1); }
+
+meshcfg::MeshMember Member(const authority::MeshPrefix& prefix, uint32_t i) {
+  return meshcfg::MeshMember{HexEncode(Derived(i, 1, 10)),
+                             Hostname(i),
+                             Derived(i, 2, 32),
+                             {"192.0.2." + std::to_string(i % 250 + 1) + ":51820",
+                              "[2001:db8::" + std::to_string(i % 9000 + 1) + "]:51820"},
+                             {authority::SubnetPrefix(prefix, i + 1)},
+                             25,
+                             std::nullopt};
+}
+
+meshcfg::MeshState State(const authority::MeshPrefix& prefix, uint32_t n, int64_t generation) {
+  meshcfg::MeshState s;
+  s.generation = generation;
+  s.mesh_prefix = kPrefix;
+  for (uint32_t i = 0; i < n; ++i) s.members.push_back(Member(prefix, i));
+  meshcfg::SortMembers(s);
+  return s;
+}
+
+template <typename Op>
+Result<double> MsPerOp(int iters, Op op) {
+  double t0 = Now();
+  for (int i = 0; i < iters; ++i) TPMESH_RETURN_IF_ERROR(op());
+  return (Now() - t0) * 1e3 / iters;
+}
+
+Status ChangeBytes(const authority::MeshPrefix& prefix, uint32_t n, ByteView secret, const Bytes& pk,
+                   Reporter& out) {
+  authority::ConfigPublisher publisher{SecretBytes(secret)};
+  meshcfg::MeshState before = State(prefix, n, 10);
+  meshcfg::MeshState after = before;
+  after.generation = 11;
+  after.members.push_back(Member(prefix, n));
+  meshcfg::SortMembers(after);
+  TPMESH_RETURN_IF_ERROR(publisher.Publish(before));
+  TPMESH_RETURN_IF_ERROR(publisher.Publish(after));
+  auto delta = publisher.WaitNewer(10, std::chrono::milliseconds(0));
+  auto full = publisher.WaitNewer(-1, std::chrono::milliseconds(0));
+  if (!delta || !full) return BenchError("publisher returned no body");
+  // The body must be a delta that a client at G-1 can apply and verify.
+  auto j = nlohmann::json::parse(*delta, nullptr, false);
+  if (j.is_discarded() || !j.contains("delta")) return BenchError("expected a delta body");
+  TPMESH_ASSIGN_OR_RETURN(auto d, meshcfg::ParseMeshDelta(j["delta"].dump()));
+  TPMESH_ASSIGN_OR_RETURN(auto applied, meshcfg::ApplyAndVerify(before, d, {pk}));
+  if (applied != after) return BenchError("applied delta differs from the published state");
+  out.Emit("change_bytes_per_node_n1000", static_cast<double>(delta->size()), "bytes");
+  out.Emit("full_config_bytes_n1000", static_cast<double>(full->size()), "bytes");
+  return OkStatus();
+}
+
+Status AuthorityPath(const BenchConfig& cfg, uint32_t n,
+                     ByteView secret, Reporter& out) {
+  TempDir dir;
+  if (!dir.ok()) return BenchError("mkdtemp failed");
+  TPMESH_ASSIGN_OR_RETURN(auto store, authority::OpenSqliteStore(dir.File("authority.db")));
+  TPMESH_RETURN_IF_ERROR(store->Transact([&](authority::Tx& tx) -> Status {
+    for (uint32_t i = 0; i < n; ++i) {
+      authority::NodeRecord r;
+      Bytes ek = Derived(i, 3, 32);
+      r.node_id = authority::NodeIdFromEk(ek);
+      r.hostname = Hostname(i);
+      r.status = authority::NodeStatus::kActive;
+      r.status_reason = "admitted by allowlist";
+      r.ek_sha256 = ek;
+      r.ek_public = Derived(i, 4, 90);
+      r.ek_name = Derived(i, 5, 34);
+      r.ak_public = Derived(i, 6, 90);
+      r.ak_name = Derived(i, 7, 34);
+      r.subnet = i + 1;
+      r.wg_public_key = Derived(i, 2, 32);
+      r.endpoints = {"192.0.2.1:51820", "[2001:db8::1]:51820"};
+      for (uint32_t p = 0; p < 8; ++p) r.pcr_values[p] = Derived(p, 8, 32);
+      r.enrolled_at = r.updated_at = r.last_seen = 1'800'000'000;
+      r.enroll_count = 1;
+      TPMESH_RETURN_IF_ERROR(tx.InsertNode(r));
+    }
+    return OkStatus();
+  }));
+  attest::TrustStore trust;
+  authority::AuthoritySettings settings;
+  TPMESH_ASSIGN_OR_RETURN(settings.mesh_prefix, authority::ParseMeshPrefix(kPrefix));
+  authority::AuthorityKeys keys{nullptr, "", Bytes(32, 0)};  // no certificates issued here
+  authority::AuthorityService service(*store, trust, keys, settings, SystemClock::Instance(),
+                                      SystemRandom::Instance());
+  authority::ConfigPublisher publisher{SecretBytes(secret)};
+  service.SetPublisher(&publisher);
+  const int iters = cfg.selftest ? 1 : cfg.quick ? 3 : 10;
+  double total = 0;
+  for (int i = 0; i < iters; ++i) {
+    TPMESH_RETURN_IF_ERROR(store->Transact([](authority::Tx& tx) -> Status {
+      return tx.BumpGeneration().ok() ? OkStatus() : BenchError("BumpGeneration");
+    }));
+    const int64_t before = publisher.generation();
+    double t0 = Now();
+    TPMESH_RETURN_IF_ERROR(service.PublishCurrent());
+    total += Now() - t0;
+    if (publisher.generation() <= before) return BenchError("PublishCurrent published nothing");
+  }
+  auto body = publisher.WaitNewer(-1, std::chrono::milliseconds(0));
+  if (!body || body->find(Hostname(n - 1)) == std::string::npos) {
+    return BenchError("published state lacks the last node");
+  }
+  out.Emit("config_publish_ms_n10000", total * 1e3 / iters, "ms");
+  TPMESH_ASSIGN_OR_RETURN(double list_ms, MsPerOp(iters, [&] {
+    return store->Transact([&](authority::Tx& tx) -> Status {
+      auto nodes = tx.ListNodes();
+      if (!nodes.ok()) return nodes.take_error();
+      return nodes->size() == n ? OkStatus() : BenchError("ListNodes size");
+    });
+  }));
+  out.Emit("config_listnodes_ms_n10000", list_ms, "ms");
+  return OkStatus();
+}
+
+}  // namespace
+
+Status RunConfigBuild(const BenchConfig& cfg, Reporter& out) {
+  if (sodium_init() < 0) return BenchError("sodium_init");
+  TPMESH_ASSIGN_OR_RETURN(auto prefix, authority::ParseMeshPrefix(kPrefix));
+  uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+  SecretBytes sk(crypto_sign_SECRETKEYBYTES);
+  crypto_sign_keypair(pk, sk.data());
+  const uint32_t n_big = cfg.selftest ? 300 : 10000;
+  const uint32_t n_change = cfg.selftest ? 100 : 1000;
+  if (cfg.selftest) out.Note("selftest: N reduced (names keep n10000/n1000; values meaningless)");
+
+  const meshcfg::MeshState state = State(prefix, n_big, 7);
+  const int iters = cfg.selftest ? 1 : cfg.quick ? 5 : 20;
+  size_t json_bytes = 0;
+  TPMESH_ASSIGN_OR_RETURN(double sign_ms, MsPerOp(iters, [&]() -> Status {
+    auto s = meshcfg::SignState(state, sk.view());
+    return s.ok() ? OkStatus() : s.take_error();
+  }));
+  TPMESH_ASSIGN_OR_RETURN(double build_ms, MsPerOp(iters, [&]() -> Status {
+    auto s = meshcfg::SignState(state, sk.view());
+    if (!s.ok()) return s.take_error();
+    json_bytes = meshcfg::ToJson(*s).size();
+    return OkStatus();
+  }));
+  // The signature must verify for a client.
+  TPMESH_ASSIGN_OR_RETURN(auto signed_state, meshcfg::SignState(state, sk.view()));
+  if (!meshcfg::VerifySignedState(signed_state, -1, {Bytes(pk, pk + sizeof pk)}).ok()) {
+    return BenchError("signed state does not verify");
+  }
+  meshcfg::MeshState joined = state;
+  joined.generation = 8;
+  joined.members.push_back(Member(prefix, n_big));
+  meshcfg::SortMembers(joined);
+  size_t upserts = 0;
+  TPMESH_ASSIGN_OR_RETURN(double diff_ms, MsPerOp(iters, [&]() -> Status {
+    upserts = meshcfg::Diff(state, joined).upserts.size();
+    return OkStatus();
+  }));
+  if (upserts != 1) return BenchError("Diff of one join has " + std::to_string(upserts) + " upserts");
+  out.Emit("config_build_ms_n10000", build_ms, "ms");
+  out.Emit("config_sign_ms_n10000", sign_ms, "ms");
+  out.Emit("config_diff_ms_n10000", diff_ms, "ms");
+  out.Emit("config_json_bytes_n10000", static_cast<double>(json_bytes), "bytes");
+
+  TPMESH_RETURN_IF_ERROR(ChangeBytes(prefix, n_change, sk.view(), Bytes(pk, pk + sizeof pk), out));
+  return AuthorityPath(cfg, n_big, sk.view(), out);
+}
+
+}  // namespace tpmesh::bench

@@ -1,0 +1,228 @@
+// enroll_http_per_s (docs/benchmarks.md): whole enrollments through HTTPS and
+// SQLite at concurrency 32.
+//
+// In this process: a real authority (AuthorityService over OpenSqliteStore in
+// a temp dir, ConfigPublisher, MakeApiHandler, net::StartServer on
+// [::1]:0 with TLS 1.3), and 32 client threads, each with its own
+// net::Client. Every enrollment is a distinct SoftTpm (ECC P-256 EK with a
+// certificate under SoftTpm's test root, which the authority trusts; ECC
+// P-256 AK) admitted by the EK allowlist:
+//   POST /v1/enroll/start  (EK cert chain, AK checks, MakeCredential, SQLite tx)
+//   SoftTpm ActivateCredential + Quote          (client side, in the window)
+//   POST /v1/enroll/finish (checks 6-11, node certificate, SQLite txs,
+//                           generation bump, signed config published)
+// Outside the timed window: the SoftTpms (EK, EK certificate, AK), the
+// EnrollStart JSON bodies, one CSR per client thread (reused), and the
+// allowlist entries (one transaction). Client and server share the machine's
+// cores; the client threads' CPU time is measured and reported separately.
+#include <sodium.h>
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "bench/bench.h"
+#include "tests/support/soft_tpm.h"
+#include "tpmesh/authority/api.h"
+#include "tpmesh/authority/publisher.h"
+#include "tpmesh/authority/service.h"
+#include "tpmesh/authority/store.h"
+#include "tpmesh/net/http.h"
+#include "tpmesh/pki/pki.h"
+#include "tpmesh/proto/enroll.h"
+
+namespace tpmesh::bench {
+namespace {
+
+using attest::KeyAlg;
+
+struct Node {
+  std::unique_ptr<testing::SoftTpm> tpm;
+  attest::AkBlob ak;
+  std::string hostname;
+  std::string start_json;
+  Bytes ek_sha256;
+};
+
+Result<Node> MakeNode(const std::string& name) {
+  Node n;
+  n.tpm = std::make_unique<testing::SoftTpm>("bench-http-" + name);
+  n.hostname = name;
+  TPMESH_ASSIGN_OR_RETURN(auto ek, n.tpm->ReadEk(KeyAlg::kEccP256));
+  TPMESH_ASSIGN_OR_RETURN(n.ak, n.tpm->CreateAk(KeyAlg::kEccP256));
+  TPMESH_ASSIGN_OR_RETURN(n.ek_sha256, n.tpm->EkSha256(KeyAlg::kEccP256));
+  proto::EnrollStartRequest req;
+  req.hostname = n.hostname;
+  req.ek_alg = KeyAlg::kEccP256;
+  req.ek_public = ek.ek_public;
+  req.ek_cert = ek.ek_cert_der;
+  req.ek_intermediates = ek.intermediates;
+  req.ak_public = n.ak.public_area;
+  n.start_json = proto::ToJson(req);
+  return n;
+}
+
+// One enrollment of `n` through `client`; returns an error naming the step.
+Status EnrollOnce(net::Client& client, Node& n, const std::string& csr_pem) {
+  TPMESH_ASSIGN_OR_RETURN(auto r1, client.Post("/v1/enroll/start", n.start_json));
+  if (r1.status != 200) return BenchError("enroll/start: " + std::to_string(r1.status) + " " + r1.body);
+  TPMESH_ASSIGN_OR_RETURN(auto ch, proto::ParseEnrollStartResponse(r1.body));
+  proto::EnrollFinishRequest fin;
+  fin.challenge_id = ch.challenge_id;
+  TPMESH_ASSIGN_OR_RETURN(fin.secret, n.tpm->ActivateCredential(n.ak, KeyAlg::kEccP256, ch.credential));
+  TPMESH_ASSIGN_OR_RETURN(fin.quote, n.tpm->Quote(n.ak, ch.pcr_selection, ch.nonce));
+  fin.wg_public_key = Bytes(n.ek_sha256.begin(), n.ek_sha256.end());  // any 32 bytes
+  fin.hostname = n.hostname;
+  fin.endpoints = {"192.0.2.10:51820"};
+  fin.csr_pem = csr_pem;
+  TPMESH_ASSIGN_OR_RETURN(auto r2, client.Post("/v1/enroll/finish", proto::ToJson(fin)));
+  if (r2.status != 200) return BenchError("enroll/finish: " + std::to_string(r2.status) + " " + r2.body);
+  TPMESH_ASSIGN_OR_RETURN(auto done, proto::ParseEnrollFinishResponse(r2.body));
+  if (done.status != "active" || done.node_cert_pem.empty()) {
+    return BenchError("enroll/finish: status " + done.status + ", expected active with a certificate");
+  }
+  return OkStatus();
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+}  // namespace
+
+Status RunEnrollHttp(const BenchConfig& cfg, Reporter& out) {
+  const int kThreads = cfg.selftest ? 4 : 32;
+  const double window_s = cfg.selftest ? 1.0 : cfg.quick ? 10.0 : 30.0;
+  const int pool = cfg.selftest ? 4 : cfg.quick ? 200 : 500;  // nodes per thread
+
+  TempDir dir;
+  if (!dir.ok()) return BenchError("mkdtemp failed");
+  TPMESH_ASSIGN_OR_RETURN(auto store, authority::OpenSqliteStore(dir.File("authority.db")));
+  const TimePoint now = SystemClock::Instance().Now();
+  TPMESH_ASSIGN_OR_RETURN(auto ca, pki::AuthorityCa::Create("tpmesh bench authority", now, std::chrono::hours(24)));
+  TPMESH_ASSIGN_OR_RETURN(auto server_cert, ca.IssueServerCert({"localhost"}, {"::1"}, now, std::chrono::hours(24)));
+  attest::TrustStore trust;
+  TPMESH_RETURN_IF_ERROR(trust.AddPem(testing::SoftTpm::TrustedRoot().Pem()));
+  if (sodium_init() < 0) return BenchError("sodium_init");
+  uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+  SecretBytes sk(crypto_sign_SECRETKEYBYTES);
+  crypto_sign_keypair(pk, sk.data());
+
+  authority::AuthoritySettings settings;
+  TPMESH_ASSIGN_OR_RETURN(settings.mesh_prefix, authority::ParseMeshPrefix("fd12:3456:789a::/48"));
+  authority::AuthorityKeys keys{&ca, ca.cert_pem(), Bytes(pk, pk + sizeof pk)};
+  authority::AuthorityService service(*store, trust, keys, settings, SystemClock::Instance(),
+                                      SystemRandom::Instance());
+  authority::ConfigPublisher publisher{SecretBytes(sk.view())};
+  service.SetPublisher(&publisher);
+  TPMESH_RETURN_IF_ERROR(service.PublishCurrent());
+
+  net::ServerOptions so;
+  so.listen = {"[::1]:0"};
+  so.cert_pem = server_cert.cert_pem;
+  so.key_pem = server_cert.key_pem;
+  so.client_ca_pem = ca.cert_pem();
+  so.worker_threads = 64;
+  TPMESH_ASSIGN_OR_RETURN(auto server, net::StartServer(so, authority::MakeApiHandler(service, &publisher)));
+  const std::string url = "https://[::1]:" + std::to_string(server->ports().at(0));
+
+  // Untimed: the machines and the allowlist.
+  double t_prep = Now();
+  std::vector<std::vector<Node>> nodes(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < pool; ++i) {
+      TPMESH_ASSIGN_OR_RETURN(auto n, MakeNode("h" + std::to_string(t) + "-" + std::to_string(i)));
+      nodes[t].push_back(std::move(n));
+    }
+  }
+  TPMESH_RETURN_IF_ERROR(store->Transact([&](authority::Tx& tx) -> Status {
+    for (const auto& v : nodes) {
+      for (const auto& n : v) TPMESH_RETURN_IF_ERROR(tx.PutAllowlist(authority::AllowlistEntry{n.ek_sha256, n.hostname, 0}));
+    }
+    return OkStatus();
+  }));
+  out.Note("enroll_http: prepared " + std::to_string(kThreads * pool) + " SoftTpm nodes in " +
+           std::to_string(Now() - t_prep) + " s");
+
+  std::mutex mu;
+  std::vector<double> done_at, latency;
+  std::optional<Error> failure;
+  double exhausted_at = 1e300;
+  double client_cpu = 0;
+  std::atomic<bool> go{false};
+  const double cpu0 = ProcessCpuSeconds();
+  double t0 = 0, deadline = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto client = net::MakeClient(net::ClientOptions{url, ca.cert_pem(), "", "", 30});
+      auto key = pki::GenerateKeyPem();
+      auto csr = key.ok() ? pki::MakeCsr(*key, "bench-node") : Result<std::string>(key.error());
+      while (!go.load()) std::this_thread::yield();
+      if (!client.ok() || !csr.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        failure = client.ok() ? csr.error() : client.error();
+        return;
+      }
+      const double cpu_start = ThreadCpuSeconds();
+      size_t i = 0;
+      while (Now() < deadline) {
+        if (i == nodes[t].size()) {
+          std::lock_guard<std::mutex> lock(mu);
+          exhausted_at = std::min(exhausted_at, Now());
+          break;
+        }
+        double s = Now();
+        Status st = EnrollOnce(**client, nodes[t][i++], *csr);
+        double e = Now();
+        std::lock_guard<std::mutex> lock(mu);
+        if (!st.ok()) {
+          if (!failure) failure = st.error();
+          break;
+        }
+        done_at.push_back(e);
+        latency.push_back(e - s);
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      client_cpu += ThreadCpuSeconds() - cpu_start;
+    });
+  }
+  t0 = Now();
+  deadline = t0 + window_s;
+  go = true;
+  for (auto& th : threads) th.join();
+  const double cpu_total = ProcessCpuSeconds() - cpu0;
+  server->Stop();
+  if (failure) return BenchError("an enrollment failed: " + failure->ToString());
+
+  const double end = std::min(deadline, exhausted_at);
+  const auto completed = static_cast<size_t>(
+      std::count_if(done_at.begin(), done_at.end(), [&](double x) { return x <= end; }));
+  if (completed == 0) return BenchError("no enrollment completed");
+  if (exhausted_at < deadline) out.Note("enroll_http: a client ran out of nodes early; window shortened");
+  const double rate = static_cast<double>(completed) / (end - t0);
+  // The rate in the first and the last quarter of the window: the mesh grows
+  // while we measure, and every enrollment lists and signs all nodes.
+  const double q = (end - t0) / 4;
+  auto in = [&](double a, double b) {
+    return static_cast<double>(std::count_if(done_at.begin(), done_at.end(), [&](double x) { return x > a && x <= b; })) / q;
+  };
+  TPMESH_ASSIGN_OR_RETURN(int64_t generation, service.Generation());
+  out.Emit("enroll_http_per_s", rate, "per_s");
+  out.Emit("enroll_http_first_quarter_per_s", in(t0, t0 + q), "per_s");
+  out.Emit("enroll_http_last_quarter_per_s", in(end - q, end), "per_s");
+  out.Emit("enroll_http_nodes_at_end", static_cast<double>(done_at.size()), "nodes");
+  out.Emit("enroll_http_latency_p50_ms", Percentile(latency, 0.5) * 1e3, "ms");
+  out.Emit("enroll_http_latency_p99_ms", Percentile(latency, 0.99) * 1e3, "ms");
+  out.Emit("enroll_http_client_cpu_ms_per_enroll", client_cpu * 1e3 / static_cast<double>(done_at.size()), "ms");
+  out.Emit("enroll_http_server_cpu_ms_per_enroll", (cpu_total - client_cpu) * 1e3 / static_cast<double>(done_at.size()), "ms");
+  if (generation < static_cast<int64_t>(done_at.size())) {
+    return BenchError("generation " + std::to_string(generation) + " < enrollments " + std::to_string(done_at.size()));
+  }
+  return OkStatus();
+}
+
+}  // namespace tpmesh::bench

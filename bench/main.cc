@@ -1,0 +1,125 @@
+// tpmesh-bench [--quick] [--selftest] [--no-swtpm] [--only a,b,...]
+//
+// Runs the benchmarks of docs/benchmarks.md and prints `BENCH <name> <value>
+// <unit>` lines. --selftest runs a few iterations of each and checks that
+// every benchmark produced its lines and that every verification inside it
+// succeeded (exit 1 otherwise); it asserts nothing about speed.
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <sstream>
+#include <vector>
+
+#include "bench/bench.h"
+
+namespace tpmesh::bench {
+
+void Reporter::Emit(const std::string& name, double value, const std::string& unit) {
+  values_[name] = value;
+  std::printf("BENCH %s %.6g %s\n", name.c_str(), value, unit.c_str());
+  std::fflush(stdout);
+}
+
+void Reporter::Note(const std::string& text) {
+  std::fprintf(stderr, "# %s\n", text.c_str());
+}
+
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+long RssKb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return 0;
+}
+
+TempDir::TempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "tpmesh-bench-XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  if (path_.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+Error BenchError(const std::string& what) { return MakeError(Code::kInternal, "bench_failed", what); }
+
+}  // namespace tpmesh::bench
+
+int main(int argc, char** argv) {
+  using namespace tpmesh::bench;
+  BenchConfig cfg;
+  std::vector<std::string> only;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--quick") {
+      cfg.quick = true;
+    } else if (a == "--selftest") {
+      cfg.selftest = true;
+    } else if (a == "--no-swtpm") {
+      cfg.swtpm = false;
+    } else if (a == "--only" && i + 1 < argc) {
+      std::stringstream ss(argv[++i]);
+      for (std::string item; std::getline(ss, item, ',');) only.push_back(item);
+    } else {
+      std::fprintf(stderr,
+                   "usage: tpmesh-bench [--quick] [--selftest] [--no-swtpm] [--only "
+                   "enroll_verify,config,enroll_http,threads]\n");
+      return 2;
+    }
+  }
+  struct Entry {
+    const char* name;
+    std::function<tpmesh::Status(const BenchConfig&, Reporter&)> run;
+    std::vector<const char*> must_emit;  // checked by --selftest
+  };
+  const std::vector<Entry> all = {
+      {"enroll_verify", RunEnrollVerify,
+       {"enroll_verify_per_s", "crypto_floor_per_s", "enroll_verify_fraction"}},
+      {"config", RunConfigBuild,
+       {"config_build_ms_n10000", "change_bytes_per_node_n1000", "config_publish_ms_n10000"}},
+      {"enroll_http", RunEnrollHttp, {"enroll_http_per_s"}},
+      {"threads", RunThreadCost, {"idle_thread_rss_kb"}},
+  };
+  Reporter out;
+  int failures = 0;
+  for (const auto& e : all) {
+    if (!only.empty() && std::find(only.begin(), only.end(), e.name) == only.end()) continue;
+    out.Note(std::string("running ") + e.name + (cfg.selftest ? " (selftest)" : cfg.quick ? " (quick)" : ""));
+    double t0 = Now();
+    tpmesh::Status st = e.run(cfg, out);
+    if (!st.ok()) {
+      std::fprintf(stderr, "tpmesh-bench: %s failed: %s\n", e.name, st.error().ToString().c_str());
+      ++failures;
+      continue;
+    }
+    for (const char* name : e.must_emit) {
+      if (!out.Has(name)) {
+        std::fprintf(stderr, "tpmesh-bench: %s did not report %s\n", e.name, name);
+        ++failures;
+      }
+    }
+    out.Note(std::string(e.name) + " took " + std::to_string(Now() - t0) + " s");
+  }
+  return failures == 0 ? 0 : 1;
+}
