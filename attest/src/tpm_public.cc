@@ -68,8 +68,27 @@ Result<UniquePkey> FromData(const char* type, OSSL_PARAM_BLD* bld) {
                      ossl::DrainErrors());
   }
   UniquePkey key(raw);
+  // What matters for attacker-chosen keys is the quick check: EC points on
+  // the curve and not the identity. The full check adds an RSA modulus
+  // primality scan and an extra EC scalar multiplication: ~94% of an
+  // enrollment verification's time (docs/benchmarks.md), protecting nothing
+  // the signature and certificate checks don't.
+  // For RSA even the quick check runs SP 800-56B's primality test of n
+  // (~5 ms); the parser checked the size, and the cheap checks are here:
+  // n odd, e odd and greater than 1.
+  if (EVP_PKEY_is_a(key.get(), "RSA")) {
+    BIGNUM* n = nullptr;
+    BIGNUM* e = nullptr;
+    bool ok = EVP_PKEY_get_bn_param(key.get(), "n", &n) == 1 &&
+              EVP_PKEY_get_bn_param(key.get(), "e", &e) == 1 && BN_is_odd(n) && BN_is_odd(e) &&
+              !BN_is_one(e);
+    BN_free(n);
+    BN_free(e);
+    if (!ok) return Malformed("public key: RSA modulus or exponent is invalid (even, or e = 1)");
+    return key;
+  }
   ossl::PkeyCtx check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
-  if (!check || EVP_PKEY_public_check(check.get()) != 1) {
+  if (!check || EVP_PKEY_public_check_quick(check.get()) != 1) {
     return Malformed(std::string("public key: invalid ") + type + " public key: " +
                      ossl::DrainErrors());
   }

@@ -64,6 +64,25 @@ TEST(TpmPublic, RsaRoundTrip) {
   EXPECT_EQ(EVP_PKEY_eq(back.get(), key.get()), 1);
 }
 
+TEST(TpmPublic, RsaKeyWithBadExponentOrEvenModulusIsMalformed) {
+  TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey key, GenerateRsaKey(2048));
+  TPMESH_ASSERT_OK_AND_ASSIGN(Bytes blob,
+                              MakeTpmPublic(key.get(), AkParams(kAlgRsassa, kAlgSha256)));
+  TPMESH_ASSERT_OK_AND_ASSIGN(TpmPublic pub, ParseTpm2bPublic(blob));
+  for (uint32_t e : {1u, 4u, 65536u}) {
+    TpmPublic bad = pub;
+    bad.rsa_exponent = e;
+    auto r = bad.ToPkey();
+    ASSERT_FALSE(r.ok()) << "e=" << e;
+    EXPECT_EQ(r.error().reason, kReasonMalformed);
+  }
+  TpmPublic even = pub;
+  even.rsa_modulus.back() &= 0xfe;
+  auto r = even.ToPkey();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().reason, kReasonMalformed);
+}
+
 TEST(TpmPublic, EccRoundTripP256AndP384) {
   for (const char* group : {"P-256", "P-384"}) {
     TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey key, GenerateEcKey(group));
