@@ -2,9 +2,11 @@
 // a temp dir, SoftTpm nodes, no sockets. Every failure case asserts the HTTP
 // status and the stable error reason, and that nothing was half-written.
 #include <gtest/gtest.h>
+#include <sodium.h>
 #include <stdlib.h>
 
 #include <filesystem>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <thread>
@@ -729,6 +731,83 @@ TEST_F(AuthorityApiTest, DefaultPcrPolicyGatesEnrollment) {
   EXPECT_EQ(StatusReason(Enroll(bad, NewToken())), "403 pcr_policy_mismatch");
   ExpectUnchanged(before, "PCR policy mismatch");
   EXPECT_EQ(Enroll(good, NewToken()).status, 200);
+}
+
+}  // namespace
+}  // namespace tpmesh::authority
+
+namespace tpmesh::authority {
+namespace {
+
+class ConfigPushTest : public AuthorityApiTest {
+ protected:
+  void SetUpPublisher() {
+    publisher_ = std::make_unique<ConfigPublisher>(SecretBytes(secret_));
+    service_->SetPublisher(publisher_.get());
+    handler_ = MakeApiHandler(*service_, publisher_.get());
+    ASSERT_TRUE(service_->PublishCurrent().ok());
+  }
+  Bytes secret_ = [] {
+    Bytes pk(32), sk(64);
+    crypto_sign_keypair(pk.data(), sk.data());
+    return sk;
+  }();
+  std::unique_ptr<ConfigPublisher> publisher_;
+};
+
+TEST_F(ConfigPushTest, LongPollServesSignedStateAndOneBadRecordDoesNotBlockOthers) {
+  SetUpPublisher();
+  Node a("push-a", "push-a");
+  ASSERT_EQ(Enroll(a, NewToken()).status, 200);
+  // A corrupt record (a 3-byte WireGuard key) lands in the store somehow.
+  ASSERT_TRUE(store_->Transact([&](Tx& tx) -> Status {
+    NodeRecord bad;
+    bad.node_id = "00000000000000000bad";
+    bad.hostname = "corrupt";
+    bad.status = NodeStatus::kActive;
+    bad.ek_sha256 = Bytes(32, 0xee);
+    bad.subnet = 999;
+    bad.wg_public_key = Bytes(3, 1);
+    return tx.InsertNode(bad);
+  }).ok());
+  Node b("push-b", "push-b");
+  auto rb = Enroll(b, NewToken());
+  ASSERT_EQ(rb.status, 200) << rb.body;
+  auto fb = proto::ParseEnrollFinishResponse(rb.body);
+  ASSERT_TRUE(fb.ok());
+
+  net::Caller node{net::Caller::Kind::kNode, fb->node_id};
+  net::HttpRequest req;
+  req.method = "GET";
+  req.path = "/v1/node/config";
+  req.query = {{"since", "-1"}, {"wait", "0"}};
+  auto r = handler_(req, node);
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = json::parse(r.body);
+  auto state = meshcfg::ParseSignedState(j["full"].dump());
+  ASSERT_TRUE(state.ok()) << state.error().ToString();
+  Bytes pk(32);
+  crypto_sign_ed25519_sk_to_pk(pk.data(), secret_.data());
+  ASSERT_TRUE(meshcfg::VerifySignedState(*state, -1, {pk}).ok());
+  std::set<std::string> hosts;
+  for (const auto& m : state->state.members) hosts.insert(m.hostname);
+  EXPECT_EQ(hosts, (std::set<std::string>{"push-a", "push-b"}));
+
+  // Nothing newer: 204 after the (zero) wait.
+  req.query = {{"since", std::to_string(state->state.generation)}, {"wait", "0"}};
+  EXPECT_EQ(handler_(req, node).status, 204);
+  // Bad query values are 400, not a crash.
+  req.query = {{"since", "x"}};
+  EXPECT_EQ(handler_(req, node).status, 400);
+
+  // Acknowledge; admin status counts the node as converged.
+  net::HttpRequest ack{"POST", "/v1/node/ack", {},
+                       "{\"generation\":" + std::to_string(state->state.generation) + ",\"peers\":[]}",
+                       "192.0.2.1"};
+  EXPECT_EQ(handler_(ack, node).status, 200);
+  auto status = Call("GET", "/v1/admin/status", "", kAdmin);
+  ASSERT_EQ(status.status, 200) << status.body;
+  EXPECT_GE(json::parse(status.body)["converged"].get<int>(), 1);
 }
 
 }  // namespace
