@@ -10,6 +10,7 @@
 
 #include "tpmesh/client/daemon.h"
 #include "tpmesh/client/enroll.h"
+#include "tpmesh/client/renew.h"
 
 namespace {
 
@@ -79,6 +80,21 @@ int PrintStatus(const client::DaemonOptions& o) {
   return 0;
 }
 
+int Renew(const std::string& state_dir, const std::string& tcti, bool force) {
+  auto tpm = attest::OpenTpm(tcti);
+  if (!tpm.ok()) {
+    std::fprintf(stderr, "tpmesh-client: %s\n", tpm.error().ToString().c_str());
+    return 1;
+  }
+  auto r = client::RenewFromStateDir(state_dir, **tpm, force);
+  if (!r.ok()) {
+    std::fprintf(stderr, "tpmesh-client: renewal failed: %s\n", r.error().ToString().c_str());
+    return 1;
+  }
+  std::printf("%s\n", *r ? "node certificate renewed" : "node certificate not due for renewal (use --force)");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -109,7 +125,15 @@ int main(int argc, char** argv) {
   run->add_option("--listen-port", d.listen_port, "WireGuard UDP port")->capture_default_str();
   run->add_option("--authority", d.extra_authority_urls, "more authority URLs to try");
   run->add_option("--poll-wait", d.poll_wait_seconds, "long-poll seconds")->capture_default_str();
+  run->add_option("--tcti", d.tcti, "TPM TCTI for certificate renewal (default: renewal disabled)");
+  std::string renew_dir = d.state_dir;
+  bool renew_force = false;
+  auto* renew = app.add_subcommand("renew", "renew the node certificate now if due (re-attests the TPM)");
+  renew->add_option("--state-dir", renew_dir, "node state directory")->capture_default_str();
+  renew->add_option("--tcti", tcti, "TPM TCTI")->capture_default_str();
+  renew->add_flag("--force", renew_force, "renew even if not yet due");
   CLI11_PARSE(app, argc, argv);
+  if (*renew) return Renew(renew_dir, tcti, renew_force);
   if (*run) return Run(d);
   if (*status) return PrintStatus(d);
   return Enroll(o, tcti, ek_alg);

@@ -132,6 +132,20 @@ class Api {
       if (auto st = s_.AuthorizeNode(caller.id); !st.ok()) return net::ErrorResponse(st.error());
       if (m == "GET" && p == "/v1/node/config") return Config(req, caller);
       if (m == "POST" && p == "/v1/node/ack") return Ack(req, caller);
+      if (m == "POST" && p == "/v1/node/renew/start") {
+        auto body = Body(req);  // {}: the caller's certificate names the node
+        if (!body.ok()) return net::ErrorResponse(body.error());
+        auto out = s_.RenewStart(caller.id);
+        if (!out.ok()) return net::ErrorResponse(out.error());
+        return HttpResponse{200, proto::ToJson(*out), "application/json"};
+      }
+      if (m == "POST" && p == "/v1/node/renew/finish") {
+        auto r = proto::ParseRenewFinishRequest(req.body);
+        if (!r.ok()) return net::ErrorResponse(r.error());
+        auto out = s_.RenewFinish(caller.id, *r);
+        if (!out.ok()) return net::ErrorResponse(out.error());
+        return HttpResponse{200, proto::ToJson(*out), "application/json"};
+      }
       if (m == "GET" && p == "/v1/node/self") {
         return ErrorOr<NodeRecord>(s_.GetNode(caller.id), [&](const NodeRecord& n) {
           return NodeJson(n, s_.settings().mesh_prefix);

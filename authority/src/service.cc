@@ -375,6 +375,174 @@ std::map<std::string, NodeReport> AuthorityService::Reports() const {
   return reports_;
 }
 
+// --- certificate renewal with re-attestation ----------------------------------
+
+namespace {
+
+// Renewal challenges share the challenges table with enrollment ones. Their
+// "hostname" is "renew:<node id>": never a valid hostname, so enroll/finish
+// cannot consume one, and it binds the challenge to the node it was issued to.
+std::string RenewTag(std::string_view node_id) { return "renew:" + std::string(node_id); }
+
+Error NotActive(const NodeRecord& n) {
+  if (n.status == NodeStatus::kRevoked) return Revoked(n);
+  return MakeError(Code::kPermissionDenied, "node_not_active",
+                   "node " + n.node_id + " is " + NodeStatusName(n.status));
+}
+
+}  // namespace
+
+Result<proto::RenewStartResponse> AuthorityService::RenewStart(std::string_view node_id) {
+  ChallengeRecord rec;
+  Bytes id(16);
+  rng_.Fill(id);
+  rec.id = HexEncode(id);
+  rec.hostname = RenewTag(node_id);
+  // No credential in renewal (the AK was bound to the EK at enrollment); the
+  // column is NOT NULL, so it holds random bytes nobody ever sees.
+  rec.secret = SecretBytes(32);
+  rng_.Fill(std::span<uint8_t>(rec.secret.data(), rec.secret.size()));
+  rec.nonce = Bytes(32);
+  rng_.Fill(rec.nonce);
+  rec.selection = settings_.pcr_selection;
+  rec.expires_at = Now() + settings_.challenge_ttl.count();
+  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(auto n, tx.FindNodeById(node_id));
+    if (!n) return NodeNotFound(node_id);
+    if (n->status != NodeStatus::kActive) return NotActive(*n);
+    rec.ek_public = n->ek_public;
+    rec.ak_public = n->ak_public;
+    rec.ek_name = n->ek_name;
+    rec.ak_name = n->ak_name;
+    rec.ek_sha256 = n->ek_sha256;
+    TPMESH_RETURN_IF_ERROR(tx.DeleteExpiredChallenges(Now()));
+    return tx.PutChallenge(rec);
+  }); !st_.ok()) return st_.take_error();
+
+  proto::RenewStartResponse out;
+  out.challenge_id = rec.id;
+  out.nonce = rec.nonce;
+  out.pcr_selection = rec.selection;
+  out.expires_at = rec.expires_at;
+  return out;
+}
+
+Status AuthorityService::Quarantine(const NodeRecord& node, const Error& why) {
+  std::optional<meshcfg::MeshState> published;
+  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(auto n, tx.FindNodeById(node.node_id));
+    if (!n || n->status != NodeStatus::kActive) return OkStatus();  // already out of the mesh
+    n->status = NodeStatus::kQuarantined;
+    n->status_reason = why.message;
+    n->updated_at = Now();
+    TPMESH_RETURN_IF_ERROR(tx.UpdateNode(*n));
+    TPMESH_ASSIGN_OR_RETURN(int64_t generation, tx.BumpGeneration());
+    TPMESH_ASSIGN_OR_RETURN(published, BuildState(tx, generation));
+    return tx.AppendAudit(AuditEntry{0, Now(), "system", "node.quarantine", n->node_id,
+                                     why.message,
+                                     "re-attestation failed (" + why.reason + "), hostname " +
+                                         n->hostname});
+  }); !st_.ok()) return st_.take_error();
+  Publish(std::move(published));
+  return OkStatus();
+}
+
+Result<proto::RenewFinishResponse> AuthorityService::RenewFinish(
+    std::string_view node_id, const proto::RenewFinishRequest& req) {
+  // 1. Take the challenge: single use even if everything after fails.
+  std::optional<ChallengeRecord> taken;
+  std::optional<NodeRecord> node;
+  std::optional<attest::PcrPolicy> policy;
+  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(taken, tx.TakeChallenge(req.challenge_id));
+    if (!taken) return OkStatus();
+    TPMESH_ASSIGN_OR_RETURN(node, tx.FindNodeById(node_id));
+    if (node) {
+      TPMESH_ASSIGN_OR_RETURN(policy, PolicyFor(tx, node));
+    }
+    return OkStatus();
+  }); !st_.ok()) return st_.take_error();
+  if (!taken) {
+    return attest::CheckFailure(attest::Check::kActivationSecret,
+                                "unknown or already used renewal challenge: each challenge answers "
+                                "once; start renewal again");
+  }
+  if (taken->hostname != RenewTag(node_id)) {
+    return attest::CheckFailure(attest::Check::kActivationSecret,
+                                "the challenge was not issued to node " + std::string(node_id) +
+                                    " for renewal");
+  }
+  if (taken->expires_at < Now()) {
+    return attest::CheckFailure(attest::Check::kActivationSecret,
+                                "the renewal challenge expired; start renewal again");
+  }
+  if (!node) return NodeNotFound(node_id);
+  if (node->status != NodeStatus::kActive) return NotActive(*node);
+  if (node->ak_name != taken->ak_name) {
+    return attest::CheckFailure(attest::Check::kIdentityChanged,
+                                "node " + node->node_id + " re-enrolled with a new AK after this "
+                                "challenge was issued; start renewal again");
+  }
+
+  // 2. Checks 7-10 and 13 with the ENROLLED AK (no transaction held).
+  TPMESH_ASSIGN_OR_RETURN(auto ak, attest::ParseTpm2bPublic(node->ak_public));
+  attest::QuoteEvidence quote = req.quote;
+  quote.selection = taken->selection;
+  auto info = attest::VerifyQuote(ak, quote, taken->nonce, taken->selection);
+  if (!info.ok()) {
+    if (info.error().reason == attest::CheckReason(attest::Check::kQuoteSignature)) {
+      // Not signed by the enrolled AK: the request did not come from the
+      // enrolled TPM. Refused, but no quarantine (it says nothing about it).
+      return attest::CheckFailure(attest::Check::kIdentityChanged,
+                                  "the quote is not signed by node " + node->node_id +
+                                      "'s enrolled AK (" + info.error().message + ")");
+    }
+    return info.take_error();
+  }
+
+  // 3. Checks 12 and 11: failing either quarantines the node.
+  Status verdict = attest::CheckQuoteTiming(node->tpm_clock, info->clock);
+  if (verdict.ok() && policy) verdict = attest::CheckPcrPolicy(*policy, quote.pcr_values);
+  if (!verdict.ok()) {
+    Error why = verdict.take_error();
+    TPMESH_RETURN_IF_ERROR(Quarantine(*node, why));
+    return why;
+  }
+
+  TPMESH_ASSIGN_OR_RETURN(std::string node_cert,
+                          keys_.ca->IssueNodeCert(req.csr_pem, node->node_id, clock_.Now(),
+                                                  settings_.node_cert_lifetime));
+
+  // 4. Record the new TPM state. Membership is unchanged: no generation bump.
+  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(auto n, tx.FindNodeById(node_id));
+    if (!n) return NodeNotFound(node_id);
+    if (n->status != NodeStatus::kActive) return NotActive(*n);
+    if (n->ak_name != taken->ak_name) {
+      return attest::CheckFailure(attest::Check::kIdentityChanged,
+                                  "node " + n->node_id + " re-enrolled during renewal");
+    }
+    // A concurrent renewal may have stored a later clock meanwhile.
+    TPMESH_RETURN_IF_ERROR(attest::CheckQuoteTiming(n->tpm_clock, info->clock));
+    n->tpm_clock = info->clock;
+    n->pcr_values = quote.pcr_values;
+    n->updated_at = Now();
+    n->last_seen = Now();
+    TPMESH_RETURN_IF_ERROR(tx.UpdateNode(*n));
+    return tx.AppendAudit(AuditEntry{
+        0, Now(), "node:" + n->node_id, "node.renew", n->node_id, "certificate renewed",
+        "valid " + std::to_string(settings_.node_cert_lifetime.count()) + " s, TPM reset " +
+            std::to_string(info->clock.reset_count) + " restart " +
+            std::to_string(info->clock.restart_count)});
+  }); !st_.ok()) return st_.take_error();
+
+  proto::RenewFinishResponse out;
+  out.node_id = node->node_id;
+  out.node_cert_pem = std::move(node_cert);
+  out.ca_bundle_pem = keys_.ca_bundle_pem;
+  return out;
+}
+
 Status AuthorityService::AuthorizeNode(std::string_view node_id) {
   return store_.Transact([&](Tx& tx) -> Status {
     TPMESH_ASSIGN_OR_RETURN(auto n, tx.FindNodeById(node_id));

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "tpmesh/client/renew.h"
+#include "tpmesh/keyrotate/rotation.h"
 #include "tpmesh/net/http.h"
 #include "tpmesh/pki/pki.h"
 #include "tpmesh/proto/enroll.h"
@@ -30,6 +32,7 @@ struct NodeFiles {
 Result<std::unique_ptr<NodeFiles>> LoadNodeFiles(const DaemonOptions& o) {
   auto f = std::make_unique<NodeFiles>();
   auto path = [&](const char* n) { return o.state_dir + "/" + n; };
+  TPMESH_RETURN_IF_ERROR(RecoverRenewal(o.state_dir));  // an interrupted key/cert swap
   auto raw = pki::ReadFile(path("node.json"));
   if (!raw.ok()) {
     return MakeError(Code::kFailedPrecondition, "not_enrolled",
@@ -69,6 +72,7 @@ class Daemon {
     int backoff = 1;
     size_t url_index = 0;
     while (!stop_.stopped()) {
+      MaybeRenew(f_->authority_urls[url_index]);
       Status st = PollOnce(f_->authority_urls[url_index]);
       if (st.ok()) {
         backoff = 1;
@@ -146,6 +150,44 @@ class Daemon {
     held_ = s;
     have_state_ = true;
     return pki::WritePrivateFile(o_.state_dir + "/mesh.json", meshcfg::ToJson(s));
+  }
+
+  // Renews the node certificate at half its life (renew.h). A failure is
+  // logged and retried a minute later; the current certificate stays in use
+  // until then (a quarantined node then gets 403 on its polls).
+  void MaybeRenew(const std::string& url) {
+    if (o_.tcti.empty() || std::chrono::steady_clock::now() < next_renew_try_) return;
+    const TimePoint now = SystemClock::Instance().Now();
+    auto window = ReadCertWindow(f_->node_cert);
+    if (window.ok() && !keyrotate::ShouldRenew(window->not_before, window->not_after, now)) return;
+    next_renew_try_ = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    if (!tpm_) {
+      auto tpm = attest::OpenTpm(o_.tcti);
+      if (!tpm.ok()) {
+        Log("certificate renewal: " + tpm.error().ToString());
+        return;
+      }
+      tpm_ = std::move(tpm).value();
+    }
+    auto client = net::MakeClient(net::ClientOptions{url, f_->ca, f_->node_cert, f_->node_key, 30});
+    Result<bool> renewed = client.ok() ? RenewNodeCert(o_.state_dir, *tpm_, **client, SystemClock::Instance())
+                                       : Result<bool>(client.error());
+    if (!renewed.ok()) {
+      Log("certificate renewal failed: " + renewed.error().ToString());
+      return;
+    }
+    if (!*renewed) return;
+    auto cert = pki::ReadFile(o_.state_dir + "/node.crt");
+    auto key = pki::ReadFile(o_.state_dir + "/node.key");
+    if (!cert.ok() || !key.ok()) {
+      Log("certificate renewed but could not be reloaded; restart the daemon");
+      return;
+    }
+    sodium_memzero(f_->node_key.data(), f_->node_key.size());
+    f_->node_cert = std::move(cert).value();
+    f_->node_key = std::move(key).value();
+    client_.reset();  // reconnect with the new certificate
+    Log("renewed the node certificate (TPM re-attested)");
   }
 
   Result<std::unique_ptr<net::Client>> ClientFor(const std::string& url) {
@@ -257,6 +299,8 @@ class Daemon {
   meshcfg::SignedState held_;
   bool have_state_ = false;
   bool need_ack_ = true;  // report held state on the next (re)connection
+  std::unique_ptr<attest::Tpm> tpm_;  // opened at the first renewal
+  std::chrono::steady_clock::time_point next_renew_try_{};
 };
 
 }  // namespace

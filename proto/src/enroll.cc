@@ -6,6 +6,7 @@
 #include <sodium.h>
 
 #include "json_reader.h"
+#include "quote_json.h"
 
 namespace tpmesh::proto {
 
@@ -15,68 +16,6 @@ namespace {
 
 constexpr size_t kMaxTpmStruct = 4096;
 constexpr size_t kMaxCert = 8192;
-
-json PcrSelectionJson(const attest::PcrSelection& s) {
-  return json{{"bank", attest::HashAlgName(s.bank)}, {"pcrs", s.pcrs}};
-}
-
-json PcrValuesJson(const attest::PcrValues& v) {
-  json out = json::object();
-  for (const auto& [pcr, value] : v) out[std::to_string(pcr)] = Base64Encode(value);
-  return out;
-}
-
-attest::PcrValues ReadPcrValues(JsonReader& r, const char* field) {
-  attest::PcrValues out;
-  const json* v = r.Raw(field);
-  if (!v) {
-    r.Fail(r.prefix() + field, "required field missing");
-    return out;
-  }
-  if (!v->is_object() || v->size() > 24) {
-    r.Fail(r.prefix() + field, "must be an object of at most 24 PCRs");
-    return out;
-  }
-  for (const auto& [key, value] : v->items()) {
-    uint32_t index = 0;
-    bool digits = !key.empty() && key.size() <= 2 &&
-                  key.find_first_not_of("0123456789") == std::string::npos;
-    if (digits) index = static_cast<uint32_t>(std::stoul(key));
-    if (!digits || index >= 24) {
-      r.Fail(r.prefix() + field, "key '" + key.substr(0, 8) + "' is not a PCR index 0-23");
-      return {};
-    }
-    Bytes b;
-    if (value.is_string()) {
-      auto d = Base64Decode(value.get_ref<const std::string&>());
-      if (d.ok() && d->size() <= 64) b = std::move(*d);
-    }
-    if (b.empty()) {
-      r.Fail(r.prefix() + field + "." + key, "must be base64 of a PCR value");
-      return {};
-    }
-    out[index] = std::move(b);
-  }
-  return out;
-}
-
-Result<attest::PcrSelection> ReadPcrSelection(JsonReader& outer) {
-  JsonReader r = outer.Object("pcr_selection");
-  if (!outer.ok()) return outer.error();
-  auto bank_name = r.String("bank", 16);
-  std::vector<uint32_t> pcrs;
-  if (const json* p = r.Raw("pcrs"); p && p->is_array() && p->size() <= 24) {
-    for (const auto& x : *p) {
-      if (!x.is_number_unsigned()) return MakeError(Code::kInvalidArgument, "invalid_request", "pcr_selection.pcrs: must be PCR indices");
-      pcrs.push_back(x.get<uint32_t>());
-    }
-  } else {
-    r.Fail("pcr_selection.pcrs", "must be an array of PCR indices");
-  }
-  if (!r.ok()) return r.error();
-  TPMESH_ASSIGN_OR_RETURN(auto bank, attest::ParseHashAlg(bank_name));
-  return attest::MakePcrSelection(bank, std::move(pcrs));
-}
 
 json PeerJson(const Peer& p) {
   return json{{"node_id", p.node_id},           {"hostname", p.hostname},
@@ -142,10 +81,7 @@ Result<EnrollStartResponse> ParseEnrollStartResponse(std::string_view text) {
 std::string ToJson(const EnrollFinishRequest& v) {
   json j{{"challenge_id", v.challenge_id},
          {"secret", Base64Encode(v.secret.view())},
-         {"quote",
-          {{"attest", Base64Encode(v.quote.attest)},
-           {"signature", Base64Encode(v.quote.signature)},
-           {"pcrs", PcrValuesJson(v.quote.pcr_values)}}},
+         {"quote", QuoteJson(v.quote)},
          {"wg_public_key", Base64Encode(v.wg_public_key)},
          {"hostname", v.hostname},
          {"endpoints", v.endpoints},
@@ -161,17 +97,14 @@ Result<EnrollFinishRequest> ParseEnrollFinishRequest(std::string_view text) {
   Bytes secret = r.B64("secret", 64);
   v.secret = SecretBytes(secret);
   if (!secret.empty()) sodium_memzero(secret.data(), secret.size());
-  JsonReader q = r.Object("quote");
-  v.quote.attest = q.B64("attest", kMaxTpmStruct);
-  v.quote.signature = q.B64("signature", kMaxTpmStruct);
-  v.quote.pcr_values = ReadPcrValues(q, "pcrs");
+  Status quote = ReadQuote(r, v.quote);
   v.wg_public_key = r.B64("wg_public_key", 32);
   v.hostname = r.String("hostname", 253);
   v.endpoints = r.StringList("endpoints", 8, 64);
   v.csr_pem = r.String("csr", 8192);
   v.token = r.OptString("token", 128);
   if (!r.ok()) return r.error();
-  if (!q.ok()) return q.error();
+  if (!quote.ok()) return quote.take_error();
   if (v.wg_public_key.size() != 32) {
     return MakeError(Code::kInvalidArgument, "invalid_request",
                      "wg_public_key: must be 32 bytes (a Curve25519 public key)");

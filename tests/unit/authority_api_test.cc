@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "tests/support/fake_env.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/soft_tpm.h"
 #include "tpmesh/authority/api.h"
 #include "tpmesh/authority/service.h"
@@ -30,21 +31,10 @@ using testing::EkCertSource;
 using testing::FakeClock;
 using testing::SoftTpm;
 
-class TempDir {
+// A fresh directory per test, removed afterwards.
+class TempDir : public testing::TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "tpmesh-api-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
+  TempDir() : testing::TempDir("tpmesh-api") {}
 };
 
 const net::Caller kAnon{};

@@ -1,6 +1,8 @@
 // Unit tests of the SQLite authority store (real SQLite files in a temp dir).
 #include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
+
+#include "tests/support/temp_dir.h"
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -19,22 +21,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory, removed with its contents on destruction.
-class TempDir {
+// A fresh directory per test, removed afterwards.
+class TempDir : public testing::TempDir {
  public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "tpmesh-store-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
+  TempDir() : testing::TempDir("tpmesh-store") {}
 };
 
 std::unique_ptr<Store> Open(const std::string& path) {

@@ -26,6 +26,7 @@
 #include "tpmesh/common/env.h"
 #include "tpmesh/pki/pki.h"
 #include "tpmesh/proto/enroll.h"
+#include "tpmesh/proto/renew.h"
 
 namespace tpmesh::authority {
 
@@ -87,6 +88,20 @@ class AuthorityService {
   // checked on every request, not at certificate expiry).
   [[nodiscard]] Status AuthorizeNode(std::string_view node_id);
 
+  // Certificate renewal with re-attestation (docs/protocol.md), for an
+  // active node (the caller runs AuthorizeNode first). Start issues a fresh
+  // nonce bound to the node; Finish takes it (single use), verifies the
+  // quote with the node's ENROLLED AK (checks 7-10, 13), then 12 against the
+  // stored TPM clock and 11 against the node's policy, and issues a new node
+  // certificate for the CSR. A failed check 11 or 12 quarantines the node in
+  // one transaction (removed from the mesh, reason recorded, audited) and
+  // returns that check's error. A quote not by the enrolled AK fails check
+  // 13 WITHOUT quarantine: it proves nothing about the enrolled TPM, only
+  // that the request did not come from it.
+  [[nodiscard]] Result<proto::RenewStartResponse> RenewStart(std::string_view node_id);
+  [[nodiscard]] Result<proto::RenewFinishResponse> RenewFinish(std::string_view node_id,
+                                                               const proto::RenewFinishRequest& req);
+
   // Admin operations. `actor` is recorded in the audit log ("admin:<name>").
   [[nodiscard]] Result<std::vector<NodeRecord>> ListNodes();
   [[nodiscard]] Result<NodeRecord> GetNode(std::string_view id_or_hostname);
@@ -132,6 +147,7 @@ class AuthorityService {
   std::vector<proto::Peer> PeersFor(const std::vector<NodeRecord>& nodes, std::string_view self) const;
   int64_t Now() const;
   Result<meshcfg::MeshState> BuildState(Tx& tx, int64_t generation) const;
+  Status Quarantine(const NodeRecord& node, const Error& why);
   void Publish(std::optional<meshcfg::MeshState> state);
 
   Store& store_;

@@ -52,6 +52,9 @@ struct DaemonOptions {
   std::vector<std::string> extra_authority_urls;  // tried after the enrolled one
   int poll_wait_seconds = 25;
   int max_backoff_seconds = 30;
+  // TPM for certificate renewal with re-attestation (renew.h), checked once
+  // per loop iteration; empty = renewal disabled.
+  std::string tcti;
 };
 
 using LogFn = std::function<void(const std::string&)>;

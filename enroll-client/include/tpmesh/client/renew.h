@@ -1,0 +1,47 @@
+// Node certificate renewal with re-attestation (docs/protocol.md,
+// "Certificate renewal"). The node certificate is short-lived; at half its
+// life (keyrotate::ShouldRenew) the node proves its TPM state again: a fresh
+// quote by its ENROLLED AK (state_dir/ak.blob) over the authority's nonce,
+// plus a CSR for a NEW node key. A node that fails re-attestation is
+// quarantined by the authority; this returns that error.
+//
+// Files (state_dir, 0600): node.key and node.crt are replaced as a pair:
+//   1. node.key.new and node.crt.new are written (each atomically);
+//   2. node.key.new -> node.key, then node.crt.new -> node.crt.
+// A crash between the renames leaves node.crt.new without node.key.new;
+// RecoverRenewal (run first by RenewNodeCert, and by the daemon at start)
+// rolls that forward, so node.key and node.crt always end up matching.
+#pragma once
+
+#include <string>
+
+#include "tpmesh/attest/tpm.h"
+#include "tpmesh/common/env.h"
+#include "tpmesh/common/result.h"
+#include "tpmesh/net/http.h"
+
+namespace tpmesh::client {
+
+// Completes or discards an interrupted key/cert swap (see above).
+[[nodiscard]] Status RecoverRenewal(const std::string& state_dir);
+
+// The validity window of a PEM certificate.
+struct CertWindow {
+  TimePoint not_before;
+  TimePoint not_after;
+};
+[[nodiscard]] Result<CertWindow> ReadCertWindow(std::string_view cert_pem);
+
+// Renews state_dir/node.crt when due (or always with `force`). `client` must
+// be authenticated with the CURRENT node certificate; it is stale after a
+// renewal (callers reconnect). Returns whether the certificate was replaced.
+[[nodiscard]] Result<bool> RenewNodeCert(const std::string& state_dir, attest::Tpm& tpm,
+                                         net::Client& client, const Clock& clock,
+                                         bool force = false);
+
+// `tpmesh-client renew`: RenewNodeCert over a client built from the state
+// directory (authority URL, ca.crt, current node.crt/node.key).
+[[nodiscard]] Result<bool> RenewFromStateDir(const std::string& state_dir, attest::Tpm& tpm,
+                                             bool force);
+
+}  // namespace tpmesh::client

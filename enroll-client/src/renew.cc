@@ -1,0 +1,131 @@
+#include "tpmesh/client/renew.h"
+
+#include <openssl/asn1.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+
+#include "tpmesh/keyrotate/rotation.h"
+#include "tpmesh/pki/pki.h"
+#include "tpmesh/proto/renew.h"
+
+namespace tpmesh::client {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string P(const std::string& dir, const char* name) { return dir + "/" + name; }
+
+Error Io(const std::string& what, const std::error_code& ec) {
+  return MakeError(Code::kInternal, "state_write_failed", what + ": " + ec.message());
+}
+
+Result<TimePoint> AsnTime(const ASN1_TIME* t, const char* what) {
+  struct tm tm {};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) {
+    return MakeError(Code::kInvalidArgument, "invalid_cert", std::string("node.crt: unreadable ") + what);
+  }
+  return FromUnixSeconds(static_cast<int64_t>(timegm(&tm)));
+}
+
+}  // namespace
+
+Result<CertWindow> ReadCertWindow(std::string_view pem) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr, X509_free);
+  if (!cert) return MakeError(Code::kInvalidArgument, "invalid_cert", "node.crt: not a PEM certificate");
+  CertWindow w;
+  TPMESH_ASSIGN_OR_RETURN(w.not_before, AsnTime(X509_get0_notBefore(cert.get()), "notBefore"));
+  TPMESH_ASSIGN_OR_RETURN(w.not_after, AsnTime(X509_get0_notAfter(cert.get()), "notAfter"));
+  return w;
+}
+
+Status RecoverRenewal(const std::string& dir) {
+  const std::string key_new = P(dir, "node.key.new"), crt_new = P(dir, "node.crt.new");
+  std::error_code ec;
+  const bool have_key = fs::exists(key_new, ec), have_crt = fs::exists(crt_new, ec);
+  if (have_key && !have_crt) {
+    fs::remove(key_new, ec);  // crashed before the cert arrived: old pair is intact
+    return OkStatus();
+  }
+  if (have_key) {
+    fs::rename(key_new, P(dir, "node.key"), ec);
+    if (ec) return Io("rename node.key.new", ec);
+  }
+  if (have_crt) {
+    fs::rename(crt_new, P(dir, "node.crt"), ec);
+    if (ec) return Io("rename node.crt.new", ec);
+  }
+  return OkStatus();
+}
+
+Result<bool> RenewNodeCert(const std::string& dir, attest::Tpm& tpm, net::Client& client,
+                           const Clock& clock, bool force) {
+  TPMESH_RETURN_IF_ERROR(RecoverRenewal(dir));
+  TPMESH_ASSIGN_OR_RETURN(std::string cert, pki::ReadFile(P(dir, "node.crt")));
+  TPMESH_ASSIGN_OR_RETURN(CertWindow window, ReadCertWindow(cert));
+  if (!force && !keyrotate::ShouldRenew(window.not_before, window.not_after, clock.Now())) return false;
+  TPMESH_ASSIGN_OR_RETURN(auto me, pki::IdentityFromCertPem(cert));
+  TPMESH_ASSIGN_OR_RETURN(std::string blob, pki::ReadFile(P(dir, "ak.blob")));
+  TPMESH_ASSIGN_OR_RETURN(auto ak, attest::AkBlob::Parse(AsView(blob)));
+
+  TPMESH_ASSIGN_OR_RETURN(auto sr, client.Post("/v1/node/renew/start", "{}"));
+  if (sr.status != 200) return net::ErrorFromResponse(sr);
+  TPMESH_ASSIGN_OR_RETURN(auto challenge, proto::ParseRenewStartResponse(sr.body));
+
+  proto::RenewFinishRequest req;
+  req.challenge_id = challenge.challenge_id;
+  TPMESH_ASSIGN_OR_RETURN(req.quote, tpm.Quote(ak, challenge.pcr_selection, challenge.nonce));
+  TPMESH_ASSIGN_OR_RETURN(std::string key, pki::GenerateKeyPem());
+  struct Wipe {
+    std::string& s;
+    ~Wipe() { sodium_memzero(s.data(), s.size()); }
+  } wipe{key};
+  TPMESH_ASSIGN_OR_RETURN(req.csr_pem, pki::MakeCsr(key, me.id));
+  // The new key is on disk before the authority can issue a cert for it.
+  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(P(dir, "node.key.new"), key));
+
+  auto fr = client.Post("/v1/node/renew/finish", proto::ToJson(req));
+  Result<proto::RenewFinishResponse> out =
+      !fr.ok() ? Result<proto::RenewFinishResponse>(fr.error())
+      : fr->status != 200 ? Result<proto::RenewFinishResponse>(net::ErrorFromResponse(*fr))
+                          : proto::ParseRenewFinishResponse(fr->body);
+  if (out.ok()) {
+    auto ident = pki::IdentityFromCertPem(out->node_cert_pem);
+    if (!ident.ok() || ident->id != me.id) {
+      out = MakeError(Code::kInternal, "invalid_response",
+                      "the renewed certificate does not name this node (" + me.id + ")");
+    }
+  }
+  if (!out.ok()) {
+    std::error_code ec;
+    fs::remove(P(dir, "node.key.new"), ec);
+    return out.error();
+  }
+  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(P(dir, "node.crt.new"), out->node_cert_pem));
+  TPMESH_RETURN_IF_ERROR(RecoverRenewal(dir));  // the two renames
+  return true;
+}
+
+Result<bool> RenewFromStateDir(const std::string& dir, attest::Tpm& tpm, bool force) {
+  TPMESH_RETURN_IF_ERROR(RecoverRenewal(dir));
+  TPMESH_ASSIGN_OR_RETURN(std::string url, pki::ReadFile(P(dir, "authority")));
+  while (!url.empty() && (url.back() == '\n' || url.back() == ' ')) url.pop_back();
+  net::ClientOptions o;
+  o.base_url = url;
+  TPMESH_ASSIGN_OR_RETURN(o.ca_pem, pki::ReadFile(P(dir, "ca.crt")));
+  TPMESH_ASSIGN_OR_RETURN(o.client_cert_pem, pki::ReadFile(P(dir, "node.crt")));
+  TPMESH_ASSIGN_OR_RETURN(o.client_key_pem, pki::ReadFile(P(dir, "node.key")));
+  auto client = net::MakeClient(o);
+  sodium_memzero(o.client_key_pem.data(), o.client_key_pem.size());
+  if (!client.ok()) return client.error();
+  return RenewNodeCert(dir, tpm, **client, SystemClock::Instance(), force);
+}
+
+}  // namespace tpmesh::client
