@@ -221,7 +221,12 @@ class Daemon {
       client_.reset();
       return r.take_error();
     }
-    if (r->status == 204) return OkStatus();
+    if (r->status == 204) {
+      // Nothing changed: refresh the interface status (handshake ages,
+      // transfer) the authority shows, once per poll period.
+      need_ack_ = true;
+      return OkStatus();
+    }
     if (r->status != 200) return net::ErrorFromResponse(*r);
     TPMESH_ASSIGN_OR_RETURN(auto next, Verify(r->body));
     if (auto st = Apply(next); !st.ok()) {
