@@ -46,6 +46,7 @@
 #include "tpmesh/attest/tpm.h"
 #include "tpmesh/attest/tpm_public.h"
 #include "tpmesh/attest/verifier.h"
+#include "tpmesh/ossl/ossl.h"
 
 namespace tpmesh::bench {
 namespace {
@@ -53,17 +54,14 @@ namespace {
 using attest::KeyAlg;
 
 template <auto Fn>
-struct Free {
-  template <typename T>
-  void operator()(T* p) const { Fn(p); }
-};
-using X509Ptr = std::unique_ptr<X509, Free<X509_free>>;
+using Free = ossl::Deleter<Fn>;
+using X509Ptr = ossl::X509Ptr;
 using StorePtr = std::unique_ptr<X509_STORE, Free<X509_STORE_free>>;
 using StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, Free<X509_STORE_CTX_free>>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, Free<EVP_PKEY_CTX_free>>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, Free<EVP_MD_CTX_free>>;
-using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, Free<EVP_CIPHER_CTX_free>>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Free<EVP_PKEY_free>>;
+using PkeyCtxPtr = ossl::PkeyCtx;
+using MdCtxPtr = ossl::MdCtx;
+using CipherCtxPtr = ossl::CipherCtx;
+using PkeyPtr = ossl::Pkey;
 
 // Everything captured from the TPM for one EK algorithm.
 struct Captured {

@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+#include "tpmesh/ossl/ossl.h"
+
 namespace tpmesh::testing {
 namespace {
 
@@ -16,15 +18,10 @@ Error Fail(const std::string& what) {
   return MakeError(Code::kInternal, "test_support", what);
 }
 
-template <auto Fn>
-struct Free {
-  template <typename T>
-  void operator()(T* p) const { Fn(p); }
-};
-using Bn = std::unique_ptr<BIGNUM, Free<BN_free>>;
-using PkeyCtx = std::unique_ptr<EVP_PKEY_CTX, Free<EVP_PKEY_CTX_free>>;
-using MdCtx = std::unique_ptr<EVP_MD_CTX, Free<EVP_MD_CTX_free>>;
-using EcdsaSig = std::unique_ptr<ECDSA_SIG, Free<ECDSA_SIG_free>>;
+using ossl::Bn;
+using ossl::MdCtx;
+using ossl::PkeyCtx;
+using EcdsaSig = std::unique_ptr<ECDSA_SIG, ossl::Deleter<ECDSA_SIG_free>>;
 
 const EVP_MD* Md(uint16_t alg) {
   switch (alg) {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "tests/support/fake_env.h"
+#include "tests/support/api_test_util.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/soft_tpm.h"
 #include "tpmesh/authority/api.h"
@@ -37,24 +38,11 @@ class TempDir : public testing::TempDir {
   TempDir() : testing::TempDir("tpmesh-api") {}
 };
 
-const net::Caller kAnon{};
-const net::Caller kAdmin{net::Caller::Kind::kAdmin, "root"};
-
-json Parse(const net::HttpResponse& r) {
-  json j = json::parse(r.body, nullptr, false);
-  return j.is_discarded() ? json::object() : j;
-}
-
-std::string Reason(const net::HttpResponse& r) {
-  json j = Parse(r);
-  if (!j.contains("error")) return "<no error: " + r.body.substr(0, 200) + ">";
-  return j["error"].value("reason", "<no reason>");
-}
-
-// "<status> <reason>" so one EXPECT_EQ shows both on failure.
-std::string StatusReason(const net::HttpResponse& r) {
-  return std::to_string(r.status) + " " + Reason(r);
-}
+using testing::kAdmin;
+using testing::kAnon;
+using testing::Reason;
+using testing::StatusReason;
+json Parse(const net::HttpResponse& r) { return testing::ParseBody(r); }
 
 // A machine: a SoftTpm plus what the enroll client keeps.
 struct Node {

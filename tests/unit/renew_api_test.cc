@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "tests/support/fake_env.h"
+#include "tests/support/api_test_util.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/soft_tpm.h"
 #include "tpmesh/authority/api.h"
@@ -42,20 +43,10 @@ class TempDir : public testing::TempDir {
   TempDir() : testing::TempDir("tpmesh-renew") {}
 };
 
-const net::Caller kAnon{};
-const net::Caller kAdmin{net::Caller::Kind::kAdmin, "root"};
-
-json Parse(const net::HttpResponse& r) {
-  json j = json::parse(r.body, nullptr, false);
-  return j.is_discarded() ? json::object() : j;
-}
-
-std::string StatusReason(const net::HttpResponse& r) {
-  json j = Parse(r);
-  std::string reason = j.contains("error") ? j["error"].value("reason", "<no reason>")
-                                           : "<no error: " + r.body.substr(0, 200) + ">";
-  return std::to_string(r.status) + " " + reason;
-}
+using testing::kAdmin;
+using testing::kAnon;
+using testing::StatusReason;
+json Parse(const net::HttpResponse& r) { return testing::ParseBody(r); }
 
 // True when `cert_pem` is signed by the CA certificate `ca_pem`.
 bool SignedBy(const std::string& cert_pem, const std::string& ca_pem) {

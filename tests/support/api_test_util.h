@@ -1,0 +1,36 @@
+// Helpers for in-process HTTP handler tests: callers and error decoding.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "tpmesh/net/http.h"
+
+namespace tpmesh::testing {
+
+inline const net::Caller kAnon{};
+inline const net::Caller kAdmin{net::Caller::Kind::kAdmin, "root"};
+
+// The response body as JSON ({} when it is not JSON).
+inline nlohmann::json ParseBody(const net::HttpResponse& r) {
+  nlohmann::json j = nlohmann::json::parse(r.body, nullptr, false);
+  return j.is_discarded() ? nlohmann::json::object() : j;
+}
+
+// The error reason of a response, or a marker when it has none.
+inline std::string Reason(const net::HttpResponse& r) {
+  nlohmann::json j = ParseBody(r);
+  if (!j.contains("error") || !j["error"].is_object()) {
+    return "<no error: " + r.body.substr(0, 200) + ">";
+  }
+  auto it = j["error"].find("reason");
+  return it != j["error"].end() && it->is_string() ? it->get<std::string>() : "<no reason>";
+}
+
+// "<status> <reason>", so one EXPECT_EQ shows both on failure.
+inline std::string StatusReason(const net::HttpResponse& r) {
+  return std::to_string(r.status) + " " + Reason(r);
+}
+
+}  // namespace tpmesh::testing
