@@ -9,17 +9,12 @@
 
 #include <cstdio>
 
+#include "format.h"
 #include "ossl.h"
 #include "tpmesh/attest/checks.h"
 
 namespace tpmesh::attest {
 namespace {
-
-std::string Hex4(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%04x", v);
-  return buf;
-}
 
 // First 8 bytes in hex, enough to tell values apart in a message.
 std::string ShortHex(ByteView v) {

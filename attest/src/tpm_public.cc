@@ -8,17 +8,12 @@
 
 #include <cstdio>
 
+#include "format.h"
 #include "ossl.h"
 #include "tpmesh/attest/checks.h"
 
 namespace tpmesh::attest {
 namespace {
-
-std::string Hex4(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%04x", v);
-  return buf;
-}
 
 // Hash algorithm of a signing or OAEP scheme; NULL for schemes without one.
 uint16_t SchemeHash(TPMI_ALG_ASYM_SCHEME scheme, const TPMU_ASYM_SCHEME& d) {

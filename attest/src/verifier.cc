@@ -1,5 +1,7 @@
 #include "tpmesh/attest/verifier.h"
 
+#include <algorithm>
+
 #include "tpmesh/attest/credential.h"
 #include "tpmesh/attest/tpm_public.h"
 
@@ -20,6 +22,10 @@ Status RecordSteps(CheckLog* log, std::initializer_list<Check> checks, Status st
   if (!status.ok()) {
     failed = CheckFromReason(status.error().reason);
     if (!failed) return status;
+    if (std::find(checks.begin(), checks.end(), *failed) == checks.end()) {
+      Record(log, *failed, false, status.error().message);  // verdicts before it are unknown
+      return status;
+    }
   }
   for (Check c : checks) {
     if (failed && *failed == c) {

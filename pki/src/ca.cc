@@ -151,6 +151,22 @@ struct AuthorityCa::Impl {
   TimePoint ClampedNotAfter(TimePoint now, std::chrono::seconds lifetime) const {
     return std::min(now + lifetime, not_after);
   }
+  // Signs `spec` with this CA, valid from an hour ago (clock skew) for
+  // `lifetime`, never beyond the CA itself.
+  Result<ossl::X509Ptr> Sign(CertSpec spec, TimePoint now, std::chrono::seconds lifetime) const {
+    spec.not_before = now - hours(1);
+    spec.not_after = ClampedNotAfter(now, lifetime);
+    return BuildCert(spec, cert.get(), key.get());
+  }
+  // Sign() for a key generated here; returns the certificate and the key.
+  Result<CertAndKey> IssueWithKey(const CertSpec& spec, EVP_PKEY* subject_key, TimePoint now,
+                                  std::chrono::seconds lifetime) const {
+    TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr issued, Sign(spec, now, lifetime));
+    CertAndKey out;
+    TPMESH_ASSIGN_OR_RETURN(out.cert_pem, ossl::CertToPem(issued.get()));
+    TPMESH_ASSIGN_OR_RETURN(out.key_pem, ossl::KeyToPem(subject_key));
+    return out;
+  }
   static Result<std::unique_ptr<Impl>> From(ossl::X509Ptr cert, ossl::Pkey key) {
     auto impl = std::make_unique<Impl>();
     TPMESH_ASSIGN_OR_RETURN(impl->cert_pem, ossl::CertToPem(cert.get()));
@@ -243,9 +259,7 @@ Result<std::string> AuthorityCa::IssueNodeCert(std::string_view csr_pem, std::st
   spec.subject_key = pub;
   spec.eku = "clientAuth";
   spec.san = san.get();
-  spec.not_before = now - hours(1);
-  spec.not_after = impl_->ClampedNotAfter(now, lifetime);
-  TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr cert, BuildCert(spec, impl_->cert.get(), impl_->key.get()));
+  TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr cert, impl_->Sign(spec, now, lifetime));
   return ossl::CertToPem(cert.get());
 }
 
@@ -263,13 +277,7 @@ Result<CertAndKey> AuthorityCa::IssueAdminCert(std::string_view name, TimePoint 
   spec.subject_key = key.get();
   spec.eku = "clientAuth";
   spec.san = san.get();
-  spec.not_before = now - hours(1);
-  spec.not_after = impl_->ClampedNotAfter(now, lifetime);
-  TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr cert, BuildCert(spec, impl_->cert.get(), impl_->key.get()));
-  CertAndKey out;
-  TPMESH_ASSIGN_OR_RETURN(out.cert_pem, ossl::CertToPem(cert.get()));
-  TPMESH_ASSIGN_OR_RETURN(out.key_pem, ossl::KeyToPem(key.get()));
-  return out;
+  return impl_->IssueWithKey(spec, key.get(), now, lifetime);
 }
 
 Result<CertAndKey> AuthorityCa::IssueServerCert(const std::vector<std::string>& dns_names,
@@ -308,13 +316,7 @@ Result<CertAndKey> AuthorityCa::IssueServerCert(const std::vector<std::string>& 
   spec.subject_key = key.get();
   spec.eku = "serverAuth";
   spec.san = san.get();
-  spec.not_before = now - hours(1);
-  spec.not_after = impl_->ClampedNotAfter(now, lifetime);
-  TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr cert, BuildCert(spec, impl_->cert.get(), impl_->key.get()));
-  CertAndKey out;
-  TPMESH_ASSIGN_OR_RETURN(out.cert_pem, ossl::CertToPem(cert.get()));
-  TPMESH_ASSIGN_OR_RETURN(out.key_pem, ossl::KeyToPem(key.get()));
-  return out;
+  return impl_->IssueWithKey(spec, key.get(), now, lifetime);
 }
 
 }  // namespace tpmesh::pki
