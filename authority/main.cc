@@ -2,7 +2,11 @@
 #include <CLI/CLI.hpp>
 #include <signal.h>
 
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
+#include <stop_token>
+#include <thread>
 
 #include "tpmesh/authority/api.h"
 #include "tpmesh/authority/state.h"
@@ -48,7 +52,8 @@ int Serve(AuthorityConfig cfg) {
   settings.dev_mode = cfg.dev_mode;
   settings.admission = cfg.admission;
   settings.default_policy = cfg.default_policy;
-  settings.node_cert_lifetime = std::chrono::hours(cfg.node_cert_hours);
+  settings.node_cert_lifetime = cfg.node_cert_lifetime;
+  settings.rotation = cfg.rotation;
   AuthorityKeys keys{&state->ca, state->ca.cert_pem(), state->config_signing_public};
   AuthorityService service(*state->store, *trust, keys, settings, SystemClock::Instance(),
                            SystemRandom::Instance());
@@ -70,9 +75,24 @@ int Serve(AuthorityConfig cfg) {
               settings.mesh_prefix.ToString().c_str(), ports.c_str(), trust->root_count(),
               cfg.ek_trust_dir.c_str(), cfg.dev_mode ? "; DEV MODE: software TPMs accepted" : "");
   std::fflush(stdout);
+  // Key rotation deadlines, retries and the schedule, once a second.
+  std::jthread ticker([&service](std::stop_token token) {
+    std::mutex mu;
+    std::condition_variable_any cv;
+    std::unique_lock<std::mutex> lock(mu);
+    while (!token.stop_requested()) {
+      cv.wait_for(lock, token, std::chrono::seconds(1), [] { return false; });
+      if (token.stop_requested()) break;
+      if (auto st = service.RotationTick(); !st.ok()) {
+        std::fprintf(stderr, "tpmesh-authority: key rotation tick: %s\n", st.error().ToString().c_str());
+      }
+    }
+  });
   int sig = 0;
   sigwait(&stop, &sig);
   std::printf("tpmesh-authority: signal %d, shutting down\n", sig);
+  ticker.request_stop();
+  ticker.join();
   publisher.Shutdown();  // release long polls first, so the server can stop
   (*server)->Stop();
   return 0;

@@ -70,7 +70,7 @@ int Execute(const Command& cmd, const GlobalOptions& opts, const Io& io) {
 int Run(const std::vector<std::string>& args, const Io& io) {
   try {
     CLI::App app{"tpmeshctl: administer a tpmesh authority (nodes, enrollment tokens, EK allowlist, "
-                 "PCR policies, audit log) over its admin API with mutual TLS",
+                 "PCR policies, key rotation, audit log) over its admin API with mutual TLS",
                  "tpmeshctl"};
     app.fallthrough();  // global options may also follow the subcommand
     app.require_subcommand(1);
@@ -95,6 +95,7 @@ int Run(const std::vector<std::string>& args, const Io& io) {
     AddPolicyCommands(app, registry);
     AddAuditCommands(app, registry);
     AddStatusCommands(app, registry);
+    AddKeysCommands(app, registry);
 
     try {
       std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 wants them reversed

@@ -319,6 +319,12 @@ std::string FormatAge(int64_t t, int64_t now) {
   return "in " + FormatSpan(t - now);
 }
 
+std::string FormatUntil(int64_t t, int64_t now) {
+  if (t <= 0) return "-";
+  if (t <= now) return "due";
+  return "in " + FormatSpan(t - now);
+}
+
 std::string FormatTime(int64_t t) {
   if (t <= 0) return "never";
   const std::time_t tt = static_cast<std::time_t>(t);

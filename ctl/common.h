@@ -109,6 +109,7 @@ void AddEkCommands(CLI::App& root, Registry& registry);
 void AddPolicyCommands(CLI::App& root, Registry& registry);
 void AddAuditCommands(CLI::App& root, Registry& registry);
 void AddStatusCommands(CLI::App& root, Registry& registry);
+void AddKeysCommands(CLI::App& root, Registry& registry);  // also the top-level `rotate`
 
 struct Io {
   std::ostream& out;
@@ -183,6 +184,8 @@ bool HasText(std::string_view s);
 std::string FormatSpan(int64_t seconds);
 // "5m ago", "in 3h", "now"; "never" for t <= 0.
 std::string FormatAge(int64_t t, int64_t now);
+// For deadlines: "in 3d" while t is ahead, "due" once reached; "-" for t <= 0.
+std::string FormatUntil(int64_t t, int64_t now);
 // "2024-05-01 12:00:00 UTC"; "never" for t <= 0.
 std::string FormatTime(int64_t t);
 

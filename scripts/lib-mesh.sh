@@ -46,7 +46,9 @@
 # H_MEMBER (1 = enrolled and not revoked; the caller clears it on revoke).
 # TPMESH_BIN_DIR selects the binaries (default: build/bin of this checkout);
 # TPMESH_KEEP_WORLD=1 keeps $W_DIR after world_destroy; W_POLL_WAIT sets the
-# clients' --poll-wait (default 25 s).
+# clients' --poll-wait (default 25 s); W_AUTH_CONFIG names an authority.toml
+# for authority_start; W_CLIENT_TCTI=1 gives clients their TPM (--tcti) so
+# they renew their certificates with re-attestation.
 
 _MESH_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=lib-swtpm.sh
@@ -250,7 +252,9 @@ authority_start() {
   [[ -z "$W_AUTH_PID" ]] || { _w_err "authority_start: already running (pid $W_AUTH_PID)"; return 1; }
   _w_ek_roots || return 1
   echo "--- authority start $(date +%T.%N)" >>"$W_DIR/authority.log"
-  ip netns exec "$W_AUTH_NS" "$W_BIN/tpmesh-authority" serve --state-dir "$W_DIR/authority" \
+  local config=()
+  [[ -n "${W_AUTH_CONFIG:-}" ]] && config=(--config "$W_AUTH_CONFIG")
+  ip netns exec "$W_AUTH_NS" "$W_BIN/tpmesh-authority" serve "${config[@]}" --state-dir "$W_DIR/authority" \
     --listen "[$W_AUTH_ADDR]:8443" --ek-trust-dir "$W_DIR/ek-roots" --dev >>"$W_DIR/authority.log" 2>&1 &
   W_AUTH_PID=$!
   if ! wait_until "_w_auth_listening || ! _w_alive $W_AUTH_PID" 15 || ! _w_alive "$W_AUTH_PID"; then
@@ -306,8 +310,10 @@ client_start() {
   [[ -n "${H_NS[$name]:-}" ]] || { _w_err "client_start: no host '$name'"; return 1; }
   [[ -z "${H_CLIENT_PID[$name]:-}" ]] || { _w_err "client_start: $name's client runs already"; return 1; }
   echo "--- client start $(date +%T.%N)" >>"$W_DIR/hosts/$name/client.log"
+  local tcti=()
+  [[ "${W_CLIENT_TCTI:-0}" == 1 ]] && tcti=(--tcti "${H_TCTI[$name]}")
   ip netns exec "${H_NS[$name]}" "$W_BIN/tpmesh-client" run --state-dir "${H_DIR[$name]}" \
-    --interface "${H_IF[$name]}" --listen-port "$W_WG_PORT" --poll-wait "${W_POLL_WAIT:-25}" \
+    --interface "${H_IF[$name]}" --listen-port "$W_WG_PORT" --poll-wait "${W_POLL_WAIT:-25}" "${tcti[@]}" \
     >>"$W_DIR/hosts/$name/client.log" 2>&1 &
   H_CLIENT_PID[$name]=$!
   # Ready once the client has set its interface up (a stale socket proves nothing).

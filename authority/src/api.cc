@@ -132,6 +132,8 @@ class Api {
       if (auto st = s_.AuthorizeNode(caller.id); !st.ok()) return net::ErrorResponse(st.error());
       if (m == "GET" && p == "/v1/node/config") return Config(req, caller);
       if (m == "POST" && p == "/v1/node/ack") return Ack(req, caller);
+      if (m == "POST" && p == "/v1/node/rotate/prepare") return RotatePrepare(req, caller);
+      if (m == "POST" && p == "/v1/node/rotate/switched") return RotateSwitched(req, caller);
       if (m == "POST" && p == "/v1/node/renew/start") {
         auto body = Body(req);  // {}: the caller's certificate names the node
         if (!body.ok()) return net::ErrorResponse(body.error());
@@ -210,8 +212,104 @@ class Api {
         report.peers.push_back(std::move(pr));
       }
     }
-    if (auto st = s_.RecordReport(caller.id, std::move(report)); !st.ok()) return net::ErrorResponse(st.error());
+    auto directive = s_.RecordReport(caller.id, std::move(report));
+    if (!directive.ok()) return net::ErrorResponse(directive.error());
+    json out{{"ok", true}};
+    if (directive->action == RotationDirective::Action::kPrepare) {
+      out["rotation"] = json{{"action", "prepare"}};
+    } else if (directive->action == RotationDirective::Action::kSwitch) {
+      out["rotation"] = json{{"action", "switch"}, {"next_public_key", Base64Encode(directive->next_public_key)}};
+    }
+    return Json(200, out);
+  }
+
+  // {"<field>": "<base64 of 32 bytes>"} -> the key.
+  static Result<Bytes> KeyField(const HttpRequest& req, const char* field) {
+    TPMESH_ASSIGN_OR_RETURN(json j, Body(req));
+    auto it = j.find(field);
+    if (it == j.end() || !it->is_string()) return BadBody(std::string(field) + ": required base64 string");
+    auto key = Base64Decode(it->get<std::string>(), field);
+    if (!key.ok() || key->size() != 32) return BadBody(std::string(field) + ": must be base64 of 32 bytes");
+    return std::move(key).value();
+  }
+
+  HttpResponse RotatePrepare(const HttpRequest& req, const Caller& caller) {
+    auto key = KeyField(req, "next_public_key");
+    if (!key.ok()) return net::ErrorResponse(key.error());
+    auto gen = s_.RotatePrepare(caller.id, *key);
+    if (!gen.ok()) return net::ErrorResponse(gen.error());
+    return Json(200, json{{"announce_generation", *gen}});
+  }
+
+  HttpResponse RotateSwitched(const HttpRequest& req, const Caller& caller) {
+    auto key = KeyField(req, "public_key");
+    if (!key.ok()) return net::ErrorResponse(key.error());
+    if (auto st = s_.RotateSwitched(caller.id, *key); !st.ok()) return net::ErrorResponse(st.error());
     return Json(200, json{{"ok", true}});
+  }
+
+  HttpResponse KeysList() {
+    auto keys = s_.Keys();
+    if (!keys.ok()) return net::ErrorResponse(keys.error());
+    auto gen = s_.Generation();
+    if (!gen.ok()) return net::ErrorResponse(gen.error());
+    const auto& pol = s_.settings().rotation.policy;
+    std::map<std::string, std::string> host_of;
+    for (const auto& k : *keys) host_of[k.node.node_id] = k.node.hostname;
+    const int64_t now = ToUnixSeconds(s_.clock().Now());
+    json nodes = json::array();
+    for (const auto& k : *keys) {
+      const NodeRecord& n = k.node;
+      json e{{"node_id", n.node_id}, {"hostname", n.hostname}, {"status", NodeStatusName(n.status)},
+             {"wg_public_key", Base64Encode(n.wg_public_key)}, {"key_since", n.wg_key_since},
+             {"age_seconds", std::max<int64_t>(0, now - n.wg_key_since)},
+             {"next_rotation", k.next_rotation},
+             {"previous_public_key", n.prev_wg_public_key.empty() ? "" : Base64Encode(n.prev_wg_public_key)},
+             {"previous_valid_until", n.prev_wg_key_until}};
+      if (k.phase.empty()) {
+        e["rotation"] = nullptr;
+      } else {
+        json awaiting = json::array();
+        for (const auto& a : k.awaiting) awaiting.push_back(host_of.count(a) ? host_of[a] : a);
+        e["rotation"] = json{{"phase", k.phase},
+                             {"next_public_key", n.next_wg_public_key.empty() ? "" : Base64Encode(n.next_wg_public_key)},
+                             {"attempt", k.attempt}, {"awaiting", awaiting},
+                             {"confirm_deadline", k.confirm_deadline}, {"retry_at", k.retry_at}};
+      }
+      nodes.push_back(std::move(e));
+    }
+    json policy{{"period_seconds", pol.period.count()}, {"lead_time_seconds", pol.lead_time.count()},
+                {"overlap_seconds", pol.overlap.count()}, {"jitter_seconds", pol.jitter.count()},
+                {"confirm_deadline_seconds", pol.confirm_deadline.count()},
+                {"retry_after_seconds", pol.retry_after.count()},
+                {"scheduled", s_.settings().rotation.scheduled}};
+    json signing = json::array();
+    signing.push_back(json{{"public_key", Base64Encode(s_.keys().config_signing_public)}, {"state", "current"},
+                           {"not_before", 0}, {"not_after", 0}});
+    return Json(200, json{{"generation", *gen}, {"now", now}, {"policy", policy},
+                          {"config_signing", signing}, {"nodes", nodes}});
+  }
+
+  HttpResponse KeysRotate(const json& body, const std::string& actor) {
+    std::vector<std::string> ids;
+    bool all = false;
+    if (auto it = body.find("nodes"); it != body.end()) {
+      if (!it->is_array() || it->size() > 65536) return net::ErrorResponse(BadBody("nodes: must be an array of node ids or hostnames"));
+      for (const auto& v : *it) {
+        if (!v.is_string()) return net::ErrorResponse(BadBody("nodes: items must be strings"));
+        ids.push_back(v.get<std::string>());
+      }
+    }
+    if (auto it = body.find("all"); it != body.end()) {
+      if (!it->is_boolean()) return net::ErrorResponse(BadBody("all: must be true or false"));
+      all = it->get<bool>();
+    }
+    auto nodes = s_.RequestRotation(ids, all, actor, Str(body, "reason"));
+    if (!nodes.ok()) return net::ErrorResponse(nodes.error());
+    json arr = json::array();
+    for (const auto& n : *nodes) arr.push_back(json{{"node_id", n.node_id}, {"hostname", n.hostname}});
+    auto gen = s_.Generation();
+    return Json(200, json{{"requested", arr}, {"generation", gen.ok() ? *gen : 0}});
   }
 
   HttpResponse Status() {
@@ -269,6 +367,8 @@ class Api {
     const std::string reason = Str(*body, "reason");
 
     if (m == "GET" && p == "/v1/admin/status") return Status();
+    if (m == "GET" && p == "/v1/admin/keys") return KeysList();
+    if (m == "POST" && p == "/v1/admin/keys/rotate") return KeysRotate(*body, actor);
     if (m == "GET" && p == "/v1/admin/nodes") {
       auto nodes = s_.ListNodes();
       if (!nodes.ok()) return net::ErrorResponse(nodes.error());

@@ -25,7 +25,11 @@ Result<AuthorityConfig> LoadConfig(const std::string& path) {
   AuthorityConfig c;
   static const std::set<std::string> kTop = {"state_dir", "listen", "ek_trust_dir", "dev_mode",
                                              "default_policy", "mtu", "persistent_keepalive",
-                                             "node_cert_hours", "admission"};
+                                             "node_cert_hours", "node_cert_lifetime", "admission",
+                                             "rotation"};
+  static const std::set<std::string> kRotation = {"period", "lead_time", "overlap", "jitter",
+                                                  "confirm_deadline", "retry_after", "scheduled",
+                                                  "live_window"};
   static const std::set<std::string> kAdmission = {"allowlist", "tokens", "approval_queue"};
   for (const auto& [k, v] : t) {
     if (!kTop.count(std::string(k.str()))) return ConfigError(path, "unknown key '" + std::string(k.str()) + "'");
@@ -63,6 +67,60 @@ Result<AuthorityConfig> LoadConfig(const std::string& path) {
   TPMESH_RETURN_IF_ERROR(integer("mtu", c.mtu, 1280, 9000));
   TPMESH_RETURN_IF_ERROR(integer("persistent_keepalive", c.persistent_keepalive, 0, 3600));
   TPMESH_RETURN_IF_ERROR(integer("node_cert_hours", c.node_cert_hours, 1, 24 * 30));
+  c.node_cert_lifetime = std::chrono::hours(c.node_cert_hours);
+  // A duration: "90s", "15m", "1h", "7d", or an integer number of seconds.
+  auto duration = [&](const toml::table& tab, const std::string& prefix, const char* key,
+                      std::chrono::seconds& out, int64_t lo, int64_t hi) -> Status {
+    auto n = tab.get(key);
+    if (!n) return OkStatus();
+    const std::string name = prefix + key;
+    auto bad = [&] {
+      return ConfigError(path, name + " must be a duration like \"90s\", \"15m\", \"1h\" or \"7d\" between " +
+                                   std::to_string(lo) + " and " + std::to_string(hi) + " seconds");
+    };
+    int64_t secs = 0;
+    if (auto i = n->value<int64_t>(); i && n->is_integer()) {
+      secs = *i;
+    } else if (auto text = n->value<std::string>()) {
+      const std::string& v = *text;
+      size_t digits = 0;
+      while (digits < v.size() && v[digits] >= '0' && v[digits] <= '9') ++digits;
+      if (digits == 0 || digits > 12 || v.size() - digits > 1) return bad();
+      secs = std::stoll(v.substr(0, digits));
+      const char unit = digits < v.size() ? v[digits] : 's';
+      switch (unit) {
+        case 's': break;
+        case 'm': secs *= 60; break;
+        case 'h': secs *= 3600; break;
+        case 'd': secs *= 86400; break;
+        default: return bad();
+      }
+    } else {
+      return bad();
+    }
+    if (secs < lo || secs > hi) return bad();
+    out = std::chrono::seconds(secs);
+    return OkStatus();
+  };
+  constexpr int64_t kTenYears = 10LL * 365 * 86400;
+  TPMESH_RETURN_IF_ERROR(duration(t, "", "node_cert_lifetime", c.node_cert_lifetime, 60, 30LL * 86400));
+  if (auto n = t.get("rotation")) {
+    auto* tab = n->as_table();
+    if (!tab) return ConfigError(path, "rotation must be a table");
+    for (const auto& [k, v] : *tab) {
+      if (!kRotation.count(std::string(k.str()))) return ConfigError(path, "unknown key 'rotation." + std::string(k.str()) + "'");
+    }
+    auto& pol = c.rotation.policy;
+    TPMESH_RETURN_IF_ERROR(duration(*tab, "rotation.", "period", pol.period, 1, kTenYears));
+    TPMESH_RETURN_IF_ERROR(duration(*tab, "rotation.", "lead_time", pol.lead_time, 1, kTenYears));
+    TPMESH_RETURN_IF_ERROR(duration(*tab, "rotation.", "overlap", pol.overlap, 1, kTenYears));
+    TPMESH_RETURN_IF_ERROR(duration(*tab, "rotation.", "jitter", pol.jitter, 0, kTenYears));
+    TPMESH_RETURN_IF_ERROR(duration(*tab, "rotation.", "confirm_deadline", pol.confirm_deadline, 1, kTenYears));
+    TPMESH_RETURN_IF_ERROR(duration(*tab, "rotation.", "retry_after", pol.retry_after, 1, kTenYears));
+    TPMESH_RETURN_IF_ERROR(duration(*tab, "rotation.", "live_window", c.rotation.live_window, 1, 86400));
+    TPMESH_RETURN_IF_ERROR(boolean(*tab, "scheduled", c.rotation.scheduled));
+    if (auto st = pol.Validate(); !st.ok()) return ConfigError(path, "rotation: " + st.error().message);
+  }
   if (auto n = t.get("listen")) {
     auto* arr = n->as_array();
     if (!arr || arr->empty()) return ConfigError(path, "listen must be a non-empty array of \"addr:port\" strings");

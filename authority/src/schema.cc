@@ -126,7 +126,25 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
   BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 )sql";
 
-constexpr std::array<const char*, 1> kAll = {kV1};
+// Version 2: WireGuard key rotation (docs/protocol.md, "Key rotation").
+//   next_wg_public_key   the announced next key (empty: none): published
+//                        while the rotation prepares, cleared when it commits
+//                        or is postponed;
+//   wg_key_since         when the current key became current (unix s);
+//   prev_wg_public_key   the key the last rotation retired, and
+//   prev_wg_key_until    the end of its overlap (never reused by any node);
+//   rotate_requested_at  a rotation is due (schedule or admin) and the node
+//                        has not registered its next key yet (0: none).
+constexpr const char* kV2 = R"sql(
+ALTER TABLE nodes ADD COLUMN next_wg_public_key BLOB NOT NULL DEFAULT x'';
+ALTER TABLE nodes ADD COLUMN wg_key_since INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN prev_wg_public_key BLOB NOT NULL DEFAULT x'';
+ALTER TABLE nodes ADD COLUMN prev_wg_key_until INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN rotate_requested_at INTEGER NOT NULL DEFAULT 0;
+UPDATE nodes SET wg_key_since = enrolled_at;
+)sql";
+
+constexpr std::array<const char*, 2> kAll = {kV1, kV2};
 
 }  // namespace
 

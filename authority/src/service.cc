@@ -5,15 +5,14 @@
 
 #include <algorithm>
 
+#include "service_util.h"
 #include "tpmesh/attest/tpm_public.h"
 
 namespace tpmesh::authority {
 namespace {
 
-Error NodeNotFound(std::string_view id) {
-  return MakeError(Code::kNotFound, "node_not_found",
-                   "no node with id or hostname '" + std::string(id.substr(0, 64)) + "'");
-}
+using internal::FindNode;
+using internal::NodeNotFound;
 
 Error Revoked(const NodeRecord& n) {
   return MakeError(Code::kPermissionDenied, "node_revoked",
@@ -25,12 +24,6 @@ Bytes Sha256(ByteView data) {
   Bytes out(SHA256_DIGEST_LENGTH);
   SHA256(data.data(), data.size(), out.data());
   return out;
-}
-
-Result<std::optional<NodeRecord>> FindNode(Tx& tx, std::string_view id_or_hostname) {
-  TPMESH_ASSIGN_OR_RETURN(auto by_id, tx.FindNodeById(id_or_hostname));
-  if (by_id) return by_id;
-  return tx.FindNodeByHostname(id_or_hostname);
 }
 
 }  // namespace
@@ -251,6 +244,12 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
     node.ek_name = attested.ek_name;
     node.ak_public = attested.ak_public;
     node.ak_name = attested.ak_name;
+    if (is_new || node.wg_public_key != req.wg_public_key) {
+      // A (re-)enrollment brings a new key: any rotation in flight is void.
+      node.wg_key_since = now;
+      node.next_wg_public_key.clear();
+      node.rotate_requested_at = 0;
+    }
     node.wg_public_key = req.wg_public_key;
     node.endpoints = req.endpoints;
     node.pcr_values = attested.pcr_values;
@@ -291,6 +290,7 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
     return OkStatus();
   }); !st_.ok()) return st_.take_error();
   Publish(std::move(published));
+  if (node.next_wg_public_key.empty()) ForgetRotation(node.node_id);
 
   proto::EnrollFinishResponse out;
   out.node_id = node.node_id;
@@ -333,7 +333,10 @@ Result<meshcfg::MeshState> AuthorityService::BuildState(Tx& tx, int64_t generati
     if (n.status != NodeStatus::kActive || !n.subnet) continue;
     state.members.push_back(meshcfg::MeshMember{n.node_id, n.hostname, n.wg_public_key, n.endpoints,
                                                 {SubnetPrefix(settings_.mesh_prefix, *n.subnet)},
-                                                settings_.persistent_keepalive, std::nullopt});
+                                                settings_.persistent_keepalive,
+                                                n.next_wg_public_key.empty()
+                                                    ? std::nullopt
+                                                    : std::optional<Bytes>(n.next_wg_public_key)});
   }
   meshcfg::SortMembers(state);
   return state;
@@ -353,6 +356,7 @@ void AuthorityService::Publish(std::optional<meshcfg::MeshState> state) {
 }
 
 Status AuthorityService::PublishCurrent() {
+  TPMESH_RETURN_IF_ERROR(RecoverRotations());
   std::optional<meshcfg::MeshState> state;
   if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
     TPMESH_ASSIGN_OR_RETURN(int64_t generation, tx.Generation());
@@ -363,11 +367,28 @@ Status AuthorityService::PublishCurrent() {
   return OkStatus();
 }
 
-Status AuthorityService::RecordReport(std::string_view node_id, NodeReport report) {
+Result<RotationDirective> AuthorityService::RecordReport(std::string_view node_id, NodeReport report) {
   report.at = Now();
-  std::lock_guard<std::mutex> lock(reports_mu_);
-  reports_[std::string(node_id)] = std::move(report);
-  return OkStatus();
+  const int64_t applied = report.applied_generation;
+  {
+    std::lock_guard<std::mutex> lock(reports_mu_);
+    reports_[std::string(node_id)] = std::move(report);
+  }
+  OnAck(node_id, applied);
+  RotationDirective d;
+  std::lock_guard<std::mutex> lock(rot_mu_);
+  if (auto it = rotations_.find(std::string(node_id)); it != rotations_.end()) {
+    if (it->second.rotation.phase() == keyrotate::Phase::kCommitting &&
+        (switch_holder_.empty() || switch_holder_ == node_id) && applied >= last_commit_generation_) {
+      switch_holder_ = std::string(node_id);
+      switch_granted_at_ = Now();
+      d.action = RotationDirective::Action::kSwitch;
+      d.next_public_key = it->second.rotation.next_public_key();
+    }
+  } else if (rotation_requested_.count(std::string(node_id))) {
+    d.action = RotationDirective::Action::kPrepare;
+  }
+  return d;
 }
 
 std::map<std::string, NodeReport> AuthorityService::Reports() const {

@@ -15,17 +15,20 @@ namespace {
 constexpr const char* kNodeColumns =
     "node_id, hostname, status, status_reason, ek_sha256, ek_public, ek_name, ak_public, ak_name, "
     "subnet, wg_public_key, endpoints, pcr_policy, pcr_values, tpm_clock_ms, tpm_reset_count, "
-    "tpm_restart_count, tpm_safe, enrolled_at, updated_at, last_seen, enroll_count";
+    "tpm_restart_count, tpm_safe, enrolled_at, updated_at, last_seen, enroll_count, "
+    "next_wg_public_key, wg_key_since, prev_wg_public_key, prev_wg_key_until, rotate_requested_at";
 
 // Both bind every column by name (BindNode); UPDATE matches on :node_id.
 constexpr const char* kNodeInsert =
     "INSERT INTO nodes (node_id, hostname, status, status_reason, ek_sha256, ek_public, ek_name, "
     "ak_public, ak_name, subnet, wg_public_key, endpoints, pcr_policy, pcr_values, tpm_clock_ms, "
-    "tpm_reset_count, tpm_restart_count, tpm_safe, enrolled_at, updated_at, last_seen, enroll_count) "
+    "tpm_reset_count, tpm_restart_count, tpm_safe, enrolled_at, updated_at, last_seen, enroll_count, "
+    "next_wg_public_key, wg_key_since, prev_wg_public_key, prev_wg_key_until, rotate_requested_at) "
     "VALUES (:node_id, :hostname, :status, :status_reason, :ek_sha256, :ek_public, :ek_name, "
     ":ak_public, :ak_name, :subnet, :wg_public_key, :endpoints, :pcr_policy, :pcr_values, "
     ":tpm_clock_ms, :tpm_reset_count, :tpm_restart_count, :tpm_safe, :enrolled_at, :updated_at, "
-    ":last_seen, :enroll_count)";
+    ":last_seen, :enroll_count, :next_wg_public_key, :wg_key_since, :prev_wg_public_key, "
+    ":prev_wg_key_until, :rotate_requested_at)";
 constexpr const char* kNodeUpdate =
     "UPDATE nodes SET hostname = :hostname, status = :status, status_reason = :status_reason, "
     "ek_sha256 = :ek_sha256, ek_public = :ek_public, ek_name = :ek_name, ak_public = :ak_public, "
@@ -33,7 +36,10 @@ constexpr const char* kNodeUpdate =
     "pcr_policy = :pcr_policy, pcr_values = :pcr_values, tpm_clock_ms = :tpm_clock_ms, "
     "tpm_reset_count = :tpm_reset_count, tpm_restart_count = :tpm_restart_count, "
     "tpm_safe = :tpm_safe, enrolled_at = :enrolled_at, updated_at = :updated_at, "
-    "last_seen = :last_seen, enroll_count = :enroll_count WHERE node_id = :node_id";
+    "last_seen = :last_seen, enroll_count = :enroll_count, next_wg_public_key = :next_wg_public_key, "
+    "wg_key_since = :wg_key_since, prev_wg_public_key = :prev_wg_public_key, "
+    "prev_wg_key_until = :prev_wg_key_until, rotate_requested_at = :rotate_requested_at "
+    "WHERE node_id = :node_id";
 
 std::string SelectNodes(const char* where_and_order) {
   return std::string("SELECT ") + kNodeColumns + " FROM nodes " + where_and_order;
@@ -68,6 +74,11 @@ Status BindNode(SQLite::Statement& s, const NodeRecord& n) {
   s.bind(":updated_at", n.updated_at);
   s.bind(":last_seen", n.last_seen);
   s.bind(":enroll_count", n.enroll_count);
+  BindBlob(s, ":next_wg_public_key", n.next_wg_public_key);
+  s.bind(":wg_key_since", n.wg_key_since);
+  BindBlob(s, ":prev_wg_public_key", n.prev_wg_public_key);
+  s.bind(":prev_wg_key_until", n.prev_wg_key_until);
+  s.bind(":rotate_requested_at", n.rotate_requested_at);
   return OkStatus();
 }
 
@@ -105,6 +116,11 @@ Result<NodeRecord> ReadNode(const SQLite::Statement& q) {
   n.updated_at = q.getColumn("updated_at").getInt64();
   n.last_seen = q.getColumn("last_seen").getInt64();
   n.enroll_count = q.getColumn("enroll_count").getInt64();
+  n.next_wg_public_key = ColumnBytes(q.getColumn("next_wg_public_key"));
+  n.wg_key_since = q.getColumn("wg_key_since").getInt64();
+  n.prev_wg_public_key = ColumnBytes(q.getColumn("prev_wg_public_key"));
+  n.prev_wg_key_until = q.getColumn("prev_wg_key_until").getInt64();
+  n.rotate_requested_at = q.getColumn("rotate_requested_at").getInt64();
   return n;
 }
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "tpmesh/client/keyfiles.h"
 #include "tpmesh/client/renew.h"
 #include "tpmesh/keyrotate/rotation.h"
 #include "tpmesh/net/http.h"
@@ -64,6 +65,8 @@ class Daemon {
          const LogFn& log, std::unique_ptr<NodeFiles> files)
       : o_(o), link_(link), stop_(stop), log_(log), f_(std::move(files)) {
     trusted_.push_back(f_->enrolled.config_signing_key);
+    auto pub = WgPublicFromPrivate(f_->wg_private.view());
+    if (pub.ok()) wg_public_ = std::move(pub).value();
   }
 
   Status Run() {
@@ -208,7 +211,7 @@ class Daemon {
     // (re)connection, else after its restart it shows us as "never" applied
     // until the next generation change.
     if (need_ack_ && have_state_) {
-      if (auto st = Ack(*client_); !st.ok()) {
+      if (auto st = AckAndRotate(*client_); !st.ok()) {
         client_.reset();
         return st;
       }
@@ -235,11 +238,84 @@ class Daemon {
     }
     Log("applied generation " + std::to_string(next.state.generation) + ": " +
         std::to_string(meshcfg::PeersOf(next.state, f_->enrolled.node_id).size()) + " peer(s)");
-    if (auto st = Ack(*client_); !st.ok()) {
+    if (auto st = AckAndRotate(*client_); !st.ok()) {
       need_ack_ = true;  // retried before the next poll
       client_.reset();
       return st;
     }
+    return OkStatus();
+  }
+
+  // Acknowledges the held generation, then does what the answer says for
+  // the key rotation (docs/protocol.md, "Key rotation").
+  Status AckAndRotate(net::Client& client) {
+    TPMESH_ASSIGN_OR_RETURN(json answer, Ack(client));
+    if (answer.is_object() && answer.contains("rotation") && answer["rotation"].is_object()) {
+      const json& d = answer["rotation"];
+      const std::string action = d.value("action", "");
+      if (action == "prepare") {
+        TPMESH_RETURN_IF_ERROR(RegisterNextKey(client));
+      } else if (action == "switch") {
+        auto want = Base64Decode(d.value("next_public_key", ""), "rotation.next_public_key");
+        if (!want.ok() || want->size() != 32) {
+          return MakeError(Code::kInvalidArgument, "invalid_directive", "switch directive without a 32-byte next_public_key");
+        }
+        TPMESH_RETURN_IF_ERROR(SwitchKey(client, *want));
+      }
+    }
+    if (switch_unreported_) TPMESH_RETURN_IF_ERROR(ReportSwitched(client));
+    return OkStatus();
+  }
+
+  // The next keypair is made here and never leaves this host; only its
+  // public half is registered.
+  Status RegisterNextKey(net::Client& client) {
+    TPMESH_ASSIGN_OR_RETURN(auto next, LoadOrCreateNextKey(o_.state_dir, wg_public_, SystemRandom::Instance()));
+    json body{{"next_public_key", Base64Encode(next.public_key)}};
+    TPMESH_ASSIGN_OR_RETURN(auto r, client.Post("/v1/node/rotate/prepare", body.dump()));
+    if (r.status != 200) {
+      Error e = net::ErrorFromResponse(r);
+      if (e.reason == "key_in_use" || e.reason == "invalid_key") DiscardNextKey(o_.state_dir);
+      return e;
+    }
+    Log("key rotation: registered the next WireGuard key " + Base64Encode(next.public_key));
+    return OkStatus();
+  }
+
+  // Every live peer holds the next key: switch the private key first (our
+  // packets wait in WireGuard's staging queue until each peer has moved our
+  // prefix to the new key and handshaken), then tell the authority.
+  Status SwitchKey(net::Client& client, const Bytes& want) {
+    if (want == wg_public_) {
+      switch_unreported_ = true;  // switched before, the report got lost
+      return OkStatus();
+    }
+    TPMESH_ASSIGN_OR_RETURN(auto next, LoadNextKey(o_.state_dir, wg_public_));
+    if (!next || next->public_key != want) {
+      Log("key rotation: told to switch to a key this node does not hold; registering a new one");
+      DiscardNextKey(o_.state_dir);
+      return RegisterNextKey(client);
+    }
+    // Durable first: after a crash here the daemon starts with the new key,
+    // and the authority's repeated "switch" finds it already in use.
+    TPMESH_RETURN_IF_ERROR(PromoteNextKey(o_.state_dir, *next));
+    wg::WgDeviceConfig change;
+    change.private_key = SecretBytes(next->private_key.view());
+    f_->wg_private = SecretBytes(next->private_key.view());
+    last_applied_.private_key = SecretBytes(next->private_key.view());
+    wg_public_ = next->public_key;
+    switch_unreported_ = true;
+    TPMESH_RETURN_IF_ERROR(device_->Set(change));
+    Log("key rotation: switched to WireGuard key " + Base64Encode(wg_public_));
+    return OkStatus();
+  }
+
+  Status ReportSwitched(net::Client& client) {
+    json body{{"public_key", Base64Encode(wg_public_)}};
+    TPMESH_ASSIGN_OR_RETURN(auto r, client.Post("/v1/node/rotate/switched", body.dump()));
+    if (r.status != 200) return net::ErrorFromResponse(r);
+    switch_unreported_ = false;
+    Log("key rotation: committed by the authority");
     return OkStatus();
   }
 
@@ -276,7 +352,7 @@ class Daemon {
     return MakeError(Code::kInvalidArgument, "invalid_config", "config response has neither 'full' nor 'delta'");
   }
 
-  Status Ack(net::Client& client) {
+  Result<json> Ack(net::Client& client) {
     TPMESH_ASSIGN_OR_RETURN(auto dev, device_->Get());
     json peers = json::array();
     for (const auto& p : dev.peers) {
@@ -288,7 +364,8 @@ class Daemon {
     json body{{"generation", held_.state.generation}, {"peers", peers}};
     TPMESH_ASSIGN_OR_RETURN(auto r, client.Post("/v1/node/ack", body.dump()));
     if (r.status != 200) return net::ErrorFromResponse(r);
-    return OkStatus();
+    json answer = json::parse(r.body, nullptr, false);
+    return answer.is_discarded() ? json::object() : answer;
   }
 
   const DaemonOptions& o_;
@@ -304,6 +381,8 @@ class Daemon {
   meshcfg::SignedState held_;
   bool have_state_ = false;
   bool need_ack_ = true;  // report held state on the next (re)connection
+  Bytes wg_public_;       // of f_->wg_private
+  bool switch_unreported_ = false;  // switched keys; the authority has not confirmed yet
   std::unique_ptr<attest::Tpm> tpm_;  // opened at the first renewal
   std::chrono::steady_clock::time_point next_renew_try_{};
 };

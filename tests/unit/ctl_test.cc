@@ -508,5 +508,261 @@ TEST_F(CtlRun, EnvironmentAndExplicitFileOverrides) {
   EXPECT_EQ(out_.str(), "no enrollment tokens\n");
 }
 
+// ---- key rotation: keys list | rotate, tpmeshctl rotate ------------------------
+
+TEST(CtlOutput, FormatUntil) {
+  const int64_t now = 1'700'000'000;
+  EXPECT_EQ(FormatUntil(0, now), "-");
+  EXPECT_EQ(FormatUntil(-5, now), "-");
+  EXPECT_EQ(FormatUntil(now - 1, now), "due");
+  EXPECT_EQ(FormatUntil(now, now), "due");
+  EXPECT_EQ(FormatUntil(now + 59, now), "in 59s");
+  EXPECT_EQ(FormatUntil(now + 3 * 86400 + 7, now), "in 3d");
+}
+
+json KeyPolicy() {
+  return {{"period_seconds", 2592000},         {"lead_time_seconds", 3600},
+          {"overlap_seconds", 3600},           {"jitter_seconds", 259200},
+          {"confirm_deadline_seconds", 300},   {"retry_after_seconds", 600}};
+}
+
+json KeyNode(const std::string& id, const std::string& host, int64_t key_since, int64_t next_rotation,
+             json rotation) {
+  return {{"node_id", id},
+          {"hostname", host},
+          {"status", "active"},
+          {"wg_public_key", "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789+/ABCDE="},
+          {"key_since", key_since},
+          {"age_seconds", 1},  // ignored: the age is key_since vs now
+          {"next_rotation", next_rotation},
+          {"rotation", std::move(rotation)},
+          {"previous_public_key", ""},
+          {"previous_valid_until", 0}};
+}
+
+json Rotation(const std::string& phase) {
+  return {{"phase", phase}, {"next_public_key", ""}, {"attempt", 1}, {"awaiting", json::array()},
+          {"confirm_deadline", 0}, {"retry_at", 0}};
+}
+
+constexpr const char* kPolicyLine =
+    "rotation every 30d (jitter 3d), announced 1h ahead, old key valid 1h after the switch, "
+    "prepare deadline 5m, retry after 10m\n";
+
+TEST_F(CtlRun, RotateSelectedNodes) {
+  state_->response = json{{"requested", {{{"node_id", "00112233445566778899"}, {"hostname", "web1"}},
+                                         {{"node_id", "aabbccddeeff00112233"}, {"hostname", "db1"}}}},
+                          {"generation", 13}};
+  ASSERT_EQ(Run({"rotate", "--node", "web1", "--node", "aabbccddeeff00112233", "--node", "web1",
+                 "--reason", "disk swapped"}),
+            0)
+      << err_.str();
+  ASSERT_EQ(state_->requests.size(), 1u);
+  EXPECT_EQ(Last().method, "POST");
+  EXPECT_EQ(Last().path, "/v1/admin/keys/rotate");
+  ASSERT_TRUE(Last().body.has_value());
+  EXPECT_EQ(*Last().body, (json{{"nodes", {"web1", "aabbccddeeff00112233"}},  // duplicate dropped
+                                {"reason", "disk swapped"}}));
+  EXPECT_EQ(out_.str(),
+            "rotation requested for 2 node(s): web1, db1 (generation 13)\n"
+            "watch it with 'tpmeshctl keys list'\n");
+}
+
+TEST_F(CtlRun, KeysRotateAllIsTheSameCommand) {
+  state_->response = json{{"requested", {{{"node_id", "00112233445566778899"}, {"hostname", ""}}}},
+                          {"generation", 4}};
+  ASSERT_EQ(Run({"keys", "rotate", "--all"}), 0) << err_.str();
+  EXPECT_EQ(Last().method, "POST");
+  EXPECT_EQ(Last().path, "/v1/admin/keys/rotate");
+  EXPECT_EQ(*Last().body, (json{{"all", true}}));  // blank or absent --reason is not sent
+  // no hostname: the node id stands in
+  EXPECT_EQ(out_.str(),
+            "rotation requested for 1 node(s): 00112233445566778899 (generation 4)\n"
+            "watch it with 'tpmeshctl keys list'\n");
+  ASSERT_EQ(Run({"rotate", "--all", "--reason", "  "}), 0);
+  EXPECT_EQ(*Last().body, (json{{"all", true}}));
+  ASSERT_EQ(Run({"keys", "rotate", "--node", "web 1", "--reason", "test"}), 0);
+  EXPECT_EQ(*Last().body, (json{{"nodes", {"web 1"}}, {"reason", "test"}}));
+
+  state_->response = json{{"requested", json::array()}, {"generation", 4}};
+  ASSERT_EQ(Run({"rotate", "--all"}), 0);
+  EXPECT_TRUE(Has(out_, "rotation requested for 0 node(s) (generation 4)\n"));
+}
+
+TEST_F(CtlRun, RotateUsageErrorsSendNothing) {
+  for (const char* group : {"", "keys"}) {
+    auto args = [&](std::vector<std::string> rest) {
+      std::vector<std::string> a;
+      if (*group != '\0') a.push_back(group);
+      a.push_back("rotate");
+      a.insert(a.end(), rest.begin(), rest.end());
+      return a;
+    };
+    EXPECT_EQ(Run(args({})), 2) << group;
+    EXPECT_TRUE(Has(err_, "tpmeshctl: missing_nodes: rotate needs --node NODE")) << err_.str();
+    EXPECT_EQ(Run(args({"--reason", "x"})), 2);
+    EXPECT_TRUE(Has(err_, "missing_nodes"));
+    EXPECT_EQ(Run(args({"--all", "--node", "web1"})), 2);
+    EXPECT_TRUE(Has(err_, "tpmeshctl: conflicting_options: rotate takes either --node NODE"))
+        << err_.str();
+    EXPECT_EQ(Run(args({"--node", "a/b"})), 2);
+    EXPECT_TRUE(Has(err_, "tpmeshctl: invalid_node: node 'a/b': must not contain '/'"));
+    EXPECT_EQ(Run(args({"--node", ""})), 2);
+    EXPECT_TRUE(Has(err_, "invalid_node"));
+    EXPECT_EQ(Run(args({"--all", "--reason", "a\nb"})), 2);
+    EXPECT_TRUE(Has(err_, "invalid_reason"));
+    EXPECT_EQ(Run(args({"--node"})), 2);               // option without a value
+    EXPECT_EQ(Run(args({"--node", "a", "b"})), 2);     // one value per --node
+    EXPECT_EQ(Run(args({"--all", "--bogus"})), 2);
+  }
+  EXPECT_TRUE(state_->requests.empty());
+  EXPECT_EQ(state_->connects, 0);
+
+  EXPECT_EQ(Run({"keys"}), 2);
+  EXPECT_TRUE(Has(err_, "tpmeshctl: usage: 'tpmeshctl keys' needs one of these commands: list rotate\n"));
+  EXPECT_EQ(Run({"rotate", "--help"}, true), 0);
+  EXPECT_TRUE(Has(out_, "--node"));
+  EXPECT_TRUE(Has(out_, "--all"));
+}
+
+TEST_F(CtlRun, KeysListTable) {
+  json awaiting = Rotation("preparing");
+  awaiting["attempt"] = 2;
+  awaiting["awaiting"] = {"web1", "cache1"};
+  awaiting["next_public_key"] = "bmV4dGtleW5leHRrZXluZXh0a2V5bmV4dGtleW5leA==";
+  awaiting["confirm_deadline"] = kNow + 200;
+  json postponed = Rotation("postponed");
+  postponed["retry_at"] = kNow + 120;
+  state_->response = json{
+      {"generation", 12},
+      {"now", kNow},
+      {"policy", KeyPolicy()},
+      {"nodes", {KeyNode("00112233445566778899", "web1", kNow - 100000, kNow + 3 * 86400 + 5, nullptr),
+                 KeyNode("aabbccddeeff00112233", "db1", kNow - 31 * 86400, kNow - 10, awaiting),
+                 KeyNode("ffeeddccbbaa99887766", "cache1", kNow - 3600, kNow + 7200, postponed)}}};
+  ASSERT_EQ(Run({"keys", "list"}), 0) << err_.str();
+  ASSERT_EQ(state_->requests.size(), 1u);
+  EXPECT_EQ(Last().method, "GET");
+  EXPECT_EQ(Last().path, "/v1/admin/keys");
+  EXPECT_FALSE(Last().body.has_value());
+  const std::string key = "AbCdEfGhIj\xe2\x80\xa6";  // 10 characters and an ellipsis
+  EXPECT_EQ(out_.str(),
+            std::string(kPolicyLine) +
+                "\n"
+                "HOSTNAME   NODE ID                KEY           AGE   NEXT ROTATION   ROTATION\n"
+                "web1       00112233445566778899   " + key + "   1d    in 3d           -\n"
+                "db1        aabbccddeeff00112233   " + key + "   31d   due             "
+                "preparing, attempt 2, waiting for web1, cache1\n"
+                "cache1     ffeeddccbbaa99887766   " + key + "   1h    in 2h           "
+                "postponed, retry in 2m\n");
+}
+
+TEST_F(CtlRun, KeysListEveryRotationPhase) {
+  json preparing_alone = Rotation("preparing");  // nobody left to wait for
+  json postponed_due = Rotation("postponed");
+  postponed_due["retry_at"] = kNow - 5;
+  json postponed_unknown = Rotation("postponed");  // retry_at 0: not scheduled
+  state_->response = json{
+      {"policy", KeyPolicy()},
+      {"nodes", {KeyNode("n1", "h-requested", kNow, 0, Rotation("requested")),
+                 KeyNode("n2", "h-committing", kNow, 0, Rotation("committing")),
+                 KeyNode("n3", "h-prep", kNow, 0, preparing_alone),
+                 KeyNode("n4", "h-post-due", kNow, 0, postponed_due),
+                 KeyNode("n5", "h-post-unknown", kNow, 0, postponed_unknown),
+                 KeyNode("n6", "h-future", kNow, 0, Rotation("aborted\x1b[2J"))}}};
+  ASSERT_EQ(Run({"keys", "ls"}), 0) << err_.str();
+  EXPECT_EQ(Last().path, "/v1/admin/keys");
+  const std::string out = out_.str();
+  auto row = [&](const std::string& host) {
+    const size_t at = out.find(host + " ");
+    return at == std::string::npos ? std::string() : out.substr(at, out.find('\n', at) - at);
+  };
+  auto ends_with = [](const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  EXPECT_TRUE(ends_with(row("h-requested"), "   requested")) << row("h-requested");
+  EXPECT_TRUE(ends_with(row("h-committing"), "   committing")) << row("h-committing");
+  EXPECT_TRUE(ends_with(row("h-prep"), "   preparing, attempt 1")) << row("h-prep");
+  EXPECT_TRUE(ends_with(row("h-post-due"), "   postponed, retry due")) << row("h-post-due");
+  EXPECT_TRUE(ends_with(row("h-post-unknown"), "   postponed")) << row("h-post-unknown");
+  EXPECT_TRUE(ends_with(row("h-future"), "   aborted?[2J")) << row("h-future");  // sanitized
+  // key_since == now: age 0s; next_rotation 0: no schedule
+  EXPECT_NE(row("h-requested").find("   0s    -   "), std::string::npos) << row("h-requested");
+  EXPECT_EQ(out.find('\x1b'), std::string::npos);
+}
+
+TEST_F(CtlRun, KeysListEmptyWithConfigSigningKeys) {
+  state_->response = json{
+      {"generation", 0},
+      {"now", kNow},
+      {"policy", KeyPolicy()},
+      {"config_signing", {{{"public_key", "Q3VycmVudFNpZ25pbmdLZXk="}, {"state", "current"},
+                           {"not_before", 1714564800}, {"not_after", 0}},
+                          {{"public_key", "TmV4dA=="}, {"state", "next"},
+                           {"not_before", 1714568400}, {"not_after", 1717156800}}}},
+      {"nodes", json::array()}};
+  ASSERT_EQ(Run({"keys", "list"}), 0) << err_.str();
+  EXPECT_EQ(out_.str(),
+            std::string(kPolicyLine) +
+                "\n"
+                "no nodes with keys yet\n"
+                "\n"
+                "config-signing keys\n"
+                "KEY           STATE     VALID FROM                VALID UNTIL\n"
+                "Q3VycmVudF\xe2\x80\xa6   current   2024-05-01 12:00:00 UTC   -\n"
+                "TmV4dA==      next      2024-05-01 13:00:00 UTC   2024-05-31 12:00:00 UTC\n");
+
+  // empty config_signing: no second table; -o json: the response as is
+  state_->response = json{{"policy", KeyPolicy()}, {"config_signing", json::array()}, {"nodes", json::array()}};
+  ASSERT_EQ(Run({"keys", "list"}), 0);
+  EXPECT_EQ(out_.str(), std::string(kPolicyLine) + "\nno nodes with keys yet\n");
+  ASSERT_EQ(Run({"keys", "list", "-o", "json"}), 0);
+  EXPECT_EQ(json::parse(out_.str()), *state_->response);
+}
+
+TEST_F(CtlRun, KeysListToleratesMissingAndWrongTypes) {
+  // no policy, nodes with absent fields or fields of other types: "-" cells, no exception
+  state_->response = json{
+      {"policy", {{"period_seconds", "30d"}, {"jitter_seconds", -1}, {"lead_time_seconds", 3600}}},
+      {"config_signing", {1, nullptr, {{"public_key", 7}, {"state", json::array()}, {"not_before", "x"}}}},
+      {"nodes",
+       {json{{"node_id", "n1"}},
+        json{{"node_id", "n2"}, {"hostname", json::array()}, {"wg_public_key", {{"k", 1}}},
+             {"key_since", "yesterday"}, {"next_rotation", 1.5}, {"rotation", "preparing"}},
+        json{{"node_id", "n3"}, {"rotation", {{"phase", 3}, {"attempt", "2"}, {"awaiting", "web1"},
+                                              {"retry_at", "soon"}}}},
+        json{{"node_id", "n4"}, {"rotation", {{"phase", "preparing"}, {"awaiting", {1, "web1", nullptr}}}}},
+        json{{"node_id", "n5"}, {"rotation", {{"phase", "postponed"}, {"retry_at", "soon"}}}},
+        json(42), json(nullptr)}}};
+  ASSERT_EQ(Run({"keys", "list"}), 0) << err_.str();
+  const std::string out = out_.str();
+  EXPECT_EQ(out.rfind(
+                "rotation every - (jitter -), announced 1h ahead, old key valid - after the switch, "
+                "prepare deadline -, retry after -\n",
+                0),
+            0u)
+      << out;
+  EXPECT_TRUE(Has(out_, "\n-          n1        -     -     -               -\n")) << out;
+  EXPECT_TRUE(Has(out_, "\n-          n2        -     -     -               -\n")) << out;
+  EXPECT_TRUE(Has(out_, "\n-          n3        -     -     -               3\n")) << out;  // JStr: number as text
+  EXPECT_TRUE(Has(out_, "\n-          n4        -     -     -               preparing, waiting for web1\n"))
+      << out;
+  EXPECT_TRUE(Has(out_, "\n-          n5        -     -     -               postponed\n")) << out;
+  EXPECT_TRUE(Has(out_, "\n-          n5        -     -     -               postponed\n\nconfig-signing keys\n"))
+      << out;  // entries that are not objects are skipped
+  EXPECT_TRUE(Has(out_, "config-signing keys\nKEY   STATE   VALID FROM   VALID UNTIL\n7     -       -            -\n"))
+      << out;
+
+  for (const json& odd : {json::array({1, 2}), json(nullptr), json::object(), json{{"nodes", "x"}}}) {
+    state_->response = odd;
+    ASSERT_EQ(Run({"keys", "list"}), 0) << odd.dump();
+    EXPECT_TRUE(Has(out_, "rotation every - (jitter -)")) << out_.str();
+    EXPECT_TRUE(Has(out_, "no nodes with keys yet\n"));
+    ASSERT_EQ(Run({"rotate", "--all"}), 0) << odd.dump();
+    EXPECT_EQ(out_.str(),
+              "rotation requested for 0 node(s) (generation 0)\nwatch it with 'tpmeshctl keys list'\n");
+  }
+}
+
 }  // namespace
 }  // namespace tpmesh::ctl

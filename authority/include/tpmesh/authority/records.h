@@ -36,6 +36,12 @@ struct NodeRecord {
   int64_t updated_at = 0;
   int64_t last_seen = 0;
   int64_t enroll_count = 0;
+  // WireGuard key rotation (service.h, "Key rotation").
+  Bytes next_wg_public_key;      // announced next key; empty = none
+  int64_t wg_key_since = 0;      // when wg_public_key became current
+  Bytes prev_wg_public_key;      // retired by the last rotation; empty = none
+  int64_t prev_wg_key_until = 0; // end of its overlap window
+  int64_t rotate_requested_at = 0;  // rotation due, next key not registered yet (0 = no)
 };
 
 struct TokenRecord {

@@ -11,9 +11,11 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,8 @@
 #include "tpmesh/authority/records.h"
 #include "tpmesh/authority/store.h"
 #include "tpmesh/common/env.h"
+#include "tpmesh/keyrotate/rotation.h"
+#include "tpmesh/keyrotate/schedule.h"
 #include "tpmesh/pki/pki.h"
 #include "tpmesh/proto/enroll.h"
 #include "tpmesh/proto/renew.h"
@@ -36,6 +40,18 @@ struct AdmissionSettings {
   bool approval_queue = false;  // otherwise: queue for an admin instead of refusing
 };
 
+// WireGuard key rotation (docs/protocol.md, "Key rotation").
+struct RotationSettings {
+  keyrotate::RotationPolicy policy{.period = std::chrono::hours(24 * 30),
+                                   .lead_time = std::chrono::hours(1),
+                                   .overlap = std::chrono::hours(1),
+                                   .jitter = std::chrono::hours(24 * 3),
+                                   .confirm_deadline = std::chrono::minutes(5),
+                                   .retry_after = std::chrono::minutes(10)};
+  bool scheduled = true;                  // rotate every node on policy.period
+  std::chrono::seconds live_window{90};   // reported within this: live (awaited in prepare)
+};
+
 struct AuthoritySettings {
   MeshPrefix mesh_prefix;
   int mtu = 1420;
@@ -46,6 +62,7 @@ struct AuthoritySettings {
   attest::PcrSelection pcr_selection{attest::HashAlg::kSha256, {0, 1, 2, 3, 4, 5, 6, 7}};
   std::chrono::seconds challenge_ttl{60};
   std::chrono::seconds node_cert_lifetime{24 * 3600};
+  RotationSettings rotation;
 };
 
 // The authority's signing material, loaded at start.
@@ -67,6 +84,23 @@ struct NodeReport {
   int64_t applied_generation = 0;
   int64_t at = 0;  // unix seconds of the report
   std::vector<PeerReport> peers;
+};
+
+// What the authority tells a node in the answer to its acknowledgement.
+struct RotationDirective {
+  enum class Action { kNone, kPrepare, kSwitch };
+  Action action = Action::kNone;
+  Bytes next_public_key;  // kSwitch: the key the node registered
+};
+
+// One node's keys as `tpmeshctl keys list` shows them.
+struct NodeKeys {
+  NodeRecord node;
+  int64_t next_rotation = 0;  // unix s of the planned switch (schedule)
+  std::string phase;          // "" (none), "requested", or keyrotate::PhaseName
+  uint32_t attempt = 0;
+  std::vector<std::string> awaiting;  // node ids
+  int64_t confirm_deadline = 0, retry_at = 0;
 };
 
 struct CreatedToken {
@@ -133,11 +167,56 @@ class AuthorityService {
   [[nodiscard]] Status PublishCurrent();
   // A node's acknowledgement of the generation it applied, with its
   // interface status.
-  [[nodiscard]] Status RecordReport(std::string_view node_id, NodeReport report);
+  // The answer carries what the node must do for its key rotation.
+  [[nodiscard]] Result<RotationDirective> RecordReport(std::string_view node_id, NodeReport report);
+
+  // --- WireGuard key rotation ----------------------------------------------
+  // Two phases, atomic from the control plane's view (keyrotate/rotation.h):
+  //  1. requested (schedule or admin): the node learns it from its next ack
+  //     answer (kPrepare), generates the next key locally and registers its
+  //     public half (RotatePrepare). The announcing generation publishes it
+  //     as the member's next_wg_public_key; peers keep routing to the
+  //     current key and do NOT configure the next one in WireGuard (a peer
+  //     that knew it would accept the node's handshake before owning its
+  //     prefix and drop its packets at the source check).
+  //  2. every peer that was live (reported within rotation.live_window)
+  //     acknowledges a generation >= the announcing one; then the node is
+  //     told to switch (kSwitch, after a generation bump that wakes it; one
+  //     node at a time, and only once it has applied the last commit, see
+  //     switch_holder_),
+  //     switches its private key first and calls RotateSwitched; the commit
+  //     generation carries only the new key, so peers move the prefix to it
+  //     in one UAPI set with a keepalive.
+  // A live peer that does not confirm by policy.confirm_deadline postpones
+  // the rotation (next key withdrawn, old key untouched, retried
+  // policy.retry_after later). Offline peers are not waited for.
+  // Every change is one store transaction with a generation bump and an
+  // audit entry. In-flight rotations live in memory and are rebuilt from the
+  // store at PublishCurrent (restart: prepares again).
+
+  // Admin: rotate these nodes (ids or hostnames) or all active ones now.
+  // Errors: node_not_found, node_not_active, invalid_request (none given).
+  [[nodiscard]] Result<std::vector<NodeRecord>> RequestRotation(const std::vector<std::string>& nodes,
+                                                                bool all, const std::string& actor,
+                                                                const std::string& reason);
+  // Node: registers its next public key (32 bytes). The same key again is a
+  // no-op; a different key restarts the rotation. Errors:
+  // rotation_not_requested, invalid_key, key_in_use.
+  [[nodiscard]] Result<int64_t> RotatePrepare(std::string_view node_id, ByteView next_public_key);
+  // Node: it now uses `public_key`. Commits (see above). A node that
+  // switched before the prepare completed is committed at once: holding it
+  // back would only prolong its outage. Same key as current: no-op.
+  // Errors: rotation_not_prepared (an unknown key).
+  [[nodiscard]] Status RotateSwitched(std::string_view node_id, ByteView public_key);
+  // Deadlines, retries, the schedule, retiring old keys. Call about once a
+  // second (tpmesh-authority serve does); tests call it with a fake clock.
+  [[nodiscard]] Status RotationTick();
+  [[nodiscard]] Result<std::vector<NodeKeys>> Keys();
   std::map<std::string, NodeReport> Reports() const;
 
   const AuthoritySettings& settings() const { return settings_; }
   const AuthorityKeys& keys() const { return keys_; }
+  const Clock& clock() const { return clock_; }
 
  private:
   Result<NodeRecord> ChangeStatus(std::string_view id, std::initializer_list<NodeStatus> from,
@@ -157,7 +236,33 @@ class AuthorityService {
   const Clock& clock_;
   Random& rng_;
   attest::Verifier verifier_;
+  // Key rotation (service_rotation.cc).
+  struct RotationEntry {
+    keyrotate::WgRotation rotation;
+    int64_t announce_generation = 0;
+  };
+  std::set<std::string> LivePeers(const std::vector<NodeRecord>& nodes, std::string_view self) const;
+  void OnAck(std::string_view node_id, int64_t applied_generation);
+  Status RecoverRotations();
+  Status CommitRotation(std::string_view node_id, ByteView public_key, const std::string& how);
+  void ForgetRotation(std::string_view node_id);
+  // One transaction: bumps the generation, runs fn with it, builds the new
+  // state; publishes it after the commit.
+  Status BumpAndPublish(const std::function<Status(Tx&, int64_t generation)>& fn);
+
   ConfigPublisher* publisher_ = nullptr;
+  mutable std::mutex rot_mu_;  // before any store transaction; never taken inside one
+  std::map<std::string, RotationEntry> rotations_;  // by node id
+  std::set<std::string> rotation_requested_;       // mirrors rotate_requested_at != 0
+  int64_t last_schedule_scan_ = 0;
+  // One switch at a time: a node told to switch holds the slot until its
+  // commit (or confirm_deadline). A node is only told to switch once it has
+  // applied the last commit: a node that switched while it still had a peer
+  // entry under a key about to be replaced would lose the packets WireGuard
+  // stages on that entry when the commit removes it.
+  std::string switch_holder_;
+  int64_t switch_granted_at_ = 0;
+  int64_t last_commit_generation_ = 0;
   mutable std::mutex reports_mu_;
   std::map<std::string, NodeReport> reports_;
 };

@@ -67,6 +67,8 @@ struct AuthorityConfig {
   int mtu = 1420;
   int persistent_keepalive = 25;
   int node_cert_hours = 24;
+  std::chrono::seconds node_cert_lifetime{24 * 3600};  // node_cert_hours or node_cert_lifetime
+  RotationSettings rotation;                           // [rotation]
 };
 
 [[nodiscard]] Result<AuthorityConfig> LoadConfig(const std::string& path);
