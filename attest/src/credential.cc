@@ -13,6 +13,7 @@
 #include "kdf.h"
 #include "ossl.h"
 #include "tpmesh/attest/checks.h"
+#include "verify_internal.h"
 
 namespace tpmesh::attest {
 namespace {
@@ -85,20 +86,14 @@ Result<Seed> RsaSeed(EVP_PKEY* key, const EVP_MD* md, Random& rng) {
   return s;
 }
 
-Result<Bytes> PubCoordinate(EVP_PKEY* key, const char* param, size_t n) {
-  BIGNUM* raw = nullptr;
-  if (EVP_PKEY_get_bn_param(key, param, &raw) != 1) return ossl::CryptoError("EC coordinate");
-  ossl::Bn bn(raw);
-  Bytes out(n);
-  if (BN_bn2binpad(bn.get(), out.data(), static_cast<int>(n)) != static_cast<int>(n)) {
-    return ossl::CryptoError("EC coordinate size");
-  }
-  return out;
-}
-
 // Annex C.6.1: one-pass ECDH with an ephemeral key on the EK's curve;
 // seed = KDFe(nameAlg, Z.x, "IDENTITY", ephemeral.x, ek.x); the secret is the
 // marshaled TPMS_ECC_POINT of the ephemeral public key.
+// `key` comes from TpmPublic::ToPkey, which has checked that the point is on
+// the curve and not the identity (EVP_PKEY_public_check_quick); on P-256 and
+// P-384 (cofactor 1) that is the whole public key validation, so the peer is
+// not validated again here (EVP_PKEY_derive_set_peer would repeat it with an
+// extra scalar multiplication by the group order).
 Result<Seed> EccSeed(const TpmPublic& ek, EVP_PKEY* key, const EVP_MD* md) {
   const bool p384 = ek.curve == kCurveNistP384;
   const size_t n = p384 ? 48 : 32;
@@ -107,7 +102,7 @@ Result<Seed> EccSeed(const TpmPublic& ek, EVP_PKEY* key, const EVP_MD* md) {
   ossl::PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, eph.get(), nullptr));
   size_t zlen = 0;
   if (!ctx || EVP_PKEY_derive_init(ctx.get()) != 1 ||
-      EVP_PKEY_derive_set_peer(ctx.get(), key) != 1 ||
+      EVP_PKEY_derive_set_peer_ex(ctx.get(), key, /*validate_peer=*/0) != 1 ||
       EVP_PKEY_derive(ctx.get(), nullptr, &zlen) != 1) {
     return ossl::CryptoError("ECDH");
   }
@@ -115,8 +110,16 @@ Result<Seed> EccSeed(const TpmPublic& ek, EVP_PKEY* key, const EVP_MD* md) {
   if (EVP_PKEY_derive(ctx.get(), z.data(), &zlen) != 1 || zlen != n) {
     return ossl::CryptoError("ECDH");
   }
-  TPMESH_ASSIGN_OR_RETURN(Bytes x, PubCoordinate(eph.get(), OSSL_PKEY_PARAM_EC_PUB_X, n));
-  TPMESH_ASSIGN_OR_RETURN(Bytes y, PubCoordinate(eph.get(), OSSL_PKEY_PARAM_EC_PUB_Y, n));
+  // The ephemeral public point, uncompressed: 04 || x || y.
+  uint8_t encoded[1 + 2 * 48];
+  size_t encoded_len = 0;
+  if (EVP_PKEY_get_octet_string_param(eph.get(), OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, encoded,
+                                      sizeof encoded, &encoded_len) != 1 ||
+      encoded_len != 1 + 2 * n || encoded[0] != 0x04) {
+    return ossl::CryptoError("ephemeral EC public key");
+  }
+  const Bytes x(encoded + 1, encoded + 1 + n);
+  const Bytes y(encoded + 1 + n, encoded + 1 + 2 * n);
   Seed s;
   TPMESH_ASSIGN_OR_RETURN(s.seed, KDFe(ek.name_alg, z.view(), "IDENTITY", x, ek.ecc_x,
                                        8 * static_cast<size_t>(EVP_MD_get_size(md))));
@@ -151,10 +154,10 @@ Result<Bytes> AesCfbEncrypt(ByteView key, ByteView plain) {
   return out;
 }
 
-}  // namespace
-
-Result<Credential> MakeCredential(const TpmPublic& ek, ByteView object_name, ByteView secret,
-                                  Random& rng) {
+// MakeCredential; `ek_key` is ek.ToPkey() or nullptr (built here, after
+// the argument checks).
+Result<Credential> MakeCredentialWith(const TpmPublic& ek, EVP_PKEY* ek_key, ByteView object_name,
+                                      ByteView secret, Random& rng) {
   TPMESH_RETURN_IF_ERROR(CheckEk(ek));
   const EVP_MD* md = ossl::MdForTpmAlg(ek.name_alg);
   const size_t digest_size = static_cast<size_t>(EVP_MD_get_size(md));
@@ -170,12 +173,17 @@ Result<Credential> MakeCredential(const TpmPublic& ek, ByteView object_name, Byt
     return Malformed("object_name: not nameAlg || digest with a supported hash");
   }
 
-  TPMESH_ASSIGN_OR_RETURN(UniquePkey key, ek.ToPkey());
+  UniquePkey built;
+  if (ek_key == nullptr) {
+    TPMESH_ASSIGN_OR_RETURN(built, ek.ToPkey());
+    ek_key = built.get();
+  }
+  EVP_PKEY* key = ek_key;
   Seed seed;
   if (ek.type == kAlgRsa) {
-    TPMESH_ASSIGN_OR_RETURN(seed, RsaSeed(key.get(), md, rng));
+    TPMESH_ASSIGN_OR_RETURN(seed, RsaSeed(key, md, rng));
   } else {
-    TPMESH_ASSIGN_OR_RETURN(seed, EccSeed(ek, key.get(), md));
+    TPMESH_ASSIGN_OR_RETURN(seed, EccSeed(ek, key, md));
   }
 
   // encIdentity = AES-CFB(symKey, 0-IV, TPM2B_DIGEST(secret)).
@@ -230,6 +238,18 @@ Result<Credential> MakeCredential(const TpmPublic& ek, ByteView object_name, Byt
   out.id_object.resize(o1);
   out.encrypted_secret.resize(o2);
   return out;
+}
+
+}  // namespace
+
+Result<Credential> MakeCredential(const TpmPublic& ek, ByteView object_name, ByteView secret,
+                                  Random& rng) {
+  return MakeCredentialWith(ek, nullptr, object_name, secret, rng);
+}
+
+Result<Credential> internal::MakeCredential(const TpmPublic& ek, EVP_PKEY* ek_key,
+                                            ByteView object_name, ByteView secret, Random& rng) {
+  return MakeCredentialWith(ek, ek_key, object_name, secret, rng);
 }
 
 }  // namespace tpmesh::attest

@@ -22,6 +22,7 @@
 
 #include "ossl.h"
 #include "tpmesh/attest/checks.h"
+#include "verify_internal.h"
 
 namespace tpmesh::attest {
 
@@ -170,9 +171,20 @@ Result<ossl::X509Ptr> ParseCert(ByteView data, const std::string& what) {
 }
 
 Result<Bytes> SpkiSha256Of(EVP_PKEY* key) {
+  TPMESH_ASSIGN_OR_RETURN(Bytes spki, SpkiDer(key));
+  return ossl::Digest(EVP_sha256(), spki);
+}
+
+// SHA-256 of the certificate's SubjectPublicKeyInfo as it was parsed:
+// i2d_X509_PUBKEY re-encodes the decoded ASN.1 fields (algorithm, key bit
+// string), so no OSSL_ENCODER lookup (i2d_PUBKEY on the decoded key costs
+// about as much as parsing the whole certificate in OpenSSL 3.0).
+Result<Bytes> CertSpkiSha256(X509* cert) {
+  const X509_PUBKEY* pub = X509_get_X509_PUBKEY(cert);
+  if (pub == nullptr) return Malformed("ek_cert: no subjectPublicKeyInfo");
   unsigned char* der = nullptr;
-  int len = i2d_PUBKEY(key, &der);
-  if (len <= 0) return ossl::CryptoError("i2d_PUBKEY");
+  int len = i2d_X509_PUBKEY(pub, &der);
+  if (len <= 0) return ossl::CryptoError("i2d_X509_PUBKEY");
   Bytes spki(der, der + len);
   OPENSSL_free(der);
   return ossl::Digest(EVP_sha256(), spki);
@@ -526,9 +538,12 @@ Result<TrustStore> TrustStore::LoadDirectory(const std::string& dir) {
 
 Result<Bytes> TrimDer(ByteView nv_contents) { return TrimDerFor(nv_contents, "ek_cert"); }
 
-Result<EkCertInfo> VerifyEkCertificate(ByteView ek_cert_der, std::span<const Bytes> intermediates,
+namespace internal {
+
+Result<ossl::X509Ptr> ParseEkCert(ByteView ek_cert_der) { return ParseCert(ek_cert_der, "ek_cert"); }
+
+Result<EkCertInfo> VerifyEkCertificate(X509* leaf, std::span<const Bytes> intermediates,
                                        const TrustStore& trust, const EkCertOptions& options) {
-  TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr leaf, ParseCert(ek_cert_der, "ek_cert"));
   if (intermediates.size() > kMaxIntermediates) {
     return Malformed("ek_cert: " + std::to_string(intermediates.size()) +
                      " intermediates given, at most " + std::to_string(kMaxIntermediates));
@@ -552,34 +567,50 @@ Result<EkCertInfo> VerifyEkCertificate(ByteView ek_cert_der, std::span<const Byt
     if (sk_X509_push(untrusted.get(), c.get()) <= 0) return ossl::CryptoError("sk_X509_push");
   }
 
-  TPMESH_RETURN_IF_ERROR(CheckChain(leaf.get(), untrusted.get(), trust, options));
+  TPMESH_RETURN_IF_ERROR(CheckChain(leaf, untrusted.get(), trust, options));
 
   EkCertInfo info;
-  TPMESH_RETURN_IF_ERROR(CheckProfile(leaf.get(), info));
+  TPMESH_RETURN_IF_ERROR(CheckProfile(leaf, info));
   TPMESH_RETURN_IF_ERROR(CheckSoftwareTpm(options, info));
 
-  info.issuer = NameText(X509_get_issuer_name(leaf.get()));
-  auto not_after = ToTimePoint(X509_get0_notAfter(leaf.get()));
+  info.issuer = NameText(X509_get_issuer_name(leaf));
+  auto not_after = ToTimePoint(X509_get0_notAfter(leaf));
   if (!not_after) return Malformed("ek_cert: notAfter does not parse");
   info.not_after = *not_after;
-  TPMESH_ASSIGN_OR_RETURN(info.spki_sha256, SpkiSha256Of(X509_get0_pubkey(leaf.get())));
+  TPMESH_ASSIGN_OR_RETURN(info.spki_sha256, CertSpkiSha256(leaf));
   return info;
 }
 
-Status CheckEkMatchesCert(const TpmPublic& ek, ByteView ek_cert_der) {
-  TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr cert, ParseCert(ek_cert_der, "ek_cert"));
-  EVP_PKEY* cert_key = X509_get0_pubkey(cert.get());
+Status CheckEkMatchesCert(const TpmPublic& ek, X509* cert, UniquePkey* ek_key) {
+  EVP_PKEY* cert_key = X509_get0_pubkey(cert);
   if (cert_key == nullptr) return Malformed("ek_cert: public key does not parse: " + ossl::DrainErrors());
-  TPMESH_ASSIGN_OR_RETURN(UniquePkey ek_key, ek.ToPkey());
-  if (EVP_PKEY_eq(cert_key, ek_key.get()) == 1) return OkStatus();
+  TPMESH_ASSIGN_OR_RETURN(UniquePkey key, ek.ToPkey());
+  if (EVP_PKEY_eq(cert_key, key.get()) == 1) {
+    *ek_key = std::move(key);
+    return OkStatus();
+  }
   ERR_clear_error();
   auto cert_fp = SpkiSha256Of(cert_key);
-  auto ek_fp = SpkiSha256Of(ek_key.get());
+  auto ek_fp = SpkiSha256Of(key.get());
   std::string detail = "EK public key differs from the key in the EK certificate";
   if (cert_fp.ok() && ek_fp.ok()) {
     detail += " (EK SPKI SHA-256 " + HexEncode(*ek_fp) + ", certificate " + HexEncode(*cert_fp) + ")";
   }
   return CheckFailure(Check::kEkKeyMismatch, detail);
+}
+
+}  // namespace internal
+
+Result<EkCertInfo> VerifyEkCertificate(ByteView ek_cert_der, std::span<const Bytes> intermediates,
+                                       const TrustStore& trust, const EkCertOptions& options) {
+  TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr leaf, internal::ParseEkCert(ek_cert_der));
+  return internal::VerifyEkCertificate(leaf.get(), intermediates, trust, options);
+}
+
+Status CheckEkMatchesCert(const TpmPublic& ek, ByteView ek_cert_der) {
+  TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr cert, internal::ParseEkCert(ek_cert_der));
+  UniquePkey unused;
+  return internal::CheckEkMatchesCert(ek, cert.get(), &unused);
 }
 
 }  // namespace tpmesh::attest

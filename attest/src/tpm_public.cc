@@ -6,11 +6,17 @@
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
 
+#include <openssl/asn1.h>
+#include <openssl/objects.h>
+
 #include <cstdio>
+#include <tuple>
+#include <utility>
 
 #include "format.h"
 #include "ossl.h"
 #include "tpmesh/attest/checks.h"
+#include "verify_internal.h"
 
 namespace tpmesh::attest {
 namespace {
@@ -69,19 +75,8 @@ Result<UniquePkey> FromData(const char* type, OSSL_PARAM_BLD* bld) {
   // enrollment verification's time (docs/benchmarks.md), protecting nothing
   // the signature and certificate checks don't.
   // For RSA even the quick check runs SP 800-56B's primality test of n
-  // (~5 ms); the parser checked the size, and the cheap checks are here:
-  // n odd, e odd and greater than 1.
-  if (EVP_PKEY_is_a(key.get(), "RSA")) {
-    BIGNUM* n = nullptr;
-    BIGNUM* e = nullptr;
-    bool ok = EVP_PKEY_get_bn_param(key.get(), "n", &n) == 1 &&
-              EVP_PKEY_get_bn_param(key.get(), "e", &e) == 1 && BN_is_odd(n) && BN_is_odd(e) &&
-              !BN_is_one(e);
-    BN_free(n);
-    BN_free(e);
-    if (!ok) return Malformed("public key: RSA modulus or exponent is invalid (even, or e = 1)");
-    return key;
-  }
+  // (~5 ms); the parser checked the size and ToPkey the cheap checks.
+  if (EVP_PKEY_is_a(key.get(), "RSA")) return key;
   ossl::PkeyCtx check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
   if (!check || EVP_PKEY_public_check_quick(check.get()) != 1) {
     return Malformed(std::string("public key: invalid ") + type + " public key: " +
@@ -90,7 +85,103 @@ Result<UniquePkey> FromData(const char* type, OSSL_PARAM_BLD* bld) {
   return key;
 }
 
+uint32_t RsaExponent(const TpmPublic& pub) {
+  return pub.rsa_exponent == 0 ? 65537 : pub.rsa_exponent;
+}
+
+// Uncompressed point 04 || x || y, coordinates left-padded to the field size.
+Result<Bytes> EcPoint(const TpmPublic& pub) {
+  const size_t n = CurveBytes(pub.curve);
+  if (pub.ecc_x.size() > n || pub.ecc_y.size() > n) {
+    return Malformed("TPM public area: ECC coordinate longer than " + std::to_string(n) +
+                     " bytes");
+  }
+  Bytes point(1 + 2 * n, 0);
+  point[0] = 0x04;
+  std::copy(pub.ecc_x.begin(), pub.ecc_x.end(), point.begin() + 1 + (n - pub.ecc_x.size()));
+  std::copy(pub.ecc_y.begin(), pub.ecc_y.end(), point.begin() + 1 + n + (n - pub.ecc_y.size()));
+  return point;
+}
+
+int CurveNid(uint16_t curve) {
+  switch (curve) {
+    case kCurveNistP256: return NID_X9_62_prime256v1;
+    case kCurveNistP384: return NID_secp384r1;
+    default: return NID_undef;
+  }
+}
+
+void FreeAnySeq(ASN1_SEQUENCE_ANY* s) { sk_ASN1_TYPE_pop_free(s, ASN1_TYPE_free); }
+using AnySeq = std::unique_ptr<ASN1_SEQUENCE_ANY, ossl::Deleter<FreeAnySeq>>;
+using Asn1Type = std::unique_ptr<ASN1_TYPE, ossl::Deleter<ASN1_TYPE_free>>;
+using Asn1Int = std::unique_ptr<ASN1_INTEGER, ossl::Deleter<ASN1_INTEGER_free>>;
+using X509Pubkey = std::unique_ptr<X509_PUBKEY, ossl::Deleter<X509_PUBKEY_free>>;
+
+// Appends INTEGER `v` to `seq` (takes ownership of `v`).
+bool PushInteger(ASN1_SEQUENCE_ANY* seq, Asn1Int v) {
+  Asn1Type t(ASN1_TYPE_new());
+  if (!v || !t) return false;
+  ASN1_TYPE_set(t.get(), V_ASN1_INTEGER, v.release());
+  if (sk_ASN1_TYPE_push(seq, t.get()) <= 0) return false;
+  t.release();
+  return true;
+}
+
+// RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } (RFC
+// 8017 A.1.1), DER, in an OPENSSL_malloc'd buffer.
+Result<std::pair<unsigned char*, int>> RsaPublicKeyDer(const TpmPublic& pub) {
+  ossl::Bn n(BN_bin2bn(pub.rsa_modulus.data(), static_cast<int>(pub.rsa_modulus.size()), nullptr));
+  Asn1Int e(ASN1_INTEGER_new());
+  AnySeq seq(sk_ASN1_TYPE_new_null());
+  if (!n || !e || !seq || ASN1_INTEGER_set_uint64(e.get(), RsaExponent(pub)) != 1 ||
+      !PushInteger(seq.get(), Asn1Int(BN_to_ASN1_INTEGER(n.get(), nullptr))) ||
+      !PushInteger(seq.get(), std::move(e))) {
+    return ossl::CryptoError("RSAPublicKey");
+  }
+  unsigned char* der = nullptr;
+  int len = i2d_ASN1_SEQUENCE_ANY(seq.get(), &der);
+  if (len <= 0) return ossl::CryptoError("i2d RSAPublicKey");
+  return std::make_pair(der, len);
+}
+
 }  // namespace
+
+namespace internal {
+
+Result<Bytes> TpmSpkiDer(const TpmPublic& pub) {
+  X509Pubkey spki(X509_PUBKEY_new());
+  if (!spki) return ossl::CryptoError("X509_PUBKEY_new");
+  unsigned char* key = nullptr;
+  int key_len = 0;
+  int ok = 0;
+  if (pub.type == kAlgRsa) {
+    TPMESH_ASSIGN_OR_RETURN(auto der, RsaPublicKeyDer(pub));
+    std::tie(key, key_len) = der;
+    ok = X509_PUBKEY_set0_param(spki.get(), OBJ_nid2obj(NID_rsaEncryption), V_ASN1_NULL,
+                                nullptr, key, key_len);
+  } else if (pub.type == kAlgEcc && CurveNid(pub.curve) != NID_undef) {
+    TPMESH_ASSIGN_OR_RETURN(Bytes point, EcPoint(pub));
+    key = static_cast<unsigned char*>(OPENSSL_memdup(point.data(), point.size()));
+    if (key == nullptr) return ossl::CryptoError("OPENSSL_memdup");
+    key_len = static_cast<int>(point.size());
+    ok = X509_PUBKEY_set0_param(spki.get(), OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
+                                OBJ_nid2obj(CurveNid(pub.curve)), key, key_len);
+  } else {
+    return Malformed("TPM public area: unsupported key type " + Hex4(pub.type));
+  }
+  if (ok != 1) {
+    OPENSSL_free(key);  // set0 takes it only on success
+    return ossl::CryptoError("X509_PUBKEY_set0_param");
+  }
+  int len = i2d_X509_PUBKEY(spki.get(), nullptr);
+  if (len <= 0) return ossl::CryptoError("i2d_X509_PUBKEY");
+  Bytes der(static_cast<size_t>(len));
+  uint8_t* p = der.data();
+  if (i2d_X509_PUBKEY(spki.get(), &p) != len) return ossl::CryptoError("i2d_X509_PUBKEY");
+  return der;
+}
+
+}  // namespace internal
 
 Result<TpmPublic> ParseTpm2bPublic(ByteView data) {
   if (data.size() < 2) {
@@ -181,14 +272,19 @@ Result<UniquePkey> TpmPublic::ToPkey() const {
     if (rsa_modulus.empty()) return Malformed("TPM public area: empty RSA modulus");
     ossl::Bn n(BN_bin2bn(rsa_modulus.data(), static_cast<int>(rsa_modulus.size()), nullptr));
     ossl::Bn e(BN_new());
-    if (!n || !e || BN_set_word(e.get(), rsa_exponent == 0 ? 65537 : rsa_exponent) != 1) {
+    if (!n || !e || BN_set_word(e.get(), RsaExponent(*this)) != 1) {
       return ossl::CryptoError("RSA BIGNUMs");
     }
     if (OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) != 1 ||
         OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get()) != 1) {
       return ossl::CryptoError("OSSL_PARAM_BLD RSA");
     }
-    return FromData("RSA", bld.get());
+    TPMESH_ASSIGN_OR_RETURN(UniquePkey key, FromData("RSA", bld.get()));
+    const uint32_t exponent = RsaExponent(*this);
+    if ((rsa_modulus.back() & 1) == 0 || (exponent & 1) == 0 || exponent == 1) {
+      return Malformed("public key: RSA modulus or exponent is invalid (even, or e = 1)");
+    }
+    return key;
   }
   if (type == kAlgEcc) {
     const char* group = GroupName(curve);
@@ -196,16 +292,7 @@ Result<UniquePkey> TpmPublic::ToPkey() const {
       return Malformed("TPM public area: unsupported ECC curve " + Hex4(curve) +
                        " (only NIST P-256 and P-384)");
     }
-    const size_t n = CurveBytes(curve);
-    if (ecc_x.size() > n || ecc_y.size() > n) {
-      return Malformed("TPM public area: ECC coordinate longer than " + std::to_string(n) +
-                       " bytes");
-    }
-    // Uncompressed point 04 || x || y, coordinates left-padded to the field size.
-    Bytes point(1 + 2 * n, 0);
-    point[0] = 0x04;
-    std::copy(ecc_x.begin(), ecc_x.end(), point.begin() + 1 + (n - ecc_x.size()));
-    std::copy(ecc_y.begin(), ecc_y.end(), point.begin() + 1 + n + (n - ecc_y.size()));
+    TPMESH_ASSIGN_OR_RETURN(Bytes point, EcPoint(*this));
     if (OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
         OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(),
                                          point.size()) != 1) {
@@ -217,8 +304,9 @@ Result<UniquePkey> TpmPublic::ToPkey() const {
 }
 
 Result<Bytes> TpmPublic::SpkiSha256() const {
-  TPMESH_ASSIGN_OR_RETURN(UniquePkey key, ToPkey());
-  TPMESH_ASSIGN_OR_RETURN(Bytes der, SpkiDer(key.get()));
+  // Only a valid key has a fingerprint.
+  if (auto key = ToPkey(); !key.ok()) return key.take_error();
+  TPMESH_ASSIGN_OR_RETURN(Bytes der, internal::TpmSpkiDer(*this));
   return ossl::Digest(EVP_sha256(), der);
 }
 

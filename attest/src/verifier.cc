@@ -4,6 +4,7 @@
 
 #include "tpmesh/attest/credential.h"
 #include "tpmesh/attest/tpm_public.h"
+#include "verify_internal.h"
 
 namespace tpmesh::attest {
 namespace {
@@ -56,19 +57,25 @@ Result<std::pair<Challenge, PendingChallenge>> Verifier::Begin(const EnrollEvide
   auto ak = ParseTpm2bPublic(evidence.ak_public);
   if (!ak.ok()) return Malformed("ak_public: " + ak.error().message);
 
+  // Each expensive step once: the certificate is parsed once and the EK's
+  // EVP_PKEY built once (by check 3, or below when there is no certificate).
   std::optional<EkCertInfo> cert_info;
+  UniquePkey ek_key;
   if (evidence.ek_cert_der.has_value()) {
     EkCertOptions copts{clock_.Now(), options_.allow_software_tpm};
-    auto info = VerifyEkCertificate(*evidence.ek_cert_der, evidence.intermediates, trust_, copts);
+    auto leaf = internal::ParseEkCert(*evidence.ek_cert_der);
+    auto info = leaf.ok() ? internal::VerifyEkCertificate(leaf->get(), evidence.intermediates,
+                                                          trust_, copts)
+                          : Result<EkCertInfo>(leaf.error());
     std::string pass = info.ok() ? "issuer " + info->issuer + ", TPM " + info->tpm_manufacturer +
                                        " " + info->tpm_model
                                  : "";
     TPMESH_RETURN_IF_ERROR(RecordSteps(
         log, {Check::kEkCertChain, Check::kEkCertValidity, Check::kEkCertProfile, Check::kSoftwareTpm},
         AsStatus(info), pass));
-    cert_info = *info;
+    cert_info = std::move(*info);
     TPMESH_RETURN_IF_ERROR(RecordSteps(log, {Check::kEkKeyMismatch},
-                                       CheckEkMatchesCert(*ek, *evidence.ek_cert_der),
+                                       internal::CheckEkMatchesCert(*ek, leaf->get(), &ek_key),
                                        "EK public key equals the certified key"));
   } else if (options_.require_ek_cert) {
     Error e = CheckFailure(Check::kEkCertChain,
@@ -89,7 +96,11 @@ Result<std::pair<Challenge, PendingChallenge>> Verifier::Begin(const EnrollEvide
 
   TPMESH_ASSIGN_OR_RETURN(Bytes ek_name, ek->Name());
   TPMESH_ASSIGN_OR_RETURN(Bytes ak_name, ak->Name());
-  TPMESH_ASSIGN_OR_RETURN(Bytes ek_hash, ek->SpkiSha256());
+  if (!ek_key) {
+    TPMESH_ASSIGN_OR_RETURN(ek_key, ek->ToPkey());
+  }
+  TPMESH_ASSIGN_OR_RETURN(Bytes ek_spki, internal::TpmSpkiDer(*ek));
+  TPMESH_ASSIGN_OR_RETURN(Bytes ek_hash, ossl::Digest(EVP_sha256(), ek_spki));
 
   PendingChallenge pending;
   pending.secret = SecretBytes(options_.secret_size);
@@ -105,7 +116,7 @@ Result<std::pair<Challenge, PendingChallenge>> Verifier::Begin(const EnrollEvide
   pending.ek_cert = cert_info;
   pending.expires = clock_.Now() + options_.challenge_ttl;
 
-  auto cred = MakeCredential(*ek, ak_name, pending.secret.view(), rng_);
+  auto cred = internal::MakeCredential(*ek, ek_key.get(), ak_name, pending.secret.view(), rng_);
   if (!cred.ok()) {
     // The EK is not a usable storage key (e.g. a signing key posing as EK).
     return MakeError(cred.error().code == Code::kInternal ? Code::kInternal : Code::kInvalidArgument,

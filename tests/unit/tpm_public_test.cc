@@ -142,6 +142,51 @@ TEST(TpmPublic, SpkiSha256MatchesOpenSsl) {
   EXPECT_EQ(fp, Sha(EVP_sha256(), der));
 }
 
+// SpkiSha256 builds the SPKI from the public area's fields (no OSSL_ENCODER);
+// it must hash exactly what i2d_PUBKEY produces for the same key, since EK
+// fingerprints are node identities and allowlist entries.
+TEST(TpmPublic, SpkiSha256MatchesOpenSslForEveryKeyShape) {
+  auto expect_same = [](const TpmPublic& pub, const std::string& what) {
+    TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey key, pub.ToPkey());
+    TPMESH_ASSERT_OK_AND_ASSIGN(Bytes der, SpkiDer(key.get()));  // i2d_PUBKEY
+    TPMESH_ASSERT_OK_AND_ASSIGN(Bytes fp, pub.SpkiSha256());
+    EXPECT_EQ(fp, Sha(EVP_sha256(), der)) << what;
+  };
+  TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey rsa, GenerateRsaKey(2048));
+  TPMESH_ASSERT_OK_AND_ASSIGN(Bytes rsa_blob, MakeTpmPublic(rsa.get(), EkParams()));
+  TPMESH_ASSERT_OK_AND_ASSIGN(TpmPublic rsa_pub, ParseTpm2bPublic(rsa_blob));
+  expect_same(rsa_pub, "RSA, default exponent");
+  for (uint32_t e : {3u, 65537u, 0x10001u + 2u, 0xffffffffu}) {
+    TpmPublic other = rsa_pub;
+    other.rsa_exponent = e;
+    expect_same(other, "RSA, e=" + std::to_string(e));
+  }
+  TpmPublic high = rsa_pub;  // modulus with the top bit clear: no INTEGER padding byte
+  high.rsa_modulus[0] = 0x7f;
+  expect_same(high, "RSA, top bit clear");
+
+  for (const char* group : {"P-256", "P-384"}) {
+    bool short_coordinate = false;
+    for (int i = 0; i < 2000 && (i < 8 || !short_coordinate); ++i) {
+      TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey key, GenerateEcKey(group));
+      TPMESH_ASSERT_OK_AND_ASSIGN(Bytes blob, MakeTpmPublic(key.get(), EkParams()));
+      TPMESH_ASSERT_OK_AND_ASSIGN(TpmPublic pub, ParseTpm2bPublic(blob));
+      expect_same(pub, group);
+      // A TPM may send a coordinate without its leading zero octets.
+      for (Bytes* c : {&pub.ecc_x, &pub.ecc_y}) {
+        if (c->size() > 1 && (*c)[0] == 0) {
+          short_coordinate = true;
+          TpmPublic stripped = pub;
+          Bytes& sc = c == &pub.ecc_x ? stripped.ecc_x : stripped.ecc_y;
+          sc.erase(sc.begin());
+          expect_same(stripped, std::string(group) + ", coordinate with a leading zero dropped");
+        }
+      }
+    }
+    EXPECT_TRUE(short_coordinate) << group << ": no key with a leading zero octet in 2000 tries";
+  }
+}
+
 TEST(TpmPublic, TruncatedAtEveryLengthIsMalformed) {
   TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey key, GenerateEcKey("P-256"));
   TPMESH_ASSERT_OK_AND_ASSIGN(Bytes blob, MakeTpmPublic(key.get(), EkParams()));
