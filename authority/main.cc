@@ -54,10 +54,13 @@ int Serve(AuthorityConfig cfg) {
   settings.default_policy = cfg.default_policy;
   settings.node_cert_lifetime = cfg.node_cert_lifetime;
   settings.rotation = cfg.rotation;
-  AuthorityKeys keys{&state->ca, state->ca.cert_pem(), state->config_signing_public};
+  auto signing = SigningKeys::Load(cfg.state_dir);
+  if (!signing.ok()) return Die(signing.error());
+  AuthorityKeys keys{&state->ca, state->ca.cert_pem(), state->config_signing_public, signing->get()};
   AuthorityService service(*state->store, *trust, keys, settings, SystemClock::Instance(),
                            SystemRandom::Instance());
   ConfigPublisher publisher(SecretBytes(state->config_signing_secret.view()));
+  (*signing)->Configure(publisher);
   service.SetPublisher(&publisher);
   if (auto st = service.PublishCurrent(); !st.ok()) return Die(st.error());
 

@@ -167,6 +167,19 @@ void AddKeysCommands(CLI::App& root, Registry& reg) {
                    ->alias("ls");
   reg.Add(list, {[] { return Result<Request>(Request{"GET", "/v1/admin/keys", {}}); }, RenderList});
   AddRotate(*group, reg);
+  auto reason = std::make_shared<std::string>();
+  auto* signing = group->add_subcommand(
+      "rotate-signing-key",
+      "announce a new config-signing key; the authority switches to it once every node holds the "
+      "announcement, and the old key co-signs for the overlap");
+  signing->add_option("--reason", *reason, "why (recorded in the audit log)");
+  reg.Add(signing, {[reason]() -> Result<Request> {
+                      TPMESH_ASSIGN_OR_RETURN(std::string r, CheckText(*reason, "reason"));
+                      json body = json::object();
+                      if (!r.empty()) body["reason"] = r;
+                      return Request{"POST", "/v1/admin/keys/signing/rotate", body};
+                    },
+                    RenderList});
 }
 
 }  // namespace tpmesh::ctl

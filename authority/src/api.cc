@@ -284,8 +284,10 @@ class Api {
                 {"retry_after_seconds", pol.retry_after.count()},
                 {"scheduled", s_.settings().rotation.scheduled}};
     json signing = json::array();
-    signing.push_back(json{{"public_key", Base64Encode(s_.keys().config_signing_public)}, {"state", "current"},
-                           {"not_before", 0}, {"not_after", 0}});
+    for (const auto& k : s_.SigningKeysInfo()) {
+      signing.push_back(json{{"public_key", Base64Encode(k.public_key)}, {"state", k.state},
+                             {"not_before", k.since}, {"not_after", k.until}});
+    }
     return Json(200, json{{"generation", *gen}, {"now", now}, {"policy", policy},
                           {"config_signing", signing}, {"nodes", nodes}});
   }
@@ -369,6 +371,10 @@ class Api {
     if (m == "GET" && p == "/v1/admin/status") return Status();
     if (m == "GET" && p == "/v1/admin/keys") return KeysList();
     if (m == "POST" && p == "/v1/admin/keys/rotate") return KeysRotate(*body, actor);
+    if (m == "POST" && p == "/v1/admin/keys/signing/rotate") {
+      if (auto st = s_.RotateSigningKey(actor, reason); !st.ok()) return net::ErrorResponse(st.error());
+      return KeysList();
+    }
     if (m == "GET" && p == "/v1/admin/nodes") {
       auto nodes = s_.ListNodes();
       if (!nodes.ok()) return net::ErrorResponse(nodes.error());

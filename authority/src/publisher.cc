@@ -5,9 +5,24 @@ namespace tpmesh::authority {
 ConfigPublisher::ConfigPublisher(SecretBytes signing_secret, size_t history)
     : secret_(std::move(signing_secret)), history_limit_(std::max<size_t>(history, 1)) {}
 
+void ConfigPublisher::SetSigningKeys(SecretBytes signer, std::vector<SecretBytes> co_signers,
+                                     std::vector<Bytes> announced) {
+  std::lock_guard<std::mutex> lock(keys_mu_);
+  secret_ = std::move(signer);
+  co_signers_ = std::move(co_signers);
+  announced_ = std::move(announced);
+}
+
 Status ConfigPublisher::Publish(meshcfg::MeshState state) {
   meshcfg::SortMembers(state);
-  TPMESH_ASSIGN_OR_RETURN(auto signed_state, meshcfg::SignState(std::move(state), secret_.view()));
+  Result<meshcfg::SignedState> signed_or = [&] {
+    std::lock_guard<std::mutex> keys(keys_mu_);
+    state.signing_keys = announced_;
+    std::vector<ByteView> co;
+    for (const auto& c : co_signers_) co.push_back(c.view());
+    return meshcfg::SignState(std::move(state), secret_.view(), co);
+  }();
+  TPMESH_ASSIGN_OR_RETURN(auto signed_state, std::move(signed_or));
   std::lock_guard<std::mutex> lock(mu_);
   if (!history_.empty() && signed_state.state.generation <= history_.back().state.generation) {
     return OkStatus();
@@ -31,6 +46,7 @@ std::shared_ptr<const std::string> ConfigPublisher::BodyFor(int64_t since) {
       meshcfg::MeshDelta d = meshcfg::Diff(old.state, current.state);
       d.to_hash = current.hash;
       d.signature = current.signature;
+      d.co_signatures = current.co_signatures;
       cached = std::make_shared<const std::string>("{\"generation\":" + std::to_string(gen) +
                                                    ",\"delta\":" + meshcfg::ToJson(d) + "}");
     }

@@ -304,7 +304,7 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
   out.mesh_prefix = settings_.mesh_prefix.ToString();
   out.node_cert_pem = std::move(node_cert);
   out.ca_bundle_pem = keys_.ca_bundle_pem;
-  out.config_signing_key = keys_.config_signing_public;
+  out.config_signing_key = ConfigSigningPublic();
   out.generation = generation;
   out.mtu = settings_.mtu;
   out.peers = PeersFor(all, node.node_id);

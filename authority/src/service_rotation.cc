@@ -293,12 +293,14 @@ Status AuthorityService::RotationTick() {
        now - switch_granted_at_ > settings_.rotation.policy.confirm_deadline.count())) {
     switch_holder_.clear();  // told to switch but never reported it: let the others go
   }
-  if (rotations_.empty() && !scan) return OkStatus();
+  const bool signing = keys_.signing && (keys_.signing->has_next() || keys_.signing->has_old());
+  if (rotations_.empty() && !scan && !signing) return OkStatus();
   std::vector<NodeRecord> nodes;
   if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
     TPMESH_ASSIGN_OR_RETURN(nodes, tx.ListNodes());
     return OkStatus();
   }); !st_.ok()) return st_.take_error();
+  if (signing) TPMESH_RETURN_IF_ERROR(SigningTick(nodes));
   if (scan) last_schedule_scan_ = now;
   std::map<std::string, NodeRecord> by_id;
   for (const auto& n : nodes) by_id[n.node_id] = n;
@@ -399,6 +401,75 @@ Status AuthorityService::RotationTick() {
       }
       return OkStatus();
     }));
+  }
+  return OkStatus();
+}
+
+Bytes AuthorityService::ConfigSigningPublic() const {
+  return keys_.signing ? keys_.signing->current_public() : keys_.config_signing_public;
+}
+
+std::vector<SigningKeyInfo> AuthorityService::SigningKeysInfo() const {
+  if (keys_.signing) return keys_.signing->Info();
+  return {SigningKeyInfo{keys_.config_signing_public, "current", 0, 0, 0}};
+}
+
+Status AuthorityService::RotateSigningKey(const std::string& actor, const std::string& reason) {
+  if (!keys_.signing || !publisher_) {
+    return MakeError(Code::kFailedPrecondition, "signing_rotation_unavailable",
+                     "this authority was started without rotatable config-signing keys");
+  }
+  std::lock_guard<std::mutex> lock(rot_mu_);
+  const int64_t now = Now();
+  TPMESH_RETURN_IF_ERROR(keys_.signing->Announce(rng_, now, INT64_MAX));
+  keys_.signing->Configure(*publisher_);
+  // Every generation committed after this read is published after Configure,
+  // so it carries the announcement.
+  TPMESH_ASSIGN_OR_RETURN(int64_t before, Generation());
+  TPMESH_RETURN_IF_ERROR(keys_.signing->SetAnnounceGeneration(before + 1));
+  auto info = keys_.signing->Info();
+  return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
+    return tx.AppendAudit(AuditEntry{0, now, actor, "signing_key.announce", "", reason,
+                                     "next config-signing key " + Key(info.back().public_key) +
+                                         ", announced in configs signed by the current one"});
+  });
+}
+
+// rot_mu_ held. Switch once every active node holds a generation carrying
+// the announcement (or after the overlap); retire after the overlap.
+Status AuthorityService::SigningTick(const std::vector<NodeRecord>& nodes) {
+  if (!keys_.signing || !publisher_) return OkStatus();
+  SigningKeys& keys = *keys_.signing;
+  const int64_t now = Now();
+  const int64_t overlap = settings_.rotation.policy.overlap.count();
+  if (keys.has_next()) {
+    bool all = true;
+    {
+      std::lock_guard<std::mutex> lock(reports_mu_);
+      for (const auto& n : nodes) {
+        if (!Usable(n)) continue;
+        auto it = reports_.find(n.node_id);
+        if (it == reports_.end() || it->second.applied_generation < keys.next_announce_generation()) all = false;
+      }
+    }
+    if (!all && now < keys.next_announced_at() + overlap) return OkStatus();
+    const Bytes old = keys.current_public();
+    TPMESH_RETURN_IF_ERROR(keys.Switch(now + overlap));
+    keys.Configure(*publisher_);
+    return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
+      return tx.AppendAudit(AuditEntry{
+          0, now, "system", "signing_key.switch", "", all ? "every active node holds the announcement" : "overlap elapsed",
+          "configs are now signed by " + Key(keys.current_public()) + " and co-signed by " + Key(old) +
+              " until " + std::to_string(now + overlap)});
+    });
+  }
+  if (keys.has_old() && now >= keys.old_until()) {
+    TPMESH_RETURN_IF_ERROR(keys.Retire());
+    keys.Configure(*publisher_);
+    return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
+      return tx.AppendAudit(AuditEntry{0, now, "system", "signing_key.retire", "", "",
+                                       "the previous config-signing key no longer co-signs"});
+    });
   }
   return OkStatus();
 }

@@ -64,7 +64,7 @@ class Daemon {
   Daemon(const DaemonOptions& o, LinkConfigurator& link, StopSignal& stop,
          const LogFn& log, std::unique_ptr<NodeFiles> files)
       : o_(o), link_(link), stop_(stop), log_(log), f_(std::move(files)) {
-    trusted_.push_back(f_->enrolled.config_signing_key);
+    LoadTrust();
     auto pub = WgPublicFromPrivate(f_->wg_private.view());
     if (pub.ok()) wg_public_ = std::move(pub).value();
   }
@@ -119,6 +119,43 @@ class Daemon {
     return OkStatus();
   }
 
+  // The config-signing keys we trust: signing-keys.json once the authority
+  // announced a set (signing-key rotation), else the key pinned at enrollment.
+  void LoadTrust() {
+    trusted_ = {f_->enrolled.config_signing_key};
+    auto raw = pki::ReadFile(o_.state_dir + "/signing-keys.json");
+    if (!raw.ok()) return;
+    json j = json::parse(*raw, nullptr, false);
+    std::vector<Bytes> keys;
+    if (j.is_array()) {
+      for (const auto& k : j) {
+        auto b = k.is_string() ? Base64Decode(k.get<std::string>(), "signing-keys.json") : Result<Bytes>(Error{});
+        if (b.ok() && b->size() == 32) keys.push_back(std::move(*b));
+      }
+    }
+    if (keys.empty() || !meshcfg::ValidateSigningKeys(keys).ok()) {
+      Log("ignoring " + o_.state_dir + "/signing-keys.json: not a list of config-signing keys");
+      return;
+    }
+    trusted_ = std::move(keys);
+  }
+
+  // A verified state that announces signing keys replaces the trusted set
+  // (the announcement was signed by a key we trusted).
+  void UpdateTrust(const meshcfg::MeshState& state) {
+    if (state.signing_keys.empty() || state.signing_keys == trusted_) return;
+    json arr = json::array();
+    for (const auto& k : state.signing_keys) arr.push_back(Base64Encode(k));
+    if (auto st = pki::WritePrivateFile(o_.state_dir + "/signing-keys.json", arr.dump() + "\n"); !st.ok()) {
+      Log("could not save the config-signing keys: " + st.error().ToString());
+      return;  // keep the old set: the next announcement retries
+    }
+    trusted_ = state.signing_keys;
+    std::string list;
+    for (const auto& k : trusted_) list += (list.empty() ? "" : ", ") + Base64Encode(k);
+    Log("config-signing keys now trusted: " + list);
+  }
+
   void LoadSaved() {
     auto raw = pki::ReadFile(o_.state_dir + "/mesh.json");
     if (!raw.ok()) return;
@@ -152,7 +189,9 @@ class Daemon {
     last_applied_ = std::move(desired);
     held_ = s;
     have_state_ = true;
-    return pki::WritePrivateFile(o_.state_dir + "/mesh.json", meshcfg::ToJson(s));
+    TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(o_.state_dir + "/mesh.json", meshcfg::ToJson(s)));
+    UpdateTrust(s.state);
+    return OkStatus();
   }
 
   // Renews the node certificate at half its life (renew.h). A failure is
@@ -340,14 +379,14 @@ class Daemon {
       TPMESH_ASSIGN_OR_RETURN(auto state, meshcfg::ApplyAndVerify(held_.state, d, trusted_));
       // Saved as mesh.json, which must parse again (a 32-byte signer key):
       // record the trusted key that verified the delta.
-      Bytes signer;
+      Bytes signer = trusted_.front();
       for (const auto& key : trusted_) {
         if (meshcfg::VerifySigned(d.to_hash, state.generation, d.signature, {key}).ok()) {
           signer = key;
           break;
         }
       }
-      return meshcfg::SignedState{std::move(state), d.to_hash, d.signature, std::move(signer)};
+      return meshcfg::SignedState{std::move(state), d.to_hash, d.signature, std::move(signer), d.co_signatures};
     }
     return MakeError(Code::kInvalidArgument, "invalid_config", "config response has neither 'full' nor 'delta'");
   }

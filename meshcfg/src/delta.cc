@@ -37,6 +37,7 @@ MeshDelta Diff(const MeshState& from, const MeshState& to) {
   std::stable_sort(d.upserts.begin(), d.upserts.end(),
                    [](const MeshMember& a, const MeshMember& b) { return a.node_id < b.node_id; });
   // removals come out of the map already sorted.
+  if (from.signing_keys != to.signing_keys) d.signing_keys = to.signing_keys;
   d.to_hash = StateHash(to);
   return d;
 }
@@ -79,6 +80,7 @@ Result<MeshState> ApplyDelta(const MeshState& base, const MeshDelta& d) {
   out.generation = d.to_generation;
   out.mesh_prefix = d.mesh_prefix;
   out.mtu = d.mtu;
+  out.signing_keys = d.signing_keys ? *d.signing_keys : base.signing_keys;
   out.members.reserve(members.size());
   for (auto& [id, m] : members) out.members.push_back(std::move(m));
   TPMESH_RETURN_IF_ERROR(ValidateState(out));
@@ -93,7 +95,8 @@ Result<MeshState> ApplyAndVerify(const MeshState& base, const MeshDelta& d,
                      "applying the delta to generation " + std::to_string(d.to_generation) +
                          " does not give the signed state; fetch the full config");
   }
-  TPMESH_RETURN_IF_ERROR(VerifySigned(d.to_hash, d.to_generation, d.signature, trusted_public_keys));
+  TPMESH_RETURN_IF_ERROR(VerifySignedAny(d.to_hash, d.to_generation, d.signature, d.co_signatures,
+                                         trusted_public_keys));
   return next;
 }
 

@@ -109,6 +109,30 @@ class Reader {
     return out;
   }
 
+  // Optional array of base64 strings of exact_len bytes each; nullopt when absent.
+  std::optional<std::vector<Bytes>> OptB64List(const char* field, size_t max_items, size_t exact_len) {
+    const json* v = Find(field, false);
+    if (!v) return std::nullopt;
+    if (!v->is_array() || v->size() > max_items) {
+      Fail(field, "must be an array of at most " + std::to_string(max_items) + " items");
+      return std::nullopt;
+    }
+    std::vector<Bytes> out;
+    for (size_t i = 0; i < v->size(); ++i) {
+      const json& item = (*v)[i];
+      const std::string name = std::string(field) + "[" + std::to_string(i) + "]";
+      auto b = item.is_string() && item.get_ref<const std::string&>().size() <= 4 * exact_len
+                   ? Base64Decode(item.get_ref<const std::string&>(), Name(name))
+                   : Result<Bytes>(Error{});
+      if (!b.ok() || b->size() != exact_len) {
+        Fail(name, "must be a base64 string of " + std::to_string(exact_len) + " bytes");
+        return std::nullopt;
+      }
+      out.push_back(std::move(*b));
+    }
+    return out;
+  }
+
   // Reader for the object `item` found at `path` (relative to this reader).
   Reader Sub(const json& item, const std::string& path) { return Reader(item, Name(path), error_); }
 
@@ -149,11 +173,19 @@ json MembersJson(const std::vector<MeshMember>& members) {
   return out;
 }
 
+json KeysJson(const std::vector<Bytes>& keys) {
+  json arr = json::array();
+  for (const auto& k : keys) arr.push_back(Base64Encode(k));
+  return arr;
+}
+
 json StateJson(const MeshState& s) {
-  return json{{"generation", s.generation},
-              {"mesh_prefix", s.mesh_prefix},
-              {"mtu", s.mtu},
-              {"members", MembersJson(s.members)}};
+  json j{{"generation", s.generation},
+         {"mesh_prefix", s.mesh_prefix},
+         {"mtu", s.mtu},
+         {"members", MembersJson(s.members)}};
+  if (!s.signing_keys.empty()) j["signing_keys"] = KeysJson(s.signing_keys);
+  return j;
 }
 
 MeshMember ReadMember(Reader r) {
@@ -186,6 +218,7 @@ Result<MeshState> ReadState(Reader r, const std::optional<std::string>& error) {
   s.mesh_prefix = r.Str("mesh_prefix", 64);
   s.mtu = static_cast<int>(r.Int("mtu", 1280, 65535));
   s.members = ReadMembers(r, "members");
+  s.signing_keys = r.OptB64List("signing_keys", kMaxSigningKeys, kPublicKeyBytes).value_or(std::vector<Bytes>{});
   if (!r.ok()) return Failed(error);
   const std::string prefix = r.Name("");
   if (auto st = ValidateState(s); !st.ok()) {
@@ -202,23 +235,26 @@ Result<MeshState> ReadState(Reader r, const std::optional<std::string>& error) {
 std::string ToJson(const MeshState& v) { return StateJson(v).dump(); }
 
 std::string ToJson(const MeshDelta& v) {
-  return json{{"from_generation", v.from_generation},
+  json j{{"from_generation", v.from_generation},
               {"to_generation", v.to_generation},
               {"upserts", MembersJson(v.upserts)},
               {"removals", v.removals},
               {"mesh_prefix", v.mesh_prefix},
               {"mtu", v.mtu},
               {"to_hash", Base64Encode(v.to_hash)},
-              {"signature", Base64Encode(v.signature)}}
-      .dump();
+              {"signature", Base64Encode(v.signature)}};
+  if (v.signing_keys) j["signing_keys"] = KeysJson(*v.signing_keys);
+  if (!v.co_signatures.empty()) j["co_signatures"] = KeysJson(v.co_signatures);
+  return j.dump();
 }
 
 std::string ToJson(const SignedState& v) {
-  return json{{"state", StateJson(v.state)},
+  json j{{"state", StateJson(v.state)},
               {"hash", Base64Encode(v.hash)},
               {"signature", Base64Encode(v.signature)},
-              {"signer_public_key", Base64Encode(v.signer_public_key)}}
-      .dump();
+              {"signer_public_key", Base64Encode(v.signer_public_key)}};
+  if (!v.co_signatures.empty()) j["co_signatures"] = KeysJson(v.co_signatures);
+  return j.dump();
 }
 
 Result<MeshState> ParseMeshState(std::string_view text) {
@@ -242,7 +278,10 @@ Result<MeshDelta> ParseMeshDelta(std::string_view text) {
   d.mtu = static_cast<int>(r.Int("mtu", 1280, 65535));
   d.to_hash = r.B64("to_hash", kHashBytes);
   d.signature = r.B64("signature", kSignatureBytes);
+  d.signing_keys = r.OptB64List("signing_keys", kMaxSigningKeys, kPublicKeyBytes);
+  d.co_signatures = r.OptB64List("co_signatures", kMaxSigningKeys, kSignatureBytes).value_or(std::vector<Bytes>{});
   if (!r.ok()) return Failed(error);
+  if (d.signing_keys) TPMESH_RETURN_IF_ERROR(ValidateSigningKeys(*d.signing_keys));
   if (d.to_generation <= d.from_generation) return Invalid("to_generation: must be greater than from_generation");
   for (size_t i = 0; i < d.upserts.size(); ++i) {
     TPMESH_RETURN_IF_ERROR(ValidateMember(d.upserts[i], "upserts[" + std::to_string(i) + "]"));
@@ -266,6 +305,7 @@ Result<SignedState> ParseSignedState(std::string_view text) {
   s.hash = r.B64("hash", kHashBytes);
   s.signature = r.B64("signature", kSignatureBytes);
   s.signer_public_key = r.B64("signer_public_key", kPublicKeyBytes);
+  s.co_signatures = r.OptB64List("co_signatures", kMaxSigningKeys, kSignatureBytes).value_or(std::vector<Bytes>{});
   const json* state = r.Find("state", true);
   if (!r.ok()) return Failed(error);
   TPMESH_ASSIGN_OR_RETURN(s.state, ReadState(r.Sub(*state, "state"), error));

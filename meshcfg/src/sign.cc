@@ -68,7 +68,19 @@ Status VerifySigned(ByteView hash, int64_t generation, ByteView signature,
                           " trusted config signing key(s)");
 }
 
-Result<SignedState> SignState(MeshState state, ByteView ed25519_secret) {
+Status VerifySignedAny(ByteView hash, int64_t generation, ByteView signature,
+                       const std::vector<Bytes>& co_signatures,
+                       const std::vector<Bytes>& trusted_public_keys) {
+  Status primary = VerifySigned(hash, generation, signature, trusted_public_keys);
+  if (primary.ok() || primary.error().reason != "config_signature_invalid") return primary;
+  for (const auto& co : co_signatures) {
+    if (VerifySigned(hash, generation, co, trusted_public_keys).ok()) return OkStatus();
+  }
+  return primary;
+}
+
+Result<SignedState> SignState(MeshState state, ByteView ed25519_secret,
+                              const std::vector<ByteView>& co_signers) {
   TPMESH_RETURN_IF_ERROR(ValidateState(state));
   TPMESH_RETURN_IF_ERROR(InitSodium());
   if (ed25519_secret.size() != crypto_sign_SECRETKEYBYTES) {
@@ -81,6 +93,14 @@ Result<SignedState> SignState(MeshState state, ByteView ed25519_secret) {
   TPMESH_ASSIGN_OR_RETURN(out.signature, SignHash(out.hash, state.generation, ed25519_secret));
   out.signer_public_key.resize(crypto_sign_PUBLICKEYBYTES);
   crypto_sign_ed25519_sk_to_pk(out.signer_public_key.data(), ed25519_secret.data());
+  for (const auto& co : co_signers) {
+    if (co.size() != crypto_sign_SECRETKEYBYTES) {
+      return MakeError(Code::kInvalidArgument, "invalid_signing_key",
+                       "co-signing key: must be a 64-byte Ed25519 secret key");
+    }
+    TPMESH_ASSIGN_OR_RETURN(Bytes sig, SignHash(out.hash, state.generation, co));
+    out.co_signatures.push_back(std::move(sig));
+  }
   out.state = std::move(state);
   return out;
 }
@@ -99,7 +119,8 @@ Result<MeshState> VerifySignedState(const SignedState& s, int64_t held_generatio
                      "mesh config generation " + std::to_string(s.state.generation) +
                          " does not hash to the signed hash");
   }
-  TPMESH_RETURN_IF_ERROR(VerifySigned(s.hash, s.state.generation, s.signature, trusted_public_keys));
+  TPMESH_RETURN_IF_ERROR(VerifySignedAny(s.hash, s.state.generation, s.signature, s.co_signatures,
+                                         trusted_public_keys));
   MeshState out = s.state;
   SortMembers(out);
   return out;

@@ -167,6 +167,21 @@ Status ValidateState(const MeshState& state) {
   if (auto dup = std::adjacent_find(ids.begin(), ids.end()); dup != ids.end()) {
     return Invalid("members: node id '" + std::string(*dup) + "' appears more than once");
   }
+  return ValidateSigningKeys(state.signing_keys);
+}
+
+Status ValidateSigningKeys(const std::vector<Bytes>& keys) {
+  if (keys.size() > kMaxSigningKeys) {
+    return Invalid("signing_keys: at most " + std::to_string(kMaxSigningKeys) + " allowed");
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (keys[i].size() != kPublicKeyBytes) {
+      return Invalid("signing_keys[" + std::to_string(i) + "]: must be 32 bytes");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (keys[j] == keys[i]) return Invalid("signing_keys[" + std::to_string(i) + "]: listed twice");
+    }
+  }
   return OkStatus();
 }
 
@@ -183,6 +198,11 @@ Bytes CanonicalEncoding(const MeshState& state) {
   PutI64(out, state.mtu);
   PutU32(out, static_cast<uint32_t>(members.size()));
   for (const auto& [id, enc] : members) out.insert(out.end(), enc.begin(), enc.end());
+  if (!state.signing_keys.empty()) {  // trailer, absent when no keys are announced
+    PutStr(out, "signing_keys");
+    PutU32(out, static_cast<uint32_t>(state.signing_keys.size()));
+    for (const auto& k : state.signing_keys) PutBin(out, k);
+  }
   return out;
 }
 

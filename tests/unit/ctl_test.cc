@@ -589,6 +589,21 @@ TEST_F(CtlRun, KeysRotateAllIsTheSameCommand) {
   EXPECT_TRUE(Has(out_, "rotation requested for 0 node(s) (generation 4)\n"));
 }
 
+TEST_F(CtlRun, RotateSigningKeySendsOneRequestAndShowsTheKeys) {
+  state_->response = json{{"generation", 3}, {"now", 1000}, {"nodes", json::array()},
+                          {"config_signing", {{{"public_key", "QUJDREVGR0hJSktMTU5PUA=="}, {"state", "current"}},
+                                              {{"public_key", "WFlaWFlaWFlaWFlaWFlaWA=="}, {"state", "next"}}}}};
+  ASSERT_EQ(Run({"keys", "rotate-signing-key", "--reason", "yearly"}), 0) << err_.str();
+  ASSERT_EQ(state_->requests.size(), 1u);
+  EXPECT_EQ(Last().method, "POST");
+  EXPECT_EQ(Last().path, "/v1/admin/keys/signing/rotate");
+  ASSERT_TRUE(Last().body.has_value());
+  EXPECT_EQ(*Last().body, (json{{"reason", "yearly"}}));
+  EXPECT_TRUE(Has(out_, "next")) << out_.str();
+  EXPECT_EQ(Run({"keys", "rotate-signing-key", "--reason", std::string("bad\x01")}), 2);
+  EXPECT_EQ(state_->requests.size(), 1u) << "a bad reason sends nothing";
+}
+
 TEST_F(CtlRun, RotateUsageErrorsSendNothing) {
   for (const char* group : {"", "keys"}) {
     auto args = [&](std::vector<std::string> rest) {
@@ -619,7 +634,7 @@ TEST_F(CtlRun, RotateUsageErrorsSendNothing) {
   EXPECT_EQ(state_->connects, 0);
 
   EXPECT_EQ(Run({"keys"}), 2);
-  EXPECT_TRUE(Has(err_, "tpmeshctl: usage: 'tpmeshctl keys' needs one of these commands: list rotate\n"));
+  EXPECT_TRUE(Has(err_, "tpmeshctl: usage: 'tpmeshctl keys' needs one of these commands: list rotate rotate-signing-key\n"));
   EXPECT_EQ(Run({"rotate", "--help"}, true), 0);
   EXPECT_TRUE(Has(out_, "--node"));
   EXPECT_TRUE(Has(out_, "--all"));
@@ -766,3 +781,4 @@ TEST_F(CtlRun, KeysListToleratesMissingAndWrongTypes) {
 
 }  // namespace
 }  // namespace tpmesh::ctl
+

@@ -66,7 +66,7 @@ MeshState GoldenState() {
   MeshMember a{"aaaa", "node-a", Filled(1), {"[2001:db8::1]:51820", "192.0.2.1:51820"},
                {"fd12:3456:789a:1::/64"}, 0, Filled(3)};
   MeshMember b{"bbbb", "node-b", Filled(2), {"192.0.2.2:51820"}, {"fd12:3456:789a:2::/64"}, 25, std::nullopt};
-  return MeshState{7, "fd12:3456:789a::/48", 1420, {b, a}};  // deliberately unsorted
+  return MeshState{7, "fd12:3456:789a::/48", 1420, {b, a}, {}};  // deliberately unsorted
 }
 
 void PutU32(Bytes& out, uint32_t v) {
@@ -743,6 +743,98 @@ TEST(MeshCfgSize, OneJoinInThousandMemberMeshIsSmall) {
   auto applied = ApplyAndVerify(from, *ParseMeshDelta(wire), {k.pk});
   ASSERT_TRUE(applied.ok()) << applied.error().ToString();
   EXPECT_EQ(applied->members.size(), 1001u);
+}
+
+}  // namespace
+}  // namespace tpmesh::meshcfg
+
+namespace tpmesh::meshcfg {
+namespace {
+
+// ---- signing-key rotation: announced keys and co-signatures -----------------
+
+TEST(MeshCfgSigningKeys, AnnouncedKeysAreHashedCarriedAndValidated) {
+  KeyPair current, next;
+  std::mt19937_64 rng(21);
+  MeshState s = MakeState(3, rng, 4);
+  const Bytes plain = StateHash(s);
+  s.signing_keys = {current.pk, next.pk};
+  EXPECT_NE(StateHash(s), plain) << "the announcement is part of the signed state";
+  MeshState swapped = s;
+  swapped.signing_keys = {next.pk, current.pk};
+  EXPECT_NE(StateHash(swapped), StateHash(s)) << "order is data";
+  // JSON round trip, and absent when empty.
+  auto parsed = ParseMeshState(ToJson(s));
+  ASSERT_TRUE(parsed.ok()) << parsed.error().ToString();
+  EXPECT_EQ(parsed->signing_keys, s.signing_keys);
+  s.signing_keys.clear();
+  EXPECT_EQ(ToJson(s).find("signing_keys"), std::string::npos);
+  // Refusals name the field.
+  s.signing_keys = {current.pk, current.pk};
+  EXPECT_NE(ValidateState(s).error().message.find("signing_keys[1]: listed twice"), std::string::npos);
+  s.signing_keys = {Bytes(31, 1)};
+  EXPECT_NE(ValidateState(s).error().message.find("signing_keys[0]: must be 32 bytes"), std::string::npos);
+  s.signing_keys = {Filled(1), Filled(2), Filled(3), Filled(4), Filled(5)};
+  EXPECT_FALSE(ValidateState(s).ok());
+  json j = json::parse(ToJson(MakeState(3, rng, 2)));
+  j["signing_keys"] = json::array({"not base64!"});
+  auto bad = ParseMeshState(j.dump());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("signing_keys[0]"), std::string::npos);
+}
+
+TEST(MeshCfgSigningKeys, CoSignatureLetsAClientThatMissedTheAnnouncementVerify) {
+  KeyPair old_key, new_key, stranger;
+  std::mt19937_64 rng(22);
+  MeshState s = MakeState(9, rng, 4);
+  s.signing_keys = {new_key.pk, old_key.pk};
+  // Signed by the new key, co-signed by the old one.
+  auto signed_state = SignState(s, new_key.sk, {ByteView(old_key.sk)});
+  ASSERT_TRUE(signed_state.ok()) << signed_state.error().ToString();
+  ASSERT_EQ(signed_state->co_signatures.size(), 1u);
+  EXPECT_TRUE(VerifySignedState(*signed_state, -1, {old_key.pk}).ok()) << "old-key client";
+  EXPECT_TRUE(VerifySignedState(*signed_state, -1, {new_key.pk}).ok()) << "new-key client";
+  auto refused = VerifySignedState(*signed_state, -1, {stranger.pk});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().reason, "config_signature_invalid");
+  // The co-signature survives JSON.
+  auto parsed = ParseSignedState(ToJson(*signed_state));
+  ASSERT_TRUE(parsed.ok()) << parsed.error().ToString();
+  EXPECT_TRUE(VerifySignedState(*parsed, -1, {old_key.pk}).ok());
+  // A co-signature over another generation does not count.
+  SignedState replay = *signed_state;
+  replay.signature = *SignHash(replay.hash, 9, stranger.sk);
+  replay.co_signatures = {*SignHash(replay.hash, 8, old_key.sk)};
+  EXPECT_FALSE(VerifySignedState(replay, -1, {old_key.pk}).ok());
+}
+
+TEST(MeshCfgSigningKeys, DeltaCarriesTheChangeAndItsCoSignature) {
+  KeyPair old_key, new_key;
+  std::mt19937_64 rng(23);
+  MeshState base = MakeState(4, rng, 3);
+  MeshState target = base;
+  target.generation = 5;
+  target.signing_keys = {old_key.pk, new_key.pk};
+  MeshDelta d = Diff(base, target);
+  ASSERT_TRUE(d.signing_keys.has_value());
+  EXPECT_TRUE(d.upserts.empty());
+  d.signature = *SignHash(d.to_hash, d.to_generation, new_key.sk);
+  d.co_signatures = {*SignHash(d.to_hash, d.to_generation, old_key.sk)};
+  auto parsed = ParseMeshDelta(ToJson(d));
+  ASSERT_TRUE(parsed.ok()) << parsed.error().ToString();
+  auto applied = ApplyAndVerify(base, *parsed, {old_key.pk});
+  ASSERT_TRUE(applied.ok()) << applied.error().ToString();
+  EXPECT_EQ(applied->signing_keys, target.signing_keys);
+  // Unchanged keys: the delta does not carry them, the result keeps them.
+  MeshState later = target;
+  later.generation = 6;
+  MeshDelta d2 = Diff(target, later);
+  EXPECT_FALSE(d2.signing_keys.has_value());
+  EXPECT_EQ(ToJson(d2).find("signing_keys"), std::string::npos);
+  d2.signature = *SignHash(d2.to_hash, d2.to_generation, new_key.sk);
+  auto kept = ApplyAndVerify(*applied, d2, {new_key.pk});
+  ASSERT_TRUE(kept.ok()) << kept.error().ToString();
+  EXPECT_EQ(kept->signing_keys, target.signing_keys);
 }
 
 }  // namespace

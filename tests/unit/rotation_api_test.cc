@@ -12,7 +12,11 @@
 #include "tests/support/fake_env.h"
 #include "tests/support/soft_tpm.h"
 #include "tests/support/temp_dir.h"
+#include <filesystem>
+
 #include "tpmesh/authority/api.h"
+#include "tpmesh/authority/signing_keys.h"
+#include "tpmesh/meshcfg/meshcfg.h"
 #include "tpmesh/authority/service.h"
 #include "tpmesh/authority/store.h"
 #include "tpmesh/pki/pki.h"
@@ -428,6 +432,134 @@ TEST_F(RotationApiTest, RefusesBadRequests) {
   ASSERT_EQ(Prepare(a_, Key(0xc3)).status, 200);
   ASSERT_EQ(Prepare(a_, Key(0xc4)).status, 200);
   EXPECT_EQ(Member(a_).value("next_wg_public_key", ""), Base64Encode(Key(0xc4)));
+}
+
+}  // namespace
+}  // namespace tpmesh::authority
+
+namespace tpmesh::authority {
+namespace {
+
+// ---- config-signing key rotation -------------------------------------------------
+
+class SigningRotationTest : public RotationApiTest {
+ protected:
+  void SetUp() override {
+    ASSERT_GE(sodium_init(), 0);
+    Bytes pk(crypto_sign_PUBLICKEYBYTES), sk(crypto_sign_SECRETKEYBYTES);
+    crypto_sign_keypair(pk.data(), sk.data());
+    original_ = pk;
+    ASSERT_TRUE(pki::WritePrivateFile(dir_.File("config-signing.key"),
+                                      std::string(reinterpret_cast<const char*>(sk.data()), sk.size())).ok());
+    sodium_memzero(sk.data(), sk.size());
+    auto keys = SigningKeys::Load(dir_.path());
+    ASSERT_TRUE(keys.ok()) << keys.error().ToString();
+    signing_ = std::move(keys).value();
+    signing_->Configure(publisher_);
+    RotationApiTest::SetUp();
+  }
+
+  void Rebuild() {
+    AuthorityKeys keys{&ca_, ca_.cert_pem(), original_, signing_.get()};
+    service_ = std::make_unique<AuthorityService>(*store_, trust_, keys, settings_, clock_,
+                                                  SystemRandom::Instance());
+    service_->SetPublisher(&publisher_);
+    handler_ = MakeApiHandler(*service_, &publisher_);
+    ASSERT_TRUE(service_->PublishCurrent().ok());
+  }
+
+  meshcfg::SignedState Current() {
+    auto body = publisher_.WaitNewer(-1, std::chrono::milliseconds(0));
+    EXPECT_TRUE(body);
+    auto s = meshcfg::ParseSignedState(json::parse(*body)["full"].dump());
+    EXPECT_TRUE(s.ok()) << s.error().ToString();
+    return s.ok() ? *s : meshcfg::SignedState{};
+  }
+
+  std::vector<std::string> SigningStates() {
+    std::vector<std::string> out;
+    json keys = Parse(Call("GET", "/v1/admin/keys", "", kAdmin));
+    for (const auto& k : keys["config_signing"]) out.push_back(k.value("state", ""));
+    return out;
+  }
+
+  Bytes original_;
+  std::unique_ptr<SigningKeys> signing_;
+};
+
+TEST_F(SigningRotationTest, AnnounceSwitchWhenAllNodesHoldItThenRetire) {
+  Rebuild();
+  for (Node* n : {&a_, &b_, &c_}) Ack(*n);
+  EXPECT_TRUE(Current().state.signing_keys.empty()) << "nothing announced before the first rotation";
+  auto r = Call("POST", "/v1/admin/keys/signing/rotate", json{{"reason", "drill"}}.dump(), kAdmin);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(SigningStates(), (std::vector<std::string>{"current", "next"}));
+  meshcfg::SignedState announced = Current();
+  ASSERT_EQ(announced.state.signing_keys.size(), 2u);
+  EXPECT_EQ(announced.state.signing_keys[0], original_);
+  const Bytes next = announced.state.signing_keys[1];
+  EXPECT_TRUE(meshcfg::VerifySignedState(announced, -1, {original_}).ok()) << "signed by the current key";
+  EXPECT_FALSE(meshcfg::VerifySignedState(announced, -1, {next}).ok());
+  // A second rotation while one is under way is refused.
+  EXPECT_EQ(StatusReason(Call("POST", "/v1/admin/keys/signing/rotate", "{}", kAdmin)), "409 rotation_in_progress");
+
+  // Not every node holds the announcement yet: no switch.
+  const int64_t g = Generation();
+  Ack(a_, g);
+  Ack(b_, g);
+  ASSERT_TRUE(service_->RotationTick().ok());
+  EXPECT_EQ(SigningStates(), (std::vector<std::string>{"current", "next"}));
+  Ack(c_, g);
+  ASSERT_TRUE(service_->RotationTick().ok());
+  EXPECT_EQ(SigningStates(), (std::vector<std::string>{"current", "retired"}));
+  EXPECT_EQ(service_->ConfigSigningPublic(), next) << "new enrollments pin the new key";
+  meshcfg::SignedState switched = Current();
+  EXPECT_EQ(switched.signer_public_key, next);
+  EXPECT_EQ(switched.state.signing_keys, (std::vector<Bytes>{next, original_}));
+  // A client that only knows the old key (it missed the announcement) still
+  // verifies, through the old key's co-signature.
+  EXPECT_TRUE(meshcfg::VerifySignedState(switched, -1, {original_}).ok());
+  EXPECT_TRUE(meshcfg::VerifySignedState(switched, -1, {next}).ok());
+
+  // The switch survives a restart: the files say so.
+  auto reloaded = SigningKeys::Load(dir_.path());
+  ASSERT_TRUE(reloaded.ok());
+  EXPECT_EQ((*reloaded)->current_public(), next);
+  EXPECT_TRUE((*reloaded)->has_old());
+
+  clock_.Advance(601);  // the overlap
+  ASSERT_TRUE(service_->RotationTick().ok());
+  EXPECT_EQ(SigningStates(), (std::vector<std::string>{"current"}));
+  meshcfg::SignedState retired = Current();
+  EXPECT_EQ(retired.state.signing_keys, (std::vector<Bytes>{next}));
+  EXPECT_TRUE(retired.co_signatures.empty());
+  EXPECT_FALSE(meshcfg::VerifySignedState(retired, -1, {original_}).ok()) << "the old key is out";
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("config-signing.old.key")));
+  for (const char* action : {"signing_key.announce", "signing_key.switch", "signing_key.retire"}) {
+    EXPECT_TRUE(Audited(action)) << action;
+  }
+}
+
+TEST_F(SigningRotationTest, SwitchesAfterTheOverlapEvenIfANodeNeverAcknowledges) {
+  Rebuild();
+  ASSERT_EQ(Call("POST", "/v1/admin/keys/signing/rotate", "{}", kAdmin).status, 200);
+  Ack(a_);  // b and c stay silent
+  ASSERT_TRUE(service_->RotationTick().ok());
+  EXPECT_EQ(SigningStates(), (std::vector<std::string>{"current", "next"}));
+  clock_.Advance(601);
+  ASSERT_TRUE(service_->RotationTick().ok());
+  EXPECT_EQ(SigningStates(), (std::vector<std::string>{"current", "retired"}));
+}
+
+TEST(SigningKeysFiles, CorruptOrMissingKeyFilesAreNamed) {
+  testing::TempDir dir("tpmesh-signing");
+  auto missing = SigningKeys::Load(dir.path());
+  ASSERT_FALSE(missing.ok());
+  ASSERT_TRUE(pki::WritePrivateFile(dir.File("config-signing.key"), "short").ok());
+  auto corrupt = SigningKeys::Load(dir.path());
+  ASSERT_FALSE(corrupt.ok());
+  EXPECT_EQ(corrupt.error().reason, "state_corrupt");
+  EXPECT_NE(corrupt.error().message.find("config-signing.key"), std::string::npos);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "tpmesh/common/bytes.h"
 #include "tpmesh/meshcfg/meshcfg.h"
@@ -33,6 +34,11 @@ class ConfigPublisher {
   explicit ConfigPublisher(SecretBytes signing_secret, size_t history = 256);
 
   [[nodiscard]] Status Publish(meshcfg::MeshState state);
+
+  // Config-signing key rotation (signing_keys.h): later generations are
+  // signed with `signer`, co-signed by each of `co_signers`, and carry
+  // `announced` as MeshState.signing_keys.
+  void SetSigningKeys(SecretBytes signer, std::vector<SecretBytes> co_signers, std::vector<Bytes> announced);
 
   // The JSON body for a client at `since`: {"generation": G, "full": SignedState}
   // or {"generation": G, "delta": MeshDelta}. Returns at once if a newer
@@ -48,7 +54,10 @@ class ConfigPublisher {
  private:
   std::shared_ptr<const std::string> BodyFor(int64_t since);  // mu_ held
 
+  mutable std::mutex keys_mu_;  // guards the three below; never held with mu_
   SecretBytes secret_;
+  std::vector<SecretBytes> co_signers_;
+  std::vector<Bytes> announced_;
   size_t history_limit_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -24,6 +24,7 @@
 #include "tpmesh/authority/ipv6.h"
 #include "tpmesh/authority/publisher.h"
 #include "tpmesh/authority/records.h"
+#include "tpmesh/authority/signing_keys.h"
 #include "tpmesh/authority/store.h"
 #include "tpmesh/common/env.h"
 #include "tpmesh/keyrotate/rotation.h"
@@ -69,7 +70,8 @@ struct AuthoritySettings {
 struct AuthorityKeys {
   const pki::AuthorityCa* ca = nullptr;  // not owned
   std::string ca_bundle_pem;
-  Bytes config_signing_public;           // Ed25519, 32 bytes
+  Bytes config_signing_public;           // Ed25519, 32 bytes (when `signing` is null)
+  SigningKeys* signing = nullptr;        // not owned; null: no signing-key rotation
 };
 
 // What a node last reported after applying a generation (in memory only:
@@ -212,6 +214,16 @@ class AuthorityService {
   // second (tpmesh-authority serve does); tests call it with a fake clock.
   [[nodiscard]] Status RotationTick();
   [[nodiscard]] Result<std::vector<NodeKeys>> Keys();
+
+  // Config-signing key rotation (signing_keys.h): announces a fresh next
+  // key now; RotationTick switches to it once every active node has
+  // acknowledged a generation carrying the announcement (or policy.overlap
+  // after the announcement at the latest), and retires the old key
+  // policy.overlap after the switch. Errors: "signing_rotation_unavailable",
+  // "rotation_in_progress".
+  [[nodiscard]] Status RotateSigningKey(const std::string& actor, const std::string& reason);
+  std::vector<SigningKeyInfo> SigningKeysInfo() const;
+  Bytes ConfigSigningPublic() const;
   std::map<std::string, NodeReport> Reports() const;
 
   const AuthoritySettings& settings() const { return settings_; }
@@ -246,6 +258,7 @@ class AuthorityService {
   Status RecoverRotations();
   Status CommitRotation(std::string_view node_id, ByteView public_key, const std::string& how);
   void ForgetRotation(std::string_view node_id);
+  Status SigningTick(const std::vector<NodeRecord>& nodes);  // rot_mu_ held
   // One transaction: bumps the generation, runs fn with it, builds the new
   // state; publishes it after the commit.
   Status BumpAndPublish(const std::function<Status(Tx&, int64_t generation)>& fn);

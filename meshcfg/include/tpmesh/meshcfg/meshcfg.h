@@ -32,6 +32,8 @@
 //   list<str> endpoints, list<str> allowed_ips   (in the given order: order is data),
 //   i64 persistent_keepalive,
 //   u8 0 (no next_wg_public_key) | u8 1 || bin next_wg_public_key.
+// followed, only when signing_keys is not empty, by the trailer
+//   str "signing_keys", list<bin> signing_keys   (in the given order)
 // Member order in MeshState therefore never changes the hash; any change of
 // any field does. (Members with equal node ids, which ValidateState rejects,
 // are ordered by their encodings so even such states hash deterministically.)
@@ -67,6 +69,7 @@ inline constexpr size_t kPublicKeyBytes = 32;  // Ed25519 and WireGuard (X25519)
 inline constexpr size_t kMaxMembers = 65536;
 inline constexpr size_t kMaxEndpoints = 16;
 inline constexpr size_t kMaxAllowedIps = 64;
+inline constexpr size_t kMaxSigningKeys = 4;
 
 struct MeshMember {
   std::string node_id;                    // stable id, 1-64 chars of [0-9A-Za-z._-]
@@ -85,6 +88,11 @@ struct MeshState {
   std::string mesh_prefix;        // CIDR, e.g. "fd12:3456:789a::/48"
   int mtu = 1420;                 // 1280..65535
   std::vector<MeshMember> members;  // sorted by node_id, unique (see SortMembers)
+  // Config-signing keys (Ed25519, 32 bytes, <= kMaxSigningKeys, unique) that
+  // clients trust from this generation on: the authority announces its next
+  // key here in a config signed by the current one, and drops the old key
+  // after the overlap. Empty: no announcement (clients keep their set).
+  std::vector<Bytes> signing_keys;
 
   bool operator==(const MeshState&) const = default;
 };
@@ -95,6 +103,7 @@ void SortMembers(MeshState& state);
 // Every field within the bounds documented above, node ids unique (any order).
 [[nodiscard]] Status ValidateMember(const MeshMember& m, std::string_view what = "member");
 [[nodiscard]] Status ValidateState(const MeshState& state);
+[[nodiscard]] Status ValidateSigningKeys(const std::vector<Bytes>& keys);
 
 // Deterministic bytes of `state` (format above). Sorts a copy; never fails.
 Bytes CanonicalEncoding(const MeshState& state);
@@ -108,6 +117,10 @@ struct SignedState {
   Bytes hash;               // StateHash(state)
   Bytes signature;          // SignHash(hash, state.generation, key)
   Bytes signer_public_key;  // informational (which key signed); verification never trusts it
+  // Signatures over the same (generation, hash) by other authority keys:
+  // while the signing key rotates, the outgoing key co-signs, so a client
+  // that missed the announcement still verifies (and learns signing_keys).
+  std::vector<Bytes> co_signatures;
 };
 
 // Ed25519 signature over the domain-separated message above. `ed25519_secret`
@@ -119,8 +132,15 @@ struct SignedState {
 [[nodiscard]] Status VerifySigned(ByteView hash, int64_t generation, ByteView signature,
                                   const std::vector<Bytes>& trusted_public_keys);
 
-// Authority side: validates `state`, sorts its members, hashes and signs it.
-[[nodiscard]] Result<SignedState> SignState(MeshState state, ByteView ed25519_secret);
+// VerifySigned for `signature`, else for any of `co_signatures`.
+[[nodiscard]] Status VerifySignedAny(ByteView hash, int64_t generation, ByteView signature,
+                                     const std::vector<Bytes>& co_signatures,
+                                     const std::vector<Bytes>& trusted_public_keys);
+
+// Authority side: validates `state`, sorts its members, hashes and signs it
+// (and co-signs with each of `co_signers`, 64-byte secrets).
+[[nodiscard]] Result<SignedState> SignState(MeshState state, ByteView ed25519_secret,
+                                            const std::vector<ByteView>& co_signers = {});
 
 // Client side, full-state path: the state is valid, hashes to `s.hash`, the
 // signature verifies with a trusted key, and s.state.generation is strictly
@@ -150,6 +170,8 @@ struct MeshDelta {
   int mtu = 1420;
   Bytes to_hash;
   Bytes signature;  // empty from Diff; the authority fills it in with SignHash
+  std::optional<std::vector<Bytes>> signing_keys;  // set when they change
+  std::vector<Bytes> co_signatures;                // as in SignedState
 
   bool operator==(const MeshDelta&) const = default;
 };
@@ -166,7 +188,8 @@ MeshDelta Diff(const MeshState& from, const MeshState& to);
 [[nodiscard]] Result<MeshState> ApplyDelta(const MeshState& base, const MeshDelta& d);
 
 // ApplyDelta, then StateHash(result) == d.to_hash ("config_hash_mismatch")
-// and VerifySigned(d.to_hash, d.to_generation, d.signature, trusted). Only a
+// and VerifySignedAny(d.to_hash, d.to_generation, d.signature,
+// d.co_signatures, trusted). Only a
 // state that passes all of these is returned.
 [[nodiscard]] Result<MeshState> ApplyAndVerify(const MeshState& base, const MeshDelta& d,
                                                const std::vector<Bytes>& trusted_public_keys);
