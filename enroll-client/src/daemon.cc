@@ -202,11 +202,14 @@ class Daemon {
     const TimePoint now = SystemClock::Instance().Now();
     auto window = ReadCertWindow(f_->node_cert);
     if (window.ok() && !keyrotate::ShouldRenew(window->not_before, window->not_after, now)) return;
-    next_renew_try_ = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    // Only a failure holds the next attempt off: a success is followed by
+    // the next half-life check (short-lived certificates renew often).
+    const auto retry_later = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     if (!tpm_) {
       auto tpm = attest::OpenTpm(o_.tcti);
       if (!tpm.ok()) {
         Log("certificate renewal: " + tpm.error().ToString());
+        next_renew_try_ = retry_later;
         return;
       }
       tpm_ = std::move(tpm).value();
@@ -216,6 +219,7 @@ class Daemon {
                                        : Result<bool>(client.error());
     if (!renewed.ok()) {
       Log("certificate renewal failed: " + renewed.error().ToString());
+      next_renew_try_ = retry_later;
       return;
     }
     if (!*renewed) return;

@@ -151,10 +151,12 @@ struct AuthorityCa::Impl {
   TimePoint ClampedNotAfter(TimePoint now, std::chrono::seconds lifetime) const {
     return std::min(now + lifetime, not_after);
   }
-  // Signs `spec` with this CA, valid from an hour ago (clock skew) for
-  // `lifetime`, never beyond the CA itself.
+  // Signs `spec` with this CA for `lifetime`, never beyond the CA itself,
+  // backdated for clock skew by a tenth of the lifetime (at most an hour):
+  // renewal at half life (keyrotate::ShouldRenew) then still falls well
+  // after issue, also for short-lived certificates.
   Result<ossl::X509Ptr> Sign(CertSpec spec, TimePoint now, std::chrono::seconds lifetime) const {
-    spec.not_before = now - hours(1);
+    spec.not_before = now - std::min<std::chrono::seconds>(hours(1), lifetime / 10);
     spec.not_after = ClampedNotAfter(now, lifetime);
     return BuildCert(spec, cert.get(), key.get());
   }

@@ -99,6 +99,24 @@ TEST_F(PkiTest, CaIsSelfSignedCaWithBackdatedValidity) {
   EXPECT_EQ(EVP_PKEY_get_base_id(pub), EVP_PKEY_EC);
 }
 
+// Backdating for clock skew is a tenth of the lifetime, at most an hour, so
+// renewal at half life comes after issue even for 60 s certificates.
+TEST_F(PkiTest, IssuedCertsAreBackdatedInProportionToTheirLifetime) {
+  struct Case {
+    std::chrono::seconds lifetime;
+    long backdate;
+  };
+  for (const Case& c : {Case{std::chrono::seconds(60), 6}, Case{hours(2), 720}, Case{hours(24), 3600}}) {
+    auto pem = ca_->IssueNodeCert(NodeCsr(), kNodeId, kNow, c.lifetime);
+    ASSERT_TRUE(pem.ok()) << pem.error().ToString();
+    X509Ptr cert = ParseCert(*pem);
+    ASSERT_TRUE(cert);
+    int days = 0, secs = 0;
+    ASSERT_EQ(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(cert.get()), X509_get0_notAfter(cert.get())), 1);
+    EXPECT_EQ(days * 86400L + secs, c.lifetime.count() + c.backdate) << c.lifetime.count();
+  }
+}
+
 TEST_F(PkiTest, FingerprintIsStableAndMatchesBundleFingerprint) {
   std::string fp = ca_->Fingerprint();
   EXPECT_EQ(fp.size(), 64u);
