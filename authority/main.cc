@@ -56,7 +56,10 @@ int Serve(AuthorityConfig cfg) {
   settings.rotation = cfg.rotation;
   auto signing = SigningKeys::Load(cfg.state_dir);
   if (!signing.ok()) return Die(signing.error());
-  AuthorityKeys keys{&state->ca, state->ca.cert_pem(), state->config_signing_public, signing->get()};
+  auto cas = CaKeys::Load(cfg.state_dir);
+  if (!cas.ok()) return Die(cas.error());
+  AuthorityKeys keys{&state->ca, state->ca.cert_pem(), state->config_signing_public, signing->get(),
+                     cas->get()};
   AuthorityService service(*state->store, *trust, keys, settings, SystemClock::Instance(),
                            SystemRandom::Instance());
   ConfigPublisher publisher(SecretBytes(state->config_signing_secret.view()));
@@ -70,8 +73,14 @@ int Serve(AuthorityConfig cfg) {
   so.key_pem = state->server_key_pem;
   so.client_ca_pem = state->ca.cert_pem();
   so.worker_threads = 256;  // long polls hold a worker each (see docs/benchmarks.md)
+  const TlsFiles tls = (*cas)->Tls();  // the bundle: a CA rotation may be under way
+  so.cert_pem = tls.cert_pem;
+  so.key_pem = tls.key_pem;
+  so.client_ca_pem = tls.client_ca_pem;
   auto server = net::StartServer(so, MakeApiHandler(service, &publisher));
   if (!server.ok()) return Die(server.error());
+  net::Server* live = server->get();
+  service.SetTlsReloader([live](const TlsFiles& t) { return live->UpdateTls(t.cert_pem, t.key_pem, t.client_ca_pem); });
   std::string ports;
   for (int p : (*server)->ports()) ports += " " + std::to_string(p);
   std::printf("tpmesh-authority: serving mesh %s on%s (EK roots: %zu from %s%s)\n",

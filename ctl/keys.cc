@@ -143,6 +143,13 @@ void RenderList(const json& r, View& v) {
                     TimeOrDash(JInt(k, "not_after"))});
   }
   if (signing.rows() > 0) v.out << "\nconfig-signing keys\n" << signing.Render();
+  Table cas({"CA SHA-256", "STATE", "ANNOUNCED", "TRUSTED UNTIL"});
+  for (const auto& c : JArr(r, "authority_ca")) {
+    if (!c.is_object()) continue;
+    cas.AddRow({JStr(c, "fingerprint").substr(0, 16) + "...", JStr(c, "state"), TimeOrDash(JInt(c, "not_before")),
+                TimeOrDash(JInt(c, "not_after"))});
+  }
+  if (cas.rows() > 0) v.out << "\nauthority CAs\n" << cas.Render();
 }
 
 // Adds `rotate` under `parent` (the root shortcut and `keys rotate`).
@@ -167,6 +174,19 @@ void AddKeysCommands(CLI::App& root, Registry& reg) {
                    ->alias("ls");
   reg.Add(list, {[] { return Result<Request>(Request{"GET", "/v1/admin/keys", {}}); }, RenderList});
   AddRotate(*group, reg);
+  auto ca_reason = std::make_shared<std::string>();
+  auto* ca = group->add_subcommand(
+      "rotate-ca",
+      "announce a new authority CA; nodes fetch the new trust bundle, then it issues every certificate "
+      "and the old CA stays trusted until the certificates it issued expire");
+  ca->add_option("--reason", *ca_reason, "why (recorded in the audit log)");
+  reg.Add(ca, {[ca_reason]() -> Result<Request> {
+                 TPMESH_ASSIGN_OR_RETURN(std::string r, CheckText(*ca_reason, "reason"));
+                 json body = json::object();
+                 if (!r.empty()) body["reason"] = r;
+                 return Request{"POST", "/v1/admin/keys/ca/rotate", body};
+               },
+               RenderList});
   auto reason = std::make_shared<std::string>();
   auto* signing = group->add_subcommand(
       "rotate-signing-key",

@@ -167,7 +167,7 @@ class Api {
   }
 
  private:
-  const std::string& CaBundle() const { return s_.keys().ca_bundle_pem; }
+  std::string CaBundle() const { return s_.CaBundle(); }
 
   // Long poll: answers at once when a generation newer than `since` exists,
   // else waits up to `wait` seconds and answers 204.
@@ -195,6 +195,12 @@ class Api {
       return net::ErrorResponse(BadBody("generation: required integer"));
     }
     report.applied_generation = j["generation"].get<int64_t>();
+    if (auto it = j.find("ca_bundle_sha256"); it != j.end()) {
+      if (!it->is_string() || it->get_ref<const std::string&>().size() != 64) {
+        return net::ErrorResponse(BadBody("ca_bundle_sha256: must be 64 hex digits"));
+      }
+      report.ca_bundle_sha256 = it->get<std::string>();
+    }
     if (j.contains("peers") && j["peers"].is_array() && j["peers"].size() <= 65536) {
       for (const auto& pj : j["peers"]) {
         if (!pj.is_object()) return net::ErrorResponse(BadBody("peers: items must be objects"));
@@ -220,6 +226,7 @@ class Api {
     } else if (directive->action == RotationDirective::Action::kSwitch) {
       out["rotation"] = json{{"action", "switch"}, {"next_public_key", Base64Encode(directive->next_public_key)}};
     }
+    if (!directive->ca_bundle.empty()) out["ca_bundle"] = directive->ca_bundle;
     return Json(200, out);
   }
 
@@ -288,8 +295,13 @@ class Api {
       signing.push_back(json{{"public_key", Base64Encode(k.public_key)}, {"state", k.state},
                              {"not_before", k.since}, {"not_after", k.until}});
     }
+    json cas = json::array();
+    for (const auto& c : s_.CasInfo()) {
+      cas.push_back(json{{"fingerprint", c.fingerprint}, {"state", c.state}, {"not_before", c.since},
+                         {"not_after", c.until}});
+    }
     return Json(200, json{{"generation", *gen}, {"now", now}, {"policy", policy},
-                          {"config_signing", signing}, {"nodes", nodes}});
+                          {"config_signing", signing}, {"authority_ca", cas}, {"nodes", nodes}});
   }
 
   HttpResponse KeysRotate(const json& body, const std::string& actor) {
@@ -371,6 +383,10 @@ class Api {
     if (m == "GET" && p == "/v1/admin/status") return Status();
     if (m == "GET" && p == "/v1/admin/keys") return KeysList();
     if (m == "POST" && p == "/v1/admin/keys/rotate") return KeysRotate(*body, actor);
+    if (m == "POST" && p == "/v1/admin/keys/ca/rotate") {
+      if (auto st = s_.RotateCa(actor, reason); !st.ok()) return net::ErrorResponse(st.error());
+      return KeysList();
+    }
     if (m == "POST" && p == "/v1/admin/keys/signing/rotate") {
       if (auto st = s_.RotateSigningKey(actor, reason); !st.ok()) return net::ErrorResponse(st.error());
       return KeysList();

@@ -165,7 +165,7 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
 
   const std::string node_id = NodeIdFromEk(attested.ek_spki_sha256);
   TPMESH_ASSIGN_OR_RETURN(std::string node_cert,
-                          keys_.ca->IssueNodeCert(req.csr_pem, node_id, clock_.Now(),
+                          CurrentCa()->IssueNodeCert(req.csr_pem, node_id, clock_.Now(),
                                                   settings_.node_cert_lifetime));
 
   // 3. Admission, allocation, generation bump and audit: one transaction.
@@ -303,7 +303,7 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
   out.overlay_prefix = SubnetPrefix(settings_.mesh_prefix, *node.subnet);
   out.mesh_prefix = settings_.mesh_prefix.ToString();
   out.node_cert_pem = std::move(node_cert);
-  out.ca_bundle_pem = keys_.ca_bundle_pem;
+  out.ca_bundle_pem = CaBundle();
   out.config_signing_key = ConfigSigningPublic();
   out.generation = generation;
   out.mtu = settings_.mtu;
@@ -370,12 +370,15 @@ Status AuthorityService::PublishCurrent() {
 Result<RotationDirective> AuthorityService::RecordReport(std::string_view node_id, NodeReport report) {
   report.at = Now();
   const int64_t applied = report.applied_generation;
+  RotationDirective d;
+  if (keys_.cas && !report.ca_bundle_sha256.empty() && report.ca_bundle_sha256 != keys_.cas->BundleSha256()) {
+    d.ca_bundle = keys_.cas->Bundle();
+  }
   {
     std::lock_guard<std::mutex> lock(reports_mu_);
     reports_[std::string(node_id)] = std::move(report);
   }
   OnAck(node_id, applied);
-  RotationDirective d;
   std::lock_guard<std::mutex> lock(rot_mu_);
   if (auto it = rotations_.find(std::string(node_id)); it != rotations_.end()) {
     if (it->second.rotation.phase() == keyrotate::Phase::kCommitting &&
@@ -531,7 +534,7 @@ Result<proto::RenewFinishResponse> AuthorityService::RenewFinish(
   }
 
   TPMESH_ASSIGN_OR_RETURN(std::string node_cert,
-                          keys_.ca->IssueNodeCert(req.csr_pem, node->node_id, clock_.Now(),
+                          CurrentCa()->IssueNodeCert(req.csr_pem, node->node_id, clock_.Now(),
                                                   settings_.node_cert_lifetime));
 
   // 4. Record the new TPM state. Membership is unchanged: no generation bump.
@@ -560,7 +563,7 @@ Result<proto::RenewFinishResponse> AuthorityService::RenewFinish(
   proto::RenewFinishResponse out;
   out.node_id = node->node_id;
   out.node_cert_pem = std::move(node_cert);
-  out.ca_bundle_pem = keys_.ca_bundle_pem;
+  out.ca_bundle_pem = CaBundle();
   return out;
 }
 

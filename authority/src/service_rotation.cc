@@ -294,13 +294,15 @@ Status AuthorityService::RotationTick() {
     switch_holder_.clear();  // told to switch but never reported it: let the others go
   }
   const bool signing = keys_.signing && (keys_.signing->has_next() || keys_.signing->has_old());
-  if (rotations_.empty() && !scan && !signing) return OkStatus();
+  const bool ca = keys_.cas && (keys_.cas->has_next() || keys_.cas->has_old());
+  if (rotations_.empty() && !scan && !signing && !ca) return OkStatus();
   std::vector<NodeRecord> nodes;
   if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
     TPMESH_ASSIGN_OR_RETURN(nodes, tx.ListNodes());
     return OkStatus();
   }); !st_.ok()) return st_.take_error();
   if (signing) TPMESH_RETURN_IF_ERROR(SigningTick(nodes));
+  if (ca) TPMESH_RETURN_IF_ERROR(CaTick(nodes));
   if (scan) last_schedule_scan_ = now;
   std::map<std::string, NodeRecord> by_id;
   for (const auto& n : nodes) by_id[n.node_id] = n;
@@ -469,6 +471,78 @@ Status AuthorityService::SigningTick(const std::vector<NodeRecord>& nodes) {
     return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
       return tx.AppendAudit(AuditEntry{0, now, "system", "signing_key.retire", "", "",
                                        "the previous config-signing key no longer co-signs"});
+    });
+  }
+  return OkStatus();
+}
+
+std::shared_ptr<const pki::AuthorityCa> AuthorityService::CurrentCa() const {
+  if (keys_.cas) return keys_.cas->Current();
+  return std::shared_ptr<const pki::AuthorityCa>(std::shared_ptr<void>(), keys_.ca);  // not owned
+}
+
+std::string AuthorityService::CaBundle() const { return keys_.cas ? keys_.cas->Bundle() : keys_.ca_bundle_pem; }
+
+std::vector<CaInfo> AuthorityService::CasInfo() const {
+  if (keys_.cas) return keys_.cas->Info();
+  return {CaInfo{keys_.ca ? keys_.ca->Fingerprint() : "", "current", 0, 0}};
+}
+
+Status AuthorityService::RotateCa(const std::string& actor, const std::string& reason) {
+  if (!keys_.cas || !publisher_) {
+    return MakeError(Code::kFailedPrecondition, "ca_rotation_unavailable",
+                     "this authority was started without a rotatable CA");
+  }
+  std::lock_guard<std::mutex> lock(rot_mu_);
+  const int64_t now = Now();
+  TPMESH_RETURN_IF_ERROR(keys_.cas->Announce(clock_.Now()));
+  if (tls_reload_) TPMESH_RETURN_IF_ERROR(tls_reload_(keys_.cas->Tls()));
+  const std::string fp = keys_.cas->Info().back().fingerprint;
+  // A new generation wakes every node; its acknowledgement fetches the bundle.
+  return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
+    return tx.AppendAudit(AuditEntry{0, now, actor, "ca.announce", "", reason,
+                                     "next authority CA sha256:" + fp + " added to the trust bundle"});
+  });
+}
+
+// rot_mu_ held. Switch once every active node trusts the new bundle (or
+// after the overlap); retire once every certificate the old CA issued expired.
+Status AuthorityService::CaTick(const std::vector<NodeRecord>& nodes) {
+  if (!keys_.cas || !publisher_) return OkStatus();
+  CaKeys& cas = *keys_.cas;
+  const int64_t now = Now();
+  const int64_t overlap = settings_.rotation.policy.overlap.count();
+  if (cas.has_next()) {
+    const std::string want = cas.BundleSha256();
+    bool all = true;
+    {
+      std::lock_guard<std::mutex> lock(reports_mu_);
+      for (const auto& n : nodes) {
+        if (!Usable(n)) continue;
+        auto it = reports_.find(n.node_id);
+        if (it == reports_.end() || it->second.ca_bundle_sha256 != want) all = false;
+      }
+    }
+    if (!all && now < cas.next_announced_at() + overlap) return OkStatus();
+    // Certificates the old CA issued (backdated by at most a tenth of their
+    // lifetime) are valid until at most now + lifetime.
+    const int64_t until = now + std::max<int64_t>(overlap, settings_.node_cert_lifetime.count());
+    const std::string old_fp = cas.Info().front().fingerprint;
+    TPMESH_RETURN_IF_ERROR(cas.Switch(clock_.Now(), until));
+    if (tls_reload_) TPMESH_RETURN_IF_ERROR(tls_reload_(cas.Tls()));
+    return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
+      return tx.AppendAudit(AuditEntry{
+          0, now, "system", "ca.switch", "", all ? "every active node trusts the new bundle" : "overlap elapsed",
+          "certificates are now issued by sha256:" + cas.Info().front().fingerprint + "; sha256:" + old_fp +
+              " stays trusted until " + std::to_string(until)});
+    });
+  }
+  if (cas.has_old() && now >= cas.old_until()) {
+    TPMESH_RETURN_IF_ERROR(cas.Retire());
+    if (tls_reload_) TPMESH_RETURN_IF_ERROR(tls_reload_(cas.Tls()));
+    return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
+      return tx.AppendAudit(AuditEntry{0, now, "system", "ca.retire", "", "",
+                                       "the previous authority CA left the trust bundle"});
     });
   }
   return OkStatus();

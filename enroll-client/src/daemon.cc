@@ -293,6 +293,9 @@ class Daemon {
   // the key rotation (docs/protocol.md, "Key rotation").
   Status AckAndRotate(net::Client& client) {
     TPMESH_ASSIGN_OR_RETURN(json answer, Ack(client));
+    if (answer.is_object() && answer.contains("ca_bundle") && answer["ca_bundle"].is_string()) {
+      UpdateCaBundle(answer["ca_bundle"].get<std::string>());
+    }
     if (answer.is_object() && answer.contains("rotation") && answer["rotation"].is_object()) {
       const json& d = answer["rotation"];
       const std::string action = d.value("action", "");
@@ -308,6 +311,23 @@ class Daemon {
     }
     if (switch_unreported_) TPMESH_RETURN_IF_ERROR(ReportSwitched(client));
     return OkStatus();
+  }
+
+  // The authority's CA bundle changed (CA rotation): trust the new one for
+  // every later connection. It came over a connection verified with the
+  // bundle we held.
+  void UpdateCaBundle(const std::string& bundle) {
+    auto fps = pki::BundleFingerprints(bundle);
+    if (!fps.ok() || fps->empty() || bundle.size() > 64 * 1024) {
+      Log("ignoring a CA bundle from the authority that holds no certificate");
+      return;
+    }
+    if (auto st = pki::WritePrivateFile(o_.state_dir + "/ca.crt", bundle); !st.ok()) {
+      Log("could not save the new CA bundle: " + st.error().ToString());
+      return;
+    }
+    f_->ca = bundle;
+    Log("authority CA bundle updated: " + std::to_string(fps->size()) + " certificate(s)");
   }
 
   // The next keypair is made here and never leaves this host; only its
@@ -404,7 +424,9 @@ class Daemon {
                            {"rx_bytes", p.rx_bytes},
                            {"tx_bytes", p.tx_bytes}});
     }
-    json body{{"generation", held_.state.generation}, {"peers", peers}};
+    Bytes ca_hash(crypto_hash_sha256_BYTES);
+    crypto_hash_sha256(ca_hash.data(), reinterpret_cast<const uint8_t*>(f_->ca.data()), f_->ca.size());
+    json body{{"generation", held_.state.generation}, {"peers", peers}, {"ca_bundle_sha256", HexEncode(ca_hash)}};
     TPMESH_ASSIGN_OR_RETURN(auto r, client.Post("/v1/node/ack", body.dump()));
     if (r.status != 200) return net::ErrorFromResponse(r);
     json answer = json::parse(r.body, nullptr, false);

@@ -70,9 +70,77 @@ Result<ListenAddr> ParseListen(const std::string& s) {
   return a;
 }
 
+// Certificate chain, key and client CAs, swapped as a whole (UpdateTls).
+// Each handshake takes the current one in its certificate callback.
+struct TlsMaterial {
+  std::vector<ossl::X509Ptr> chain;
+  ossl::Pkey key;
+  X509_STORE* verify = nullptr;  // owned
+  std::vector<ossl::X509Ptr> client_cas;
+  TlsMaterial() = default;
+  TlsMaterial(const TlsMaterial&) = delete;
+  TlsMaterial& operator=(const TlsMaterial&) = delete;
+  ~TlsMaterial() { X509_STORE_free(verify); }
+};
+
+Result<std::shared_ptr<const TlsMaterial>> MakeTlsMaterial(const std::string& cert_pem, const std::string& key_pem,
+                                                           const std::string& client_ca_pem) {
+  auto m = std::make_shared<TlsMaterial>();
+  TPMESH_ASSIGN_OR_RETURN(m->chain, ossl::ReadCertsPem(cert_pem, "server certificate", "invalid_certificate"));
+  TPMESH_ASSIGN_OR_RETURN(m->key, ossl::ReadKeyPem(key_pem, "server key", "invalid_key"));
+  if (X509_check_private_key(m->chain[0].get(), m->key.get()) != 1) {
+    ERR_clear_error();
+    return MakeError(Code::kInvalidArgument, "key_mismatch", "server key does not match the server certificate");
+  }
+  TPMESH_ASSIGN_OR_RETURN(m->client_cas, ossl::ReadCertsPem(client_ca_pem, "client CA", "invalid_certificate"));
+  m->verify = X509_STORE_new();
+  if (m->verify == nullptr) return ossl::CryptoError("client CA store");
+  for (const auto& ca : m->client_cas) {
+    if (X509_STORE_add_cert(m->verify, ca.get()) != 1) return ossl::CryptoError("client CA");
+  }
+  return std::shared_ptr<const TlsMaterial>(std::move(m));
+}
+
+// Holder shared by the listeners' certificate callbacks.
+struct TlsHolder {
+  std::mutex mu;
+  std::shared_ptr<const TlsMaterial> current;  // null: the context's own material
+
+  std::shared_ptr<const TlsMaterial> Get() {
+    std::lock_guard<std::mutex> lock(mu);
+    return current;
+  }
+};
+
+// SSL_CTX_set_cert_cb: per handshake, before the server certificate is
+// chosen and before the client's certificate is verified.
+int ApplyTlsMaterial(SSL* ssl, void* arg) {
+  auto m = static_cast<TlsHolder*>(arg)->Get();
+  if (!m) return 1;
+  if (SSL_use_certificate(ssl, m->chain[0].get()) != 1 || SSL_use_PrivateKey(ssl, m->key.get()) != 1) return 0;
+  SSL_clear_chain_certs(ssl);
+  for (size_t i = 1; i < m->chain.size(); ++i) {
+    if (SSL_add1_chain_cert(ssl, m->chain[i].get()) != 1) return 0;
+  }
+  if (SSL_set1_verify_cert_store(ssl, m->verify) != 1) return 0;
+  STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+  if (names == nullptr) return 0;
+  for (const auto& ca : m->client_cas) {
+    X509_NAME* n = X509_NAME_dup(X509_get_subject_name(ca.get()));
+    if (n == nullptr || sk_X509_NAME_push(names, n) <= 0) {
+      X509_NAME_free(n);
+      sk_X509_NAME_pop_free(names, X509_NAME_free);
+      return 0;
+    }
+  }
+  SSL_set_client_CA_list(ssl, names);  // takes ownership
+  return 1;
+}
+
 // The server's TLS context: TLS 1.3 only, certificate chain and key from
 // memory, client certificate optional but verified against the client CA.
-Status ConfigureTls(SSL_CTX* ctx, const ServerOptions& o) {
+Status ConfigureTls(SSL_CTX* ctx, const ServerOptions& o, TlsHolder* holder) {
+  SSL_CTX_set_cert_cb(ctx, ApplyTlsMaterial, holder);
   if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1) return ossl::CryptoError("TLS 1.3 only");
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION);
   SSL_CTX_set_num_tickets(ctx, 0);
@@ -170,6 +238,14 @@ class HttpsServer final : public Server {
  public:
   ~HttpsServer() override { Stop(); }
 
+  Status UpdateTls(const std::string& cert_pem, const std::string& key_pem,
+                   const std::string& client_ca_pem) override {
+    TPMESH_ASSIGN_OR_RETURN(auto m, MakeTlsMaterial(cert_pem, key_pem, client_ca_pem));
+    std::lock_guard<std::mutex> lock(tls_.mu);
+    tls_.current = std::move(m);
+    return OkStatus();
+  }
+
   std::vector<int> ports() const override {
     std::vector<int> out;
     for (const auto& l : listeners_) out.push_back(l->port);
@@ -189,7 +265,7 @@ class HttpsServer final : public Server {
     l->addr = std::move(addr);
     Status tls;
     l->svr = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
-      tls = ConfigureTls(&ctx, o);
+      tls = ConfigureTls(&ctx, o, &tls_);
       return tls.ok();
     });
     if (!tls.ok()) return tls.take_error();
@@ -256,6 +332,7 @@ class HttpsServer final : public Server {
   }
 
  private:
+  TlsHolder tls_;  // outlives the listeners (declared first, destroyed last)
   std::mutex mu_;
   std::vector<std::unique_ptr<Listener>> listeners_;
 };

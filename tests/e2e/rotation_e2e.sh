@@ -14,6 +14,9 @@
 #   e. the config-signing key rotates with overlap (announce, switch, retire)
 #      while one node is offline: it catches up through the old key's
 #      co-signature, learns the new key, and applies later changes
+#   f. the authority CA rotates: every node takes the two-CA bundle, the
+#      authority switches to the new CA (new server and admin certificates,
+#      hot), and nodes reconnect and keep rotating
 # Exits 77 (skipped) without root, /dev/net/tun, wireguard-go or swtpm.
 # Everything is cleaned up on exit, also on failure or Ctrl-C.
 set -uo pipefail
@@ -239,9 +242,12 @@ mesh_ctl audit list --limit 40 | grep -q 'key.postpone' || fail "no key.postpone
 converge 10 "${hosts[@]}"
 echo "ok: after h3 resumed, the retry rotated h1 and every pair pings"
 step "e. the config-signing key rotates; a node offline during the switch catches up"
-signing_states() {
-  mesh_ctl -o json keys list | tr -d ' \n' | grep -o '"state":"[a-z]*"' | sed 's/"state"://; s/"//g' | tr '\n' ' '
+# STATES FIELD: the states of the keys listed under FIELD in keys list, e.g. "current next ".
+key_states() {
+  mesh_ctl -o json keys list | tr -d ' \n' | grep -o "\"$1\":\[[^]]*\]" |
+    grep -o '"state":"[a-z]*"' | sed 's/"state"://; s/"//g' | tr '\n' ' '
 }
+signing_states() { key_states config_signing; }
 [[ "$(signing_states)" == "current " ]] || fail "unexpected config-signing keys before the rotation: $(signing_states)"
 client_stop h4  # its interface keeps working; it misses the announcement
 mesh_ctl keys rotate-signing-key --reason e2e >/dev/null || fail "tpmeshctl keys rotate-signing-key failed"
@@ -266,4 +272,25 @@ mesh_ctl rotate --node h3 --reason e2e >/dev/null || fail "tpmeshctl rotate --no
 wait_until "rotated h3 $old h1 h2 h4" 15 || fail "a change after the retirement did not reach every node"
 converge 10 "${hosts[@]}"
 echo "ok: old config-signing key retired; the mesh follows the new key alone"
+
+step "f. the authority CA rotates: nodes fetch the new bundle, then it issues everything"
+[[ "$(key_states authority_ca)" == "current " ]] || fail "unexpected authority CAs: $(key_states authority_ca)"
+mesh_ctl keys rotate-ca --reason e2e >/dev/null || fail "tpmeshctl keys rotate-ca failed"
+wait_until '[[ "$(key_states authority_ca)" == "current retired " ]]' 20 ||
+  fail "the authority did not switch CAs: $(key_states authority_ca)"
+for h in "${hosts[@]}"; do
+  grep -q 'authority CA bundle updated: 2 certificate' "$W_DIR/hosts/$h/client.log" ||
+    fail "$h never took the new CA bundle"
+done
+echo "ok: every node took the two-CA bundle, then the authority switched (tpmeshctl follows with the re-issued admin certificate)"
+client_stop h1  # reconnects from scratch: verifies the new server certificate with the new bundle
+client_start h1 || fail "h1's client did not restart"
+for h in h1 h4; do
+  old=$(pub "$h")
+  others_of "$h"
+  mesh_ctl rotate --node "$h" --reason e2e >/dev/null || fail "tpmeshctl rotate --node $h failed"
+  wait_until "rotated $h $old ${OTHERS[*]}" 15 || fail "$h's key rotation failed after the CA switch"
+done
+converge 10 "${hosts[@]}"
+echo "ok: after the CA switch nodes reconnect, rotate and ping"
 step "all checks passed"

@@ -604,6 +604,18 @@ TEST_F(CtlRun, RotateSigningKeySendsOneRequestAndShowsTheKeys) {
   EXPECT_EQ(state_->requests.size(), 1u) << "a bad reason sends nothing";
 }
 
+TEST_F(CtlRun, RotateCaSendsOneRequestAndShowsTheCas) {
+  state_->response = json{{"generation", 3}, {"now", 1000}, {"nodes", json::array()},
+                          {"authority_ca", {{{"fingerprint", std::string(64, 'a')}, {"state", "current"}},
+                                            {{"fingerprint", std::string(64, 'b')}, {"state", "next"}}}}};
+  ASSERT_EQ(Run({"keys", "rotate-ca"}), 0) << err_.str();
+  ASSERT_EQ(state_->requests.size(), 1u);
+  EXPECT_EQ(Last().path, "/v1/admin/keys/ca/rotate");
+  EXPECT_EQ(*Last().body, json::object());
+  EXPECT_TRUE(Has(out_, "authority CAs")) << out_.str();
+  EXPECT_TRUE(Has(out_, std::string(16, 'b') + "...")) << out_.str();
+}
+
 TEST_F(CtlRun, RotateUsageErrorsSendNothing) {
   for (const char* group : {"", "keys"}) {
     auto args = [&](std::vector<std::string> rest) {
@@ -634,7 +646,7 @@ TEST_F(CtlRun, RotateUsageErrorsSendNothing) {
   EXPECT_EQ(state_->connects, 0);
 
   EXPECT_EQ(Run({"keys"}), 2);
-  EXPECT_TRUE(Has(err_, "tpmeshctl: usage: 'tpmeshctl keys' needs one of these commands: list rotate rotate-signing-key\n"));
+  EXPECT_TRUE(Has(err_, "tpmeshctl: usage: 'tpmeshctl keys' needs one of these commands: list rotate rotate-ca rotate-signing-key\n"));
   EXPECT_EQ(Run({"rotate", "--help"}, true), 0);
   EXPECT_TRUE(Has(out_, "--node"));
   EXPECT_TRUE(Has(out_, "--all"));

@@ -183,6 +183,48 @@ TEST_F(NetTest, ClientRefusesServerFromAnotherCa) {
   EXPECT_NE(r.error().message.find(V4()), std::string::npos) << r.error().message;
 }
 
+// CA rotation: a running server switches its certificate and client CAs
+// for new handshakes, without a restart.
+TEST_F(NetTest, UpdateTlsSwitchesCertificateAndClientCasHot) {
+  TimePoint now = SystemClock::Instance().Now();
+  auto srv = StartServer(Options(pki_->server, {"127.0.0.1:0"}), EchoHandler(pki_->ca.cert_pem()));
+  ASSERT_TRUE(srv.ok()) << srv.error().ToString();
+  const std::string url = "https://127.0.0.1:" + std::to_string((*srv)->ports()[0]);
+  auto other_server = pki_->other_ca.IssueServerCert({"localhost"}, {"127.0.0.1"}, now, hours(1));
+  ASSERT_TRUE(other_server.ok());
+  const std::string other_ca = pki_->other_ca.cert_pem();
+  const std::string both = pki_->ca.cert_pem() + other_ca;
+
+  // Bad material is refused and changes nothing.
+  EXPECT_EQ((*srv)->UpdateTls(other_server->cert_pem, pki_->server.key_pem, both).error().reason, "key_mismatch");
+  EXPECT_EQ((*srv)->UpdateTls("junk", other_server->key_pem, both).error().reason, "invalid_certificate");
+  auto still = Connect(url, &pki_->node);
+  ASSERT_TRUE(still);
+  ASSERT_TRUE(still->Get("/who").ok());
+
+  // Overlap: the server presents the new CA's certificate and accepts
+  // client certificates from both CAs.
+  ASSERT_TRUE((*srv)->UpdateTls(other_server->cert_pem, other_server->key_pem, both).ok());
+  auto old_trust = Connect(url, &pki_->node);
+  ASSERT_TRUE(old_trust);
+  EXPECT_FALSE(old_trust->Get("/who").ok()) << "a client trusting only the old CA refuses the new server cert";
+  for (const auto* cert : {&pki_->node, &pki_->foreign_node}) {
+    auto c = Connect(url, cert, &both);
+    ASSERT_TRUE(c);
+    auto r = c->Get("/who");
+    ASSERT_TRUE(r.ok()) << r.error().ToString();
+    EXPECT_EQ(r->body, std::string("node|") + kNodeId + "|GET|/who||");
+  }
+  // Retired: only the new CA's client certificates.
+  ASSERT_TRUE((*srv)->UpdateTls(other_server->cert_pem, other_server->key_pem, other_ca).ok());
+  auto retired = Connect(url, &pki_->node, &both);
+  ASSERT_TRUE(retired);
+  EXPECT_FALSE(retired->Get("/who").ok()) << "a client certificate from the retired CA is refused";
+  auto fresh = Connect(url, &pki_->foreign_node, &other_ca);
+  ASSERT_TRUE(fresh);
+  EXPECT_TRUE(fresh->Get("/who").ok());
+}
+
 TEST_F(NetTest, ClientChecksServerNameAgainstSan) {
   auto cert = pki_->ca.IssueServerCert({}, {"10.9.8.7"}, SystemClock::Instance().Now(), hours(1));
   ASSERT_TRUE(cert.ok());

@@ -117,6 +117,16 @@ TEST_F(PkiTest, IssuedCertsAreBackdatedInProportionToTheirLifetime) {
   }
 }
 
+TEST_F(PkiTest, ServerCertNamesReadsTheSan) {
+  auto server = ca_->IssueServerCert({"authority.example", "localhost"}, {"fd00:77::1", "127.0.0.1"}, kNow, hours(1));
+  ASSERT_TRUE(server.ok()) << server.error().ToString();
+  auto names = ServerCertNames(server->cert_pem);
+  ASSERT_TRUE(names.ok()) << names.error().ToString();
+  EXPECT_EQ(names->dns_names, (std::vector<std::string>{"authority.example", "localhost"}));
+  EXPECT_EQ(names->ip_addresses, (std::vector<std::string>{"fd00:77::1", "127.0.0.1"}));
+  EXPECT_EQ(ServerCertNames("not a certificate").error().reason, "invalid_certificate");
+}
+
 TEST_F(PkiTest, FingerprintIsStableAndMatchesBundleFingerprint) {
   std::string fp = ca_->Fingerprint();
   EXPECT_EQ(fp.size(), 64u);

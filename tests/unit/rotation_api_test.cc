@@ -564,3 +564,123 @@ TEST(SigningKeysFiles, CorruptOrMissingKeyFilesAreNamed) {
 
 }  // namespace
 }  // namespace tpmesh::authority
+
+namespace tpmesh::authority {
+namespace {
+
+// ---- authority CA rotation -----------------------------------------------------
+
+std::string Sha256Hex(const std::string& s) {
+  Bytes h(crypto_hash_sha256_BYTES);
+  crypto_hash_sha256(h.data(), reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  return HexEncode(h);
+}
+
+class CaRotationTest : public RotationApiTest {
+ protected:
+  void SetUp() override {
+    RotationApiTest::SetUp();  // ca_ issued the enrolled nodes' certificates
+    auto write = [&](const char* name, const std::string& data) {
+      ASSERT_TRUE(pki::WritePrivateFile(dir_.File(name), data).ok()) << name;
+    };
+    std::string key = ca_.key_pem();
+    write("ca.key", key);
+    write("ca.crt", ca_.cert_pem());
+    auto server = ca_.IssueServerCert({"localhost"}, {"::1"}, clock_.Now(), std::chrono::hours(24));
+    auto admin = ca_.IssueAdminCert("admin", clock_.Now(), std::chrono::hours(24));
+    ASSERT_TRUE(server.ok() && admin.ok());
+    write("server.crt", server->cert_pem + ca_.cert_pem());
+    write("server.key", server->key_pem);
+    write("admin.crt", admin->cert_pem);
+    write("admin.key", admin->key_pem);
+    auto cas = CaKeys::Load(dir_.path());
+    ASSERT_TRUE(cas.ok()) << cas.error().ToString();
+    cas_ = std::move(cas).value();
+    AuthorityKeys keys{&ca_, ca_.cert_pem(), Bytes(32, 0xc5), nullptr, cas_.get()};
+    service_ = std::make_unique<AuthorityService>(*store_, trust_, keys, settings_, clock_, SystemRandom::Instance());
+    service_->SetPublisher(&publisher_);
+    service_->SetTlsReloader([this](const TlsFiles& t) {
+      reloads_.push_back(t.client_ca_pem);
+      server_chain_ = t.cert_pem;
+      return OkStatus();
+    });
+    handler_ = MakeApiHandler(*service_, &publisher_);
+    ASSERT_TRUE(service_->PublishCurrent().ok());
+  }
+
+  json AckWithBundle(const Node& n, const std::string& bundle_hash) {
+    auto r = Call("POST", "/v1/node/ack", json{{"generation", Generation()}, {"ca_bundle_sha256", bundle_hash}}.dump(),
+                  n.caller());
+    EXPECT_EQ(r.status, 200) << r.body;
+    return Parse(r);
+  }
+  static size_t Certs(const std::string& pem) {
+    auto fps = pki::BundleFingerprints(pem);
+    return fps.ok() ? fps->size() : 0;
+  }
+
+  std::unique_ptr<CaKeys> cas_;
+  std::vector<std::string> reloads_;
+  std::string server_chain_;
+};
+
+TEST_F(CaRotationTest, AnnounceDistributeSwitchRetire) {
+  const std::string old_fp = ca_.Fingerprint();
+  const std::string old_hash = Sha256Hex(ca_.cert_pem());
+  for (Node* n : {&a_, &b_, &c_}) EXPECT_FALSE(AckWithBundle(*n, old_hash).contains("ca_bundle"));
+
+  auto r = Call("POST", "/v1/admin/keys/ca/rotate", json{{"reason", "drill"}}.dump(), kAdmin);
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(Parse(r)["authority_ca"].size(), 2u);
+  ASSERT_EQ(reloads_.size(), 1u);
+  EXPECT_EQ(Certs(reloads_.back()), 2u) << "the server accepts client certificates from both CAs";
+  EXPECT_EQ(StatusReason(Call("POST", "/v1/admin/keys/ca/rotate", "{}", kAdmin)), "409 rotation_in_progress");
+
+  // A node with the old bundle is handed the new one; with the new one, nothing.
+  json answer = AckWithBundle(a_, old_hash);
+  ASSERT_TRUE(answer.contains("ca_bundle"));
+  const std::string bundle = answer["ca_bundle"];
+  EXPECT_EQ(Certs(bundle), 2u);
+  EXPECT_FALSE(AckWithBundle(a_, Sha256Hex(bundle)).contains("ca_bundle"));
+  EXPECT_EQ(StatusReason(Call("POST", "/v1/node/ack", json{{"generation", 1}, {"ca_bundle_sha256", "xyz"}}.dump(),
+                              a_.caller())),
+            "400 invalid_request");
+
+  // Not every node holds it yet: no switch.
+  ASSERT_TRUE(service_->RotationTick().ok());
+  EXPECT_EQ(service_->CurrentCa()->Fingerprint(), old_fp);
+  AckWithBundle(b_, Sha256Hex(bundle));
+  AckWithBundle(c_, Sha256Hex(bundle));
+  ASSERT_TRUE(service_->RotationTick().ok());
+  const std::string new_fp = service_->CurrentCa()->Fingerprint();
+  EXPECT_NE(new_fp, old_fp) << "switched once every node trusts the new CA";
+  ASSERT_EQ(reloads_.size(), 2u);
+  EXPECT_EQ(Certs(reloads_.back()), 2u) << "certificates of the old CA stay valid";
+  auto chain = pki::BundleFingerprints(server_chain_);
+  ASSERT_TRUE(chain.ok());
+  EXPECT_EQ(chain->back(), new_fp) << "the server certificate comes from the new CA";
+  auto admin = pki::ReadFile(dir_.File("admin.crt"));
+  ASSERT_TRUE(admin.ok());
+  auto ca_file = pki::ReadFile(dir_.File("ca.crt"));
+  ASSERT_TRUE(ca_file.ok());
+  EXPECT_EQ(*ca_file, service_->CurrentCa()->cert_pem());
+  // The switch survives a restart.
+  auto reloaded = CaKeys::Load(dir_.path());
+  ASSERT_TRUE(reloaded.ok()) << reloaded.error().ToString();
+  EXPECT_EQ((*reloaded)->Current()->Fingerprint(), new_fp);
+  EXPECT_TRUE((*reloaded)->has_old());
+
+  // Retire once every certificate the old CA issued has expired.
+  clock_.Advance(settings_.node_cert_lifetime.count() - 60);
+  ASSERT_TRUE(service_->RotationTick().ok());
+  EXPECT_EQ(Certs(service_->CaBundle()), 2u);
+  clock_.Advance(120);
+  ASSERT_TRUE(service_->RotationTick().ok());
+  EXPECT_EQ(Certs(service_->CaBundle()), 1u);
+  ASSERT_EQ(reloads_.size(), 3u);
+  EXPECT_EQ(Certs(reloads_.back()), 1u);
+  for (const char* action : {"ca.announce", "ca.switch", "ca.retire"}) EXPECT_TRUE(Audited(action)) << action;
+}
+
+}  // namespace
+}  // namespace tpmesh::authority

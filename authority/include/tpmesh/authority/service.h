@@ -24,6 +24,7 @@
 #include "tpmesh/authority/ipv6.h"
 #include "tpmesh/authority/publisher.h"
 #include "tpmesh/authority/records.h"
+#include "tpmesh/authority/ca_keys.h"
 #include "tpmesh/authority/signing_keys.h"
 #include "tpmesh/authority/store.h"
 #include "tpmesh/common/env.h"
@@ -72,6 +73,7 @@ struct AuthorityKeys {
   std::string ca_bundle_pem;
   Bytes config_signing_public;           // Ed25519, 32 bytes (when `signing` is null)
   SigningKeys* signing = nullptr;        // not owned; null: no signing-key rotation
+  CaKeys* cas = nullptr;                 // not owned; null: `ca` and no CA rotation
 };
 
 // What a node last reported after applying a generation (in memory only:
@@ -84,6 +86,7 @@ struct PeerReport {
 };
 struct NodeReport {
   int64_t applied_generation = 0;
+  std::string ca_bundle_sha256;  // hex, of the CA bundle the node trusts ("" = not reported)
   int64_t at = 0;  // unix seconds of the report
   std::vector<PeerReport> peers;
 };
@@ -93,6 +96,7 @@ struct RotationDirective {
   enum class Action { kNone, kPrepare, kSwitch };
   Action action = Action::kNone;
   Bytes next_public_key;  // kSwitch: the key the node registered
+  std::string ca_bundle;  // non-empty: the node's CA bundle is stale; trust this one
 };
 
 // One node's keys as `tpmeshctl keys list` shows them.
@@ -224,6 +228,19 @@ class AuthorityService {
   [[nodiscard]] Status RotateSigningKey(const std::string& actor, const std::string& reason);
   std::vector<SigningKeyInfo> SigningKeysInfo() const;
   Bytes ConfigSigningPublic() const;
+
+  // Authority CA rotation (ca_keys.h): announces a new CA now; nodes fetch
+  // the bundle through their ack answers; RotationTick switches once every
+  // active node reported the new bundle (or policy.overlap after the
+  // announcement) and retires the old CA once every certificate it issued
+  // has expired. `reload` receives the server's new TLS material (the
+  // server certificate and the client CAs) after each step.
+  // Errors: "ca_rotation_unavailable", "rotation_in_progress".
+  [[nodiscard]] Status RotateCa(const std::string& actor, const std::string& reason);
+  void SetTlsReloader(std::function<Status(const TlsFiles&)> reload) { tls_reload_ = std::move(reload); }
+  std::vector<CaInfo> CasInfo() const;
+  std::string CaBundle() const;
+  std::shared_ptr<const pki::AuthorityCa> CurrentCa() const;
   std::map<std::string, NodeReport> Reports() const;
 
   const AuthoritySettings& settings() const { return settings_; }
@@ -259,6 +276,8 @@ class AuthorityService {
   Status CommitRotation(std::string_view node_id, ByteView public_key, const std::string& how);
   void ForgetRotation(std::string_view node_id);
   Status SigningTick(const std::vector<NodeRecord>& nodes);  // rot_mu_ held
+  Status CaTick(const std::vector<NodeRecord>& nodes);       // rot_mu_ held
+  std::function<Status(const TlsFiles&)> tls_reload_;
   // One transaction: bumps the generation, runs fn with it, builds the new
   // state; publishes it after the commit.
   Status BumpAndPublish(const std::function<Status(Tx&, int64_t generation)>& fn);

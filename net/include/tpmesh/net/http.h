@@ -65,6 +65,12 @@ class Server {
   virtual ~Server() = default;
   virtual std::vector<int> ports() const = 0;
   virtual void Stop() = 0;
+  // Replaces the server certificate chain, its key and the client CAs for
+  // every handshake from now on (connections already open keep theirs).
+  // Thread-safe. Errors as for StartServer's TLS options; on error nothing
+  // changes.
+  [[nodiscard]] virtual Status UpdateTls(const std::string& cert_pem, const std::string& key_pem,
+                                         const std::string& client_ca_pem) = 0;
 };
 [[nodiscard]] Result<std::unique_ptr<Server>> StartServer(const ServerOptions& options, Handler handler);
 

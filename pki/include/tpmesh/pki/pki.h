@@ -86,6 +86,13 @@ class AuthorityCa {
 [[nodiscard]] Result<std::string> GenerateKeyPem();
 [[nodiscard]] Result<std::string> MakeCsr(std::string_view key_pem, std::string_view common_name);
 
+// The DNS names and IP addresses (text form) in a certificate's SAN.
+struct ServerNames {
+  std::vector<std::string> dns_names;
+  std::vector<std::string> ip_addresses;
+};
+[[nodiscard]] Result<ServerNames> ServerCertNames(std::string_view cert_pem);
+
 // Hex SHA-256 fingerprints of every certificate in a PEM bundle.
 [[nodiscard]] Result<std::vector<std::string>> BundleFingerprints(std::string_view pem_bundle);
 
