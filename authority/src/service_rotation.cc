@@ -286,8 +286,8 @@ Status AuthorityService::RotationTick() {
   const int64_t now = Now();
   const TimePoint tnow = clock_.Now();
   std::lock_guard<std::mutex> lock(rot_mu_);
-  const bool scan = settings_.rotation.scheduled && (last_schedule_scan_ == 0 || now - last_schedule_scan_ >= 15 ||
-                                                     now < last_schedule_scan_);
+  // Every 15 s: the schedule (when enabled) and retiring old keys.
+  const bool scan = last_schedule_scan_ == 0 || now - last_schedule_scan_ >= 15 || now < last_schedule_scan_;
   if (!switch_holder_.empty() &&
       (!rotations_.count(switch_holder_) ||
        now - switch_granted_at_ > settings_.rotation.policy.confirm_deadline.count())) {
@@ -339,7 +339,7 @@ Status AuthorityService::RotationTick() {
   if (scan) {
     for (const auto& n : nodes) {
       if (!Usable(n)) continue;
-      if (!rotations_.count(n.node_id) && !rotation_requested_.count(n.node_id) &&
+      if (settings_.rotation.scheduled && !rotations_.count(n.node_id) && !rotation_requested_.count(n.node_id) &&
           tnow >= keyrotate::AnnounceAt(settings_.rotation.policy, FromUnixSeconds(n.wg_key_since), n.node_id)) {
         scheduled.push_back(n.node_id);
       }
@@ -354,6 +354,7 @@ Status AuthorityService::RotationTick() {
         NodeRecord n = by_id[id];
         const auto& r = rotations_[id].rotation;
         n.next_wg_public_key.clear();
+        n.rotate_requested_at = now;  // an authority restart re-requests it
         n.updated_at = now;
         TPMESH_RETURN_IF_ERROR(tx.UpdateNode(n));
         TPMESH_RETURN_IF_ERROR(tx.AppendAudit(AuditEntry{
@@ -365,6 +366,7 @@ Status AuthorityService::RotationTick() {
         NodeRecord n = by_id[id];
         const auto& r = rotations_[id].rotation;
         n.next_wg_public_key = r.next_public_key();
+        n.rotate_requested_at = 0;
         n.updated_at = now;
         TPMESH_RETURN_IF_ERROR(tx.UpdateNode(n));
         TPMESH_RETURN_IF_ERROR(tx.AppendAudit(AuditEntry{

@@ -81,6 +81,11 @@ Status SaveState(const EnrollOptions& o, const proto::EnrollFinishResponse& r) {
   TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(P(o, "node.crt"), r.node_cert_pem));
   TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(P(o, "ca.crt"), r.ca_bundle_pem));
   TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(P(o, "authority"), o.authority_url + "\n"));
+  // The enrollment pins the authority's current config-signing key: a set
+  // learned from earlier signing-key announcements no longer applies.
+  std::error_code ec;
+  fs::remove(P(o, "signing-keys.json"), ec);
+  if (ec) return MakeError(Code::kInternal, "state_write_failed", P(o, "signing-keys.json") + ": " + ec.message());
   return pki::WritePrivateFile(P(o, "node.json"), proto::ToJson(r));  // last: marks completion
 }
 

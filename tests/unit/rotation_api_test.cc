@@ -329,6 +329,31 @@ TEST_F(RotationApiTest, SwitchSlotOfASilentNodeIsReleasedAfterTheDeadline) {
   EXPECT_EQ(Action(Ack(a_, woke)), "switch");
 }
 
+TEST_F(RotationApiTest, PostponedRotationIsRequestedAgainAfterARestart) {
+  for (Node* n : {&a_, &b_, &c_}) Ack(*n);
+  StartRotation(a_, Key(0xa7));
+  clock_.Advance(31);  // nobody confirmed
+  ASSERT_TRUE(service_->RotationTick().ok());
+  ASSERT_EQ(KeysOf(a_)["rotation"].value("phase", ""), "postponed");
+  Build();  // the in-memory postponement is gone
+  EXPECT_EQ(KeysOf(a_)["rotation"].value("phase", ""), "requested");
+  EXPECT_EQ(Action(Ack(a_)), "prepare");
+  EXPECT_EQ(Prepare(a_, Key(0xa7)).status, 200) << "the node re-registers the key it kept";
+}
+
+TEST_F(RotationApiTest, OldKeysRetireAlsoWithoutTheSchedule) {
+  for (Node* n : {&a_, &b_, &c_}) Ack(*n);
+  const int64_t g = StartRotation(a_, Key(0xa8));
+  Ack(b_, g);
+  Ack(c_, g);
+  ASSERT_EQ(Action(Ack(a_)), "switch");
+  ASSERT_EQ(Switched(a_, Key(0xa8)).status, 200);
+  ASSERT_FALSE(settings_.rotation.scheduled);
+  clock_.Advance(601);
+  ASSERT_TRUE(service_->RotationTick().ok());
+  EXPECT_EQ(KeysOf(a_).value("previous_public_key", "x"), "");
+}
+
 TEST_F(RotationApiTest, OfflinePeersAreNotAwaited) {
   Ack(a_);
   Ack(b_);
