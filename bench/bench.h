@@ -31,6 +31,11 @@ class Reporter {
   void Emit(const std::string& name, double value, const std::string& unit);
   void Note(const std::string& text);  // "# text" on stderr
   bool Has(const std::string& name) const { return values_.count(name) != 0; }
+  // Whether a line named `prefix`... was emitted (names that carry their N).
+  bool HasPrefix(const std::string& prefix) const {
+    auto it = values_.lower_bound(prefix);
+    return it != values_.end() && it->first.rfind(prefix, 0) == 0;
+  }
   double Get(const std::string& name) const { return values_.at(name); }
 
  private:
@@ -70,5 +75,7 @@ Status RunEnrollVerify(const BenchConfig& cfg, Reporter& out);   // enroll_verif
 Status RunConfigBuild(const BenchConfig& cfg, Reporter& out);    // config_build_*, change_bytes_*
 Status RunEnrollHttp(const BenchConfig& cfg, Reporter& out);     // enroll_http_*
 Status RunThreadCost(const BenchConfig& cfg, Reporter& out);     // idle_thread_rss_kb
+Status RunConverge(const BenchConfig& cfg, Reporter& out);       // converge_*_nN, change_bytes_received_nN
+Status RunAuthorityRss(const BenchConfig& cfg, Reporter& out);   // authority_rss_* (forks; run it single-threaded)
 
 }  // namespace tpmesh::bench
