@@ -1,6 +1,7 @@
 // tpmesh-authority: init | serve. Thin: the logic lives in tpmesh_authority.
 #include <CLI/CLI.hpp>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <condition_variable>
 #include <cstdio>
@@ -72,7 +73,19 @@ int Serve(AuthorityConfig cfg) {
   so.cert_pem = state->server_cert_pem;
   so.key_pem = state->server_key_pem;
   so.client_ca_pem = state->ca.cert_pem();
-  so.worker_threads = 256;  // long polls hold a worker each (see docs/benchmarks.md)
+  // Long polls hold a worker (and a descriptor) each: see docs/benchmarks.md.
+  so.worker_threads = cfg.http_workers;
+  if (rlimit lim{}; getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  if (rlimit lim{}; getrlimit(RLIMIT_NOFILE, &lim) == 0 &&
+      lim.rlim_cur < static_cast<rlim_t>(cfg.http_workers) + 64) {
+    std::fprintf(stderr,
+                 "tpmesh-authority: warning: %llu file descriptors for %d HTTP workers; raise the "
+                 "limit (LimitNOFILE=) or lower http_workers\n",
+                 static_cast<unsigned long long>(lim.rlim_cur), cfg.http_workers);
+  }
   const TlsFiles tls = (*cas)->Tls();  // the bundle: a CA rotation may be under way
   so.cert_pem = tls.cert_pem;
   so.key_pem = tls.key_pem;

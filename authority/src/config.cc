@@ -26,7 +26,7 @@ Result<AuthorityConfig> LoadConfig(const std::string& path) {
   static const std::set<std::string> kTop = {"state_dir", "listen", "ek_trust_dir", "dev_mode",
                                              "default_policy", "mtu", "persistent_keepalive",
                                              "node_cert_hours", "node_cert_lifetime", "admission",
-                                             "rotation"};
+                                             "rotation", "http_workers"};
   static const std::set<std::string> kRotation = {"period", "lead_time", "overlap", "jitter",
                                                   "confirm_deadline", "retry_after", "scheduled",
                                                   "live_window"};
@@ -67,6 +67,7 @@ Result<AuthorityConfig> LoadConfig(const std::string& path) {
   TPMESH_RETURN_IF_ERROR(integer("mtu", c.mtu, 1280, 9000));
   TPMESH_RETURN_IF_ERROR(integer("persistent_keepalive", c.persistent_keepalive, 0, 3600));
   TPMESH_RETURN_IF_ERROR(integer("node_cert_hours", c.node_cert_hours, 1, 24 * 30));
+  TPMESH_RETURN_IF_ERROR(integer("http_workers", c.http_workers, 16, 65536));
   c.node_cert_lifetime = std::chrono::hours(c.node_cert_hours);
   // A duration: "90s", "15m", "1h", "7d", or an integer number of seconds.
   auto duration = [&](const toml::table& tab, const std::string& prefix, const char* key,

@@ -69,6 +69,9 @@ struct AuthorityConfig {
   int node_cert_hours = 24;
   std::chrono::seconds node_cert_lifetime{24 * 3600};  // node_cert_hours or node_cert_lifetime
   RotationSettings rotation;                           // [rotation]
+  // HTTP worker threads: every waiting long poll holds one (cpp-httplib), so
+  // at least the number of nodes plus some for admins and enrollments.
+  int http_workers = 1024;
 };
 
 [[nodiscard]] Result<AuthorityConfig> LoadConfig(const std::string& path);
