@@ -55,24 +55,18 @@ int Serve(AuthorityConfig cfg) {
   settings.default_policy = cfg.default_policy;
   settings.node_cert_lifetime = cfg.node_cert_lifetime;
   settings.rotation = cfg.rotation;
-  auto signing = SigningKeys::Load(cfg.state_dir);
-  if (!signing.ok()) return Die(signing.error());
-  auto cas = CaKeys::Load(cfg.state_dir);
-  if (!cas.ok()) return Die(cas.error());
-  AuthorityKeys keys{&state->ca, state->ca.cert_pem(), state->config_signing_public, signing->get(),
-                     cas->get()};
+  AuthorityKeys keys;
+  keys.signing = state->signing.get();
+  keys.cas = state->cas.get();
   AuthorityService service(*state->store, *trust, keys, settings, SystemClock::Instance(),
                            SystemRandom::Instance());
-  ConfigPublisher publisher(SecretBytes(state->config_signing_secret.view()));
-  (*signing)->Configure(publisher);
+  ConfigPublisher publisher(SecretBytes{});  // keys from Configure, before anything is published
+  state->signing->Configure(publisher);
   service.SetPublisher(&publisher);
   if (auto st = service.PublishCurrent(); !st.ok()) return Die(st.error());
 
   net::ServerOptions so;
   so.listen = cfg.listen;
-  so.cert_pem = state->server_cert_pem;
-  so.key_pem = state->server_key_pem;
-  so.client_ca_pem = state->ca.cert_pem();
   // Long polls hold a worker (and a descriptor) each: see docs/benchmarks.md.
   so.worker_threads = cfg.http_workers;
   if (rlimit lim{}; getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
@@ -86,7 +80,7 @@ int Serve(AuthorityConfig cfg) {
                  "limit (LimitNOFILE=) or lower http_workers\n",
                  static_cast<unsigned long long>(lim.rlim_cur), cfg.http_workers);
   }
-  const TlsFiles tls = (*cas)->Tls();  // the bundle: a CA rotation may be under way
+  const TlsFiles tls = state->cas->Tls();  // the bundle: a CA rotation may be under way
   so.cert_pem = tls.cert_pem;
   so.key_pem = tls.key_pem;
   so.client_ca_pem = tls.client_ca_pem;

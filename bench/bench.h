@@ -12,6 +12,7 @@
 #include <map>
 #include <string>
 
+#include "tpmesh/common/bytes.h"
 #include "tpmesh/common/result.h"
 
 namespace tpmesh::bench {
@@ -46,6 +47,12 @@ using Seconds = std::chrono::duration<double>;
 inline double Now() {
   return Seconds(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
+// The mesh prefix of every benchmark's state.
+inline constexpr const char* kMeshPrefix = "fd12:3456:789a::/48";
+// `n` deterministic bytes for item `i` (BLAKE2b of tag || i, big-endian):
+// stable node ids, keys and seeds across runs.
+Bytes DerivedBytes(uint32_t i, uint8_t tag, size_t n);
+
 // CPU seconds used by the calling thread / by the whole process.
 double ThreadCpuSeconds();
 double ProcessCpuSeconds();

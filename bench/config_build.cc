@@ -29,22 +29,13 @@
 namespace tpmesh::bench {
 namespace {
 
-constexpr const char* kPrefix = "fd12:3456:789a::/48";
-
-Bytes Derived(uint32_t i, uint8_t tag, size_t n) {
-  Bytes out(n);
-  uint8_t in[5] = {tag, static_cast<uint8_t>(i >> 24), static_cast<uint8_t>(i >> 16),
-                   static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
-  crypto_generichash(out.data(), out.size(), in, sizeof in, nullptr, 0);
-  return out;
-}
 
 std::string Hostname(uint32_t i) { return "node-" + std::to_string(100000 + i).substr(1); }
 
 meshcfg::MeshMember Member(const authority::MeshPrefix& prefix, uint32_t i) {
-  return meshcfg::MeshMember{HexEncode(Derived(i, 1, 10)),
+  return meshcfg::MeshMember{HexEncode(DerivedBytes(i, 1, 10)),
                              Hostname(i),
-                             Derived(i, 2, 32),
+                             DerivedBytes(i, 2, 32),
                              {"192.0.2." + std::to_string(i % 250 + 1) + ":51820",
                               "[2001:db8::" + std::to_string(i % 9000 + 1) + "]:51820"},
                              {authority::SubnetPrefix(prefix, i + 1)},
@@ -55,7 +46,7 @@ meshcfg::MeshMember Member(const authority::MeshPrefix& prefix, uint32_t i) {
 meshcfg::MeshState State(const authority::MeshPrefix& prefix, uint32_t n, int64_t generation) {
   meshcfg::MeshState s;
   s.generation = generation;
-  s.mesh_prefix = kPrefix;
+  s.mesh_prefix = kMeshPrefix;
   for (uint32_t i = 0; i < n; ++i) s.members.push_back(Member(prefix, i));
   meshcfg::SortMembers(s);
   return s;
@@ -100,20 +91,20 @@ Status AuthorityPath(const BenchConfig& cfg, uint32_t n,
   TPMESH_RETURN_IF_ERROR(store->Transact([&](authority::Tx& tx) -> Status {
     for (uint32_t i = 0; i < n; ++i) {
       authority::NodeRecord r;
-      Bytes ek = Derived(i, 3, 32);
+      Bytes ek = DerivedBytes(i, 3, 32);
       r.node_id = authority::NodeIdFromEk(ek);
       r.hostname = Hostname(i);
       r.status = authority::NodeStatus::kActive;
       r.status_reason = "admitted by allowlist";
       r.ek_sha256 = ek;
-      r.ek_public = Derived(i, 4, 90);
-      r.ek_name = Derived(i, 5, 34);
-      r.ak_public = Derived(i, 6, 90);
-      r.ak_name = Derived(i, 7, 34);
+      r.ek_public = DerivedBytes(i, 4, 90);
+      r.ek_name = DerivedBytes(i, 5, 34);
+      r.ak_public = DerivedBytes(i, 6, 90);
+      r.ak_name = DerivedBytes(i, 7, 34);
       r.subnet = i + 1;
-      r.wg_public_key = Derived(i, 2, 32);
+      r.wg_public_key = DerivedBytes(i, 2, 32);
       r.endpoints = {"192.0.2.1:51820", "[2001:db8::1]:51820"};
-      for (uint32_t p = 0; p < 8; ++p) r.pcr_values[p] = Derived(p, 8, 32);
+      for (uint32_t p = 0; p < 8; ++p) r.pcr_values[p] = DerivedBytes(p, 8, 32);
       r.enrolled_at = r.updated_at = r.last_seen = 1'800'000'000;
       r.enroll_count = 1;
       TPMESH_RETURN_IF_ERROR(tx.InsertNode(r));
@@ -122,7 +113,7 @@ Status AuthorityPath(const BenchConfig& cfg, uint32_t n,
   }));
   attest::TrustStore trust;
   authority::AuthoritySettings settings;
-  TPMESH_ASSIGN_OR_RETURN(settings.mesh_prefix, authority::ParseMeshPrefix(kPrefix));
+  TPMESH_ASSIGN_OR_RETURN(settings.mesh_prefix, authority::ParseMeshPrefix(kMeshPrefix));
   authority::AuthorityKeys keys{nullptr, "", Bytes(32, 0)};  // no certificates issued here
   authority::AuthorityService service(*store, trust, keys, settings, SystemClock::Instance(),
                                       SystemRandom::Instance());
@@ -160,7 +151,7 @@ Status AuthorityPath(const BenchConfig& cfg, uint32_t n,
 
 Status RunConfigBuild(const BenchConfig& cfg, Reporter& out) {
   if (sodium_init() < 0) return BenchError("sodium_init");
-  TPMESH_ASSIGN_OR_RETURN(auto prefix, authority::ParseMeshPrefix(kPrefix));
+  TPMESH_ASSIGN_OR_RETURN(auto prefix, authority::ParseMeshPrefix(kMeshPrefix));
   uint8_t pk[crypto_sign_PUBLICKEYBYTES];
   SecretBytes sk(crypto_sign_SECRETKEYBYTES);
   crypto_sign_keypair(pk, sk.data());

@@ -57,37 +57,28 @@
 namespace tpmesh::bench {
 namespace {
 
-constexpr const char* kPrefix = "fd12:3456:789a::/48";
 constexpr int kPollWait = 55;  // seconds, the longest the API allows
 
-Bytes Derived(uint32_t i, uint8_t tag, size_t n) {
-  Bytes out(n);
-  uint8_t in[5] = {tag, static_cast<uint8_t>(i >> 24), static_cast<uint8_t>(i >> 16),
-                   static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
-  crypto_generichash(out.data(), out.size(), in, sizeof in, nullptr, 0);
-  return out;
-}
-
-std::string NodeId(uint32_t i) { return authority::NodeIdFromEk(Derived(i, 3, 32)); }
+std::string NodeId(uint32_t i) { return authority::NodeIdFromEk(DerivedBytes(i, 3, 32)); }
 
 // Member i of the mesh as an active node row.
 authority::NodeRecord NodeRow(uint32_t i) {
   authority::NodeRecord r;
-  r.ek_sha256 = Derived(i, 3, 32);
+  r.ek_sha256 = DerivedBytes(i, 3, 32);
   r.node_id = authority::NodeIdFromEk(r.ek_sha256);
   r.hostname = "node-" + std::to_string(1000000 + i).substr(1);
   r.status = authority::NodeStatus::kActive;
   r.status_reason = "bench";
-  r.ek_public = Derived(i, 4, 90);
-  r.ek_name = Derived(i, 5, 34);
-  r.ak_public = Derived(i, 6, 90);
-  r.ak_name = Derived(i, 7, 34);
+  r.ek_public = DerivedBytes(i, 4, 90);
+  r.ek_name = DerivedBytes(i, 5, 34);
+  r.ak_public = DerivedBytes(i, 6, 90);
+  r.ak_name = DerivedBytes(i, 7, 34);
   r.subnet = i + 1;
-  r.wg_public_key = Derived(i, 2, 32);
+  r.wg_public_key = DerivedBytes(i, 2, 32);
   r.endpoints = {"10." + std::to_string((i >> 16) & 255) + "." + std::to_string((i >> 8) & 255) + "." +
                      std::to_string(i & 255) + ":51820",
                  "[2001:db8::" + std::to_string(i % 60000 + 1) + "]:51820"};
-  for (uint32_t p = 0; p < 8; ++p) r.pcr_values[p] = Derived(p, 8, 32);
+  for (uint32_t p = 0; p < 8; ++p) r.pcr_values[p] = DerivedBytes(p, 8, 32);
   r.enrolled_at = r.updated_at = r.last_seen = r.wg_key_since = 1'800'000'000;
   r.enroll_count = 1;
   return r;
@@ -203,7 +194,7 @@ Result<std::unique_ptr<Authority>> StartAuthority(const Keys& keys, const std::s
     for (uint32_t i = 0; i < nodes; ++i) TPMESH_RETURN_IF_ERROR(tx.InsertNode(NodeRow(i)));
     return tx.BumpGeneration().ok() ? OkStatus() : BenchError("BumpGeneration");
   }));
-  TPMESH_ASSIGN_OR_RETURN(a->settings.mesh_prefix, authority::ParseMeshPrefix(kPrefix));
+  TPMESH_ASSIGN_OR_RETURN(a->settings.mesh_prefix, authority::ParseMeshPrefix(kMeshPrefix));
   a->settings.rotation.scheduled = false;  // nothing but the join changes the mesh
   authority::AuthorityKeys ak{&keys.ca, keys.ca.cert_pem(), keys.sign_public};
   a->service = std::make_unique<authority::AuthorityService>(*a->store, a->trust, ak, a->settings,

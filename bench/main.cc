@@ -4,6 +4,7 @@
 // <unit>` lines. --selftest runs a few iterations of each and checks that
 // every benchmark produced its lines and that every verification inside it
 // succeeded (exit 1 otherwise); it asserts nothing about speed.
+#include <sodium.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <time.h>
@@ -28,6 +29,14 @@ void Reporter::Emit(const std::string& name, double value, const std::string& un
 
 void Reporter::Note(const std::string& text) {
   std::fprintf(stderr, "# %s\n", text.c_str());
+}
+
+Bytes DerivedBytes(uint32_t i, uint8_t tag, size_t n) {
+  Bytes out(n);
+  const uint8_t in[5] = {tag, static_cast<uint8_t>(i >> 24), static_cast<uint8_t>(i >> 16),
+                         static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+  crypto_generichash(out.data(), out.size(), in, sizeof in, nullptr, 0);
+  return out;
 }
 
 double ThreadCpuSeconds() {

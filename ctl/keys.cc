@@ -164,6 +164,21 @@ void AddRotate(CLI::App& parent, Registry& reg) {
   reg.Add(rotate, {[a] { return BuildRotate(*a); }, RenderRotate});
 }
 
+// An authority key rotation (`keys rotate-ca`, `keys rotate-signing-key`):
+// POST `path` with an optional reason; the answer is the keys list.
+void AddAnnounce(CLI::App& group, Registry& reg, const char* name, const char* help, const char* path) {
+  auto reason = std::make_shared<std::string>();
+  auto* cmd = group.add_subcommand(name, help);
+  cmd->add_option("--reason", *reason, "why (recorded in the audit log)");
+  reg.Add(cmd, {[reason, path]() -> Result<Request> {
+                  TPMESH_ASSIGN_OR_RETURN(std::string r, CheckText(*reason, "reason"));
+                  json body = json::object();
+                  if (!r.empty()) body["reason"] = r;
+                  return Request{"POST", path, body};
+                },
+                RenderList});
+}
+
 }  // namespace
 
 void AddKeysCommands(CLI::App& root, Registry& reg) {
@@ -174,32 +189,14 @@ void AddKeysCommands(CLI::App& root, Registry& reg) {
                    ->alias("ls");
   reg.Add(list, {[] { return Result<Request>(Request{"GET", "/v1/admin/keys", {}}); }, RenderList});
   AddRotate(*group, reg);
-  auto ca_reason = std::make_shared<std::string>();
-  auto* ca = group->add_subcommand(
-      "rotate-ca",
-      "announce a new authority CA; nodes fetch the new trust bundle, then it issues every certificate "
-      "and the old CA stays trusted until the certificates it issued expire");
-  ca->add_option("--reason", *ca_reason, "why (recorded in the audit log)");
-  reg.Add(ca, {[ca_reason]() -> Result<Request> {
-                 TPMESH_ASSIGN_OR_RETURN(std::string r, CheckText(*ca_reason, "reason"));
-                 json body = json::object();
-                 if (!r.empty()) body["reason"] = r;
-                 return Request{"POST", "/v1/admin/keys/ca/rotate", body};
-               },
-               RenderList});
-  auto reason = std::make_shared<std::string>();
-  auto* signing = group->add_subcommand(
-      "rotate-signing-key",
-      "announce a new config-signing key; the authority switches to it once every node holds the "
-      "announcement, and the old key co-signs for the overlap");
-  signing->add_option("--reason", *reason, "why (recorded in the audit log)");
-  reg.Add(signing, {[reason]() -> Result<Request> {
-                      TPMESH_ASSIGN_OR_RETURN(std::string r, CheckText(*reason, "reason"));
-                      json body = json::object();
-                      if (!r.empty()) body["reason"] = r;
-                      return Request{"POST", "/v1/admin/keys/signing/rotate", body};
-                    },
-                    RenderList});
+  AddAnnounce(*group, reg, "rotate-ca",
+              "announce a new authority CA; nodes fetch the new trust bundle, then it issues every "
+              "certificate and the old CA stays trusted until the certificates it issued expire",
+              "/v1/admin/keys/ca/rotate");
+  AddAnnounce(*group, reg, "rotate-signing-key",
+              "announce a new config-signing key; the authority switches to it once every node holds "
+              "the announcement, and the old key co-signs for the overlap",
+              "/v1/admin/keys/signing/rotate");
 }
 
 }  // namespace tpmesh::ctl

@@ -78,6 +78,7 @@ Result<std::unique_ptr<CaKeys>> CaKeys::Load(const std::string& state_dir) {
   }
   TPMESH_ASSIGN_OR_RETURN(k->server_cert_pem_, pki::ReadFile(k->Path("server.crt")));
   TPMESH_ASSIGN_OR_RETURN(k->server_key_pem_, pki::ReadFile(k->Path("server.key")));
+  k->RefreshBundle();
   return k;
 }
 
@@ -86,28 +87,28 @@ std::shared_ptr<const pki::AuthorityCa> CaKeys::Current() const {
   return current_;
 }
 
-std::string CaKeys::BundleLocked() const {
-  std::string out = current_->cert_pem();
-  if (next_) out += next_->cert_pem();
-  if (old_cert_pem_) out += *old_cert_pem_;
-  return out;
+void CaKeys::RefreshBundle() {
+  bundle_ = current_->cert_pem();
+  if (next_) bundle_ += next_->cert_pem();
+  if (old_cert_pem_) bundle_ += *old_cert_pem_;
+  Bytes h(crypto_hash_sha256_BYTES);
+  crypto_hash_sha256(h.data(), reinterpret_cast<const uint8_t*>(bundle_.data()), bundle_.size());
+  bundle_sha256_ = HexEncode(h);
 }
 
 std::string CaKeys::Bundle() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return BundleLocked();
+  return bundle_;
 }
 
 std::string CaKeys::BundleSha256() const {
-  const std::string b = Bundle();
-  Bytes h(crypto_hash_sha256_BYTES);
-  crypto_hash_sha256(h.data(), reinterpret_cast<const uint8_t*>(b.data()), b.size());
-  return HexEncode(h);
+  std::lock_guard<std::mutex> lock(mu_);
+  return bundle_sha256_;
 }
 
 TlsFiles CaKeys::Tls() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return TlsFiles{server_cert_pem_, server_key_pem_, BundleLocked()};
+  return TlsFiles{server_cert_pem_, server_key_pem_, bundle_};
 }
 
 std::vector<CaInfo> CaKeys::Info() const {
@@ -151,6 +152,7 @@ Status CaKeys::Announce(TimePoint now) {
   TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path("ca.next.meta"), std::to_string(ToUnixSeconds(now)) + "\n"));
   next_ = std::make_shared<const pki::AuthorityCa>(std::move(ca));
   next_at_ = ToUnixSeconds(now);
+  RefreshBundle();
   return OkStatus();
 }
 
@@ -194,6 +196,7 @@ Status CaKeys::Switch(TimePoint now, int64_t until) {
   sodium_memzero(server_key_pem_.data(), server_key_pem_.size());
   server_cert_pem_ = chain;
   server_key_pem_ = std::move(server.key_pem);
+  RefreshBundle();
   return OkStatus();
 }
 
@@ -207,6 +210,7 @@ Status CaKeys::Retire() {
   old_cert_pem_.reset();
   old_fingerprint_.clear();
   old_until_ = 0;
+  RefreshBundle();
   return OkStatus();
 }
 

@@ -51,6 +51,17 @@ Status AuthorityService::BumpAndPublish(const std::function<Status(Tx&, int64_t)
   return OkStatus();
 }
 
+bool AuthorityService::EveryActiveNodeReported(const std::vector<NodeRecord>& nodes,
+                                               const std::function<bool(const NodeReport&)>& pred) const {
+  std::lock_guard<std::mutex> lock(reports_mu_);
+  for (const auto& n : nodes) {
+    if (!Usable(n)) continue;
+    auto it = reports_.find(n.node_id);
+    if (it == reports_.end() || !pred(it->second)) return false;
+  }
+  return true;
+}
+
 std::set<std::string> AuthorityService::LivePeers(const std::vector<NodeRecord>& nodes,
                                                   std::string_view self) const {
   const int64_t cutoff = Now() - settings_.rotation.live_window.count();
@@ -148,9 +159,10 @@ Result<std::vector<NodeRecord>> AuthorityService::RequestRotation(const std::vec
 Result<int64_t> AuthorityService::RotatePrepare(std::string_view node_id, ByteView next_public_key) {
   TPMESH_RETURN_IF_ERROR(CheckWgKey(next_public_key, "next_public_key"));
   const std::string id(node_id);
+  const Bytes key(next_public_key.begin(), next_public_key.end());
   std::lock_guard<std::mutex> lock(rot_mu_);
   auto it = rotations_.find(id);
-  if (it != rotations_.end() && it->second.rotation.next_public_key() == Bytes(next_public_key.begin(), next_public_key.end())) {
+  if (it != rotations_.end() && it->second.rotation.next_public_key() == key) {
     return it->second.announce_generation;  // the same registration again
   }
   if (it == rotations_.end() && !rotation_requested_.count(id)) {
@@ -165,13 +177,12 @@ Result<int64_t> AuthorityService::RotatePrepare(std::string_view node_id, ByteVi
     TPMESH_ASSIGN_OR_RETURN(auto nodes, tx.ListNodes());
     NodeRecord* self = nullptr;
     for (auto& n : nodes) {
-      if (n.node_id == id) self = &n;
-      for (ByteView k : {ByteView(n.wg_public_key), ByteView(n.next_wg_public_key), ByteView(n.prev_wg_public_key)}) {
-        if (n.node_id == id && k.data() == n.next_wg_public_key.data()) continue;  // replaced below
-        if (k.size() == next_public_key.size() && std::equal(k.begin(), k.end(), next_public_key.begin())) {
-          return MakeError(Code::kAlreadyExists, "key_in_use",
-                           "next_public_key: this key is (or was recently) in use in the mesh; generate a new one");
-        }
+      const bool mine = n.node_id == id;
+      if (mine) self = &n;
+      // The node's own announced key is about to be replaced: not a conflict.
+      if (n.wg_public_key == key || n.prev_wg_public_key == key || (!mine && n.next_wg_public_key == key)) {
+        return MakeError(Code::kAlreadyExists, "key_in_use",
+                         "next_public_key: this key is (or was recently) in use in the mesh; generate a new one");
       }
     }
     if (self == nullptr) return NodeNotFound(id);
@@ -179,10 +190,10 @@ Result<int64_t> AuthorityService::RotatePrepare(std::string_view node_id, ByteVi
       return MakeError(Code::kFailedPrecondition, "node_not_active", "node " + id + " is not active");
     }
     TPMESH_ASSIGN_OR_RETURN(auto rotation,
-                            keyrotate::WgRotation::Begin(id, Bytes(next_public_key.begin(), next_public_key.end()),
+                            keyrotate::WgRotation::Begin(id, key,
                                                          LivePeers(nodes, id), clock_.Now(),
                                                          settings_.rotation.policy));
-    self->next_wg_public_key.assign(next_public_key.begin(), next_public_key.end());
+    self->next_wg_public_key = key;
     self->rotate_requested_at = 0;
     self->updated_at = now;
     TPMESH_RETURN_IF_ERROR(tx.UpdateNode(*self));
@@ -447,15 +458,9 @@ Status AuthorityService::SigningTick(const std::vector<NodeRecord>& nodes) {
   const int64_t now = Now();
   const int64_t overlap = settings_.rotation.policy.overlap.count();
   if (keys.has_next()) {
-    bool all = true;
-    {
-      std::lock_guard<std::mutex> lock(reports_mu_);
-      for (const auto& n : nodes) {
-        if (!Usable(n)) continue;
-        auto it = reports_.find(n.node_id);
-        if (it == reports_.end() || it->second.applied_generation < keys.next_announce_generation()) all = false;
-      }
-    }
+    const int64_t announced = keys.next_announce_generation();
+    const bool all = EveryActiveNodeReported(
+        nodes, [&](const NodeReport& r) { return r.applied_generation >= announced; });
     if (!all && now < keys.next_announced_at() + overlap) return OkStatus();
     const Bytes old = keys.current_public();
     TPMESH_RETURN_IF_ERROR(keys.Switch(now + overlap));
@@ -516,15 +521,8 @@ Status AuthorityService::CaTick(const std::vector<NodeRecord>& nodes) {
   const int64_t overlap = settings_.rotation.policy.overlap.count();
   if (cas.has_next()) {
     const std::string want = cas.BundleSha256();
-    bool all = true;
-    {
-      std::lock_guard<std::mutex> lock(reports_mu_);
-      for (const auto& n : nodes) {
-        if (!Usable(n)) continue;
-        auto it = reports_.find(n.node_id);
-        if (it == reports_.end() || it->second.ca_bundle_sha256 != want) all = false;
-      }
-    }
+    const bool all =
+        EveryActiveNodeReported(nodes, [&](const NodeReport& r) { return r.ca_bundle_sha256 == want; });
     if (!all && now < cas.next_announced_at() + overlap) return OkStatus();
     // Certificates the old CA issued (backdated by at most a tenth of their
     // lifetime) are valid until at most now + lifetime.

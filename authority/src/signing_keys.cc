@@ -169,14 +169,6 @@ int64_t SigningKeys::old_until() const {
   return old_until_;
 }
 
-std::vector<Bytes> SigningKeys::Announced() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (next_) return {current_.public_key, next_->public_key};
-  if (old_) return {current_.public_key, old_->public_key};
-  if (rotated_) return {current_.public_key};
-  return {};
-}
-
 std::vector<SigningKeyInfo> SigningKeys::Info() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<SigningKeyInfo> out;

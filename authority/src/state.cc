@@ -105,24 +105,8 @@ Result<LoadedState> LoadState(const std::string& dir) {
   }
   TPMESH_RETURN_IF_ERROR(pki::EnsurePrivateDir(dir));
   LoadedState s;
-  TPMESH_ASSIGN_OR_RETURN(std::string ca_cert, pki::ReadFile(Path(dir, "ca.crt")));
-  TPMESH_ASSIGN_OR_RETURN(std::string ca_key, pki::ReadFile(Path(dir, "ca.key")));
-  auto ca = pki::AuthorityCa::Load(ca_cert, ca_key);
-  sodium_memzero(ca_key.data(), ca_key.size());
-  if (!ca.ok()) return ca.take_error();
-  s.ca = std::move(*ca);
-  TPMESH_ASSIGN_OR_RETURN(s.server_cert_pem, pki::ReadFile(Path(dir, "server.crt")));
-  TPMESH_ASSIGN_OR_RETURN(s.server_key_pem, pki::ReadFile(Path(dir, "server.key")));
-  TPMESH_ASSIGN_OR_RETURN(std::string pk, pki::ReadFile(Path(dir, "config-signing.pub")));
-  TPMESH_ASSIGN_OR_RETURN(std::string sk, pki::ReadFile(Path(dir, "config-signing.key")));
-  if (pk.size() != crypto_sign_PUBLICKEYBYTES || sk.size() != crypto_sign_SECRETKEYBYTES) {
-    sodium_memzero(sk.data(), sk.size());
-    return MakeError(Code::kFailedPrecondition, "state_corrupt",
-                     dir + ": config-signing key files have the wrong size");
-  }
-  s.config_signing_public = ToBytes(pk);
-  s.config_signing_secret = SecretBytes(AsView(sk));
-  sodium_memzero(sk.data(), sk.size());
+  TPMESH_ASSIGN_OR_RETURN(s.cas, CaKeys::Load(dir));
+  TPMESH_ASSIGN_OR_RETURN(s.signing, SigningKeys::Load(dir));
   TPMESH_ASSIGN_OR_RETURN(s.store, OpenSqliteStore(Path(dir, "authority.db")));
   std::optional<std::string> prefix;
   if (Status st_ = s.store->Transact([&](Tx& tx) -> Status {

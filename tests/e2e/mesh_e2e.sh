@@ -15,52 +15,9 @@
 # Exits 77 (skipped) without root, /dev/net/tun, wireguard-go or swtpm.
 # Everything is cleaned up on exit, also on failure or Ctrl-C.
 set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-
-skip() { echo "SKIP: $*"; exit 77; }
-[[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces)"
-[[ -c /dev/net/tun ]] || skip "no /dev/net/tun"
-command -v wireguard-go >/dev/null || skip "wireguard-go is not installed"
-for tool in wg swtpm swtpm_setup ip ping ss; do
-  command -v "$tool" >/dev/null || skip "$tool is not installed"
-done
-probe=tpmprobe$$
-ip netns add "$probe" 2>/dev/null || skip "cannot create network namespaces here"
-ip netns del "$probe"
-
-export TPMESH_BIN_DIR=${TPMESH_BIN_DIR:-$repo/build/bin}
-# shellcheck source=../../scripts/lib-mesh.sh
-. "$repo/scripts/lib-mesh.sh"
-
-t0=$SECONDS
-on_exit() {
-  local rc=$?
-  if ((rc != 0)) && [[ -n "$W_PREFIX" ]]; then
-    echo "---- logs (last lines) ----" >&2
-    tail -n 25 "$W_DIR/authority.log" 2>/dev/null | sed 's/^/authority: /' >&2
-    for h in "${W_HOSTS[@]}"; do
-      tail -n 12 "$W_DIR/hosts/$h/client.log" 2>/dev/null | sed "s/^/$h: /" >&2
-    done
-  fi
-  world_destroy
-  echo "mesh_e2e: $( ((rc == 0)) && echo PASSED || echo FAILED) in $((SECONDS - t0)) s"
-  exit "$rc"
-}
-trap on_exit EXIT
-trap 'exit 130' INT TERM
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "== $* (t=$((SECONDS - t0)) s)"; }
-
-# converge TIMEOUT HOSTS...: every ordered pair pings within TIMEOUT seconds.
-converge() {
-  local timeout=$1
-  shift
-  wait_until "ping_all $*" "$timeout" && return 0
-  ping_all "$@"  # prints which pairs fail
-  fail "hosts $* did not all reach each other within ${timeout}s"
-}
+# shellcheck source=lib-e2e.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib-e2e.sh"
+e2e_begin mesh_e2e
 
 join() {  # NAME...: add, enroll, start
   local h

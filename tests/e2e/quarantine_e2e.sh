@@ -19,56 +19,14 @@
 # tpm2-tools, jq or openssl. Everything is cleaned up on exit, also on
 # failure or Ctrl-C.
 set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
+# shellcheck source=lib-e2e.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib-e2e.sh"
 
-skip() { echo "SKIP: $*"; exit 77; }
-[[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces)"
-[[ -c /dev/net/tun ]] || skip "no /dev/net/tun"
-command -v wireguard-go >/dev/null || skip "wireguard-go is not installed"
-for tool in wg swtpm swtpm_setup ip ping ss tpm2_pcrread tpm2_pcrextend jq openssl; do
-  command -v "$tool" >/dev/null || skip "$tool is not installed"
-done
-probe=tpmprobe$$
-ip netns add "$probe" 2>/dev/null || skip "cannot create network namespaces here"
-ip netns del "$probe"
-
-export TPMESH_BIN_DIR=${TPMESH_BIN_DIR:-$repo/build/bin}
-# shellcheck source=../../scripts/lib-mesh.sh
-. "$repo/scripts/lib-mesh.sh"
-
-t0=$SECONDS
-on_exit() {
-  local rc=$?
-  if ((rc != 0)) && [[ -n "$W_PREFIX" ]]; then
-    echo "---- logs (last lines) ----" >&2
-    tail -n 30 "$W_DIR/authority.log" 2>/dev/null | sed 's/^/authority: /' >&2
-    for h in "${W_HOSTS[@]}"; do
-      tail -n 12 "$W_DIR/hosts/$h/client.log" 2>/dev/null | sed "s/^/$h: /" >&2
-    done
-    mesh_ctl nodes list 2>/dev/null | sed 's/^/nodes: /' >&2
-    mesh_ctl audit list --limit 30 2>/dev/null | sed 's/^/audit: /' >&2
-  fi
-  world_destroy
-  echo "quarantine_e2e: $( ((rc == 0)) && echo PASSED || echo FAILED) in $((SECONDS - t0)) s"
-  exit "$rc"
+e2e_diagnostics() {
+  mesh_ctl nodes list 2>/dev/null | sed 's/^/nodes: /'
+  mesh_ctl audit list --limit 30 2>/dev/null | sed 's/^/audit: /'
 }
-trap on_exit EXIT
-trap 'exit 130' INT TERM
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "== $* (t=$((SECONDS - t0)) s)"; }
-
-converge() {  # TIMEOUT HOSTS...
-  local timeout=$1
-  shift
-  wait_until "ping_all $*" "$timeout" && return 0
-  ping_all "$@"
-  fail "hosts $* did not all reach each other within ${timeout}s"
-}
-
-pub() { tr -d '\n' <"${H_DIR[$1]}/wg.pub"; }
-has_peer_key() { [[ "$(host_wg "$1" show peers 2>/dev/null)" == *"$2"* ]]; }
+e2e_begin quarantine_e2e tpm2_pcrread tpm2_pcrextend jq openssl
 # some_peer_has KEY HOSTS...: at least one of HOSTS still has KEY as a peer.
 some_peer_has() {
   local key=$1 h

@@ -617,6 +617,7 @@ class CaRotationTest : public RotationApiTest {
     write("server.crt", server->cert_pem + ca_.cert_pem());
     write("server.key", server->key_pem);
     write("admin.crt", admin->cert_pem);
+    original_admin_ = admin->cert_pem;
     write("admin.key", admin->key_pem);
     auto cas = CaKeys::Load(dir_.path());
     ASSERT_TRUE(cas.ok()) << cas.error().ToString();
@@ -645,6 +646,7 @@ class CaRotationTest : public RotationApiTest {
   }
 
   std::unique_ptr<CaKeys> cas_;
+  std::string original_admin_;
   std::vector<std::string> reloads_;
   std::string server_chain_;
 };
@@ -686,6 +688,10 @@ TEST_F(CaRotationTest, AnnounceDistributeSwitchRetire) {
   EXPECT_EQ(chain->back(), new_fp) << "the server certificate comes from the new CA";
   auto admin = pki::ReadFile(dir_.File("admin.crt"));
   ASSERT_TRUE(admin.ok());
+  EXPECT_NE(*admin, original_admin_) << "the admin certificate is re-issued by the new CA";
+  auto admin_id = pki::IdentityFromCertPem(*admin);
+  ASSERT_TRUE(admin_id.ok());
+  EXPECT_EQ(admin_id->id, "admin");
   auto ca_file = pki::ReadFile(dir_.File("ca.crt"));
   ASSERT_TRUE(ca_file.ok());
   EXPECT_EQ(*ca_file, service_->CurrentCa()->cert_pem());

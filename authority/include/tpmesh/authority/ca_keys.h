@@ -75,7 +75,7 @@ class CaKeys {
  private:
   explicit CaKeys(std::string dir) : dir_(std::move(dir)) {}
   std::string Path(const char* name) const { return dir_ + "/" + name; }
-  std::string BundleLocked() const;
+  void RefreshBundle();  // mu_ held: recomputes bundle_ and bundle_sha256_
 
   std::string dir_;
   mutable std::mutex mu_;
@@ -85,6 +85,7 @@ class CaKeys {
   std::string old_fingerprint_;
   int64_t next_at_ = 0, old_until_ = 0;
   std::string server_cert_pem_, server_key_pem_;
+  std::string bundle_, bundle_sha256_;  // derived from the CAs above
 };
 
 }  // namespace tpmesh::authority

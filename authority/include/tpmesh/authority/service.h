@@ -270,6 +270,9 @@ class AuthorityService {
     keyrotate::WgRotation rotation;
     int64_t announce_generation = 0;
   };
+  // Every active node has a report and `pred` holds for it.
+  bool EveryActiveNodeReported(const std::vector<NodeRecord>& nodes,
+                               const std::function<bool(const NodeReport&)>& pred) const;
   std::set<std::string> LivePeers(const std::vector<NodeRecord>& nodes, std::string_view self) const;
   void OnAck(std::string_view node_id, int64_t applied_generation);
   Status RecoverRotations();

@@ -68,10 +68,9 @@ class SigningKeys {
   int64_t next_announced_at() const;
   int64_t next_announce_generation() const;
   int64_t old_until() const;
-  // What configs must carry: [] before the first rotation, [current, next],
-  // [current, old], then [current].
-  std::vector<Bytes> Announced() const;
-  // Hands the current secret (signer) and the old one (co-signer) to `p`.
+  // Hands the current secret (signer), the old one (co-signer) and what
+  // configs must announce to `p`: [] before the first rotation, then
+  // [current, next], [current, old], [current].
   void Configure(ConfigPublisher& p) const;
 
  private:

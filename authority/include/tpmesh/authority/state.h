@@ -44,11 +44,8 @@ struct InitResult {
 
 struct LoadedState {
   std::unique_ptr<Store> store;
-  pki::AuthorityCa ca;
-  std::string server_cert_pem;
-  std::string server_key_pem;  // secret
-  Bytes config_signing_public;
-  SecretBytes config_signing_secret;
+  std::unique_ptr<CaKeys> cas;          // CA(s), server and admin certificates
+  std::unique_ptr<SigningKeys> signing;  // config-signing key(s)
   MeshPrefix mesh_prefix;
 };
 
