@@ -2,8 +2,10 @@
 
 namespace tpmesh::authority {
 
-ConfigPublisher::ConfigPublisher(SecretBytes signing_secret, size_t history)
-    : secret_(std::move(signing_secret)), history_limit_(std::max<size_t>(history, 1)) {}
+ConfigPublisher::ConfigPublisher(SecretBytes signing_secret, size_t history, size_t history_members)
+    : secret_(std::move(signing_secret)),
+      history_limit_(std::max<size_t>(history, 1)),
+      history_members_limit_(history_members) {}
 
 void ConfigPublisher::SetSigningKeys(SecretBytes signer, std::vector<SecretBytes> co_signers,
                                      std::vector<Bytes> announced) {
@@ -27,8 +29,13 @@ Status ConfigPublisher::Publish(meshcfg::MeshState state) {
   if (!history_.empty() && signed_state.state.generation <= history_.back().state.generation) {
     return OkStatus();
   }
+  history_members_ += signed_state.state.members.size();
   history_.push_back(std::move(signed_state));
-  while (history_.size() > history_limit_) history_.pop_front();
+  while (history_.size() > history_limit_ ||
+         (history_.size() > 2 && history_members_ > history_members_limit_)) {
+    history_members_ -= history_.front().state.members.size();
+    history_.pop_front();
+  }
   bodies_.clear();
   full_body_.reset();
   cv_.notify_all();

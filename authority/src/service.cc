@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "mesh_view.h"
 #include "service_util.h"
 #include "tpmesh/attest/tpm_public.h"
 
@@ -46,7 +47,13 @@ AuthorityService::AuthorityService(Store& store, const attest::TrustStore& trust
                                         .require_ek_cert = false,
                                         .selection = settings_.pcr_selection,
                                         .challenge_ttl = settings_.challenge_ttl},
-                clock_, rng_) {}
+                clock_, rng_),
+      view_(std::make_unique<internal::MeshView>(internal::MeshView::Params{
+          settings_.mesh_prefix, settings_.mtu, settings_.persistent_keepalive})) {
+  observer_id_ = store_.AddCommitObserver([view = view_.get()](const CommitInfo& c) { view->Apply(c); });
+}
+
+AuthorityService::~AuthorityService() { store_.RemoveCommitObserver(observer_id_); }
 
 int64_t AuthorityService::Now() const { return ToUnixSeconds(clock_.Now()); }
 
@@ -170,9 +177,8 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
 
   // 3. Admission, allocation, generation bump and audit: one transaction.
   NodeRecord node;
-  std::vector<NodeRecord> all;
   int64_t generation = 0;
-  std::optional<meshcfg::MeshState> published;
+  int64_t published = 0;
   if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
     const int64_t now = Now();
     TPMESH_ASSIGN_OR_RETURN(auto existing, tx.FindNodeByEk(attested.ek_spki_sha256));
@@ -283,13 +289,10 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
                    (!is_new && previous_hostname != node.hostname
                         ? ", renamed from " + previous_hostname : "");
     TPMESH_RETURN_IF_ERROR(tx.AppendAudit(audit));
-    if (active) {
-      TPMESH_ASSIGN_OR_RETURN(all, tx.ListNodes());
-      TPMESH_ASSIGN_OR_RETURN(published, BuildState(tx, generation));
-    }
+    if (active) published = generation;
     return OkStatus();
   }); !st_.ok()) return st_.take_error();
-  Publish(std::move(published));
+  PublishThrough(published);
   if (node.next_wg_public_key.empty()) ForgetRotation(node.node_id);
 
   proto::EnrollFinishResponse out;
@@ -307,63 +310,50 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
   out.config_signing_key = ConfigSigningPublic();
   out.generation = generation;
   out.mtu = settings_.mtu;
-  out.peers = PeersFor(all, node.node_id);
+  TPMESH_RETURN_IF_ERROR(EnsureView());
+  out.peer_count = view_->member_count() > 0 ? static_cast<int64_t>(view_->member_count()) - 1 : 0;
   return out;
 }
 
-std::vector<proto::Peer> AuthorityService::PeersFor(const std::vector<NodeRecord>& nodes,
-                                                    std::string_view self) const {
-  std::vector<proto::Peer> peers;
-  for (const auto& n : nodes) {
-    if (n.node_id == self || n.status != NodeStatus::kActive || !n.subnet) continue;
-    peers.push_back(proto::Peer{n.node_id, n.hostname, n.wg_public_key, n.endpoints,
-                                {SubnetPrefix(settings_.mesh_prefix, *n.subnet)},
-                                settings_.persistent_keepalive});
-  }
-  return peers;
+Status AuthorityService::EnsureView() {
+  if (view_->loaded()) return OkStatus();
+  // Inside a transaction: commits are serialized with the read, so none can
+  // land between the read and the feed.
+  return store_.Transact([&](Tx& tx) -> Status {
+    if (view_->loaded()) return OkStatus();
+    TPMESH_ASSIGN_OR_RETURN(auto nodes, tx.ListNodes());
+    TPMESH_ASSIGN_OR_RETURN(int64_t generation, tx.Generation());
+    view_->Load(nodes, generation);
+    return OkStatus();
+  });
 }
 
-Result<meshcfg::MeshState> AuthorityService::BuildState(Tx& tx, int64_t generation) const {
-  TPMESH_ASSIGN_OR_RETURN(auto nodes, tx.ListNodes());
-  meshcfg::MeshState state;
-  state.generation = generation;
-  state.mesh_prefix = settings_.mesh_prefix.ToString();
-  state.mtu = settings_.mtu;
-  for (const auto& n : nodes) {
-    if (n.status != NodeStatus::kActive || !n.subnet) continue;
-    state.members.push_back(meshcfg::MeshMember{n.node_id, n.hostname, n.wg_public_key, n.endpoints,
-                                                {SubnetPrefix(settings_.mesh_prefix, *n.subnet)},
-                                                settings_.persistent_keepalive,
-                                                n.next_wg_public_key.empty()
-                                                    ? std::nullopt
-                                                    : std::optional<Bytes>(n.next_wg_public_key)});
+void AuthorityService::PublishThrough(int64_t generation) {
+  if (publisher_ == nullptr || generation <= 0) return;
+  if (!EnsureView().ok()) return;  // the next change or PublishCurrent retries the load
+  std::unique_lock<std::mutex> lock(pub_mu_);
+  while (published_generation_ < generation) {
+    if (publishing_) {  // a leader is signing; it or the next one covers us
+      pub_cv_.wait(lock);
+      continue;
+    }
+    publishing_ = true;
+    lock.unlock();
+    meshcfg::MeshState state = view_->Snapshot();  // everything committed so far
+    const int64_t g = state.generation;
+    (void)publisher_->Publish(std::move(state));
+    lock.lock();
+    publishing_ = false;
+    published_generation_ = std::max(published_generation_, g);
+    pub_cv_.notify_all();
+    if (g < generation) break;  // cannot happen: our commit precedes the snapshot
   }
-  meshcfg::SortMembers(state);
-  return state;
-}
-
-void AuthorityService::Publish(std::optional<meshcfg::MeshState> state) {
-  if (publisher_ == nullptr || !state) return;
-  // A state that fails validation (one bad record) must not block the
-  // others: drop invalid members, publish the rest.
-  auto& members = state->members;
-  members.erase(std::remove_if(members.begin(), members.end(),
-                               [](const meshcfg::MeshMember& m) {
-                                 return !meshcfg::ValidateMember(m).ok();
-                               }),
-                members.end());
-  (void)publisher_->Publish(std::move(*state));
 }
 
 Status AuthorityService::PublishCurrent() {
   TPMESH_RETURN_IF_ERROR(RecoverRotations());
-  std::optional<meshcfg::MeshState> state;
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
-    TPMESH_ASSIGN_OR_RETURN(int64_t generation, tx.Generation());
-    TPMESH_ASSIGN_OR_RETURN(state, BuildState(tx, generation));
-    return OkStatus();
-  }); !st_.ok()) return st_.take_error();
-  Publish(std::move(state));
+  TPMESH_RETURN_IF_ERROR(EnsureView());
+  PublishThrough(std::max<int64_t>(view_->generation(), 1));
   return OkStatus();
 }
 
@@ -452,7 +442,7 @@ Result<proto::RenewStartResponse> AuthorityService::RenewStart(std::string_view 
 }
 
 Status AuthorityService::Quarantine(const NodeRecord& node, const Error& why) {
-  std::optional<meshcfg::MeshState> published;
+  int64_t published = 0;
   if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
     TPMESH_ASSIGN_OR_RETURN(auto n, tx.FindNodeById(node.node_id));
     if (!n || n->status != NodeStatus::kActive) return OkStatus();  // already out of the mesh
@@ -461,13 +451,13 @@ Status AuthorityService::Quarantine(const NodeRecord& node, const Error& why) {
     n->updated_at = Now();
     TPMESH_RETURN_IF_ERROR(tx.UpdateNode(*n));
     TPMESH_ASSIGN_OR_RETURN(int64_t generation, tx.BumpGeneration());
-    TPMESH_ASSIGN_OR_RETURN(published, BuildState(tx, generation));
+    published = generation;
     return tx.AppendAudit(AuditEntry{0, Now(), "system", "node.quarantine", n->node_id,
                                      why.message,
                                      "re-attestation failed (" + why.reason + "), hostname " +
                                          n->hostname});
   }); !st_.ok()) return st_.take_error();
-  Publish(std::move(published));
+  PublishThrough(published);
   return OkStatus();
 }
 
@@ -568,16 +558,8 @@ Result<proto::RenewFinishResponse> AuthorityService::RenewFinish(
 }
 
 Status AuthorityService::AuthorizeNode(std::string_view node_id) {
-  return store_.Transact([&](Tx& tx) -> Status {
-    TPMESH_ASSIGN_OR_RETURN(auto n, tx.FindNodeById(node_id));
-    if (!n) return MakeError(Code::kUnauthenticated, "node_unknown", "node certificate names an unknown node");
-    if (n->status == NodeStatus::kRevoked) return Revoked(*n);
-    if (n->status != NodeStatus::kActive) {
-      return MakeError(Code::kPermissionDenied, "node_not_active",
-                       "node " + n->node_id + " is " + NodeStatusName(n->status));
-    }
-    return OkStatus();
-  });
+  TPMESH_RETURN_IF_ERROR(EnsureView());
+  return view_->Authorize(node_id);
 }
 
 Result<std::vector<NodeRecord>> AuthorityService::ListNodes() {
@@ -605,7 +587,7 @@ Result<NodeRecord> AuthorityService::ChangeStatus(std::string_view id,
                                                   const std::string& actor,
                                                   const std::string& reason, bool allocate) {
   NodeRecord node;
-  std::optional<meshcfg::MeshState> published;
+  int64_t published = 0;
   if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
     TPMESH_ASSIGN_OR_RETURN(auto n, FindNode(tx, id));
     if (!n) return NodeNotFound(id);
@@ -625,14 +607,14 @@ Result<NodeRecord> AuthorityService::ChangeStatus(std::string_view id,
     TPMESH_RETURN_IF_ERROR(tx.UpdateNode(*n));
     if (was_member != (to == NodeStatus::kActive)) {
       TPMESH_ASSIGN_OR_RETURN(int64_t generation, tx.BumpGeneration());
-      TPMESH_ASSIGN_OR_RETURN(published, BuildState(tx, generation));
+      published = generation;
     }
     TPMESH_RETURN_IF_ERROR(tx.AppendAudit(AuditEntry{0, Now(), actor, action, n->node_id, reason,
                                                      "hostname " + n->hostname}));
     node = *n;
     return OkStatus();
   }); !st_.ok()) return st_.take_error();
-  Publish(std::move(published));
+  PublishThrough(published);
   return node;
 }
 

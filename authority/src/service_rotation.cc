@@ -40,14 +40,14 @@ std::string Hostnames(const std::set<std::string>& ids, const std::map<std::stri
 }  // namespace
 
 Status AuthorityService::BumpAndPublish(const std::function<Status(Tx&, int64_t)>& fn) {
-  std::optional<meshcfg::MeshState> published;
+  int64_t published = 0;
   if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
     TPMESH_ASSIGN_OR_RETURN(int64_t generation, tx.BumpGeneration());
     TPMESH_RETURN_IF_ERROR(fn(tx, generation));
-    TPMESH_ASSIGN_OR_RETURN(published, BuildState(tx, generation));
+    published = generation;
     return OkStatus();
   }); !st_.ok()) return st_.take_error();
-  Publish(std::move(published));
+  PublishThrough(published);
   return OkStatus();
 }
 

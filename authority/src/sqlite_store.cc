@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -95,8 +96,33 @@ class SqliteStore final : public Store {
     }
     // COMMIT can also fail on a deferred constraint (tokens.used_by); the
     // transaction then stays open and is rolled back by Transact.
-    return ExecRetryingBusy(db_, "COMMIT", SteadyClock::now() + kBusyBudget);
+    TPMESH_RETURN_IF_ERROR(ExecRetryingBusy(db_, "COMMIT", SteadyClock::now() + kBusyBudget));
+    if (tx.wrote_mesh()) Notify(tx.TakeCommitInfo());
+    return OkStatus();
   }
+
+  void Notify(const CommitInfo& info) {
+    std::lock_guard<std::mutex> lock(observers_mu_);
+    for (const auto& [id, fn] : observers_) {
+      try {
+        fn(info);
+      } catch (...) {  // an observer's failure must not undo a commit
+      }
+    }
+  }
+
+ public:
+  int AddCommitObserver(CommitObserver observer) override {
+    std::lock_guard<std::mutex> lock(observers_mu_);
+    observers_.emplace(++last_observer_, std::move(observer));
+    return last_observer_;
+  }
+  void RemoveCommitObserver(int id) override {
+    std::lock_guard<std::mutex> lock(observers_mu_);
+    observers_.erase(id);
+  }
+
+ private:
 
   static Status RunCallback(const std::function<Status(Tx&)>& fn, Tx& tx) {
     try {
@@ -113,6 +139,9 @@ class SqliteStore final : public Store {
   std::mutex mu_;
   SQLite::Database db_;
   std::atomic<std::thread::id> owner_{};
+  std::mutex observers_mu_;  // taken after mu_ (Notify) or alone
+  std::map<int, CommitObserver> observers_;
+  int last_observer_ = 0;
 };
 
 // Creates the file with mode 0600 if absent (SQLite would use 0644 and the

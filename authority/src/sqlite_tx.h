@@ -6,6 +6,9 @@
 
 #include <SQLiteCpp/Database.h>
 
+#include <map>
+#include <string>
+
 #include "tpmesh/authority/store.h"
 
 namespace tpmesh::authority::internal {
@@ -51,8 +54,14 @@ class SqliteTx final : public Tx {
   Result<std::optional<std::string>> GetMeta(std::string_view key) override;
   Status SetMeta(std::string_view key, std::string_view value) override;
 
+  // What this transaction wrote so far (for the store's commit observers).
+  CommitInfo TakeCommitInfo();
+  bool wrote_mesh() const { return !changed_.empty() || bumped_ != 0; }
+
  private:
   SQLite::Database& db_;
+  std::map<std::string, NodeRecord> changed_;  // node id -> last row written
+  int64_t bumped_ = 0;
 };
 
 }  // namespace tpmesh::authority::internal

@@ -162,6 +162,7 @@ Status SqliteTx::InsertNode(const NodeRecord& node) {
     SQLite::Statement s(db_, kNodeInsert);
     TPMESH_RETURN_IF_ERROR(BindNode(s, node));
     s.exec();
+    changed_[node.node_id] = node;
     return OkStatus();
   });
 }
@@ -173,6 +174,7 @@ Status SqliteTx::UpdateNode(const NodeRecord& node) {
     if (s.exec() == 0) {
       return MakeError(Code::kNotFound, "node_not_found", "no node with id '" + node.node_id + "'");
     }
+    changed_[node.node_id] = node;
     return OkStatus();
   });
 }
@@ -225,8 +227,19 @@ Result<int64_t> SqliteTx::BumpGeneration() {
     const int64_t v = q.getColumn(0).getInt64();
     while (q.executeStep()) {
     }
+    bumped_ = v;
     return v;
   });
+}
+
+CommitInfo SqliteTx::TakeCommitInfo() {
+  CommitInfo info;
+  info.nodes.reserve(changed_.size());
+  for (auto& [id, n] : changed_) info.nodes.push_back(std::move(n));
+  changed_.clear();
+  info.generation = bumped_;
+  bumped_ = 0;
+  return info;
 }
 
 }  // namespace tpmesh::authority::internal

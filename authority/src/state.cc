@@ -1,7 +1,11 @@
 #include <sodium.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "tpmesh/authority/state.h"
@@ -97,6 +101,10 @@ Result<InitResult> InitState(const InitOptions& o, const Clock& clock, Random& r
                     Path(o.state_dir, "admin.key")};
 }
 
+StateDirLock::~StateDirLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the flock
+}
+
 Result<LoadedState> LoadState(const std::string& dir) {
   struct stat sb{};
   if (stat(dir.c_str(), &sb) != 0 || !S_ISDIR(sb.st_mode)) {
@@ -105,6 +113,18 @@ Result<LoadedState> LoadState(const std::string& dir) {
   }
   TPMESH_RETURN_IF_ERROR(pki::EnsurePrivateDir(dir));
   LoadedState s;
+  const std::string lock_path = Path(dir, "authority.lock");
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    return MakeError(Code::kFailedPrecondition, "state_unreadable",
+                     "cannot open " + lock_path + ": " + std::strerror(errno));
+  }
+  s.lock = std::make_unique<StateDirLock>(fd);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    return MakeError(Code::kFailedPrecondition, "state_dir_in_use",
+                     dir + " is in use by another tpmesh-authority process (it holds " + lock_path +
+                         "); one process owns an authority's database");
+  }
   TPMESH_ASSIGN_OR_RETURN(s.cas, CaKeys::Load(dir));
   TPMESH_ASSIGN_OR_RETURN(s.signing, SigningKeys::Load(dir));
   TPMESH_ASSIGN_OR_RETURN(s.store, OpenSqliteStore(Path(dir, "authority.db")));

@@ -131,7 +131,8 @@ Result<EnrollOutcome> Enroll(const EnrollOptions& o, attest::Tpm& tpm,
     return NextStep(ca.take_error(), "check --authority and that --ca-fingerprint is the one "
                                      "'tpmesh-authority init' printed");
   }
-  TPMESH_ASSIGN_OR_RETURN(auto http, net::MakeClient(net::ClientOptions{o.authority_url, *ca, "", "", 30}));
+  // One connection for start and finish (one TLS handshake per enrollment).
+  TPMESH_ASSIGN_OR_RETURN(auto http, net::MakeClient(net::ClientOptions{o.authority_url, *ca, "", "", 30, true}));
 
   auto ek = ChooseEk(o, tpm);
   if (!ek.ok()) return NextStep(ek.take_error(), "check the TPM (--tcti) is reachable");
@@ -176,7 +177,7 @@ Result<EnrollOutcome> Enroll(const EnrollOptions& o, attest::Tpm& tpm,
       TPMESH_RETURN_IF_ERROR(st);
       TPMESH_RETURN_IF_ERROR(SaveState(o, result));
       Say(progress, "enrolled as node " + result.node_id + ": " + result.overlay_address + " in " +
-                        result.overlay_prefix + ", " + std::to_string(result.peers.size()) + " peer(s)");
+                        result.overlay_prefix + ", " + std::to_string(result.peer_count) + " peer(s)");
       return EnrollOutcome{false, std::move(result)};
     }
     if (std::chrono::steady_clock::now() >= deadline) {

@@ -115,8 +115,11 @@ Status ValidateNodeId(std::string_view id, std::string_view what) {
 }
 
 void SortMembers(MeshState& state) {
-  std::stable_sort(state.members.begin(), state.members.end(),
-                   [](const MeshMember& a, const MeshMember& b) { return a.node_id < b.node_id; });
+  auto by_id = [](const MeshMember& a, const MeshMember& b) { return a.node_id < b.node_id; };
+  // Usually sorted already (built from an ordered map, sorted again on the
+  // way to signing): one linear check instead of a merge sort each time.
+  if (std::is_sorted(state.members.begin(), state.members.end(), by_id)) return;
+  std::stable_sort(state.members.begin(), state.members.end(), by_id);
 }
 
 Status ValidateMember(const MeshMember& m, std::string_view what_view) {

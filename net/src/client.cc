@@ -127,7 +127,7 @@ class HttpsClient final : public Client {
     c->cli_->set_connection_timeout(o.timeout_seconds, 0);
     c->cli_->set_read_timeout(o.timeout_seconds, 0);
     c->cli_->set_write_timeout(o.timeout_seconds, 0);
-    c->cli_->set_keep_alive(false);
+    c->cli_->set_keep_alive(o.keep_alive);
     c->cli_->set_follow_location(false);
     return c;
   }

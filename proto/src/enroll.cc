@@ -17,12 +17,6 @@ namespace {
 constexpr size_t kMaxTpmStruct = 4096;
 constexpr size_t kMaxCert = 8192;
 
-json PeerJson(const Peer& p) {
-  return json{{"node_id", p.node_id},           {"hostname", p.hostname},
-              {"public_key", Base64Encode(p.public_key)}, {"endpoints", p.endpoints},
-              {"allowed_ips", p.allowed_ips},   {"persistent_keepalive", p.persistent_keepalive}};
-}
-
 }  // namespace
 
 std::string ToJson(const EnrollStartRequest& v) {
@@ -115,8 +109,6 @@ Result<EnrollFinishRequest> ParseEnrollFinishRequest(std::string_view text) {
 }
 
 std::string ToJson(const EnrollFinishResponse& v) {
-  json peers = json::array();
-  for (const auto& p : v.peers) peers.push_back(PeerJson(p));
   json j{{"status", v.status}, {"node_id", v.node_id}};
   if (v.status == "active") {
     j.update(json{{"overlay_address", v.overlay_address},
@@ -127,7 +119,7 @@ std::string ToJson(const EnrollFinishResponse& v) {
                   {"config_signing_key", Base64Encode(v.config_signing_key)},
                   {"generation", v.generation},
                   {"mtu", v.mtu},
-                  {"peers", peers}});
+                  {"peer_count", v.peer_count}});
   }
   return j.dump();
 }
@@ -147,23 +139,7 @@ Result<EnrollFinishResponse> ParseEnrollFinishResponse(std::string_view text) {
   v.config_signing_key = r.B64("config_signing_key", 32);
   v.generation = r.Int("generation", 0, INT64_MAX);
   v.mtu = static_cast<int>(r.Int("mtu", 1280, 65535));
-  const json* peers = r.Raw("peers");
-  if (peers && peers->is_array()) {
-    for (const auto& pj : *peers) {
-      JsonReader p(pj, "peers[].");
-      Peer peer;
-      peer.node_id = p.String("node_id", 64);
-      peer.hostname = p.String("hostname", 253);
-      peer.public_key = p.B64("public_key", 32);
-      peer.endpoints = p.StringList("endpoints", 8, 64);
-      peer.allowed_ips = p.StringList("allowed_ips", 16, 64);
-      peer.persistent_keepalive = static_cast<int>(p.Int("persistent_keepalive", 0, 65535));
-      if (!p.ok()) return p.error();
-      v.peers.push_back(std::move(peer));
-    }
-  } else {
-    r.Fail("peers", "must be an array");
-  }
+  v.peer_count = r.Int("peer_count", 0, INT64_MAX);
   if (!r.ok()) return r.error();
   return v;
 }

@@ -243,7 +243,7 @@ TEST_F(EnrollTest, ThreeNodesGetDistinctPrefixesAndPrivateState) {
   EXPECT_EQ(addresses.size(), 3u);
   EXPECT_EQ(ids.size(), 3u);
   // The last node learned the other two as peers.
-  EXPECT_EQ(NodeJson(hosts_[2]).peers.size(), 2u);
+  EXPECT_EQ(NodeJson(hosts_[2]).peer_count, 2);
 
   json nodes = Nodes();
   EXPECT_EQ(nodes["generation"], 3);

@@ -9,6 +9,7 @@
 #include <set>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <atomic>
 #include <thread>
 
 #include "tests/support/fake_env.h"
@@ -217,7 +218,7 @@ TEST_F(AuthorityApiTest, TwoNodesEnrollWithTokens) {
   EXPECT_EQ(fa->mesh_prefix, "fd12:3456:789a::/48");
   EXPECT_EQ(fa->overlay_address.rfind("fd12:3456:789a:", 0), 0u) << fa->overlay_address;
   EXPECT_EQ(fa->overlay_prefix.rfind("fd12:3456:789a:", 0), 0u) << fa->overlay_prefix;
-  EXPECT_TRUE(fa->peers.empty());
+  EXPECT_EQ(fa->peer_count, 0);
   EXPECT_EQ(fa->ca_bundle_pem, ca_.cert_pem());
   EXPECT_EQ(fa->config_signing_key, Bytes(32, 0xc5));
   auto ek_hash = a.tpm.EkSha256(a.ek_alg);
@@ -236,11 +237,8 @@ TEST_F(AuthorityApiTest, TwoNodesEnrollWithTokens) {
   ASSERT_TRUE(fb.ok());
   EXPECT_EQ(fb->generation, fa->generation + 1);
   EXPECT_NE(fb->overlay_prefix, fa->overlay_prefix);
-  ASSERT_EQ(fb->peers.size(), 1u);
-  EXPECT_EQ(fb->peers[0].node_id, fa->node_id);
-  EXPECT_EQ(fb->peers[0].hostname, "node-a");
-  EXPECT_EQ(fb->peers[0].allowed_ips, std::vector<std::string>{fa->overlay_prefix});
-  EXPECT_EQ(fb->peers[0].endpoints.size(), 2u);
+  EXPECT_EQ(fb->peer_count, 1);  // the peers themselves: only in the signed config
+  EXPECT_EQ(rb.body.find("\"peers\""), std::string::npos) << rb.body;
 
   Snapshot s = Nodes();
   EXPECT_EQ(s.generation, fb->generation);
@@ -258,7 +256,7 @@ TEST_F(AuthorityApiTest, TwoNodesEnrollWithTokens) {
   ASSERT_TRUE(fa2.ok());
   EXPECT_EQ(fa2->node_id, fa->node_id);
   EXPECT_EQ(fa2->overlay_address, fa->overlay_address);
-  EXPECT_EQ(fa2->peers.size(), 1u);
+  EXPECT_EQ(fa2->peer_count, 1);
 }
 
 // --- malformed requests --------------------------------------------------------
@@ -786,6 +784,52 @@ TEST_F(ConfigPushTest, LongPollServesSignedStateAndOneBadRecordDoesNotBlockOther
   auto status = Call("GET", "/v1/admin/status", "", kAdmin);
   ASSERT_EQ(status.status, 200) << status.body;
   EXPECT_GE(json::parse(status.body)["converged"].get<int>(), 1);
+}
+
+// Enrollments that commit while a state is being signed are published
+// together (group publish); each call returns only once a state holding its
+// generation is published, and the last published state is the store's.
+TEST_F(ConfigPushTest, ConcurrentEnrollmentsAreAllPublishedBeforeTheyReturn) {
+  SetUpPublisher();
+  constexpr int kThreads = 4, kPerThread = 3;
+  std::vector<std::unique_ptr<Node>> nodes;
+  std::vector<std::string> tokens;
+  for (int i = 0; i < kThreads * kPerThread; ++i) {
+    nodes.push_back(std::make_unique<Node>("group-" + std::to_string(i), "group-" + std::to_string(i)));
+    tokens.push_back(NewToken());
+  }
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < kPerThread; ++k) {
+        const int i = t * kPerThread + k;
+        auto r = Enroll(*nodes[i], tokens[i]);
+        auto f = proto::ParseEnrollFinishResponse(r.body);
+        if (r.status != 200 || !f.ok() || publisher_->generation() < f->generation) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  const Snapshot s = Nodes();
+  EXPECT_EQ(publisher_->generation(), s.generation);
+
+  net::HttpRequest req{"GET", "/v1/node/config", {{"since", "-1"}, {"wait", "0"}}, "", "192.0.2.1"};
+  auto self = Call("GET", "/v1/admin/nodes/group-0", "", kAdmin);
+  ASSERT_EQ(self.status, 200) << self.body;
+  net::Caller node{net::Caller::Kind::kNode, Parse(self).value("node_id", "")};
+  auto r = handler_(req, node);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto state = meshcfg::ParseSignedState(json::parse(r.body)["full"].dump());
+  ASSERT_TRUE(state.ok()) << state.error().ToString();
+  EXPECT_EQ(state->state.members.size(), static_cast<size_t>(kThreads * kPerThread));
+  EXPECT_EQ(state->state.generation, s.generation);
+
+  // Revocation reaches the per-request check (held in memory) at once.
+  ASSERT_EQ(Call("POST", "/v1/admin/nodes/group-0/revoke", "{\"reason\":\"test\"}", kAdmin).status, 200);
+  EXPECT_EQ(StatusReason(handler_(req, node)), "403 node_revoked");
+  EXPECT_EQ(publisher_->generation(), s.generation + 1);
 }
 
 }  // namespace

@@ -89,5 +89,24 @@ TEST_F(ConfigTest, WrongValuesAreNamed) {
   }
 }
 
+// One authority process per state directory: the second load is refused
+// while the first holds it, and allowed once it is gone.
+TEST_F(ConfigTest, StateDirectoryIsLockedWhileLoaded) {
+  InitOptions o;
+  o.state_dir = dir_.File("state");
+  auto init = InitState(o, SystemClock::Instance(), SystemRandom::Instance());
+  ASSERT_TRUE(init.ok()) << init.error().ToString();
+  {
+    auto first = LoadState(o.state_dir);
+    ASSERT_TRUE(first.ok()) << first.error().ToString();
+    auto second = LoadState(o.state_dir);
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.error().reason, "state_dir_in_use");
+    EXPECT_NE(second.error().message.find("authority.lock"), std::string::npos) << second.error().message;
+  }
+  auto again = LoadState(o.state_dir);
+  EXPECT_TRUE(again.ok()) << again.error().ToString();
+}
+
 }  // namespace
 }  // namespace tpmesh::authority

@@ -741,6 +741,73 @@ TEST_F(StoreTest, NewerSchemaIsRefused) {
   EXPECT_NE(r.error().message.find(path_), std::string::npos) << r.error().message;
 }
 
+// --- commit feed (CommitInfo) --------------------------------------------------
+
+Status Bump(Tx& tx) {
+  TPMESH_ASSIGN_OR_RETURN(int64_t g, tx.BumpGeneration());
+  (void)g;
+  return OkStatus();
+}
+
+TEST_F(StoreTest, CommitObserversSeeOnlyCommittedNodeWritesInOrder) {
+  std::vector<CommitInfo> seen;
+  const int id = store_->AddCommitObserver([&](const CommitInfo& c) { seen.push_back(c); });
+
+  Tx1(*store_, [&](Tx& tx) -> Status {
+    TPMESH_RETURN_IF_ERROR(tx.InsertNode(MakeNode("n1", "h1", 1, 1)));
+    NodeRecord n2 = MakeNode("n2", "h2", 2, 2);
+    TPMESH_RETURN_IF_ERROR(tx.InsertNode(n2));
+    n2.hostname = "h2-renamed";
+    TPMESH_RETURN_IF_ERROR(tx.UpdateNode(n2));  // last write per node is reported
+    return Bump(tx);
+  });
+  ASSERT_EQ(seen.size(), 1u);
+  ASSERT_EQ(seen[0].nodes.size(), 2u);
+  EXPECT_EQ(seen[0].generation, 1);
+  for (const auto& n : seen[0].nodes) {
+    if (n.node_id == "n2") EXPECT_EQ(n.hostname, "h2-renamed");
+  }
+
+  // Nothing mesh-related written: no notification.
+  Tx1(*store_, [&](Tx& tx) { return tx.SetMeta("k", "v"); });
+  EXPECT_EQ(seen.size(), 1u);
+
+  // Rolled back by the callback: nothing reported.
+  Status st = store_->Transact([&](Tx& tx) -> Status {
+    TPMESH_RETURN_IF_ERROR(tx.InsertNode(MakeNode("n3", "h3", 3, 3)));
+    return MakeError(Code::kInternal, "test", "abort");
+  });
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(seen.size(), 1u);
+
+  // COMMIT itself fails (deferred foreign key): nothing reported either.
+  TokenRecord t{"t1", Filled(0x11, 32), "", 10, 20, 12, "no-such-node", false};
+  st = store_->Transact([&](Tx& tx) -> Status {
+    TPMESH_RETURN_IF_ERROR(tx.InsertNode(MakeNode("n4", "h4", 4, 4)));
+    TPMESH_RETURN_IF_ERROR(Bump(tx));
+    return tx.InsertToken(t);
+  });
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(seen.size(), 1u);
+  EXPECT_EQ(CountNodes(*store_), 2u);
+
+  // A generation bump alone is reported; removed observers hear nothing.
+  Tx1(*store_, [&](Tx& tx) { return Bump(tx); });
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_TRUE(seen[1].nodes.empty());
+  EXPECT_EQ(seen[1].generation, 2);
+  store_->RemoveCommitObserver(id);
+  Tx1(*store_, [&](Tx& tx) { return Bump(tx); });
+  EXPECT_EQ(seen.size(), 2u);
+}
+
+TEST_F(StoreTest, AThrowingObserverDoesNotUndoTheCommit) {
+  const int id = store_->AddCommitObserver([](const CommitInfo&) { throw std::runtime_error("observer bug"); });
+  Tx1(*store_, [&](Tx& tx) { return tx.InsertNode(MakeNode("n1", "h1", 1, 1)); });
+  EXPECT_EQ(CountNodes(*store_), 1u);
+  store_->RemoveCommitObserver(id);
+}
+
 TEST(StoreOpenTest, GarbageFileIsRefusedNamingThePath) {
   TempDir dir;
   const std::string path = dir.File("garbage.db");

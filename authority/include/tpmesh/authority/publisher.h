@@ -31,7 +31,12 @@ namespace tpmesh::authority {
 class ConfigPublisher {
  public:
   // `signing_secret`: the Ed25519 config-signing secret key (64 bytes).
-  explicit ConfigPublisher(SecretBytes signing_secret, size_t history = 256);
+  // History (for deltas): at most `history` generations and, beyond the
+  // newest two, at most `history_members` members summed over the states
+  // held (each state is a full copy: at 10,000 nodes 256 of them would hold
+  // gigabytes). A client further behind gets the full state.
+  explicit ConfigPublisher(SecretBytes signing_secret, size_t history = 256,
+                           size_t history_members = 200'000);
 
   [[nodiscard]] Status Publish(meshcfg::MeshState state);
 
@@ -59,6 +64,8 @@ class ConfigPublisher {
   std::vector<SecretBytes> co_signers_;
   std::vector<Bytes> announced_;
   size_t history_limit_;
+  size_t history_members_limit_;
+  size_t history_members_ = 0;  // members summed over history_
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<meshcfg::SignedState> history_;  // oldest .. newest

@@ -11,8 +11,10 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -114,18 +116,28 @@ struct CreatedToken {
   std::string token;  // shown once; only its hash is stored
 };
 
+namespace internal {
+class MeshView;
+}
+
 class AuthorityService {
  public:
-  // All references must outlive the service.
+  // All references must outlive the service. The service observes the
+  // store's commits (Store::AddCommitObserver) to keep membership in memory;
+  // it must be the only writer of the store.
   AuthorityService(Store& store, const attest::TrustStore& trust, AuthorityKeys keys,
                    AuthoritySettings settings, const Clock& clock, Random& rng);
+  ~AuthorityService();
+  AuthorityService(const AuthorityService&) = delete;
+  AuthorityService& operator=(const AuthorityService&) = delete;
 
   // Enrollment round 1 / round 2 (docs/protocol.md).
   [[nodiscard]] Result<proto::EnrollStartResponse> EnrollStart(const proto::EnrollStartRequest& req);
   [[nodiscard]] Result<proto::EnrollFinishResponse> EnrollFinish(const proto::EnrollFinishRequest& req);
 
   // Node-authenticated requests: OK only for an active node (revocation is
-  // checked on every request, not at certificate expiry).
+  // checked on every request, not at certificate expiry). Answered from
+  // memory (the view follows every commit), no store transaction.
   [[nodiscard]] Status AuthorizeNode(std::string_view node_id);
 
   // Certificate renewal with re-attestation (docs/protocol.md), for an
@@ -167,7 +179,12 @@ class AuthorityService {
   [[nodiscard]] Result<int64_t> Generation();
 
   // Mesh config. With a publisher set, every committed membership or key
-  // change publishes the new generation's full state. PublishCurrent
+  // change publishes the new generation's full state before the call that
+  // made it returns. Changes committed while a state is being signed are
+  // published together in the next one (group publish: one signature for a
+  // burst of enrollments; every published state is a committed generation,
+  // and intermediate generations may never be published). The state is built
+  // from memory (internal::MeshView), not from the store. PublishCurrent
   // publishes what the store holds now (at start).
   void SetPublisher(ConfigPublisher* publisher) { publisher_ = publisher; }
   [[nodiscard]] Status PublishCurrent();
@@ -252,11 +269,12 @@ class AuthorityService {
                                   NodeStatus to, const char* action, const std::string& actor,
                                   const std::string& reason, bool allocate);
   Result<std::optional<attest::PcrPolicy>> PolicyFor(Tx& tx, const std::optional<NodeRecord>& node);
-  std::vector<proto::Peer> PeersFor(const std::vector<NodeRecord>& nodes, std::string_view self) const;
   int64_t Now() const;
-  Result<meshcfg::MeshState> BuildState(Tx& tx, int64_t generation) const;
   Status Quarantine(const NodeRecord& node, const Error& why);
-  void Publish(std::optional<meshcfg::MeshState> state);
+  // Loads the membership view from the store if it is not loaded yet.
+  Status EnsureView();
+  // Returns once a state of generation >= `generation` is published (0: no-op).
+  void PublishThrough(int64_t generation);
 
   Store& store_;
   const attest::TrustStore& trust_;
@@ -281,11 +299,17 @@ class AuthorityService {
   Status SigningTick(const std::vector<NodeRecord>& nodes);  // rot_mu_ held
   Status CaTick(const std::vector<NodeRecord>& nodes);       // rot_mu_ held
   std::function<Status(const TlsFiles&)> tls_reload_;
-  // One transaction: bumps the generation, runs fn with it, builds the new
-  // state; publishes it after the commit.
+  // One transaction: bumps the generation, runs fn with it; publishes the
+  // new state after the commit.
   Status BumpAndPublish(const std::function<Status(Tx&, int64_t generation)>& fn);
 
   ConfigPublisher* publisher_ = nullptr;
+  std::unique_ptr<internal::MeshView> view_;
+  int observer_id_ = 0;
+  std::mutex pub_mu_;  // guards the three below; never held across a transaction
+  std::condition_variable pub_cv_;
+  bool publishing_ = false;
+  int64_t published_generation_ = -1;
   mutable std::mutex rot_mu_;  // before any store transaction; never taken inside one
   std::map<std::string, RotationEntry> rotations_;  // by node id
   std::set<std::string> rotation_requested_;       // mirrors rotate_requested_at != 0

@@ -42,14 +42,31 @@ struct InitResult {
 [[nodiscard]] Result<InitResult> InitState(const InitOptions& options, const Clock& clock,
                                            Random& rng);
 
+// An exclusive lock on a state directory (flock on <dir>/authority.lock),
+// held while the object lives.
+class StateDirLock {
+ public:
+  explicit StateDirLock(int fd) : fd_(fd) {}
+  ~StateDirLock();
+  StateDirLock(const StateDirLock&) = delete;
+  StateDirLock& operator=(const StateDirLock&) = delete;
+
+ private:
+  int fd_;
+};
+
 struct LoadedState {
+  std::unique_ptr<StateDirLock> lock;  // one authority process per state directory
   std::unique_ptr<Store> store;
   std::unique_ptr<CaKeys> cas;          // CA(s), server and admin certificates
   std::unique_ptr<SigningKeys> signing;  // config-signing key(s)
   MeshPrefix mesh_prefix;
 };
 
-// Opens an initialized state directory (checks its permissions).
+// Opens an initialized state directory (checks its permissions) and locks
+// it: the authority keeps membership in memory from its own commits, so a
+// second process writing the same database would diverge from it. Error
+// "state_dir_in_use" while another LoadedState (in any process) holds it.
 [[nodiscard]] Result<LoadedState> LoadState(const std::string& state_dir);
 
 // authority.toml. Unknown keys are errors (typos must not silently change

@@ -82,12 +82,31 @@ class Tx {
   [[nodiscard]] virtual Status SetMeta(std::string_view key, std::string_view value) = 0;
 };
 
+// What one committed transaction changed: the change feed that lets the
+// store's owner keep in-memory views (the authority's mesh membership and
+// node statuses) without reading every row per change.
+struct CommitInfo {
+  std::vector<NodeRecord> nodes;  // rows inserted or updated, last write per node, as written
+  int64_t generation = 0;         // the generation BumpGeneration set; 0: not bumped
+};
+using CommitObserver = std::function<void(const CommitInfo&)>;
+
 class Store {
  public:
   virtual ~Store() = default;
   // Runs `fn` in one transaction (see file comment). Retries internally while
   // the database is busy (another process), up to a bounded time.
   [[nodiscard]] virtual Status Transact(const std::function<Status(Tx&)>& fn) = 0;
+
+  // Observers run after every successful COMMIT that wrote a node row or
+  // bumped the generation, in commit order, on the committing thread, while
+  // Transact still serializes (so an observer must not call Transact, and
+  // must not throw; a throw is swallowed). Nothing is reported for a
+  // transaction that rolled back. Writes by another process are not seen:
+  // one authority process owns the database (docs/architecture.md).
+  // Returns an id for RemoveCommitObserver. Thread-safe.
+  virtual int AddCommitObserver(CommitObserver observer) = 0;
+  virtual void RemoveCommitObserver(int id) = 0;
 };
 
 // Opens (creating if needed, mode 0600) the SQLite database at `path`: WAL

@@ -80,6 +80,11 @@ struct ClientOptions {
   std::string client_cert_pem;   // optional: mutual TLS
   std::string client_key_pem;    // optional, secret
   int timeout_seconds = 30;
+  // Reuse one TLS connection for consecutive requests (HTTP/1.1 keep-alive;
+  // the server closes it after 5 s idle or 5 requests). Off: a fresh
+  // connection and full handshake per request. Either way the server
+  // authorizes every request, so revocation is not delayed by reuse.
+  bool keep_alive = false;
 };
 
 struct ClientResponse {

@@ -47,15 +47,6 @@ struct EnrollFinishRequest {
   std::optional<std::string> token;
 };
 
-struct Peer {
-  std::string node_id;
-  std::string hostname;
-  Bytes public_key;
-  std::vector<std::string> endpoints;
-  std::vector<std::string> allowed_ips;
-  int persistent_keepalive = 25;
-};
-
 struct EnrollFinishResponse {
   std::string status;  // "active" or "pending_approval"
   std::string node_id;
@@ -67,7 +58,11 @@ struct EnrollFinishResponse {
   Bytes config_signing_key;
   int64_t generation = 0;
   int mtu = 1420;
-  std::vector<Peer> peers;
+  // How many other members the mesh had at `generation`. The peers
+  // themselves come only in the signed config (GET /v1/node/config): an
+  // unsigned copy here would be O(mesh) bytes per enrollment that no client
+  // may apply.
+  int64_t peer_count = 0;
 };
 
 std::string ToJson(const EnrollStartRequest& v);

@@ -1,0 +1,89 @@
+#include "mesh_view.h"
+
+namespace tpmesh::authority::internal {
+
+bool MeshView::loaded() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return loaded_;
+}
+
+void MeshView::Load(const std::vector<NodeRecord>& nodes, int64_t generation) {
+  std::lock_guard<std::mutex> lock(mu_);
+  status_.clear();
+  members_.clear();
+  for (const auto& n : nodes) ApplyNode(n);
+  generation_ = generation;
+  loaded_ = true;
+}
+
+void MeshView::Apply(const CommitInfo& commit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!loaded_) return;
+  for (const auto& n : commit.nodes) ApplyNode(n);
+  if (commit.generation > generation_) generation_ = commit.generation;
+}
+
+void MeshView::ApplyNode(const NodeRecord& n) {
+  status_[n.node_id] = NodeStatusView{n.status, n.hostname, n.status_reason};
+  if (n.status != NodeStatus::kActive || !n.subnet) {
+    members_.erase(n.node_id);
+    return;
+  }
+  meshcfg::MeshMember m{n.node_id,
+                        n.hostname,
+                        n.wg_public_key,
+                        n.endpoints,
+                        {SubnetPrefix(params_.mesh_prefix, *n.subnet)},
+                        params_.persistent_keepalive,
+                        n.next_wg_public_key.empty() ? std::nullopt
+                                                     : std::optional<Bytes>(n.next_wg_public_key)};
+  // One bad record must not block the others: it stays out of the mesh.
+  if (!meshcfg::ValidateMember(m).ok()) {
+    members_.erase(n.node_id);
+    return;
+  }
+  members_[n.node_id] = std::move(m);
+}
+
+meshcfg::MeshState MeshView::Snapshot() const {
+  meshcfg::MeshState state;
+  state.mesh_prefix = params_.mesh_prefix.ToString();
+  state.mtu = params_.mtu;
+  std::lock_guard<std::mutex> lock(mu_);
+  state.generation = generation_;
+  state.members.reserve(members_.size());
+  for (const auto& [id, m] : members_) state.members.push_back(m);
+  meshcfg::SortMembers(state);
+  return state;
+}
+
+int64_t MeshView::generation() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return generation_;
+}
+
+size_t MeshView::member_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return members_.size();
+}
+
+Status MeshView::Authorize(std::string_view node_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = status_.find(node_id);
+  if (it == status_.end()) {
+    return MakeError(Code::kUnauthenticated, "node_unknown", "node certificate names an unknown node");
+  }
+  const NodeStatusView& n = it->second;
+  if (n.status == NodeStatus::kRevoked) {
+    return MakeError(Code::kPermissionDenied, "node_revoked",
+                     "node " + std::string(node_id) + " (" + n.hostname + ") is revoked (" + n.reason +
+                         "); an admin must restore it before it can enroll again");
+  }
+  if (n.status != NodeStatus::kActive) {
+    return MakeError(Code::kPermissionDenied, "node_not_active",
+                     "node " + std::string(node_id) + " is " + NodeStatusName(n.status));
+  }
+  return OkStatus();
+}
+
+}  // namespace tpmesh::authority::internal
