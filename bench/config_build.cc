@@ -16,9 +16,17 @@
 //                            at generation G-1 after one node joined a 1,000
 //                            node mesh (a delta); HTTP headers and TLS framing
 //                            not included.
+//
+// Size sweep (--quick and full runs, not --selftest; scripts/bench-plot draws
+// each against N): config_build_ms / config_sign_ms at N = 1,000, 2,000,
+// 5,000 (10,000 is the line above), change_bytes_per_node / full_config_bytes
+// at 2,000, 5,000, 10,000 (1,000 above), config_publish_ms /
+// config_listnodes_ms at 1,000, 2,000, 5,000 (10,000 above).
 #include <sodium.h>
 
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "bench/bench.h"
 #include "tpmesh/authority/publisher.h"
@@ -59,8 +67,38 @@ Result<double> MsPerOp(int iters, Op op) {
   return (Now() - t0) * 1e3 / iters;
 }
 
-Status ChangeBytes(const authority::MeshPrefix& prefix, uint32_t n, ByteView secret, const Bytes& pk,
-                   Reporter& out) {
+// The suffix of a line measured at `n` members: "_n<n>".
+std::string SizeSuffix(uint32_t n) { return "_n" + std::to_string(n); }
+
+// Mesh sizes of the sweep (empty under --selftest).
+std::vector<uint32_t> Sweep(const BenchConfig& cfg, std::vector<uint32_t> sizes) {
+  return cfg.selftest ? std::vector<uint32_t>{} : sizes;
+}
+
+struct BuildTimes {
+  double sign_ms = 0;   // SignState
+  double build_ms = 0;  // SignState + ToJson
+  size_t json_bytes = 0;
+};
+
+Result<BuildTimes> TimeBuild(const meshcfg::MeshState& state, ByteView sk, int iters) {
+  BuildTimes t;
+  TPMESH_ASSIGN_OR_RETURN(t.sign_ms, MsPerOp(iters, [&]() -> Status {
+    auto s = meshcfg::SignState(state, sk);
+    return s.ok() ? OkStatus() : s.take_error();
+  }));
+  TPMESH_ASSIGN_OR_RETURN(t.build_ms, MsPerOp(iters, [&]() -> Status {
+    auto s = meshcfg::SignState(state, sk);
+    if (!s.ok()) return s.take_error();
+    t.json_bytes = meshcfg::ToJson(*s).size();
+    return OkStatus();
+  }));
+  return t;
+}
+
+// Lines are named with `sfx` (under --selftest n is smaller than the name says).
+Status ChangeBytes(const authority::MeshPrefix& prefix, uint32_t n, const std::string& sfx, ByteView secret,
+                   const Bytes& pk, Reporter& out) {
   authority::ConfigPublisher publisher{SecretBytes(secret)};
   meshcfg::MeshState before = State(prefix, n, 10);
   meshcfg::MeshState after = before;
@@ -78,13 +116,14 @@ Status ChangeBytes(const authority::MeshPrefix& prefix, uint32_t n, ByteView sec
   TPMESH_ASSIGN_OR_RETURN(auto d, meshcfg::ParseMeshDelta(j["delta"].dump()));
   TPMESH_ASSIGN_OR_RETURN(auto applied, meshcfg::ApplyAndVerify(before, d, {pk}));
   if (applied != after) return BenchError("applied delta differs from the published state");
-  out.Emit("change_bytes_per_node_n1000", static_cast<double>(delta->size()), "bytes");
-  out.Emit("full_config_bytes_n1000", static_cast<double>(full->size()), "bytes");
+  out.Emit("change_bytes_per_node" + sfx, static_cast<double>(delta->size()), "bytes");
+  out.Emit("full_config_bytes" + sfx, static_cast<double>(full->size()), "bytes");
   return OkStatus();
 }
 
-Status AuthorityPath(const BenchConfig& cfg, uint32_t n,
-                     ByteView secret, Reporter& out) {
+// Lines are named with `sfx` (under --selftest n is smaller than the name says).
+Status AuthorityPath(const BenchConfig& cfg, uint32_t n, const std::string& sfx, ByteView secret,
+                     Reporter& out) {
   TempDir dir;
   if (!dir.ok()) return BenchError("mkdtemp failed");
   TPMESH_ASSIGN_OR_RETURN(auto store, authority::OpenSqliteStore(dir.File("authority.db")));
@@ -135,7 +174,7 @@ Status AuthorityPath(const BenchConfig& cfg, uint32_t n,
   if (!body || body->find(Hostname(n - 1)) == std::string::npos) {
     return BenchError("published state lacks the last node");
   }
-  out.Emit("config_publish_ms_n10000", total * 1e3 / iters, "ms");
+  out.Emit("config_publish_ms" + sfx, total * 1e3 / iters, "ms");
   TPMESH_ASSIGN_OR_RETURN(double list_ms, MsPerOp(iters, [&] {
     return store->Transact([&](authority::Tx& tx) -> Status {
       auto nodes = tx.ListNodes();
@@ -143,7 +182,7 @@ Status AuthorityPath(const BenchConfig& cfg, uint32_t n,
       return nodes->size() == n ? OkStatus() : BenchError("ListNodes size");
     });
   }));
-  out.Emit("config_listnodes_ms_n10000", list_ms, "ms");
+  out.Emit("config_listnodes_ms" + sfx, list_ms, "ms");
   return OkStatus();
 }
 
@@ -161,17 +200,7 @@ Status RunConfigBuild(const BenchConfig& cfg, Reporter& out) {
 
   const meshcfg::MeshState state = State(prefix, n_big, 7);
   const int iters = cfg.selftest ? 1 : cfg.quick ? 5 : 20;
-  size_t json_bytes = 0;
-  TPMESH_ASSIGN_OR_RETURN(double sign_ms, MsPerOp(iters, [&]() -> Status {
-    auto s = meshcfg::SignState(state, sk.view());
-    return s.ok() ? OkStatus() : s.take_error();
-  }));
-  TPMESH_ASSIGN_OR_RETURN(double build_ms, MsPerOp(iters, [&]() -> Status {
-    auto s = meshcfg::SignState(state, sk.view());
-    if (!s.ok()) return s.take_error();
-    json_bytes = meshcfg::ToJson(*s).size();
-    return OkStatus();
-  }));
+  TPMESH_ASSIGN_OR_RETURN(const BuildTimes times, TimeBuild(state, sk.view(), iters));
   // The signature must verify for a client.
   TPMESH_ASSIGN_OR_RETURN(auto signed_state, meshcfg::SignState(state, sk.view()));
   if (!meshcfg::VerifySignedState(signed_state, -1, {Bytes(pk, pk + sizeof pk)}).ok()) {
@@ -187,13 +216,26 @@ Status RunConfigBuild(const BenchConfig& cfg, Reporter& out) {
     return OkStatus();
   }));
   if (upserts != 1) return BenchError("Diff of one join has " + std::to_string(upserts) + " upserts");
-  out.Emit("config_build_ms_n10000", build_ms, "ms");
-  out.Emit("config_sign_ms_n10000", sign_ms, "ms");
+  out.Emit("config_build_ms_n10000", times.build_ms, "ms");
+  out.Emit("config_sign_ms_n10000", times.sign_ms, "ms");
   out.Emit("config_diff_ms_n10000", diff_ms, "ms");
-  out.Emit("config_json_bytes_n10000", static_cast<double>(json_bytes), "bytes");
+  out.Emit("config_json_bytes_n10000", static_cast<double>(times.json_bytes), "bytes");
+  for (uint32_t n : Sweep(cfg, {1000, 2000, 5000})) {
+    TPMESH_ASSIGN_OR_RETURN(const BuildTimes t, TimeBuild(State(prefix, n, 7), sk.view(), iters));
+    out.Emit("config_build_ms" + SizeSuffix(n), t.build_ms, "ms");
+    out.Emit("config_sign_ms" + SizeSuffix(n), t.sign_ms, "ms");
+  }
 
-  TPMESH_RETURN_IF_ERROR(ChangeBytes(prefix, n_change, sk.view(), Bytes(pk, pk + sizeof pk), out));
-  return AuthorityPath(cfg, n_big, sk.view(), out);
+  const Bytes public_key(pk, pk + sizeof pk);
+  TPMESH_RETURN_IF_ERROR(ChangeBytes(prefix, n_change, "_n1000", sk.view(), public_key, out));
+  for (uint32_t n : Sweep(cfg, {2000, 5000, 10000})) {
+    TPMESH_RETURN_IF_ERROR(ChangeBytes(prefix, n, SizeSuffix(n), sk.view(), public_key, out));
+  }
+  TPMESH_RETURN_IF_ERROR(AuthorityPath(cfg, n_big, "_n10000", sk.view(), out));
+  for (uint32_t n : Sweep(cfg, {1000, 2000, 5000})) {
+    TPMESH_RETURN_IF_ERROR(AuthorityPath(cfg, n, SizeSuffix(n), sk.view(), out));
+  }
+  return OkStatus();
 }
 
 }  // namespace tpmesh::bench

@@ -585,11 +585,14 @@ Status RssOnce(uint32_t nodes, uint32_t w, bool named_target, Reporter& out) {
 
 }  // namespace
 
+// A sweep over mesh sizes: every line carries its N (scripts/bench-plot
+// draws each against N); 1,000 and 5,000 are the sizes with targets.
 Status RunConverge(const BenchConfig& cfg, Reporter& out) {
   if (cfg.selftest) return ConvergeOnce(20, out);
-  if (cfg.quick) return ConvergeOnce(200, out);
-  TPMESH_RETURN_IF_ERROR(ConvergeOnce(1000, out));
-  return ConvergeOnce(5000, out);
+  const std::vector<uint32_t> sizes =
+      cfg.quick ? std::vector<uint32_t>{100, 200, 500} : std::vector<uint32_t>{250, 500, 1000, 2000, 5000};
+  for (uint32_t n : sizes) TPMESH_RETURN_IF_ERROR(ConvergeOnce(n, out));
+  return OkStatus();
 }
 
 Status RunAuthorityRss(const BenchConfig& cfg, Reporter& out) {

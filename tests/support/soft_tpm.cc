@@ -345,7 +345,11 @@ Result<attest::AkBlob> SoftTpm::CreateAk(KeyAlg alg) {
   return blob;
 }
 
-Result<SoftTpm::LoadedAk> SoftTpm::LoadAk(const attest::AkBlob& ak) const {
+Result<std::shared_ptr<const SoftTpm::LoadedAk>> SoftTpm::LoadAk(const attest::AkBlob& ak) const {
+  Bytes blob = ak.private_area;
+  blob.insert(blob.end(), ak.public_area.begin(), ak.public_area.end());
+  blob.push_back(static_cast<uint8_t>(ak.alg));
+  if (loaded_ak_ && blob == loaded_ak_blob_) return loaded_ak_;
   auto pub = attest::ParseTpm2bPublic(ak.public_area);
   if (!pub.ok()) return attest::Malformed("ak.public_area: " + pub.error().message);
   const uint16_t want = ak.alg == KeyAlg::kRsa2048 ? attest::kAlgRsa : attest::kAlgEcc;
@@ -376,12 +380,14 @@ Result<SoftTpm::LoadedAk> SoftTpm::LoadAk(const attest::AkBlob& ak) const {
   }
   out.scheme = pub->scheme;
   out.hash = pub->scheme_hash;
-  return out;
+  loaded_ak_ = std::make_shared<const LoadedAk>(std::move(out));
+  loaded_ak_blob_ = std::move(blob);
+  return loaded_ak_;
 }
 
 Result<SecretBytes> SoftTpm::ActivateCredential(const attest::AkBlob& ak, KeyAlg ek_alg,
                                                 const attest::Credential& credential) {
-  TPMESH_ASSIGN_OR_RETURN(LoadedAk loaded, LoadAk(ak));
+  TPMESH_ASSIGN_OR_RETURN(auto loaded, LoadAk(ak));
   TPMESH_ASSIGN_OR_RETURN(const Ek* ek, GetEk(ek_alg));
   const EVP_MD* md = ossl::MdForTpmAlg(ek->pub.name_alg);
   if (md == nullptr) return SupportError("EK nameAlg");
@@ -414,7 +420,7 @@ Result<SecretBytes> SoftTpm::ActivateCredential(const attest::AkBlob& ak, KeyAlg
   TPMESH_ASSIGN_OR_RETURN(SecretBytes hmac_key, attest::KDFa(ek->pub.name_alg, seed.view(),
                                                              "INTEGRITY", {}, {}, 8 * digest_size));
   Bytes mac_input(enc_identity.begin(), enc_identity.end());
-  mac_input.insert(mac_input.end(), loaded.name.begin(), loaded.name.end());
+  mac_input.insert(mac_input.end(), loaded->name.begin(), loaded->name.end());
   TPMESH_ASSIGN_OR_RETURN(Bytes expected, ossl::Hmac(md, hmac_key.view(), mac_input));
   if (!ConstantTimeEqual(expected, ByteView(integrity.buffer, integrity.size))) {
     return ActivationFailed(
@@ -422,7 +428,7 @@ Result<SecretBytes> SoftTpm::ActivateCredential(const attest::AkBlob& ak, KeyAlg
   }
 
   TPMESH_ASSIGN_OR_RETURN(SecretBytes sym_key,
-                          attest::KDFa(ek->pub.name_alg, seed.view(), "STORAGE", loaded.name, {},
+                          attest::KDFa(ek->pub.name_alg, seed.view(), "STORAGE", loaded->name, {},
                                        ek->pub.symmetric_bits));
   TPMESH_ASSIGN_OR_RETURN(SecretBytes plain, AesCfbDecrypt(sym_key.view(), enc_identity));
   TPM2B_DIGEST secret{};
@@ -468,11 +474,11 @@ Result<attest::QuoteEvidence> SoftTpm::Quote(const attest::AkBlob& ak,
                          " bytes; at most 64 fit in qualifyingData");
   }
   TPMESH_ASSIGN_OR_RETURN(attest::PcrSelection sel, Sha256Selection(selection));
-  TPMESH_ASSIGN_OR_RETURN(LoadedAk loaded, LoadAk(ak));
+  TPMESH_ASSIGN_OR_RETURN(auto loaded, LoadAk(ak));
   attest::QuoteEvidence ev;
   TPMESH_ASSIGN_OR_RETURN(ev.pcr_values, ReadPcrs(sel));
   QuoteFields f;
-  f.qualified_signer = loaded.name;
+  f.qualified_signer = loaded->name;
   f.extra_data.assign(nonce.begin(), nonce.end());
   clock_ms_ += 250;  // time passes between commands
   f.clock = clock_ms_;
@@ -482,7 +488,7 @@ Result<attest::QuoteEvidence> SoftTpm::Quote(const attest::AkBlob& ak,
   f.selection = {{attest::kAlgSha256, sel.pcrs}};
   TPMESH_ASSIGN_OR_RETURN(f.pcr_digest, attest::PcrDigest(sel.bank, sel, ev.pcr_values));
   TPMESH_ASSIGN_OR_RETURN(ev.attest, MakeQuoteAttest(f));
-  TPMESH_ASSIGN_OR_RETURN(ev.signature, SignTpm(loaded.key.get(), loaded.scheme, loaded.hash,
+  TPMESH_ASSIGN_OR_RETURN(ev.signature, SignTpm(loaded->key.get(), loaded->scheme, loaded->hash,
                                                 ev.attest));
   ev.selection = std::move(sel);
   return ev;

@@ -32,6 +32,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -100,7 +101,9 @@ class SoftTpm final : public attest::Tpm {
   struct LoadedAk;
 
   Result<const Ek*> GetEk(attest::KeyAlg alg);
-  Result<LoadedAk> LoadAk(const attest::AkBlob& ak) const;
+  // Like TPM2_Load; the last AK loaded stays loaded (as in a TPM), so a
+  // benchmark measures the verifier, not SoftTpm re-parsing its key.
+  Result<std::shared_ptr<const LoadedAk>> LoadAk(const attest::AkBlob& ak) const;
   void PowerOnPcrs();
 
   SoftTpmOptions options_;
@@ -109,6 +112,8 @@ class SoftTpm final : public attest::Tpm {
   uint64_t clock_ms_ = 100'000;
   uint32_t reset_count_ = 1;
   uint32_t restart_count_ = 0;
+  mutable Bytes loaded_ak_blob_;  // private_area || public_area of loaded_ak_
+  mutable std::shared_ptr<const LoadedAk> loaded_ak_;
 };
 
 }  // namespace tpmesh::testing
