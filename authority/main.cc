@@ -11,6 +11,7 @@
 
 #include "tpmesh/authority/api.h"
 #include "tpmesh/authority/state.h"
+#include "tpmesh/net/worker_memory.h"
 
 namespace {
 
@@ -120,6 +121,8 @@ int Serve(AuthorityConfig cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Thousands of worker threads, one per waiting node (docs/benchmarks.md).
+  tpmesh::net::TuneMallocForManyThreads(argv);
   CLI::App app{"tpmesh-authority: TPM-attested enrollment and key authority for a WireGuard mesh"};
   app.require_subcommand(1);
 

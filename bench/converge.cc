@@ -14,9 +14,11 @@
 // net::Client and thread, polling GET /v1/node/config?since=G&wait=55 the
 // way enroll-client does.
 //
-// converge: the join is one transaction (InsertNode + BumpGeneration) and
-// AuthorityService::PublishCurrent (read all rows, build, sign, wake the
-// waiters); t0 is taken before the transaction. A client's convergence time
+// converge: the joining node is in the store from the start, enrolled and
+// pending; the join is AuthorityService::Approve, the real admin path (one
+// transaction: status, /64 allocation, generation bump, audit; then the
+// state built from memory, signed, the waiters woken); t0 is taken before
+// it. A client's convergence time
 // is (receipt - t0) + the CPU time its verification took (ParseMeshDelta +
 // ApplyAndVerify against the generation-G state it holds, or
 // VerifySignedState for a full body). The verifications run after every
@@ -192,6 +194,11 @@ Result<std::unique_ptr<Authority>> StartAuthority(const Keys& keys, const std::s
   TPMESH_ASSIGN_OR_RETURN(a->store, authority::OpenSqliteStore(db));
   TPMESH_RETURN_IF_ERROR(a->store->Transact([&](authority::Tx& tx) -> Status {
     for (uint32_t i = 0; i < nodes; ++i) TPMESH_RETURN_IF_ERROR(tx.InsertNode(NodeRow(i)));
+    // The node that joins: enrolled, waiting for an admin's approval.
+    authority::NodeRecord joiner = NodeRow(nodes);
+    joiner.status = authority::NodeStatus::kPending;
+    joiner.subnet.reset();
+    TPMESH_RETURN_IF_ERROR(tx.InsertNode(joiner));
     return tx.BumpGeneration().ok() ? OkStatus() : BenchError("BumpGeneration");
   }));
   TPMESH_ASSIGN_OR_RETURN(a->settings.mesh_prefix, authority::ParseMeshPrefix(kMeshPrefix));
@@ -385,11 +392,10 @@ Status ConvergeOnce(uint32_t n, Reporter& out) {
   clients.SampleCpu();
   const double cpu0 = ProcessCpuSeconds();
   const double t0 = Now();
-  TPMESH_RETURN_IF_ERROR(auth->store->Transact([&](authority::Tx& tx) -> Status {
-    TPMESH_RETURN_IF_ERROR(tx.InsertNode(NodeRow(n)));
-    return tx.BumpGeneration().ok() ? OkStatus() : BenchError("BumpGeneration");
-  }));
-  TPMESH_RETURN_IF_ERROR(auth->service->PublishCurrent());
+  // The admin approves it: one transaction (status, /64, generation bump,
+  // audit), then the new state is built from memory, signed and published.
+  TPMESH_ASSIGN_OR_RETURN(auto joined, auth->service->Approve(NodeRow(n).node_id, "admin:bench", "join"));
+  (void)joined;
   const double publish_ms = (Now() - t0) * 1e3;
   clients.Join();
   const double cpu_window = ProcessCpuSeconds() - cpu0;

@@ -15,6 +15,7 @@
 // EnrollStart JSON bodies, one CSR per client thread (reused), and the
 // allowlist entries (one transaction). Client and server share the machine's
 // cores; the client threads' CPU time is measured and reported separately.
+#include <pthread.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -158,6 +159,7 @@ Status RunEnrollHttp(const BenchConfig& cfg, Reporter& out) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
+      pthread_setname_np(pthread_self(), "bench-client");  // perf report --comm tells the sides apart
       // As enroll-client: a new client (one TLS connection, kept alive from
       // start to finish) per enrollment.
       const net::ClientOptions opts{url, ca.cert_pem(), "", "", 30, true};

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bench/bench.h"
+#include "tpmesh/net/worker_memory.h"
 
 namespace tpmesh::bench {
 
@@ -77,6 +78,9 @@ Error BenchError(const std::string& what) { return MakeError(Code::kInternal, "b
 
 int main(int argc, char** argv) {
   using namespace tpmesh::bench;
+  // As tpmesh-authority does, so the authority measured here (rss forks it
+  // from this process) allocates as the shipped one.
+  tpmesh::net::TuneMallocForManyThreads(argv);
   BenchConfig cfg;
   std::vector<std::string> only;
   for (int i = 1; i < argc; ++i) {

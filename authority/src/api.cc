@@ -5,6 +5,8 @@
 #include <charconv>
 #include <regex>
 
+#include "tpmesh/net/worker_memory.h"
+
 namespace tpmesh::authority {
 namespace {
 
@@ -179,6 +181,8 @@ class Api {
     if (!since.ok()) return net::ErrorResponse(since.error());
     auto wait = QueryInt(req, "wait", 25, 55);
     if (!wait.ok()) return net::ErrorResponse(wait.error());
+    // Nothing newer yet: this worker will park, let it park small.
+    if (*wait > 0 && publisher_->generation() <= *since) net::ReleaseIdleThreadMemory();
     auto body = publisher_->WaitNewer(*since, std::chrono::seconds(std::max<int64_t>(*wait, 0)));
     // Revocation may have happened while we waited: check again.
     if (auto st = s_.AuthorizeNode(caller.id); !st.ok()) return net::ErrorResponse(st.error());
