@@ -1,6 +1,5 @@
 #include "tpmesh/net/worker_memory.h"
 
-#include <malloc.h>
 #include <openssl/crypto.h>
 #include <unistd.h>
 
@@ -31,7 +30,6 @@ void TuneMallocForManyThreads(char** argv) {
       }
     }
   }
-  mallopt(M_ARENA_MAX, 2);
 }
 
 void ReleaseIdleThreadMemory() {

@@ -13,9 +13,11 @@ namespace tpmesh::net {
 // start, so this re-executes the program (same process id, arguments,
 // descriptors and signal mask) once with glibc.malloc.tcache_count=0 added
 // to GLIBC_TUNABLES, unless GLIBC_TUNABLES already sets tcache_count (then
-// that is kept; this is also how the re-executed image knows to go on).
-// Then limits malloc to 2 arenas. If the re-exec fails (no /proc) the
-// program goes on with glibc's cache.
+// that is kept; this is also how the re-executed image knows to go on). If
+// the re-exec fails (no /proc) the program goes on with glibc's cache. The
+// number of malloc arenas is left at glibc's default (8 per core): limiting
+// it saved little memory and would make every allocation contend on a big
+// machine.
 void TuneMallocForManyThreads(char** argv);
 
 // For a handler about to block its server worker thread for long (a long
