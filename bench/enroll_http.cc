@@ -15,6 +15,11 @@
 // EnrollStart JSON bodies, one CSR per client thread (reused), and the
 // allowlist entries (one transaction). Client and server share the machine's
 // cores; the client threads' CPU time is measured and reported separately.
+//
+// The headline run starts from an empty mesh (it grows during the window).
+// Sweep (--quick: N = 1,000 and 10,000, 4 s each; full: 1,000, 2,000, 5,000,
+// 10,000, 8 s each): the same from a mesh that already holds N members
+// (synthetic rows), enroll_http_per_s_nN and enroll_http_server_cpu_ms_per_enroll_nN.
 #include <pthread.h>
 #include <sodium.h>
 
@@ -92,16 +97,49 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
 }
 
-}  // namespace
+// A synthetic enrolled node for the mesh a run starts with (the sweep).
+authority::NodeRecord MeshRow(uint32_t i) {
+  authority::NodeRecord r;
+  r.ek_sha256 = DerivedBytes(i, 13, 32);
+  r.node_id = authority::NodeIdFromEk(r.ek_sha256);
+  r.hostname = "mesh-" + std::to_string(i);
+  r.status = authority::NodeStatus::kActive;
+  r.status_reason = "bench";
+  r.ek_public = DerivedBytes(i, 14, 90);
+  r.ek_name = DerivedBytes(i, 15, 34);
+  r.ak_public = DerivedBytes(i, 16, 90);
+  r.ak_name = DerivedBytes(i, 17, 34);
+  r.subnet = i + 1;  // enrollments then take the lowest free ones above
+  r.wg_public_key = DerivedBytes(i, 12, 32);
+  r.endpoints = {"192.0.2.1:51820", "[2001:db8::1]:51820"};
+  for (uint32_t p = 0; p < 8; ++p) r.pcr_values[p] = DerivedBytes(p, 8, 32);
+  r.enrolled_at = r.updated_at = r.last_seen = r.wg_key_since = 1'800'000'000;
+  r.enroll_count = 1;
+  return r;
+}
 
-Status RunEnrollHttp(const BenchConfig& cfg, Reporter& out) {
-  const int kThreads = cfg.selftest ? 4 : 32;
-  const double window_s = cfg.selftest ? 1.0 : cfg.quick ? 10.0 : 30.0;
-  const int pool = cfg.selftest ? 4 : cfg.quick ? 200 : 500;  // nodes per thread
-
+// One measurement: a fresh authority whose mesh starts with `preload`
+// members, `window_s` seconds of enrollments from `nodes` (one vector per
+// client thread; each run has its own store, so the same machines enroll
+// anew). Lines are named <base><suffix>.
+Status RunWindow(std::vector<std::vector<Node>>& nodes, uint32_t preload,
+                 double window_s, const std::string& sfx, bool detail, Reporter& out) {
+  const int kThreads = static_cast<int>(nodes.size());
   TempDir dir;
   if (!dir.ok()) return BenchError("mkdtemp failed");
   TPMESH_ASSIGN_OR_RETURN(auto store, authority::OpenSqliteStore(dir.File("authority.db")));
+  // Untimed: the mesh the run starts with, and the allowlist.
+  TPMESH_RETURN_IF_ERROR(store->Transact([&](authority::Tx& tx) -> Status {
+    for (uint32_t i = 0; i < preload; ++i) TPMESH_RETURN_IF_ERROR(tx.InsertNode(MeshRow(i)));
+    for (const auto& v : nodes) {
+      for (const auto& n : v) TPMESH_RETURN_IF_ERROR(tx.PutAllowlist(authority::AllowlistEntry{n.ek_sha256, n.hostname, 0}));
+    }
+    if (preload > 0) {
+      TPMESH_ASSIGN_OR_RETURN(int64_t g, tx.BumpGeneration());
+      (void)g;
+    }
+    return OkStatus();
+  }));
   const TimePoint now = SystemClock::Instance().Now();
   TPMESH_ASSIGN_OR_RETURN(auto ca, pki::AuthorityCa::Create("tpmesh bench authority", now, std::chrono::hours(24)));
   TPMESH_ASSIGN_OR_RETURN(auto server_cert, ca.IssueServerCert({"localhost"}, {"::1"}, now, std::chrono::hours(24)));
@@ -129,24 +167,6 @@ Status RunEnrollHttp(const BenchConfig& cfg, Reporter& out) {
   so.worker_threads = 64;
   TPMESH_ASSIGN_OR_RETURN(auto server, net::StartServer(so, authority::MakeApiHandler(service, &publisher)));
   const std::string url = "https://[::1]:" + std::to_string(server->ports().at(0));
-
-  // Untimed: the machines and the allowlist.
-  double t_prep = Now();
-  std::vector<std::vector<Node>> nodes(kThreads);
-  for (int t = 0; t < kThreads; ++t) {
-    for (int i = 0; i < pool; ++i) {
-      TPMESH_ASSIGN_OR_RETURN(auto n, MakeNode("h" + std::to_string(t) + "-" + std::to_string(i)));
-      nodes[t].push_back(std::move(n));
-    }
-  }
-  TPMESH_RETURN_IF_ERROR(store->Transact([&](authority::Tx& tx) -> Status {
-    for (const auto& v : nodes) {
-      for (const auto& n : v) TPMESH_RETURN_IF_ERROR(tx.PutAllowlist(authority::AllowlistEntry{n.ek_sha256, n.hostname, 0}));
-    }
-    return OkStatus();
-  }));
-  out.Note("enroll_http: prepared " + std::to_string(kThreads * pool) + " SoftTpm nodes in " +
-           std::to_string(Now() - t_prep) + " s");
 
   std::mutex mu;
   std::vector<double> done_at, latency;
@@ -211,22 +231,54 @@ Status RunEnrollHttp(const BenchConfig& cfg, Reporter& out) {
   if (exhausted_at < deadline) out.Note("enroll_http: a client ran out of nodes early; window shortened");
   const double rate = static_cast<double>(completed) / (end - t0);
   // The rate in the first and the last quarter of the window: the mesh grows
-  // while we measure, and every enrollment lists and signs all nodes.
+  // while we measure, and every generation signs the whole state.
   const double q = (end - t0) / 4;
   auto in = [&](double a, double b) {
     return static_cast<double>(std::count_if(done_at.begin(), done_at.end(), [&](double x) { return x > a && x <= b; })) / q;
   };
   TPMESH_ASSIGN_OR_RETURN(int64_t generation, service.Generation());
-  out.Emit("enroll_http_per_s", rate, "per_s");
-  out.Emit("enroll_http_first_quarter_per_s", in(t0, t0 + q), "per_s");
-  out.Emit("enroll_http_last_quarter_per_s", in(end - q, end), "per_s");
-  out.Emit("enroll_http_nodes_at_end", static_cast<double>(done_at.size()), "nodes");
-  out.Emit("enroll_http_latency_p50_ms", Percentile(latency, 0.5) * 1e3, "ms");
-  out.Emit("enroll_http_latency_p99_ms", Percentile(latency, 0.99) * 1e3, "ms");
-  out.Emit("enroll_http_client_cpu_ms_per_enroll", client_cpu * 1e3 / static_cast<double>(done_at.size()), "ms");
-  out.Emit("enroll_http_server_cpu_ms_per_enroll", (cpu_total - client_cpu) * 1e3 / static_cast<double>(done_at.size()), "ms");
-  if (generation < static_cast<int64_t>(done_at.size())) {
+  out.Emit("enroll_http_per_s" + sfx, rate, "per_s");
+  if (detail) {
+    out.Emit("enroll_http_first_quarter_per_s" + sfx, in(t0, t0 + q), "per_s");
+    out.Emit("enroll_http_last_quarter_per_s" + sfx, in(end - q, end), "per_s");
+    out.Emit("enroll_http_nodes_at_end" + sfx, static_cast<double>(preload + done_at.size()), "nodes");
+    out.Emit("enroll_http_latency_p50_ms" + sfx, Percentile(latency, 0.5) * 1e3, "ms");
+    out.Emit("enroll_http_latency_p99_ms" + sfx, Percentile(latency, 0.99) * 1e3, "ms");
+    out.Emit("enroll_http_client_cpu_ms_per_enroll" + sfx, client_cpu * 1e3 / static_cast<double>(done_at.size()), "ms");
+  }
+  out.Emit("enroll_http_server_cpu_ms_per_enroll" + sfx, (cpu_total - client_cpu) * 1e3 / static_cast<double>(done_at.size()), "ms");
+  if (generation < static_cast<int64_t>(done_at.size()) + (preload > 0 ? 1 : 0)) {
     return BenchError("generation " + std::to_string(generation) + " < enrollments " + std::to_string(done_at.size()));
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Status RunEnrollHttp(const BenchConfig& cfg, Reporter& out) {
+  const int kThreads = cfg.selftest ? 4 : 32;
+  const double window_s = cfg.selftest ? 1.0 : cfg.quick ? 10.0 : 30.0;
+  const int pool = cfg.selftest ? 4 : cfg.quick ? 200 : 500;  // nodes per thread
+
+  // Untimed: the machines, once; every run enrolls them into its own store.
+  double t_prep = Now();
+  std::vector<std::vector<Node>> nodes(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < pool; ++i) {
+      TPMESH_ASSIGN_OR_RETURN(auto n, MakeNode("h" + std::to_string(t) + "-" + std::to_string(i)));
+      nodes[t].push_back(std::move(n));
+    }
+  }
+  out.Note("enroll_http: prepared " + std::to_string(kThreads * pool) + " SoftTpm nodes in " +
+           std::to_string(Now() - t_prep) + " s");
+  // The headline: from an empty mesh, the mesh growing during the window.
+  TPMESH_RETURN_IF_ERROR(RunWindow(nodes, 0, window_s, "", true, out));
+  if (cfg.selftest) return OkStatus();
+  // Sweep: the rate against the size of the mesh enrollments join.
+  const std::vector<uint32_t> sizes = cfg.quick ? std::vector<uint32_t>{1000, 10000}
+                                                : std::vector<uint32_t>{1000, 2000, 5000, 10000};
+  for (uint32_t n : sizes) {
+    TPMESH_RETURN_IF_ERROR(RunWindow(nodes, n, cfg.quick ? 4.0 : 8.0, "_n" + std::to_string(n), false, out));
   }
   return OkStatus();
 }

@@ -279,8 +279,8 @@ mesh_ctl() {
     ip netns exec "$W_AUTH_NS" "$W_BIN/tpmeshctl" "$@"
 }
 
-_w_json_str() {  # FILE KEY: a top-level string field of a JSON file
-  sed -nE "s/.*\"$2\": *\"([^\"]+)\".*/\1/p" "$1" | head -n 1
+_w_json_str() {  # FILE KEY: a top-level string field of a JSON file ("" if absent)
+  jq -r --arg k "$2" '.[$k] // empty | strings' "$1" 2>/dev/null
 }
 
 host_enroll() {

@@ -399,8 +399,17 @@ class Api {
       auto nodes = s_.ListNodes();
       if (!nodes.ok()) return net::ErrorResponse(nodes.error());
       auto gen = s_.Generation();
+      // last_seen: the store has enrollments and renewals; an ack since then
+      // (kept in memory) is more recent.
+      const auto reports = s_.Reports();
       json arr = json::array();
-      for (const auto& n : *nodes) arr.push_back(NodeJson(n, mesh));
+      for (const auto& n : *nodes) {
+        json j = NodeJson(n, mesh);
+        if (auto it = reports.find(n.node_id); it != reports.end() && it->second.at > n.last_seen) {
+          j["last_seen"] = it->second.at;
+        }
+        arr.push_back(std::move(j));
+      }
       return Json(200, json{{"generation", gen.ok() ? *gen : 0}, {"mesh_prefix", mesh.ToString()},
                             {"nodes", arr}});
     }

@@ -780,7 +780,19 @@ TEST_F(ConfigPushTest, LongPollServesSignedStateAndOneBadRecordDoesNotBlockOther
   net::HttpRequest ack{"POST", "/v1/node/ack", {},
                        "{\"generation\":" + std::to_string(state->state.generation) + ",\"peers\":[]}",
                        "192.0.2.1"};
+  clock_.Advance(100);
   EXPECT_EQ(handler_(ack, node).status, 200);
+  // nodes list: LAST SEEN follows the ack, not only enrollments.
+  auto listed = Call("GET", "/v1/admin/nodes", "", kAdmin);
+  bool seen = false;
+  const json listed_json = Parse(listed);
+  for (const auto& n : listed_json["nodes"]) {
+    if (n.value("node_id", "") == fb->node_id) {
+      seen = true;
+      EXPECT_EQ(n.value("last_seen", int64_t{0}), ToUnixSeconds(clock_.Now()));
+    }
+  }
+  EXPECT_TRUE(seen) << listed.body;
   auto status = Call("GET", "/v1/admin/status", "", kAdmin);
   ASSERT_EQ(status.status, 200) << status.body;
   EXPECT_GE(json::parse(status.body)["converged"].get<int>(), 1);

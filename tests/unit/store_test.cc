@@ -765,7 +765,9 @@ TEST_F(StoreTest, CommitObserversSeeOnlyCommittedNodeWritesInOrder) {
   ASSERT_EQ(seen[0].nodes.size(), 2u);
   EXPECT_EQ(seen[0].generation, 1);
   for (const auto& n : seen[0].nodes) {
-    if (n.node_id == "n2") EXPECT_EQ(n.hostname, "h2-renamed");
+    if (n.node_id == "n2") {
+      EXPECT_EQ(n.hostname, "h2-renamed");
+    }
   }
 
   // Nothing mesh-related written: no notification.
