@@ -12,6 +12,7 @@
 #include <map>
 #include <string>
 
+#include "tpmesh/authority/records.h"
 #include "tpmesh/common/bytes.h"
 #include "tpmesh/common/result.h"
 
@@ -52,6 +53,11 @@ inline constexpr const char* kMeshPrefix = "fd12:3456:789a::/48";
 // `n` deterministic bytes for item `i` (BLAKE2b of tag || i, big-endian):
 // stable node ids, keys and seeds across runs.
 Bytes DerivedBytes(uint32_t i, uint8_t tag, size_t n);
+// Enrolled node number `i` of a synthetic mesh, as a store row: active,
+// subnet i + 1, hostname "node-NNNNNN", distinct EK, AK, WireGuard key and
+// endpoints, eight PCR values. For benchmarks that need N members without
+// N enrollments.
+authority::NodeRecord SyntheticNode(uint32_t i);
 
 // CPU seconds used by the calling thread / by the whole process.
 double ThreadCpuSeconds();

@@ -130,26 +130,7 @@ Status AuthorityPath(const BenchConfig& cfg, uint32_t n, const std::string& sfx,
   if (!dir.ok()) return BenchError("mkdtemp failed");
   TPMESH_ASSIGN_OR_RETURN(auto store, authority::OpenSqliteStore(dir.File("authority.db")));
   TPMESH_RETURN_IF_ERROR(store->Transact([&](authority::Tx& tx) -> Status {
-    for (uint32_t i = 0; i < n; ++i) {
-      authority::NodeRecord r;
-      Bytes ek = DerivedBytes(i, 3, 32);
-      r.node_id = authority::NodeIdFromEk(ek);
-      r.hostname = Hostname(i);
-      r.status = authority::NodeStatus::kActive;
-      r.status_reason = "admitted by allowlist";
-      r.ek_sha256 = ek;
-      r.ek_public = DerivedBytes(i, 4, 90);
-      r.ek_name = DerivedBytes(i, 5, 34);
-      r.ak_public = DerivedBytes(i, 6, 90);
-      r.ak_name = DerivedBytes(i, 7, 34);
-      r.subnet = i + 1;
-      r.wg_public_key = DerivedBytes(i, 2, 32);
-      r.endpoints = {"192.0.2.1:51820", "[2001:db8::1]:51820"};
-      for (uint32_t p = 0; p < 8; ++p) r.pcr_values[p] = DerivedBytes(p, 8, 32);
-      r.enrolled_at = r.updated_at = r.last_seen = 1'800'000'000;
-      r.enroll_count = 1;
-      TPMESH_RETURN_IF_ERROR(tx.InsertNode(r));
-    }
+    for (uint32_t i = 0; i < n; ++i) TPMESH_RETURN_IF_ERROR(tx.InsertNode(SyntheticNode(i)));
     return OkStatus();
   }));
   attest::TrustStore trust;
@@ -171,15 +152,15 @@ Status AuthorityPath(const BenchConfig& cfg, uint32_t n, const std::string& sfx,
   for (int i = 0; i < iters; ++i) {
     const int64_t before = publisher.generation();
     double t0 = Now();
-    TPMESH_ASSIGN_OR_RETURN(auto revoked, service.Revoke(authority::NodeIdFromEk(DerivedBytes(i, 3, 32)),
+    TPMESH_ASSIGN_OR_RETURN(auto revoked, service.Revoke(SyntheticNode(static_cast<uint32_t>(i)).node_id,
                                                           "admin:bench", "bench"));
     (void)revoked;
     total += Now() - t0;
     if (publisher.generation() <= before) return BenchError("the revocation published nothing");
   }
   auto body = publisher.WaitNewer(-1, std::chrono::milliseconds(0));
-  if (!body || body->find(Hostname(n - 1)) == std::string::npos ||
-      body->find("\"" + Hostname(0) + "\"") != std::string::npos) {
+  if (!body || body->find(SyntheticNode(n - 1).hostname) == std::string::npos ||
+      body->find("\"" + SyntheticNode(0).hostname + "\"") != std::string::npos) {
     return BenchError("published state lacks the last node or still holds the revoked one");
   }
   out.Emit("config_publish_ms" + sfx, total * 1e3 / iters, "ms");

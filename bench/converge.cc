@@ -64,28 +64,6 @@ constexpr int kPollWait = 55;  // seconds, the longest the API allows
 std::string NodeId(uint32_t i) { return authority::NodeIdFromEk(DerivedBytes(i, 3, 32)); }
 
 // Member i of the mesh as an active node row.
-authority::NodeRecord NodeRow(uint32_t i) {
-  authority::NodeRecord r;
-  r.ek_sha256 = DerivedBytes(i, 3, 32);
-  r.node_id = authority::NodeIdFromEk(r.ek_sha256);
-  r.hostname = "node-" + std::to_string(1000000 + i).substr(1);
-  r.status = authority::NodeStatus::kActive;
-  r.status_reason = "bench";
-  r.ek_public = DerivedBytes(i, 4, 90);
-  r.ek_name = DerivedBytes(i, 5, 34);
-  r.ak_public = DerivedBytes(i, 6, 90);
-  r.ak_name = DerivedBytes(i, 7, 34);
-  r.subnet = i + 1;
-  r.wg_public_key = DerivedBytes(i, 2, 32);
-  r.endpoints = {"10." + std::to_string((i >> 16) & 255) + "." + std::to_string((i >> 8) & 255) + "." +
-                     std::to_string(i & 255) + ":51820",
-                 "[2001:db8::" + std::to_string(i % 60000 + 1) + "]:51820"};
-  for (uint32_t p = 0; p < 8; ++p) r.pcr_values[p] = DerivedBytes(p, 8, 32);
-  r.enrolled_at = r.updated_at = r.last_seen = r.wg_key_since = 1'800'000'000;
-  r.enroll_count = 1;
-  return r;
-}
-
 // Raises RLIMIT_NOFILE's soft limit to the hard one; returns the new soft limit.
 long RaiseFdLimit() {
   rlimit rl{};
@@ -193,9 +171,9 @@ Result<std::unique_ptr<Authority>> StartAuthority(const Keys& keys, const std::s
   auto a = std::make_unique<Authority>();
   TPMESH_ASSIGN_OR_RETURN(a->store, authority::OpenSqliteStore(db));
   TPMESH_RETURN_IF_ERROR(a->store->Transact([&](authority::Tx& tx) -> Status {
-    for (uint32_t i = 0; i < nodes; ++i) TPMESH_RETURN_IF_ERROR(tx.InsertNode(NodeRow(i)));
+    for (uint32_t i = 0; i < nodes; ++i) TPMESH_RETURN_IF_ERROR(tx.InsertNode(SyntheticNode(i)));
     // The node that joins: enrolled, waiting for an admin's approval.
-    authority::NodeRecord joiner = NodeRow(nodes);
+    authority::NodeRecord joiner = SyntheticNode(nodes);
     joiner.status = authority::NodeStatus::kPending;
     joiner.subnet.reset();
     TPMESH_RETURN_IF_ERROR(tx.InsertNode(joiner));
@@ -394,7 +372,7 @@ Status ConvergeOnce(uint32_t n, Reporter& out) {
   const double t0 = Now();
   // The admin approves it: one transaction (status, /64, generation bump,
   // audit), then the new state is built from memory, signed and published.
-  TPMESH_ASSIGN_OR_RETURN(auto joined, auth->service->Approve(NodeRow(n).node_id, "admin:bench", "join"));
+  TPMESH_ASSIGN_OR_RETURN(auto joined, auth->service->Approve(SyntheticNode(n).node_id, "admin:bench", "join"));
   (void)joined;
   const double publish_ms = (Now() - t0) * 1e3;
   clients.Join();

@@ -97,27 +97,6 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
 }
 
-// A synthetic enrolled node for the mesh a run starts with (the sweep).
-authority::NodeRecord MeshRow(uint32_t i) {
-  authority::NodeRecord r;
-  r.ek_sha256 = DerivedBytes(i, 13, 32);
-  r.node_id = authority::NodeIdFromEk(r.ek_sha256);
-  r.hostname = "mesh-" + std::to_string(i);
-  r.status = authority::NodeStatus::kActive;
-  r.status_reason = "bench";
-  r.ek_public = DerivedBytes(i, 14, 90);
-  r.ek_name = DerivedBytes(i, 15, 34);
-  r.ak_public = DerivedBytes(i, 16, 90);
-  r.ak_name = DerivedBytes(i, 17, 34);
-  r.subnet = i + 1;  // enrollments then take the lowest free ones above
-  r.wg_public_key = DerivedBytes(i, 12, 32);
-  r.endpoints = {"192.0.2.1:51820", "[2001:db8::1]:51820"};
-  for (uint32_t p = 0; p < 8; ++p) r.pcr_values[p] = DerivedBytes(p, 8, 32);
-  r.enrolled_at = r.updated_at = r.last_seen = r.wg_key_since = 1'800'000'000;
-  r.enroll_count = 1;
-  return r;
-}
-
 // One measurement: a fresh authority whose mesh starts with `preload`
 // members, `window_s` seconds of enrollments from `nodes` (one vector per
 // client thread; each run has its own store, so the same machines enroll
@@ -130,7 +109,7 @@ Status RunWindow(std::vector<std::vector<Node>>& nodes, uint32_t preload,
   TPMESH_ASSIGN_OR_RETURN(auto store, authority::OpenSqliteStore(dir.File("authority.db")));
   // Untimed: the mesh the run starts with, and the allowlist.
   TPMESH_RETURN_IF_ERROR(store->Transact([&](authority::Tx& tx) -> Status {
-    for (uint32_t i = 0; i < preload; ++i) TPMESH_RETURN_IF_ERROR(tx.InsertNode(MeshRow(i)));
+    for (uint32_t i = 0; i < preload; ++i) TPMESH_RETURN_IF_ERROR(tx.InsertNode(SyntheticNode(i)));
     for (const auto& v : nodes) {
       for (const auto& n : v) TPMESH_RETURN_IF_ERROR(tx.PutAllowlist(authority::AllowlistEntry{n.ek_sha256, n.hostname, 0}));
     }

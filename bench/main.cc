@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "bench/bench.h"
+#include "tpmesh/authority/service.h"  // NodeIdFromEk
 #include "tpmesh/net/worker_memory.h"
 
 namespace tpmesh::bench {
@@ -40,6 +41,30 @@ Bytes DerivedBytes(uint32_t i, uint8_t tag, size_t n) {
                          static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
   crypto_generichash(out.data(), out.size(), in, sizeof in, nullptr, 0);
   return out;
+}
+
+authority::NodeRecord SyntheticNode(uint32_t i) {
+  authority::NodeRecord r;
+  r.ek_sha256 = DerivedBytes(i, 3, 32);
+  r.node_id = authority::NodeIdFromEk(r.ek_sha256);
+  r.hostname = "node-" + std::to_string(1000000 + i).substr(1);
+  r.status = authority::NodeStatus::kActive;
+  r.status_reason = "bench";
+  r.ek_public = DerivedBytes(i, 4, 90);
+  r.ek_name = DerivedBytes(i, 5, 34);
+  r.ak_public = DerivedBytes(i, 6, 90);
+  r.ak_name = DerivedBytes(i, 7, 34);
+  r.subnet = i + 1;
+  r.wg_public_key = DerivedBytes(i, 2, 32);
+  char v6[48];
+  std::snprintf(v6, sizeof v6, "[2001:db8::%x:%x]:51820", (i + 1) >> 16, (i + 1) & 0xffff);
+  r.endpoints = {"10." + std::to_string((i >> 16) & 255) + "." + std::to_string((i >> 8) & 255) + "." +
+                     std::to_string(i & 255) + ":51820",
+                 v6};
+  for (uint32_t p = 0; p < 8; ++p) r.pcr_values[p] = DerivedBytes(p, 8, 32);
+  r.enrolled_at = r.updated_at = r.last_seen = r.wg_key_since = 1'800'000'000;
+  r.enroll_count = 1;
+  return r;
 }
 
 double ThreadCpuSeconds() {
