@@ -1,5 +1,7 @@
 #include "mesh_view.h"
 
+#include "service_util.h"
+
 namespace tpmesh::authority::internal {
 
 bool MeshView::loaded() const {
@@ -74,15 +76,7 @@ Status MeshView::Authorize(std::string_view node_id) const {
     return MakeError(Code::kUnauthenticated, "node_unknown", "node certificate names an unknown node");
   }
   const NodeStatusView& n = it->second;
-  if (n.status == NodeStatus::kRevoked) {
-    return MakeError(Code::kPermissionDenied, "node_revoked",
-                     "node " + std::string(node_id) + " (" + n.hostname + ") is revoked (" + n.reason +
-                         "); an admin must restore it before it can enroll again");
-  }
-  if (n.status != NodeStatus::kActive) {
-    return MakeError(Code::kPermissionDenied, "node_not_active",
-                     "node " + std::string(node_id) + " is " + NodeStatusName(n.status));
-  }
+  if (n.status != NodeStatus::kActive) return NotActiveError(node_id, n.hostname, n.status, n.reason);
   return OkStatus();
 }
 

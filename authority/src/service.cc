@@ -14,12 +14,8 @@ namespace {
 
 using internal::FindNode;
 using internal::NodeNotFound;
-
-Error Revoked(const NodeRecord& n) {
-  return MakeError(Code::kPermissionDenied, "node_revoked",
-                   "node " + n.node_id + " (" + n.hostname + ") is revoked (" + n.status_reason +
-                       "); an admin must restore it before it can enroll again");
-}
+using internal::NotActive;
+using internal::Revoked;
 
 Bytes Sha256(ByteView data) {
   Bytes out(SHA256_DIGEST_LENGTH);
@@ -397,12 +393,6 @@ namespace {
 // "hostname" is "renew:<node id>": never a valid hostname, so enroll/finish
 // cannot consume one, and it binds the challenge to the node it was issued to.
 std::string RenewTag(std::string_view node_id) { return "renew:" + std::string(node_id); }
-
-Error NotActive(const NodeRecord& n) {
-  if (n.status == NodeStatus::kRevoked) return Revoked(n);
-  return MakeError(Code::kPermissionDenied, "node_not_active",
-                   "node " + n.node_id + " is " + NodeStatusName(n.status));
-}
 
 }  // namespace
 

@@ -15,6 +15,25 @@ inline Error NodeNotFound(std::string_view id) {
                    "no node with id or hostname '" + std::string(id.substr(0, 64)) + "'");
 }
 
+// The errors for a node that may not act: the same text whether the status
+// comes from the store or from the in-memory view (mesh_view.h).
+inline Error RevokedError(std::string_view id, std::string_view hostname, std::string_view reason) {
+  return MakeError(Code::kPermissionDenied, "node_revoked",
+                   "node " + std::string(id) + " (" + std::string(hostname) + ") is revoked (" +
+                       std::string(reason) + "); an admin must restore it before it can enroll again");
+}
+// Precondition: status != kActive.
+inline Error NotActiveError(std::string_view id, std::string_view hostname, NodeStatus status,
+                            std::string_view reason) {
+  if (status == NodeStatus::kRevoked) return RevokedError(id, hostname, reason);
+  return MakeError(Code::kPermissionDenied, "node_not_active",
+                   "node " + std::string(id) + " is " + NodeStatusName(status));
+}
+inline Error Revoked(const NodeRecord& n) { return RevokedError(n.node_id, n.hostname, n.status_reason); }
+inline Error NotActive(const NodeRecord& n) {
+  return NotActiveError(n.node_id, n.hostname, n.status, n.status_reason);
+}
+
 // By node id first, then by hostname.
 inline Result<std::optional<NodeRecord>> FindNode(Tx& tx, std::string_view id_or_hostname) {
   TPMESH_ASSIGN_OR_RETURN(auto by_id, tx.FindNodeById(id_or_hostname));
