@@ -1,6 +1,7 @@
 #include "tpmesh/attest/verifier.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "tpmesh/attest/credential.h"
 #include "tpmesh/attest/tpm_public.h"
@@ -49,6 +50,17 @@ Status AsStatus(const Result<T>& r) {
 Verifier::Verifier(const TrustStore& trust, VerifierOptions options, const Clock& clock,
                    Random& rng)
     : trust_(trust), options_(std::move(options)), clock_(clock), rng_(rng) {}
+
+Status Verifier::RecheckEkCert(ByteView ek_public, ByteView ek_cert_der,
+                               std::span<const Bytes> intermediates) const {
+  auto ek = ParseTpm2bPublic(ek_public);
+  if (!ek.ok()) return Malformed("ek_public: " + ek.error().message);
+  TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr leaf, internal::ParseEkCert(ek_cert_der));
+  EkCertOptions copts{clock_.Now(), options_.allow_software_tpm};
+  TPMESH_RETURN_IF_ERROR(AsStatus(internal::VerifyEkCertificate(leaf.get(), intermediates, trust_, copts)));
+  UniquePkey unused;
+  return internal::CheckEkMatchesCert(*ek, leaf.get(), &unused);
+}
 
 Result<std::pair<Challenge, PendingChallenge>> Verifier::Begin(const EnrollEvidence& evidence,
                                                                CheckLog* log) const {
@@ -209,5 +221,7 @@ Result<PendingChallenge> ChallengeBook::Take(const std::string& id) {
   }
   return p;
 }
+
+void SilenceTss2Logging() { ::setenv("TSS2_LOG", "all+NONE", /*overwrite=*/1); }
 
 }  // namespace tpmesh::attest

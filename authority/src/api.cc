@@ -3,9 +3,10 @@
 #include <nlohmann/json.hpp>
 
 #include <charconv>
-#include <regex>
 
 #include "tpmesh/net/worker_memory.h"
+
+#include "api_internal.h"
 
 namespace tpmesh::authority {
 namespace {
@@ -15,62 +16,9 @@ using net::Caller;
 using net::HttpRequest;
 using net::HttpResponse;
 
-// Invalid UTF-8 (e.g. from a truncated quote of input) is replaced, never thrown on.
-HttpResponse Json(int status, const json& body) {
-  return HttpResponse{status, body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json"};
-}
-
-template <typename T>
-HttpResponse ErrorOr(const Result<T>& r, const std::function<json(const T&)>& encode) {
-  if (!r.ok()) return net::ErrorResponse(r.error());
-  return Json(200, encode(*r));
-}
-
-json NodeJson(const NodeRecord& n, const MeshPrefix& mesh) {
-  json pcrs = json::object();
-  for (const auto& [pcr, v] : n.pcr_values) pcrs[std::to_string(pcr)] = HexEncode(v);
-  json j{{"node_id", n.node_id},
-         {"hostname", n.hostname},
-         {"status", NodeStatusName(n.status)},
-         {"status_reason", n.status_reason},
-         {"ek_sha256", HexEncode(n.ek_sha256)},
-         {"wg_public_key", Base64Encode(n.wg_public_key)},
-         {"endpoints", n.endpoints},
-         {"pcr_policy", n.pcr_policy},
-         {"pcrs", pcrs},
-         {"enrolled_at", n.enrolled_at},
-         {"updated_at", n.updated_at},
-         {"last_seen", n.last_seen},
-         {"enroll_count", n.enroll_count}};
-  if (n.subnet) {
-    j["overlay_prefix"] = SubnetPrefix(mesh, *n.subnet);
-    j["overlay_address"] = NodeAddress(mesh, *n.subnet);
-  }
-  return j;
-}
-
-json TokenJson(const TokenRecord& t) {
-  json j{{"id", t.id}, {"comment", t.comment}, {"created_at", t.created_at},
-         {"expires_at", t.expires_at}, {"revoked", t.revoked}, {"used_by", t.used_by}};
-  if (t.used_at) j["used_at"] = *t.used_at;
-  return j;
-}
-
-json PolicyJson(const PolicyRecord& p) {
-  json golden = json::object();
-  for (const auto& [pcr, values] : p.policy.golden) {
-    json arr = json::array();
-    for (const auto& v : values) arr.push_back(HexEncode(v));
-    golden[std::to_string(pcr)] = arr;
-  }
-  return json{{"name", p.policy.name}, {"bank", attest::HashAlgName(p.policy.bank)},
-              {"pcrs", golden}, {"created_at", p.created_at}};
-}
-
-json AuditJson(const AuditEntry& a) {
-  return json{{"id", a.id},         {"at", a.at},         {"actor", a.actor}, {"action", a.action},
-              {"target", a.target}, {"reason", a.reason}, {"detail", a.detail}};
-}
+using internal::ErrorOr;
+using internal::Json;
+using internal::NodeJson;
 
 Error BadBody(const std::string& what) {
   return MakeError(Code::kInvalidArgument, "invalid_request", what);
@@ -131,7 +79,7 @@ class Api {
         return net::ErrorResponse(MakeError(Code::kUnauthenticated, "node_cert_required",
                                             "this endpoint needs a node certificate"));
       }
-      if (auto st = s_.AuthorizeNode(caller.id); !st.ok()) return net::ErrorResponse(st.error());
+      if (auto st = s_.AuthorizeNode(caller.id, caller.serial); !st.ok()) return net::ErrorResponse(st.error());
       if (m == "GET" && p == "/v1/node/config") return Config(req, caller);
       if (m == "POST" && p == "/v1/node/ack") return Ack(req, caller);
       if (m == "POST" && p == "/v1/node/rotate/prepare") return RotatePrepare(req, caller);
@@ -146,7 +94,7 @@ class Api {
       if (m == "POST" && p == "/v1/node/renew/finish") {
         auto r = proto::ParseRenewFinishRequest(req.body);
         if (!r.ok()) return net::ErrorResponse(r.error());
-        auto out = s_.RenewFinish(caller.id, *r);
+        auto out = s_.RenewFinish(caller.id, caller.serial, *r);
         if (!out.ok()) return net::ErrorResponse(out.error());
         return HttpResponse{200, proto::ToJson(*out), "application/json"};
       }
@@ -163,7 +111,7 @@ class Api {
                                             "admin endpoints need the admin certificate "
                                             "(tpmeshctl --cert/--key)"));
       }
-      return Admin(req, "admin:" + caller.id);
+      return internal::HandleAdmin(s_, publisher_, req, "admin:" + caller.id);
     }
     return NotFound(req);
   }
@@ -185,7 +133,7 @@ class Api {
     if (*wait > 0 && publisher_->generation() <= *since) net::ReleaseIdleThreadMemory();
     auto body = publisher_->WaitNewer(*since, std::chrono::seconds(std::max<int64_t>(*wait, 0)));
     // Revocation may have happened while we waited: check again.
-    if (auto st = s_.AuthorizeNode(caller.id); !st.ok()) return net::ErrorResponse(st.error());
+    if (auto st = s_.AuthorizeNode(caller.id, caller.serial); !st.ok()) return net::ErrorResponse(st.error());
     if (!body) return HttpResponse{204, "", "application/json"};
     return HttpResponse{200, *body, "application/json"};
   }
@@ -259,269 +207,9 @@ class Api {
     return Json(200, json{{"ok", true}});
   }
 
-  HttpResponse KeysList() {
-    auto keys = s_.Keys();
-    if (!keys.ok()) return net::ErrorResponse(keys.error());
-    auto gen = s_.Generation();
-    if (!gen.ok()) return net::ErrorResponse(gen.error());
-    const auto& pol = s_.settings().rotation.policy;
-    std::map<std::string, std::string> host_of;
-    for (const auto& k : *keys) host_of[k.node.node_id] = k.node.hostname;
-    const int64_t now = ToUnixSeconds(s_.clock().Now());
-    json nodes = json::array();
-    for (const auto& k : *keys) {
-      const NodeRecord& n = k.node;
-      json e{{"node_id", n.node_id}, {"hostname", n.hostname}, {"status", NodeStatusName(n.status)},
-             {"wg_public_key", Base64Encode(n.wg_public_key)}, {"key_since", n.wg_key_since},
-             {"age_seconds", std::max<int64_t>(0, now - n.wg_key_since)},
-             {"next_rotation", k.next_rotation},
-             {"previous_public_key", n.prev_wg_public_key.empty() ? "" : Base64Encode(n.prev_wg_public_key)},
-             {"previous_valid_until", n.prev_wg_key_until}};
-      if (k.phase.empty()) {
-        e["rotation"] = nullptr;
-      } else {
-        json awaiting = json::array();
-        for (const auto& a : k.awaiting) awaiting.push_back(host_of.count(a) ? host_of[a] : a);
-        e["rotation"] = json{{"phase", k.phase},
-                             {"next_public_key", n.next_wg_public_key.empty() ? "" : Base64Encode(n.next_wg_public_key)},
-                             {"attempt", k.attempt}, {"awaiting", awaiting},
-                             {"confirm_deadline", k.confirm_deadline}, {"retry_at", k.retry_at}};
-      }
-      nodes.push_back(std::move(e));
-    }
-    json policy{{"period_seconds", pol.period.count()}, {"lead_time_seconds", pol.lead_time.count()},
-                {"overlap_seconds", pol.overlap.count()}, {"jitter_seconds", pol.jitter.count()},
-                {"confirm_deadline_seconds", pol.confirm_deadline.count()},
-                {"retry_after_seconds", pol.retry_after.count()},
-                {"scheduled", s_.settings().rotation.scheduled}};
-    json signing = json::array();
-    for (const auto& k : s_.SigningKeysInfo()) {
-      signing.push_back(json{{"public_key", Base64Encode(k.public_key)}, {"state", k.state},
-                             {"not_before", k.since}, {"not_after", k.until}});
-    }
-    json cas = json::array();
-    for (const auto& c : s_.CasInfo()) {
-      cas.push_back(json{{"fingerprint", c.fingerprint}, {"state", c.state}, {"not_before", c.since},
-                         {"not_after", c.until}});
-    }
-    return Json(200, json{{"generation", *gen}, {"now", now}, {"policy", policy},
-                          {"config_signing", signing}, {"authority_ca", cas}, {"nodes", nodes}});
-  }
-
-  HttpResponse KeysRotate(const json& body, const std::string& actor) {
-    std::vector<std::string> ids;
-    bool all = false;
-    if (auto it = body.find("nodes"); it != body.end()) {
-      if (!it->is_array() || it->size() > 65536) return net::ErrorResponse(BadBody("nodes: must be an array of node ids or hostnames"));
-      for (const auto& v : *it) {
-        if (!v.is_string()) return net::ErrorResponse(BadBody("nodes: items must be strings"));
-        ids.push_back(v.get<std::string>());
-      }
-    }
-    if (auto it = body.find("all"); it != body.end()) {
-      if (!it->is_boolean()) return net::ErrorResponse(BadBody("all: must be true or false"));
-      all = it->get<bool>();
-    }
-    auto nodes = s_.RequestRotation(ids, all, actor, Str(body, "reason"));
-    if (!nodes.ok()) return net::ErrorResponse(nodes.error());
-    json arr = json::array();
-    for (const auto& n : *nodes) arr.push_back(json{{"node_id", n.node_id}, {"hostname", n.hostname}});
-    auto gen = s_.Generation();
-    return Json(200, json{{"requested", arr}, {"generation", gen.ok() ? *gen : 0}});
-  }
-
-  HttpResponse Status() {
-    auto nodes = s_.ListNodes();
-    if (!nodes.ok()) return net::ErrorResponse(nodes.error());
-    auto gen = s_.Generation();
-    if (!gen.ok()) return net::ErrorResponse(gen.error());
-    auto reports = s_.Reports();
-    std::map<std::string, std::string> host_of_key;
-    for (const auto& n : *nodes) host_of_key[Base64Encode(n.wg_public_key)] = n.hostname;
-    json arr = json::array();
-    size_t active = 0, converged = 0;
-    for (const auto& n : *nodes) {
-      if (n.status != NodeStatus::kActive) continue;
-      ++active;
-      json e{{"node_id", n.node_id}, {"hostname", n.hostname}};
-      auto it = reports.find(n.node_id);
-      if (it != reports.end()) {
-        e["applied_generation"] = it->second.applied_generation;
-        e["reported_at"] = it->second.at;
-        if (it->second.applied_generation == *gen) ++converged;
-        json peers = json::array();
-        for (const auto& p : it->second.peers) {
-          std::string key = Base64Encode(p.public_key);
-          peers.push_back(json{{"public_key", key},
-                               {"hostname", host_of_key.count(key) ? host_of_key[key] : ""},
-                               {"last_handshake", p.last_handshake},
-                               {"rx_bytes", p.rx_bytes},
-                               {"tx_bytes", p.tx_bytes}});
-        }
-        e["peers"] = peers;
-      }
-      arr.push_back(e);
-    }
-    return Json(200, json{{"generation", *gen}, {"active", active}, {"converged", converged},
-                          {"waiting", publisher_ ? publisher_->waiting() : 0}, {"nodes", arr}});
-  }
-
   HttpResponse NotFound(const HttpRequest& req) {
     return net::ErrorResponse(MakeError(Code::kNotFound, "no_such_endpoint",
                                         "no endpoint " + req.method + " " + req.path.substr(0, 128)));
-  }
-
-  HttpResponse Admin(const HttpRequest& req, const std::string& actor) {
-    static const std::regex kNode("^/v1/admin/nodes/([^/]+)(?:/(approve|revoke|restore))?$");
-    static const std::regex kToken("^/v1/admin/tokens/([0-9a-f]+)$");
-    static const std::regex kEk("^/v1/admin/ek-allowlist/([0-9a-fA-F]+)$");
-    static const std::regex kPolicy("^/v1/admin/policies/([^/]+)$");
-    const std::string& p = req.path;
-    const std::string& m = req.method;
-    const MeshPrefix& mesh = s_.settings().mesh_prefix;
-    std::smatch g;
-    auto body = Body(req);
-    if (!body.ok()) return net::ErrorResponse(body.error());
-    const std::string reason = Str(*body, "reason");
-
-    if (m == "GET" && p == "/v1/admin/status") return Status();
-    if (m == "GET" && p == "/v1/admin/keys") return KeysList();
-    if (m == "POST" && p == "/v1/admin/keys/rotate") return KeysRotate(*body, actor);
-    if (m == "POST" && p == "/v1/admin/keys/ca/rotate") {
-      if (auto st = s_.RotateCa(actor, reason); !st.ok()) return net::ErrorResponse(st.error());
-      return KeysList();
-    }
-    if (m == "POST" && p == "/v1/admin/keys/signing/rotate") {
-      if (auto st = s_.RotateSigningKey(actor, reason); !st.ok()) return net::ErrorResponse(st.error());
-      return KeysList();
-    }
-    if (m == "GET" && p == "/v1/admin/nodes") {
-      auto nodes = s_.ListNodes();
-      if (!nodes.ok()) return net::ErrorResponse(nodes.error());
-      auto gen = s_.Generation();
-      // last_seen: the store has enrollments and renewals; an ack since then
-      // (kept in memory) is more recent.
-      const auto reports = s_.Reports();
-      json arr = json::array();
-      for (const auto& n : *nodes) {
-        json j = NodeJson(n, mesh);
-        if (auto it = reports.find(n.node_id); it != reports.end() && it->second.at > n.last_seen) {
-          j["last_seen"] = it->second.at;
-        }
-        arr.push_back(std::move(j));
-      }
-      return Json(200, json{{"generation", gen.ok() ? *gen : 0}, {"mesh_prefix", mesh.ToString()},
-                            {"nodes", arr}});
-    }
-    if (std::regex_match(p, g, kNode)) {
-      const std::string id = g[1];
-      const std::string verb = g[2];
-      auto enc = [&](const NodeRecord& n) { return NodeJson(n, mesh); };
-      if (m == "GET" && verb.empty()) return ErrorOr<NodeRecord>(s_.GetNode(id), enc);
-      if (m == "POST" && verb == "approve") return ErrorOr<NodeRecord>(s_.Approve(id, actor, reason.empty() ? "approved by admin" : reason), enc);
-      if (m == "POST" && verb == "revoke") return ErrorOr<NodeRecord>(s_.Revoke(id, actor, reason), enc);
-      if (m == "POST" && verb == "restore") return ErrorOr<NodeRecord>(s_.Restore(id, actor, reason), enc);
-    }
-    if (p == "/v1/admin/tokens" && m == "POST") {
-      int64_t ttl = 3600;
-      if (auto it = body->find("ttl_seconds"); it != body->end()) {
-        if (!it->is_number_integer()) return net::ErrorResponse(BadBody("ttl_seconds: must be an integer (seconds)"));
-        ttl = it->get<int64_t>();
-      }
-      auto t = s_.CreateToken(std::chrono::seconds(ttl), Str(*body, "comment"), actor);
-      if (!t.ok()) return net::ErrorResponse(t.error());
-      json j = TokenJson(t->record);
-      j["token"] = t->token;
-      return Json(201, j);
-    }
-    if (p == "/v1/admin/tokens" && m == "GET") {
-      return ErrorOr<std::vector<TokenRecord>>(s_.ListTokens(), [](const auto& v) {
-        json arr = json::array();
-        for (const auto& t : v) arr.push_back(TokenJson(t));
-        return json{{"tokens", arr}};
-      });
-    }
-    if (std::regex_match(p, g, kToken) && m == "DELETE") {
-      return ErrorOr<TokenRecord>(s_.RevokeToken(std::string(g[1]), actor), [](const auto& t) { return TokenJson(t); });
-    }
-    if (p == "/v1/admin/ek-allowlist" && m == "POST") {
-      auto hash = HexDecode(Str(*body, "ek_sha256"));
-      if (!hash.ok()) return net::ErrorResponse(BadBody("ek_sha256: must be 64 hex digits"));
-      auto st = s_.AllowEk(*hash, Str(*body, "comment"), actor);
-      if (!st.ok()) return net::ErrorResponse(st.error());
-      return Json(201, json{{"ek_sha256", HexEncode(*hash)}});
-    }
-    if (p == "/v1/admin/ek-allowlist" && m == "GET") {
-      return ErrorOr<std::vector<AllowlistEntry>>(s_.ListAllowedEks(), [](const auto& v) {
-        json arr = json::array();
-        for (const auto& e : v) arr.push_back(json{{"ek_sha256", HexEncode(e.ek_sha256)}, {"comment", e.comment}, {"created_at", e.created_at}});
-        return json{{"ek_allowlist", arr}};
-      });
-    }
-    if (std::regex_match(p, g, kEk) && m == "DELETE") {
-      auto hash = HexDecode(std::string(g[1]));
-      if (!hash.ok()) return net::ErrorResponse(BadBody("EK fingerprint must be hex"));
-      auto st = s_.RemoveEk(*hash, actor);
-      if (!st.ok()) return net::ErrorResponse(st.error());
-      return Json(200, json{{"removed", HexEncode(*hash)}});
-    }
-    if (p == "/v1/admin/policies" && m == "GET") {
-      return ErrorOr<std::vector<PolicyRecord>>(s_.ListPolicies(), [](const auto& v) {
-        json arr = json::array();
-        for (const auto& x : v) arr.push_back(PolicyJson(x));
-        return json{{"policies", arr}};
-      });
-    }
-    if (p == "/v1/admin/policies" && m == "POST") {
-      std::string name = Str(*body, "name");
-      std::string from = Str(*body, "from_node");
-      if (!from.empty()) {
-        return ErrorOr<PolicyRecord>(s_.AdoptPolicy(name, from, actor), [](const auto& x) { return PolicyJson(x); });
-      }
-      attest::PcrPolicy pol{name, attest::HashAlg::kSha256, {}};
-      auto pcrs = body->find("pcrs");
-      if (pcrs == body->end() || !pcrs->is_object()) return net::ErrorResponse(BadBody("pcrs: required object {\"7\": \"hex\" or [\"hex\", ...]}"));
-      for (const auto& [k, v] : pcrs->items()) {
-        uint32_t idx = 99;
-        auto [end, ec] = std::from_chars(k.data(), k.data() + k.size(), idx);
-        if (ec != std::errc() || end != k.data() + k.size()) idx = 99;
-        if (idx >= 24) return net::ErrorResponse(BadBody("pcrs: '" + k.substr(0, 8) + "' is not a PCR index 0-23"));
-        std::vector<std::string> values;
-        if (v.is_string()) values.push_back(v.get<std::string>());
-        else if (v.is_array()) for (const auto& x : v) if (x.is_string()) values.push_back(x.get<std::string>());
-        // Anything dropped here would silently leave that PCR unconstrained.
-        if (values.empty() || (v.is_array() && values.size() != v.size())) {
-          return net::ErrorResponse(BadBody("pcrs." + k.substr(0, 8) + ": must be a hex string or a non-empty array of hex strings"));
-        }
-        for (const auto& hex : values) {
-          auto b = HexDecode(hex);
-          if (!b.ok() || b->size() != 32) return net::ErrorResponse(BadBody("pcrs." + k + ": values must be 64 hex digits (SHA-256)"));
-          pol.golden[idx].push_back(*b);
-        }
-      }
-      return ErrorOr<PolicyRecord>(s_.PutPolicy(std::move(pol), actor), [](const auto& x) { return PolicyJson(x); });
-    }
-    if (std::regex_match(p, g, kPolicy) && m == "DELETE") {
-      auto st = s_.DeletePolicy(std::string(g[1]), actor);
-      if (!st.ok()) return net::ErrorResponse(st.error());
-      return Json(200, json{{"removed", std::string(g[1])}});
-    }
-    if (p == "/v1/admin/audit" && m == "GET") {
-      size_t limit = 100;
-      if (auto it = req.query.find("limit"); it != req.query.end()) {
-        const std::string& v = it->second;
-        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), limit);
-        if (ec != std::errc() || end != v.data() + v.size()) {
-          return net::ErrorResponse(BadBody("limit: must be a number"));
-        }
-      }
-      return ErrorOr<std::vector<AuditEntry>>(s_.ListAudit(limit), [](const auto& v) {
-        json arr = json::array();
-        for (const auto& a : v) arr.push_back(AuditJson(a));
-        return json{{"audit", arr}};
-      });
-    }
-    return NotFound(req);
   }
 
   AuthorityService& s_;

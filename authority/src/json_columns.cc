@@ -50,6 +50,23 @@ Result<std::string> EncodeStrings(const std::vector<std::string>& v, std::string
   }
 }
 
+std::string EncodeBlobs(const std::vector<Bytes>& v) {
+  json j = json::array();
+  for (const auto& b : v) j.push_back(HexEncode(b));
+  return j.dump();
+}
+
+Result<std::vector<Bytes>> DecodeBlobs(std::string_view text, std::string_view what) {
+  const auto j = Parse(text);
+  if (!j || !j->is_array()) return Corrupt(what, "not a JSON array");
+  std::vector<Bytes> out;
+  for (const auto& e : *j) {
+    TPMESH_ASSIGN_OR_RETURN(Bytes b, DecodeHex(e, what));
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
 Result<std::vector<std::string>> DecodeStrings(std::string_view text, std::string_view what) {
   const auto j = Parse(text);
   if (!j || !j->is_array()) return Corrupt(what, "not a JSON array");

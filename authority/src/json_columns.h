@@ -18,6 +18,10 @@ namespace tpmesh::authority::internal {
 [[nodiscard]] Result<std::string> EncodeStrings(const std::vector<std::string>& v, std::string_view what);
 [[nodiscard]] Result<std::vector<std::string>> DecodeStrings(std::string_view json, std::string_view what);
 
+// ["<hex>", ...] (DER certificates)
+std::string EncodeBlobs(const std::vector<Bytes>& v);
+[[nodiscard]] Result<std::vector<Bytes>> DecodeBlobs(std::string_view json, std::string_view what);
+
 // [0, 7]
 std::string EncodeIndices(const std::vector<uint32_t>& v);
 [[nodiscard]] Result<std::vector<uint32_t>> DecodeIndices(std::string_view json, std::string_view what);

@@ -26,7 +26,8 @@ void MeshView::Apply(const CommitInfo& commit) {
 }
 
 void MeshView::ApplyNode(const NodeRecord& n) {
-  status_[n.node_id] = NodeStatusView{n.status, n.hostname, n.status_reason};
+  status_[n.node_id] = NodeStatusView{n.status,          n.hostname,         n.status_reason,
+                                      n.cert_serial,     n.prev_cert_serial, n.prev_cert_until};
   if (n.status != NodeStatus::kActive || !n.subnet) {
     members_.erase(n.node_id);
     return;
@@ -40,8 +41,13 @@ void MeshView::ApplyNode(const NodeRecord& n) {
                         n.next_wg_public_key.empty() ? std::nullopt
                                                      : std::optional<Bytes>(n.next_wg_public_key)};
   // One bad record must not block the others: it stays out of the mesh.
-  if (!meshcfg::ValidateMember(m).ok()) {
+  if (Status st = meshcfg::ValidateMember(m); !st.ok()) {
     members_.erase(n.node_id);
+    if (params_.log) {
+      params_.log("node " + n.node_id + " (" + n.hostname.substr(0, 64) +
+                  ") is left out of the mesh config: its record does not encode as a member (" +
+                  st.error().message + ")");
+    }
     return;
   }
   members_[n.node_id] = std::move(m);
@@ -69,7 +75,7 @@ size_t MeshView::member_count() const {
   return members_.size();
 }
 
-Status MeshView::Authorize(std::string_view node_id) const {
+Status MeshView::Authorize(std::string_view node_id, std::string_view serial, int64_t now) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = status_.find(node_id);
   if (it == status_.end()) {
@@ -77,6 +83,9 @@ Status MeshView::Authorize(std::string_view node_id) const {
   }
   const NodeStatusView& n = it->second;
   if (n.status != NodeStatus::kActive) return NotActiveError(node_id, n.hostname, n.status, n.reason);
+  if (!CertHeldValid(n.cert_serial, n.prev_cert_serial, n.prev_cert_until, serial, now)) {
+    return CertSupersededError(node_id, serial);
+  }
   return OkStatus();
 }
 

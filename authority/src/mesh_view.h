@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -32,6 +33,9 @@ class MeshView {
     MeshPrefix mesh_prefix;
     int mtu = 1420;
     int persistent_keepalive = 25;
+    // Told (under the view's lock: must not call back) about a record left
+    // out of the mesh. May be empty.
+    std::function<void(const std::string&)> log;
   };
   explicit MeshView(Params params) : params_(std::move(params)) {}
 
@@ -45,16 +49,20 @@ class MeshView {
   int64_t generation() const;
   size_t member_count() const;
 
-  // OK for an active node; node_unknown / node_revoked / node_not_active
-  // otherwise (the same errors AuthorityService::AuthorizeNode documents).
-  // Precondition: loaded().
-  [[nodiscard]] Status Authorize(std::string_view node_id) const;
+  // OK for an active node presenting a certificate it holds valid
+  // (`serial`: the current one, or the one renewal replaced before
+  // prev_cert_until > `now`); node_unknown / node_revoked / node_not_active
+  // / node_cert_superseded otherwise (the errors AuthorityService::
+  // AuthorizeNode documents). Precondition: loaded().
+  [[nodiscard]] Status Authorize(std::string_view node_id, std::string_view serial, int64_t now) const;
 
  private:
   struct NodeStatusView {
     NodeStatus status = NodeStatus::kPending;
     std::string hostname;
     std::string reason;
+    std::string cert_serial, prev_cert_serial;
+    int64_t prev_cert_until = 0;
   };
   void ApplyNode(const NodeRecord& n);  // mu_ held
 

@@ -144,7 +144,69 @@ ALTER TABLE nodes ADD COLUMN rotate_requested_at INTEGER NOT NULL DEFAULT 0;
 UPDATE nodes SET wg_key_since = enrolled_at;
 )sql";
 
-constexpr std::array<const char*, 2> kAll = {kV1, kV2};
+// Version 3: node identity is absolute (docs/threat-model.md, "Identity").
+//   nodes.cert_serial, prev_cert_serial, prev_cert_until: the node
+//     certificates the authority holds valid (records.h); rows from before
+//     this version get '*' (any certificate, until the next enrollment,
+//     renewal, revocation or quarantine).
+//   nodes.ek_cert, ek_intermediates, ek_evidence: the EK evidence a node
+//     enrolled with (DER; JSON array of hex), re-checked at renewal;
+//     ek_evidence = 0 for rows from before this version (not re-checked).
+//   challenges.ek_cert, ek_intermediates: carried from start to finish.
+//   wg_keys: every WireGuard public key a node ever held or announced. The
+//     primary key makes a key belong to at most one node, ever; `retired`
+//     keys (replaced, or of a revoked node) are never accepted again. The
+//     store claims a row's keys in the same statement sequence as every node
+//     write (sqlite_tx_nodes.cc); the triggers refuse a node row whose key
+//     is not claimed by that node, so no caller can bypass it.
+//   Existing keys are claimed in enrollment order; a key two nodes already
+//   share stays with the first (the second is refused at its next write of
+//   that key, and the config builder refuses a state that lists it twice).
+constexpr const char* kV3 = R"sql(
+ALTER TABLE nodes ADD COLUMN cert_serial TEXT NOT NULL DEFAULT '';
+ALTER TABLE nodes ADD COLUMN prev_cert_serial TEXT NOT NULL DEFAULT '';
+ALTER TABLE nodes ADD COLUMN prev_cert_until INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN ek_evidence INTEGER NOT NULL DEFAULT 0 CHECK (ek_evidence IN (0, 1));
+ALTER TABLE nodes ADD COLUMN ek_cert BLOB NOT NULL DEFAULT x'';
+ALTER TABLE nodes ADD COLUMN ek_intermediates TEXT NOT NULL DEFAULT '[]';
+UPDATE nodes SET cert_serial = '*' WHERE status IN ('active', 'quarantined');
+ALTER TABLE challenges ADD COLUMN ek_cert BLOB NOT NULL DEFAULT x'';
+ALTER TABLE challenges ADD COLUMN ek_intermediates TEXT NOT NULL DEFAULT '[]';
+
+CREATE TABLE wg_keys (
+  public_key BLOB PRIMARY KEY NOT NULL CHECK (length(public_key) = 32),
+  node_id    TEXT NOT NULL,
+  retired    INTEGER NOT NULL DEFAULT 0 CHECK (retired IN (0, 1)),
+  since      INTEGER NOT NULL
+);
+CREATE INDEX wg_keys_node_id ON wg_keys (node_id);
+INSERT OR IGNORE INTO wg_keys (public_key, node_id, retired, since)
+  SELECT wg_public_key, node_id, status = 'revoked', wg_key_since FROM nodes
+  WHERE length(wg_public_key) = 32 ORDER BY enrolled_at, node_id;
+INSERT OR IGNORE INTO wg_keys (public_key, node_id, retired, since)
+  SELECT next_wg_public_key, node_id, status = 'revoked', updated_at FROM nodes
+  WHERE length(next_wg_public_key) = 32 ORDER BY enrolled_at, node_id;
+INSERT OR IGNORE INTO wg_keys (public_key, node_id, retired, since)
+  SELECT prev_wg_public_key, node_id, 1, wg_key_since FROM nodes
+  WHERE length(prev_wg_public_key) = 32 ORDER BY enrolled_at, node_id;
+
+CREATE TRIGGER nodes_wg_key_claimed_insert BEFORE INSERT ON nodes
+  WHEN NEW.status != 'revoked' AND (
+    (length(NEW.wg_public_key) > 0 AND NOT EXISTS (SELECT 1 FROM wg_keys
+       WHERE public_key = NEW.wg_public_key AND node_id = NEW.node_id AND retired = 0)) OR
+    (length(NEW.next_wg_public_key) > 0 AND NOT EXISTS (SELECT 1 FROM wg_keys
+       WHERE public_key = NEW.next_wg_public_key AND node_id = NEW.node_id AND retired = 0)))
+  BEGIN SELECT RAISE(ABORT, 'wg_keys: node key not claimed by the node'); END;
+CREATE TRIGGER nodes_wg_key_claimed_update BEFORE UPDATE ON nodes
+  WHEN NEW.status != 'revoked' AND (
+    (length(NEW.wg_public_key) > 0 AND NOT EXISTS (SELECT 1 FROM wg_keys
+       WHERE public_key = NEW.wg_public_key AND node_id = NEW.node_id AND retired = 0)) OR
+    (length(NEW.next_wg_public_key) > 0 AND NOT EXISTS (SELECT 1 FROM wg_keys
+       WHERE public_key = NEW.next_wg_public_key AND node_id = NEW.node_id AND retired = 0)))
+  BEGIN SELECT RAISE(ABORT, 'wg_keys: node key not claimed by the node'); END;
+)sql";
+
+constexpr std::array<const char*, 3> kAll = {kV1, kV2, kV3};
 
 }  // namespace
 

@@ -4,7 +4,9 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <cstdio>
 
+#include "admin_input.h"
 #include "mesh_view.h"
 #include "service_util.h"
 #include "tpmesh/attest/tpm_public.h"
@@ -45,13 +47,22 @@ AuthorityService::AuthorityService(Store& store, const attest::TrustStore& trust
                                         .challenge_ttl = settings_.challenge_ttl},
                 clock_, rng_),
       view_(std::make_unique<internal::MeshView>(internal::MeshView::Params{
-          settings_.mesh_prefix, settings_.mtu, settings_.persistent_keepalive})) {
+          settings_.mesh_prefix, settings_.mtu, settings_.persistent_keepalive,
+          [this](const std::string& line) { Log(line); }})) {
   observer_id_ = store_.AddCommitObserver([view = view_.get()](const CommitInfo& c) { view->Apply(c); });
 }
 
 AuthorityService::~AuthorityService() { store_.RemoveCommitObserver(observer_id_); }
 
 int64_t AuthorityService::Now() const { return ToUnixSeconds(clock_.Now()); }
+
+void AuthorityService::Log(const std::string& line) const {
+  if (settings_.log) {
+    settings_.log(line);
+  } else {
+    std::fprintf(stderr, "tpmesh-authority: %s\n", line.c_str());
+  }
+}
 
 Result<proto::EnrollStartResponse> AuthorityService::EnrollStart(
     const proto::EnrollStartRequest& req) {
@@ -74,6 +85,10 @@ Result<proto::EnrollStartResponse> AuthorityService::EnrollStart(
   rec.ak_name = pending.ak_name;
   rec.ek_sha256 = pending.ek_spki_sha256;
   rec.has_ek_cert = pending.ek_cert.has_value();
+  if (rec.has_ek_cert && req.ek_cert) {
+    rec.ek_cert = *req.ek_cert;
+    rec.ek_intermediates = req.ek_intermediates;
+  }
   rec.expires_at = ToUnixSeconds(pending.expires);
 
   if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
@@ -86,15 +101,9 @@ Result<proto::EnrollStartResponse> AuthorityService::EnrollStart(
           "hostname '" + req.hostname + "' belongs to node " + holder->node_id +
               " with a different EK; a different machine cannot take over its identity");
     }
-    if (!rec.has_ek_cert) {
-      TPMESH_ASSIGN_OR_RETURN(bool allowed, tx.IsAllowlisted(rec.ek_sha256));
-      if (!allowed && !existing) {
-        return attest::CheckFailure(
-            attest::Check::kEkCertChain,
-            "the node sent no EK certificate and its EK (sha256:" + HexEncode(rec.ek_sha256) +
-                ") is not on the allowlist; add it with 'tpmeshctl ek allow'");
-      }
-    }
+    // Every enrollment, first or repeated: the EK certificate (checks 1, 2,
+    // 14, 15, just run) or the allowlist vouches for the TPM.
+    if (!rec.has_ek_cert) TPMESH_RETURN_IF_ERROR(NoCertAllowed(tx, rec.ek_sha256));
     TPMESH_RETURN_IF_ERROR(tx.DeleteExpiredChallenges(Now()));
     return tx.PutChallenge(rec);
   }); !st_.ok()) return st_.take_error();
@@ -106,6 +115,17 @@ Result<proto::EnrollStartResponse> AuthorityService::EnrollStart(
   out.pcr_selection = challenge.selection;
   out.expires_at = rec.expires_at;
   return out;
+}
+
+Status AuthorityService::NoCertAllowed(Tx& tx, ByteView ek_sha256) {
+  TPMESH_ASSIGN_OR_RETURN(bool allowed, tx.IsAllowlisted(ek_sha256));
+  if (allowed && settings_.admission.allowlist) return OkStatus();
+  return attest::CheckFailure(
+      attest::Check::kEkCertChain,
+      "the node sent no EK certificate and its EK (sha256:" + HexEncode(ek_sha256) +
+          (allowed ? ") is on the allowlist, but allowlist admission is off on this authority"
+                   : ") is not on the allowlist; only the allowlist can admit a TPM without an EK "
+                     "certificate ('tpmeshctl ek allow')"));
 }
 
 Result<std::optional<attest::PcrPolicy>> AuthorityService::PolicyFor(
@@ -167,9 +187,15 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
   }
 
   const std::string node_id = NodeIdFromEk(attested.ek_spki_sha256);
-  TPMESH_ASSIGN_OR_RETURN(std::string node_cert,
-                          CurrentCa()->IssueNodeCert(req.csr_pem, node_id, clock_.Now(),
-                                                  settings_.node_cert_lifetime));
+  TPMESH_ASSIGN_OR_RETURN(IssuedNodeCert cert, IssueNodeCert(req.csr_pem, node_id));
+  return AdmitAndRecord(req, *taken, attested, policy, std::move(cert));
+}
+
+Result<proto::EnrollFinishResponse> AuthorityService::AdmitAndRecord(
+    const proto::EnrollFinishRequest& req, const ChallengeRecord& taken,
+    const attest::AttestedNode& attested, const std::optional<attest::PcrPolicy>& policy,
+    IssuedNodeCert cert) {
+  const std::string node_id = NodeIdFromEk(attested.ek_spki_sha256);
 
   // 3. Admission, allocation, generation bump and audit: one transaction.
   NodeRecord node;
@@ -186,20 +212,15 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
                                       holder->node_id + " with a different EK");
     }
 
+    // Nothing but the allowlist vouches for a TPM without an EK certificate:
+    // no token, no approval queue, and no earlier admission (the allowlist
+    // entry may have been removed since, or dev mode switched off).
+    if (!taken.has_ek_cert) TPMESH_RETURN_IF_ERROR(NoCertAllowed(tx, attested.ek_spki_sha256));
     std::string admitted_by;
     if (existing && existing->status == NodeStatus::kActive) admitted_by = "re-enrollment";
     if (admitted_by.empty() && settings_.admission.allowlist) {
       TPMESH_ASSIGN_OR_RETURN(bool allowed, tx.IsAllowlisted(attested.ek_spki_sha256));
       if (allowed) admitted_by = "allowlist";
-    }
-    if (admitted_by.empty() && !taken->has_ek_cert) {
-      // Nothing vouches for a TPM without an EK certificate but the allowlist
-      // (or its earlier admission through it): no token, no approval queue.
-      return attest::CheckFailure(
-          attest::Check::kEkCertChain,
-          "the node sent no EK certificate and its EK (sha256:" +
-              HexEncode(attested.ek_spki_sha256) +
-              ") is not on the allowlist; only the allowlist can admit it ('tpmeshctl ek allow')");
     }
     std::optional<TokenRecord> token;
     if (admitted_by.empty() && req.token) {
@@ -256,6 +277,13 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
     node.endpoints = req.endpoints;
     node.pcr_values = attested.pcr_values;
     node.tpm_clock = attested.quote.clock;
+    node.ek_evidence_stored = true;
+    node.ek_cert = taken.ek_cert;
+    node.ek_intermediates = taken.ek_intermediates;
+    // Re-enrollment ends every certificate issued before it; a pending node
+    // gets none (it enrolls again once approved).
+    EndCertificates(node);
+    if (active) node.cert_serial = cert.serial;
     node.updated_at = now;
     node.last_seen = now;
     node.enroll_count += 1;
@@ -288,8 +316,9 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
     if (active) published = generation;
     return OkStatus();
   }); !st_.ok()) return st_.take_error();
-  PublishThrough(published);
+  Status pub = PublishThrough(published);
   if (node.next_wg_public_key.empty()) ForgetRotation(node.node_id);
+  if (!pub.ok()) return pub.take_error();
 
   proto::EnrollFinishResponse out;
   out.node_id = node.node_id;
@@ -301,7 +330,7 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
   out.overlay_address = NodeAddress(settings_.mesh_prefix, *node.subnet);
   out.overlay_prefix = SubnetPrefix(settings_.mesh_prefix, *node.subnet);
   out.mesh_prefix = settings_.mesh_prefix.ToString();
-  out.node_cert_pem = std::move(node_cert);
+  out.node_cert_pem = std::move(cert.pem);
   out.ca_bundle_pem = CaBundle();
   out.config_signing_key = ConfigSigningPublic();
   out.generation = generation;
@@ -324,9 +353,17 @@ Status AuthorityService::EnsureView() {
   });
 }
 
-void AuthorityService::PublishThrough(int64_t generation) {
-  if (publisher_ == nullptr || generation <= 0) return;
-  if (!EnsureView().ok()) return;  // the next change or PublishCurrent retries the load
+Status AuthorityService::PublishThrough(int64_t generation) {
+  if (publisher_ == nullptr || generation <= 0) return OkStatus();
+  auto failed = [&](int64_t g, const Error& e) {
+    Log("publishing the mesh config of generation " + std::to_string(g) + " failed: " + e.ToString());
+    return MakeError(Code::kInternal, kPublishFailed,
+                     "the change is committed (generation " + std::to_string(g) +
+                         ") but its mesh config could not be published (" + e.message +
+                         "); the next change or a restart publishes it");
+  };
+  // The next change or PublishCurrent retries the load.
+  if (Status st = EnsureView(); !st.ok()) return failed(generation, st.error());
   std::unique_lock<std::mutex> lock(pub_mu_);
   while (published_generation_ < generation) {
     if (publishing_) {  // a leader is signing; it or the next one covers us
@@ -337,25 +374,32 @@ void AuthorityService::PublishThrough(int64_t generation) {
     lock.unlock();
     meshcfg::MeshState state = view_->Snapshot();  // everything committed so far
     const int64_t g = state.generation;
-    (void)publisher_->Publish(std::move(state));
+    Status st = publisher_->Publish(std::move(state));
     lock.lock();
     publishing_ = false;
-    published_generation_ = std::max(published_generation_, g);
+    if (st.ok()) published_generation_ = std::max(published_generation_, g);
     pub_cv_.notify_all();
+    if (!st.ok()) return failed(g, st.error());
     if (g < generation) break;  // cannot happen: our commit precedes the snapshot
   }
+  return OkStatus();
 }
 
 Status AuthorityService::PublishCurrent() {
   TPMESH_RETURN_IF_ERROR(RecoverRotations());
   TPMESH_RETURN_IF_ERROR(EnsureView());
-  PublishThrough(std::max<int64_t>(view_->generation(), 1));
-  return OkStatus();
+  return PublishThrough(std::max<int64_t>(view_->generation(), 1));
 }
 
 Result<RotationDirective> AuthorityService::RecordReport(std::string_view node_id, NodeReport report) {
   report.at = Now();
   const int64_t applied = report.applied_generation;
+  TPMESH_RETURN_IF_ERROR(EnsureView());
+  if (const int64_t current = view_->generation(); applied < 0 || applied > current) {
+    return MakeError(Code::kInvalidArgument, "invalid_request",
+                     "generation: " + std::to_string(applied) + " is outside [0, " +
+                         std::to_string(current) + "], the generations this authority published");
+  }
   RotationDirective d;
   if (keys_.cas && !report.ca_bundle_sha256.empty() && report.ca_bundle_sha256 != keys_.cas->BundleSha256()) {
     d.ca_bundle = keys_.cas->Bundle();
@@ -385,171 +429,9 @@ std::map<std::string, NodeReport> AuthorityService::Reports() const {
   return reports_;
 }
 
-// --- certificate renewal with re-attestation ----------------------------------
-
-namespace {
-
-// Renewal challenges share the challenges table with enrollment ones. Their
-// "hostname" is "renew:<node id>": never a valid hostname, so enroll/finish
-// cannot consume one, and it binds the challenge to the node it was issued to.
-std::string RenewTag(std::string_view node_id) { return "renew:" + std::string(node_id); }
-
-}  // namespace
-
-Result<proto::RenewStartResponse> AuthorityService::RenewStart(std::string_view node_id) {
-  ChallengeRecord rec;
-  Bytes id(16);
-  rng_.Fill(id);
-  rec.id = HexEncode(id);
-  rec.hostname = RenewTag(node_id);
-  // No credential in renewal (the AK was bound to the EK at enrollment); the
-  // column is NOT NULL, so it holds random bytes nobody ever sees.
-  rec.secret = SecretBytes(32);
-  rng_.Fill(std::span<uint8_t>(rec.secret.data(), rec.secret.size()));
-  rec.nonce = Bytes(32);
-  rng_.Fill(rec.nonce);
-  rec.selection = settings_.pcr_selection;
-  rec.expires_at = Now() + settings_.challenge_ttl.count();
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
-    TPMESH_ASSIGN_OR_RETURN(auto n, tx.FindNodeById(node_id));
-    if (!n) return NodeNotFound(node_id);
-    if (n->status != NodeStatus::kActive) return NotActive(*n);
-    rec.ek_public = n->ek_public;
-    rec.ak_public = n->ak_public;
-    rec.ek_name = n->ek_name;
-    rec.ak_name = n->ak_name;
-    rec.ek_sha256 = n->ek_sha256;
-    TPMESH_RETURN_IF_ERROR(tx.DeleteExpiredChallenges(Now()));
-    return tx.PutChallenge(rec);
-  }); !st_.ok()) return st_.take_error();
-
-  proto::RenewStartResponse out;
-  out.challenge_id = rec.id;
-  out.nonce = rec.nonce;
-  out.pcr_selection = rec.selection;
-  out.expires_at = rec.expires_at;
-  return out;
-}
-
-Status AuthorityService::Quarantine(const NodeRecord& node, const Error& why) {
-  int64_t published = 0;
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
-    TPMESH_ASSIGN_OR_RETURN(auto n, tx.FindNodeById(node.node_id));
-    if (!n || n->status != NodeStatus::kActive) return OkStatus();  // already out of the mesh
-    n->status = NodeStatus::kQuarantined;
-    n->status_reason = why.message;
-    n->updated_at = Now();
-    TPMESH_RETURN_IF_ERROR(tx.UpdateNode(*n));
-    TPMESH_ASSIGN_OR_RETURN(int64_t generation, tx.BumpGeneration());
-    published = generation;
-    return tx.AppendAudit(AuditEntry{0, Now(), "system", "node.quarantine", n->node_id,
-                                     why.message,
-                                     "re-attestation failed (" + why.reason + "), hostname " +
-                                         n->hostname});
-  }); !st_.ok()) return st_.take_error();
-  PublishThrough(published);
-  return OkStatus();
-}
-
-Result<proto::RenewFinishResponse> AuthorityService::RenewFinish(
-    std::string_view node_id, const proto::RenewFinishRequest& req) {
-  // 1. Take the challenge: single use even if everything after fails.
-  std::optional<ChallengeRecord> taken;
-  std::optional<NodeRecord> node;
-  std::optional<attest::PcrPolicy> policy;
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
-    TPMESH_ASSIGN_OR_RETURN(taken, tx.TakeChallenge(req.challenge_id));
-    if (!taken) return OkStatus();
-    TPMESH_ASSIGN_OR_RETURN(node, tx.FindNodeById(node_id));
-    if (node) {
-      TPMESH_ASSIGN_OR_RETURN(policy, PolicyFor(tx, node));
-    }
-    return OkStatus();
-  }); !st_.ok()) return st_.take_error();
-  if (!taken) {
-    return attest::CheckFailure(attest::Check::kActivationSecret,
-                                "unknown or already used renewal challenge: each challenge answers "
-                                "once; start renewal again");
-  }
-  if (taken->hostname != RenewTag(node_id)) {
-    return attest::CheckFailure(attest::Check::kActivationSecret,
-                                "the challenge was not issued to node " + std::string(node_id) +
-                                    " for renewal");
-  }
-  if (taken->expires_at < Now()) {
-    return attest::CheckFailure(attest::Check::kActivationSecret,
-                                "the renewal challenge expired; start renewal again");
-  }
-  if (!node) return NodeNotFound(node_id);
-  if (node->status != NodeStatus::kActive) return NotActive(*node);
-  if (node->ak_name != taken->ak_name) {
-    return attest::CheckFailure(attest::Check::kIdentityChanged,
-                                "node " + node->node_id + " re-enrolled with a new AK after this "
-                                "challenge was issued; start renewal again");
-  }
-
-  // 2. Checks 7-10 and 13 with the ENROLLED AK (no transaction held).
-  TPMESH_ASSIGN_OR_RETURN(auto ak, attest::ParseTpm2bPublic(node->ak_public));
-  attest::QuoteEvidence quote = req.quote;
-  quote.selection = taken->selection;
-  auto info = attest::VerifyQuote(ak, quote, taken->nonce, taken->selection);
-  if (!info.ok()) {
-    if (info.error().reason == attest::CheckReason(attest::Check::kQuoteSignature)) {
-      // Not signed by the enrolled AK: the request did not come from the
-      // enrolled TPM. Refused, but no quarantine (it says nothing about it).
-      return attest::CheckFailure(attest::Check::kIdentityChanged,
-                                  "the quote is not signed by node " + node->node_id +
-                                      "'s enrolled AK (" + info.error().message + ")");
-    }
-    return info.take_error();
-  }
-
-  // 3. Checks 12 and 11: failing either quarantines the node.
-  Status verdict = attest::CheckQuoteTiming(node->tpm_clock, info->clock);
-  if (verdict.ok() && policy) verdict = attest::CheckPcrPolicy(*policy, quote.pcr_values);
-  if (!verdict.ok()) {
-    Error why = verdict.take_error();
-    TPMESH_RETURN_IF_ERROR(Quarantine(*node, why));
-    return why;
-  }
-
-  TPMESH_ASSIGN_OR_RETURN(std::string node_cert,
-                          CurrentCa()->IssueNodeCert(req.csr_pem, node->node_id, clock_.Now(),
-                                                  settings_.node_cert_lifetime));
-
-  // 4. Record the new TPM state. Membership is unchanged: no generation bump.
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
-    TPMESH_ASSIGN_OR_RETURN(auto n, tx.FindNodeById(node_id));
-    if (!n) return NodeNotFound(node_id);
-    if (n->status != NodeStatus::kActive) return NotActive(*n);
-    if (n->ak_name != taken->ak_name) {
-      return attest::CheckFailure(attest::Check::kIdentityChanged,
-                                  "node " + n->node_id + " re-enrolled during renewal");
-    }
-    // A concurrent renewal may have stored a later clock meanwhile.
-    TPMESH_RETURN_IF_ERROR(attest::CheckQuoteTiming(n->tpm_clock, info->clock));
-    n->tpm_clock = info->clock;
-    n->pcr_values = quote.pcr_values;
-    n->updated_at = Now();
-    n->last_seen = Now();
-    TPMESH_RETURN_IF_ERROR(tx.UpdateNode(*n));
-    return tx.AppendAudit(AuditEntry{
-        0, Now(), "node:" + n->node_id, "node.renew", n->node_id, "certificate renewed",
-        "valid " + std::to_string(settings_.node_cert_lifetime.count()) + " s, TPM reset " +
-            std::to_string(info->clock.reset_count) + " restart " +
-            std::to_string(info->clock.restart_count)});
-  }); !st_.ok()) return st_.take_error();
-
-  proto::RenewFinishResponse out;
-  out.node_id = node->node_id;
-  out.node_cert_pem = std::move(node_cert);
-  out.ca_bundle_pem = CaBundle();
-  return out;
-}
-
-Status AuthorityService::AuthorizeNode(std::string_view node_id) {
+Status AuthorityService::AuthorizeNode(std::string_view node_id, std::string_view serial) {
   TPMESH_RETURN_IF_ERROR(EnsureView());
-  return view_->Authorize(node_id);
+  return view_->Authorize(node_id, serial, Now());
 }
 
 Result<std::vector<NodeRecord>> AuthorityService::ListNodes() {
@@ -587,9 +469,19 @@ Result<NodeRecord> AuthorityService::ChangeStatus(std::string_view id,
                            std::string(action).substr(5));
     }
     const bool was_member = n->status == NodeStatus::kActive;
+    const bool was_revoked = n->status == NodeStatus::kRevoked;
     n->status = to;
     n->status_reason = reason;
     n->updated_at = Now();
+    // Revoke, quarantine and restore end every certificate issued so far
+    // (approve issues none: the node enrolls again for one).
+    if (to != NodeStatus::kActive) EndCertificates(*n);
+    // A restored node holds no WireGuard key: its old ones were retired at
+    // the revocation and it must bring a new one when it enrolls again.
+    if (was_revoked) {
+      n->wg_public_key.clear();
+      n->next_wg_public_key.clear();
+    }
     if (allocate && !n->subnet) {
       TPMESH_ASSIGN_OR_RETURN(uint32_t subnet, tx.FreeSubnet(kMaxSubnet));
       n->subnet = subnet;
@@ -604,7 +496,7 @@ Result<NodeRecord> AuthorityService::ChangeStatus(std::string_view id,
     node = *n;
     return OkStatus();
   }); !st_.ok()) return st_.take_error();
-  PublishThrough(published);
+  TPMESH_RETURN_IF_ERROR(PublishThrough(published));
   return node;
 }
 
@@ -718,8 +610,9 @@ Result<PolicyRecord> AuthorityService::AdoptPolicy(const std::string& name, std:
 }
 
 Result<PolicyRecord> AuthorityService::PutPolicy(attest::PcrPolicy policy, const std::string& actor) {
-  if (policy.name.empty() || policy.name.size() > 64 || policy.golden.empty()) {
-    return MakeError(Code::kInvalidArgument, "invalid_policy", "a policy needs a name (1-64 characters) and at least one PCR");
+  TPMESH_RETURN_IF_ERROR(ValidatePolicyName(policy.name));
+  if (policy.golden.empty()) {
+    return MakeError(Code::kInvalidArgument, "invalid_policy", "a policy needs at least one PCR");
   }
   PolicyRecord rec{std::move(policy), Now()};
   if (Status st_ = store_.Transact([&](Tx& tx) -> Status {

@@ -47,8 +47,7 @@ Status AuthorityService::BumpAndPublish(const std::function<Status(Tx&, int64_t)
     published = generation;
     return OkStatus();
   }); !st_.ok()) return st_.take_error();
-  PublishThrough(published);
-  return OkStatus();
+  return PublishThrough(published);
 }
 
 bool AuthorityService::EveryActiveNodeReported(const std::vector<NodeRecord>& nodes,
@@ -121,7 +120,7 @@ Result<std::vector<NodeRecord>> AuthorityService::RequestRotation(const std::vec
   const int64_t now = Now();
   std::vector<NodeRecord> targets;
   std::lock_guard<std::mutex> lock(rot_mu_);
-  TPMESH_RETURN_IF_ERROR(BumpAndPublish([&](Tx& tx, int64_t) -> Status {
+  Status pub = BumpAndPublish([&](Tx& tx, int64_t) -> Status {
     targets.clear();
     if (all) {
       TPMESH_ASSIGN_OR_RETURN(auto nodes, tx.ListNodes());
@@ -151,8 +150,10 @@ Result<std::vector<NodeRecord>> AuthorityService::RequestRotation(const std::vec
                                                        reason, "hostname " + n.hostname}));
     }
     return OkStatus();
-  }));
+  });
+  if (!Committed(pub)) return pub.take_error();
   for (const auto& n : targets) rotation_requested_.insert(n.node_id);
+  if (!pub.ok()) return pub.take_error();
   return targets;
 }
 
@@ -173,19 +174,19 @@ Result<int64_t> AuthorityService::RotatePrepare(std::string_view node_id, ByteVi
   std::optional<keyrotate::WgRotation> started;
   int64_t announce = 0;
   const int64_t now = Now();
-  TPMESH_RETURN_IF_ERROR(BumpAndPublish([&](Tx& tx, int64_t generation) -> Status {
+  Status pub = BumpAndPublish([&](Tx& tx, int64_t generation) -> Status {
     TPMESH_ASSIGN_OR_RETURN(auto nodes, tx.ListNodes());
     NodeRecord* self = nullptr;
     for (auto& n : nodes) {
-      const bool mine = n.node_id == id;
-      if (mine) self = &n;
-      // The node's own announced key is about to be replaced: not a conflict.
-      if (n.wg_public_key == key || n.prev_wg_public_key == key || (!mine && n.next_wg_public_key == key)) {
-        return MakeError(Code::kAlreadyExists, "key_in_use",
-                         "next_public_key: this key is (or was recently) in use in the mesh; generate a new one");
-      }
+      if (n.node_id == id) self = &n;
     }
     if (self == nullptr) return NodeNotFound(id);
+    // Another node's key, or one retired, is refused by the store (UpdateNode
+    // claims it: store.h, "WireGuard keys"); its own current key is no next key.
+    if (self->wg_public_key == key) {
+      return MakeError(Code::kAlreadyExists, "key_in_use",
+                       "next_public_key: this is the node's current key; generate a new one");
+    }
     if (!Usable(*self)) {
       return MakeError(Code::kFailedPrecondition, "node_not_active", "node " + id + " is not active");
     }
@@ -204,9 +205,11 @@ Result<int64_t> AuthorityService::RotatePrepare(std::string_view node_id, ByteVi
     started = std::move(rotation);
     announce = generation;
     return OkStatus();
-  }));
+  });
+  if (!Committed(pub)) return pub.take_error();
   rotations_[id] = RotationEntry{std::move(*started), announce};
   rotation_requested_.erase(id);
+  if (!pub.ok()) return pub.take_error();
   return announce;
 }
 
@@ -268,7 +271,7 @@ Status AuthorityService::CommitRotation(std::string_view node_id, ByteView publi
   const int64_t now = Now();
   const int64_t until = now + settings_.rotation.policy.overlap.count();
   int64_t committed = 0;
-  TPMESH_RETURN_IF_ERROR(BumpAndPublish([&](Tx& tx, int64_t generation) -> Status {
+  Status pub = BumpAndPublish([&](Tx& tx, int64_t generation) -> Status {
     committed = generation;
     TPMESH_ASSIGN_OR_RETURN(auto n, tx.FindNodeById(id));
     if (!n) return NodeNotFound(id);
@@ -284,13 +287,15 @@ Status AuthorityService::CommitRotation(std::string_view node_id, ByteView publi
     TPMESH_RETURN_IF_ERROR(tx.UpdateNode(*n));
     return tx.AppendAudit(AuditEntry{0, now, "node:" + id, "key.commit", id, how,
                                      "new key " + Key(public_key) + "; old key " + old +
-                                         " retired, refused for reuse until " + std::to_string(until)});
-  }));
+                                         " retired, never accepted again (kept as previous until " +
+                                         std::to_string(until) + ")"});
+  });
+  if (!Committed(pub)) return pub;
   rotations_.erase(id);
   rotation_requested_.erase(id);
   last_commit_generation_ = std::max(last_commit_generation_, committed);
   if (switch_holder_ == id) switch_holder_.clear();
-  return OkStatus();
+  return pub;
 }
 
 Status AuthorityService::RotationTick() {
@@ -359,10 +364,14 @@ Status AuthorityService::RotationTick() {
   }
   if (!postponed.empty() || !retried.empty() || !ready.empty() || !scheduled.empty()) {
     int64_t announce = 0;
-    TPMESH_RETURN_IF_ERROR(BumpAndPublish([&](Tx& tx, int64_t generation) -> Status {
+    Status pub = BumpAndPublish([&](Tx& tx, int64_t generation) -> Status {
       announce = generation;
       for (const auto& [id, who] : postponed) {
-        NodeRecord n = by_id[id];
+        // Re-read inside the transaction: `by_id` is from before it, and a
+        // renewal may have written the row since (TPM clock, certificate).
+        TPMESH_ASSIGN_OR_RETURN(auto cur, tx.FindNodeById(id));
+        if (!cur) continue;
+        NodeRecord n = std::move(*cur);
         const auto& r = rotations_[id].rotation;
         n.next_wg_public_key.clear();
         n.rotate_requested_at = now;  // an authority restart re-requests it
@@ -374,7 +383,11 @@ Status AuthorityService::RotationTick() {
                 std::to_string(r.retry_at() ? ToUnixSeconds(*r.retry_at()) : 0)}));
       }
       for (const auto& id : retried) {
-        NodeRecord n = by_id[id];
+        // Re-read inside the transaction: `by_id` is from before it, and a
+        // renewal may have written the row since (TPM clock, certificate).
+        TPMESH_ASSIGN_OR_RETURN(auto cur, tx.FindNodeById(id));
+        if (!cur) continue;
+        NodeRecord n = std::move(*cur);
         const auto& r = rotations_[id].rotation;
         n.next_wg_public_key = r.next_public_key();
         n.rotate_requested_at = 0;
@@ -390,7 +403,11 @@ Status AuthorityService::RotationTick() {
                                                          "every awaited peer confirmed or left; the node switches now"}));
       }
       for (const auto& id : scheduled) {
-        NodeRecord n = by_id[id];
+        // Re-read inside the transaction: `by_id` is from before it, and a
+        // renewal may have written the row since (TPM clock, certificate).
+        TPMESH_ASSIGN_OR_RETURN(auto cur, tx.FindNodeById(id));
+        if (!cur) continue;
+        NodeRecord n = std::move(*cur);
         n.rotate_requested_at = now;
         n.updated_at = now;
         TPMESH_RETURN_IF_ERROR(tx.UpdateNode(n));
@@ -398,9 +415,11 @@ Status AuthorityService::RotationTick() {
                                                          "scheduled", "hostname " + n.hostname}));
       }
       return OkStatus();
-    }));
+    });
+    if (!Committed(pub)) return pub;
     for (const auto& id : retried) rotations_[id].announce_generation = announce;
     for (const auto& id : scheduled) rotation_requested_.insert(id);
+    TPMESH_RETURN_IF_ERROR(std::move(pub));
   }
   if (!retired.empty()) {
     TPMESH_RETURN_IF_ERROR(store_.Transact([&](Tx& tx) -> Status {

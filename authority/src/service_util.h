@@ -29,6 +29,22 @@ inline Error NotActiveError(std::string_view id, std::string_view hostname, Node
   return MakeError(Code::kPermissionDenied, "node_not_active",
                    "node " + std::string(id) + " is " + NodeStatusName(status));
 }
+// Whether a node certificate with `serial` is one the authority holds valid
+// for a node whose record says (current, previous, previous until), at `now`.
+inline bool CertHeldValid(std::string_view current, std::string_view previous, int64_t previous_until,
+                          std::string_view serial, int64_t now) {
+  if (serial.empty()) return false;
+  if (current == kAnyLegacyCert) return true;
+  if (serial == current) return true;
+  return !previous.empty() && (previous == serial || previous == kAnyLegacyCert) && now < previous_until;
+}
+inline Error CertSupersededError(std::string_view id, std::string_view serial) {
+  return MakeError(Code::kUnauthenticated, "node_cert_superseded",
+                   "node certificate (serial " + std::string(serial.substr(0, 40)) +
+                       ") is no longer valid for node " + std::string(id) +
+                       ": a later enrollment, renewal, revocation or quarantine ended it; use the "
+                       "node's current certificate, or enroll again");
+}
 inline Error Revoked(const NodeRecord& n) { return RevokedError(n.node_id, n.hostname, n.status_reason); }
 inline Error NotActive(const NodeRecord& n) {
   return NotActiveError(n.node_id, n.hostname, n.status, n.status_reason);

@@ -14,7 +14,7 @@ namespace {
 
 constexpr const char* kChallengeColumns =
     "id, hostname, ek_alg, secret, nonce, pcr_bank, pcrs, ek_public, ak_public, ek_name, ak_name, "
-    "ek_sha256, has_ek_cert, expires_at";
+    "ek_sha256, has_ek_cert, expires_at, ek_cert, ek_intermediates";
 constexpr const char* kTokenColumns =
     "id, hash, comment, created_at, expires_at, used_at, used_by, revoked";
 
@@ -47,6 +47,9 @@ Result<ChallengeRecord> ReadChallenge(const SQLite::Statement& q) {
   c.ek_sha256 = ColumnBytes(q.getColumn("ek_sha256"));
   c.has_ek_cert = q.getColumn("has_ek_cert").getInt64() != 0;
   c.expires_at = q.getColumn("expires_at").getInt64();
+  c.ek_cert = ColumnBytes(q.getColumn("ek_cert"));
+  TPMESH_ASSIGN_OR_RETURN(c.ek_intermediates, DecodeBlobs(q.getColumn("ek_intermediates").getString(),
+                                                          "challenges.ek_intermediates of " + what));
   return c;
 }
 
@@ -125,7 +128,7 @@ Status SqliteTx::PutChallenge(const ChallengeRecord& c) {
     SQLite::Statement s(db_, std::string("INSERT INTO challenges (") + kChallengeColumns +
                                  ") VALUES (:id, :hostname, :ek_alg, :secret, :nonce, :pcr_bank, "
                                  ":pcrs, :ek_public, :ak_public, :ek_name, :ak_name, :ek_sha256, "
-                                 ":has_ek_cert, :expires_at)");
+                                 ":has_ek_cert, :expires_at, :ek_cert, :ek_intermediates)");
     s.bind(":id", c.id);
     s.bind(":hostname", c.hostname);
     s.bind(":ek_alg", attest::KeyAlgName(c.ek_alg));
@@ -140,6 +143,8 @@ Status SqliteTx::PutChallenge(const ChallengeRecord& c) {
     BindBlob(s, ":ek_sha256", c.ek_sha256);
     s.bind(":has_ek_cert", c.has_ek_cert ? 1 : 0);
     s.bind(":expires_at", c.expires_at);
+    BindBlob(s, ":ek_cert", c.ek_cert);
+    s.bind(":ek_intermediates", EncodeBlobs(c.ek_intermediates));
     s.exec();
     return OkStatus();
   });

@@ -1,7 +1,11 @@
 // SqliteTx: nodes, subnet allocation, generation.
 #include <SQLiteCpp/Statement.h>
 
+#include <SQLiteCpp/Database.h>
+
 #include <algorithm>
+#include <optional>
+#include <utility>
 
 #include "json_columns.h"
 #include "schema.h"
@@ -16,19 +20,22 @@ constexpr const char* kNodeColumns =
     "node_id, hostname, status, status_reason, ek_sha256, ek_public, ek_name, ak_public, ak_name, "
     "subnet, wg_public_key, endpoints, pcr_policy, pcr_values, tpm_clock_ms, tpm_reset_count, "
     "tpm_restart_count, tpm_safe, enrolled_at, updated_at, last_seen, enroll_count, "
-    "next_wg_public_key, wg_key_since, prev_wg_public_key, prev_wg_key_until, rotate_requested_at";
+    "next_wg_public_key, wg_key_since, prev_wg_public_key, prev_wg_key_until, rotate_requested_at, "
+    "cert_serial, prev_cert_serial, prev_cert_until, ek_evidence, ek_cert, ek_intermediates";
 
 // Both bind every column by name (BindNode); UPDATE matches on :node_id.
 constexpr const char* kNodeInsert =
     "INSERT INTO nodes (node_id, hostname, status, status_reason, ek_sha256, ek_public, ek_name, "
     "ak_public, ak_name, subnet, wg_public_key, endpoints, pcr_policy, pcr_values, tpm_clock_ms, "
     "tpm_reset_count, tpm_restart_count, tpm_safe, enrolled_at, updated_at, last_seen, enroll_count, "
-    "next_wg_public_key, wg_key_since, prev_wg_public_key, prev_wg_key_until, rotate_requested_at) "
+    "next_wg_public_key, wg_key_since, prev_wg_public_key, prev_wg_key_until, rotate_requested_at, "
+    "cert_serial, prev_cert_serial, prev_cert_until, ek_evidence, ek_cert, ek_intermediates) "
     "VALUES (:node_id, :hostname, :status, :status_reason, :ek_sha256, :ek_public, :ek_name, "
     ":ak_public, :ak_name, :subnet, :wg_public_key, :endpoints, :pcr_policy, :pcr_values, "
     ":tpm_clock_ms, :tpm_reset_count, :tpm_restart_count, :tpm_safe, :enrolled_at, :updated_at, "
     ":last_seen, :enroll_count, :next_wg_public_key, :wg_key_since, :prev_wg_public_key, "
-    ":prev_wg_key_until, :rotate_requested_at)";
+    ":prev_wg_key_until, :rotate_requested_at, :cert_serial, :prev_cert_serial, :prev_cert_until, "
+    ":ek_evidence, :ek_cert, :ek_intermediates)";
 constexpr const char* kNodeUpdate =
     "UPDATE nodes SET hostname = :hostname, status = :status, status_reason = :status_reason, "
     "ek_sha256 = :ek_sha256, ek_public = :ek_public, ek_name = :ek_name, ak_public = :ak_public, "
@@ -38,7 +45,10 @@ constexpr const char* kNodeUpdate =
     "tpm_safe = :tpm_safe, enrolled_at = :enrolled_at, updated_at = :updated_at, "
     "last_seen = :last_seen, enroll_count = :enroll_count, next_wg_public_key = :next_wg_public_key, "
     "wg_key_since = :wg_key_since, prev_wg_public_key = :prev_wg_public_key, "
-    "prev_wg_key_until = :prev_wg_key_until, rotate_requested_at = :rotate_requested_at "
+    "prev_wg_key_until = :prev_wg_key_until, rotate_requested_at = :rotate_requested_at, "
+    "cert_serial = :cert_serial, prev_cert_serial = :prev_cert_serial, "
+    "prev_cert_until = :prev_cert_until, ek_evidence = :ek_evidence, ek_cert = :ek_cert, "
+    "ek_intermediates = :ek_intermediates "
     "WHERE node_id = :node_id";
 
 std::string SelectNodes(const char* where_and_order) {
@@ -79,7 +89,82 @@ Status BindNode(SQLite::Statement& s, const NodeRecord& n) {
   BindBlob(s, ":prev_wg_public_key", n.prev_wg_public_key);
   s.bind(":prev_wg_key_until", n.prev_wg_key_until);
   s.bind(":rotate_requested_at", n.rotate_requested_at);
+  s.bind(":cert_serial", n.cert_serial);
+  s.bind(":prev_cert_serial", n.prev_cert_serial);
+  s.bind(":prev_cert_until", n.prev_cert_until);
+  s.bind(":ek_evidence", n.ek_evidence_stored ? 1 : 0);
+  BindBlob(s, ":ek_cert", n.ek_cert);
+  s.bind(":ek_intermediates", EncodeBlobs(n.ek_intermediates));
   return OkStatus();
+}
+
+Error KeyInUse(std::string_view field, bool retired) {
+  return MakeError(Code::kAlreadyExists, "key_in_use",
+                   std::string(field) +
+                       (retired ? ": this WireGuard key was retired (replaced, or its node was "
+                                  "revoked) and is never accepted again; generate a new one"
+                                : ": this WireGuard key belongs to another node; every node needs "
+                                  "its own key"));
+}
+
+// Claims `key` for `node_id` in wg_keys (schema v3): inserts it, or keeps it
+// when it already is this node's and not retired. One statement: the primary
+// key decides, not a read before the write.
+Status ClaimKey(SQLite::Database& db, const std::string& node_id, ByteView key, int64_t now,
+                std::string_view field) {
+  if (key.size() != 32) {
+    return MakeError(Code::kInvalidArgument, "invalid_key",
+                     std::string(field) + ": a WireGuard public key is 32 bytes, got " +
+                         std::to_string(key.size()));
+  }
+  SQLite::Statement s(db,
+                      "INSERT INTO wg_keys (public_key, node_id, retired, since) "
+                      "VALUES (:k, :id, 0, :now) ON CONFLICT (public_key) DO UPDATE "
+                      "SET since = since WHERE node_id = excluded.node_id AND retired = 0");
+  BindBlob(s, ":k", key);
+  s.bind(":id", node_id);
+  s.bind(":now", now);
+  if (s.exec() == 1) return OkStatus();
+  SQLite::Statement q(db, "SELECT node_id, retired FROM wg_keys WHERE public_key = :k");
+  BindBlob(q, ":k", key);
+  const bool retired = q.executeStep() && q.getColumn(0).getString() == node_id &&
+                       q.getColumn(1).getInt64() != 0;
+  return KeyInUse(field, retired);
+}
+
+void RetireKey(SQLite::Database& db, const std::string& node_id, ByteView key) {
+  SQLite::Statement s(db, "UPDATE wg_keys SET retired = 1 WHERE public_key = :k AND node_id = :id");
+  BindBlob(s, ":k", key);
+  s.bind(":id", node_id);
+  s.exec();
+}
+
+// The wg_keys side of writing node row `n` whose stored keys were `old`
+// (nullopt: a new row). See store.h, "WireGuard keys".
+Status SyncKeys(SQLite::Database& db, const NodeRecord& n, const std::optional<std::pair<Bytes, Bytes>>& old) {
+  if (n.status == NodeStatus::kRevoked) {
+    SQLite::Statement s(db, "UPDATE wg_keys SET retired = 1 WHERE node_id = :id");
+    s.bind(":id", n.node_id);
+    s.exec();
+    return OkStatus();
+  }
+  if (!n.wg_public_key.empty()) {
+    TPMESH_RETURN_IF_ERROR(ClaimKey(db, n.node_id, n.wg_public_key, n.updated_at, "wg_public_key"));
+  }
+  if (!n.next_wg_public_key.empty()) {
+    TPMESH_RETURN_IF_ERROR(ClaimKey(db, n.node_id, n.next_wg_public_key, n.updated_at, "next_public_key"));
+  }
+  // A replaced current key (rotation commit, re-enrollment) never returns.
+  if (old && !old->first.empty() && old->first != n.wg_public_key) RetireKey(db, n.node_id, old->first);
+  return OkStatus();
+}
+
+// The keys a node row holds now: (wg_public_key, next_wg_public_key).
+std::optional<std::pair<Bytes, Bytes>> StoredKeys(SQLite::Database& db, const std::string& node_id) {
+  SQLite::Statement q(db, "SELECT wg_public_key, next_wg_public_key FROM nodes WHERE node_id = :id");
+  q.bind(":id", node_id);
+  if (!q.executeStep()) return std::nullopt;
+  return std::make_pair(ColumnBytes(q.getColumn(0)), ColumnBytes(q.getColumn(1)));
 }
 
 Result<NodeRecord> ReadNode(const SQLite::Statement& q) {
@@ -121,6 +206,13 @@ Result<NodeRecord> ReadNode(const SQLite::Statement& q) {
   n.prev_wg_public_key = ColumnBytes(q.getColumn("prev_wg_public_key"));
   n.prev_wg_key_until = q.getColumn("prev_wg_key_until").getInt64();
   n.rotate_requested_at = q.getColumn("rotate_requested_at").getInt64();
+  n.cert_serial = q.getColumn("cert_serial").getString();
+  n.prev_cert_serial = q.getColumn("prev_cert_serial").getString();
+  n.prev_cert_until = q.getColumn("prev_cert_until").getInt64();
+  n.ek_evidence_stored = q.getColumn("ek_evidence").getInt64() != 0;
+  n.ek_cert = ColumnBytes(q.getColumn("ek_cert"));
+  TPMESH_ASSIGN_OR_RETURN(n.ek_intermediates, DecodeBlobs(q.getColumn("ek_intermediates").getString(),
+                                                          "nodes.ek_intermediates of " + what));
   return n;
 }
 
@@ -159,6 +251,7 @@ Result<std::vector<NodeRecord>> SqliteTx::ListNodes() {
 
 Status SqliteTx::InsertNode(const NodeRecord& node) {
   return Guarded("nodes.insert", [&]() -> Status {
+    TPMESH_RETURN_IF_ERROR(SyncKeys(db_, node, std::nullopt));
     SQLite::Statement s(db_, kNodeInsert);
     TPMESH_RETURN_IF_ERROR(BindNode(s, node));
     s.exec();
@@ -169,6 +262,9 @@ Status SqliteTx::InsertNode(const NodeRecord& node) {
 
 Status SqliteTx::UpdateNode(const NodeRecord& node) {
   return Guarded("nodes.update", [&]() -> Status {
+    auto old = StoredKeys(db_, node.node_id);
+    if (!old) return MakeError(Code::kNotFound, "node_not_found", "no node with id '" + node.node_id + "'");
+    TPMESH_RETURN_IF_ERROR(SyncKeys(db_, node, old));
     SQLite::Statement s(db_, kNodeUpdate);
     TPMESH_RETURN_IF_ERROR(BindNode(s, node));
     if (s.exec() == 0) {

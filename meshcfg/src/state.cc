@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <map>
 #include <sodium.h>
 
 #include "internal.h"
@@ -153,6 +154,36 @@ Status ValidateMember(const MeshMember& m, std::string_view what_view) {
   return OkStatus();
 }
 
+namespace {
+
+// Every WireGuard key (current or next) belongs to one member, and no two
+// members route the same prefix: a peer would otherwise configure one entry
+// for two members, and one of their prefixes would vanish.
+Status CheckUniqueKeysAndPrefixes(const std::vector<MeshMember>& members) {
+  std::map<std::string, std::string_view> keys;  // key bytes -> node id
+  std::map<std::string_view, std::string_view> prefixes;
+  auto key = [&](const Bytes& k, const MeshMember& m) -> Status {
+    auto [it, fresh] = keys.emplace(std::string(k.begin(), k.end()), m.node_id);
+    if (fresh || it->second == m.node_id) return OkStatus();
+    return Invalid("members: nodes '" + std::string(it->second) + "' and '" + m.node_id +
+                   "' share WireGuard key " + Base64Encode(k) + "; every node needs its own");
+  };
+  for (const auto& m : members) {
+    TPMESH_RETURN_IF_ERROR(key(m.wg_public_key, m));
+    if (m.next_wg_public_key) TPMESH_RETURN_IF_ERROR(key(*m.next_wg_public_key, m));
+    for (const auto& p : m.allowed_ips) {
+      auto [it, fresh] = prefixes.emplace(p, m.node_id);
+      if (!fresh && it->second != m.node_id) {
+        return Invalid("members: nodes '" + std::string(it->second) + "' and '" + m.node_id +
+                       "' both route " + p + "; overlay addresses never overlap");
+      }
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
 Status ValidateState(const MeshState& state) {
   if (state.generation < 0) return Invalid("generation: must be >= 0");
   TPMESH_RETURN_IF_ERROR(ValidateCidr(state.mesh_prefix, "mesh_prefix"));
@@ -170,6 +201,7 @@ Status ValidateState(const MeshState& state) {
   if (auto dup = std::adjacent_find(ids.begin(), ids.end()); dup != ids.end()) {
     return Invalid("members: node id '" + std::string(*dup) + "' appears more than once");
   }
+  TPMESH_RETURN_IF_ERROR(CheckUniqueKeysAndPrefixes(state.members));
   return ValidateSigningKeys(state.signing_keys);
 }
 

@@ -6,11 +6,19 @@
 #include <string>
 
 #include "tpmesh/net/http.h"
+#include "tpmesh/pki/pki.h"
 
 namespace tpmesh::testing {
 
 inline const net::Caller kAnon{};
-inline const net::Caller kAdmin{net::Caller::Kind::kAdmin, "root"};
+inline const net::Caller kAdmin{net::Caller::Kind::kAdmin, "root", ""};
+
+// A node caller as the TLS server builds it from the node's certificate:
+// its id and the certificate's serial ("" when `cert_pem` does not parse).
+inline net::Caller NodeCaller(const std::string& node_id, const std::string& cert_pem) {
+  auto id = pki::IdentityFromCertPem(cert_pem);
+  return {net::Caller::Kind::kNode, node_id, id.ok() ? id->serial : ""};
+}
 
 // The response body as JSON ({} when it is not JSON).
 inline nlohmann::json ParseBody(const net::HttpResponse& r) {

@@ -25,8 +25,11 @@ NodeRecord Node(const std::string& id, NodeStatus status, std::optional<uint32_t
   n.subnet = subnet;
   n.wg_public_key = Bytes(32, static_cast<uint8_t>(id[0]));
   n.endpoints = {"192.0.2.1:51820"};
+  n.cert_serial = "c-" + id;  // the node's current certificate
   return n;
 }
+
+constexpr int64_t kNow = 1'800'000'000;
 
 std::vector<std::string> Ids(const meshcfg::MeshState& s) {
   std::vector<std::string> out;
@@ -66,13 +69,13 @@ TEST(MeshViewTest, CommitsMoveMembersAndStatusesAndTheGenerationOnlyForward) {
   v.Apply(CommitInfo{{Node("d", NodeStatus::kPending, std::nullopt)}, 0});
   EXPECT_EQ(v.generation(), 4);
 
-  EXPECT_TRUE(v.Authorize("a").ok());
-  auto revoked = v.Authorize("b");
+  EXPECT_TRUE(v.Authorize("a", "c-a", kNow).ok());
+  auto revoked = v.Authorize("b", "c-b", kNow);
   ASSERT_FALSE(revoked.ok());
   EXPECT_EQ(revoked.error().reason, "node_revoked");
   EXPECT_NE(revoked.error().message.find("host-b"), std::string::npos) << revoked.error().message;
-  EXPECT_EQ(v.Authorize("d").error().reason, "node_not_active");
-  EXPECT_EQ(v.Authorize("nobody").error().reason, "node_unknown");
+  EXPECT_EQ(v.Authorize("d", "c-d", kNow).error().reason, "node_not_active");
+  EXPECT_EQ(v.Authorize("nobody", "c-nobody", kNow).error().reason, "node_unknown");
 }
 
 TEST(MeshViewTest, AnInvalidRecordStaysOutOfTheStateButKeepsItsStatus) {
@@ -81,10 +84,53 @@ TEST(MeshViewTest, AnInvalidRecordStaysOutOfTheStateButKeepsItsStatus) {
   bad.wg_public_key = Bytes(3, 1);  // not a Curve25519 key
   v.Load({Node("a", NodeStatus::kActive, 1), bad}, 2);
   EXPECT_EQ(Ids(v.Snapshot()), std::vector<std::string>{"a"});
-  EXPECT_TRUE(v.Authorize("x").ok());  // still an active node; just not publishable
+  EXPECT_TRUE(v.Authorize("x", "c-x", kNow).ok());  // still an active node; just not publishable
   // Fixed by a later commit: it joins.
   v.Apply(CommitInfo{{Node("x", NodeStatus::kActive, 5)}, 3});
   EXPECT_EQ(Ids(v.Snapshot()), (std::vector<std::string>{"a", "x"}));
+}
+
+TEST(MeshViewTest, ARecordLeftOutIsLoggedWithItsNodeId) {
+  MeshView::Params p = Params();
+  std::vector<std::string> lines;
+  p.log = [&](const std::string& line) { lines.push_back(line); };
+  MeshView v(p);
+  NodeRecord bad = Node("x", NodeStatus::kActive, 5);
+  bad.wg_public_key = Bytes(3, 1);
+  v.Load({Node("a", NodeStatus::kActive, 1), bad}, 2);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("node x"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("wg_public_key"), std::string::npos) << lines[0];
+}
+
+// Only a certificate the authority holds valid for the node is accepted:
+// the current one, and the one renewal replaced until prev_cert_until.
+TEST(MeshViewTest, OnlyTheNodesCurrentCertificateIsAccepted) {
+  MeshView v(Params());
+  NodeRecord a = Node("a", NodeStatus::kActive, 1);
+  a.cert_serial = "new";
+  a.prev_cert_serial = "old";
+  a.prev_cert_until = kNow + 300;
+  NodeRecord b = Node("b", NodeStatus::kActive, 2);
+  b.cert_serial = "";  // re-enrolled, approved after a quarantine: none valid yet
+  NodeRecord legacy = Node("l", NodeStatus::kActive, 3);
+  legacy.cert_serial = kAnyLegacyCert;
+  v.Load({a, b, legacy}, 1);
+  EXPECT_TRUE(v.Authorize("a", "new", kNow).ok());
+  EXPECT_TRUE(v.Authorize("a", "old", kNow + 299).ok());
+  EXPECT_EQ(v.Authorize("a", "old", kNow + 300).error().reason, "node_cert_superseded");
+  EXPECT_EQ(v.Authorize("a", "older", kNow).error().reason, "node_cert_superseded");
+  EXPECT_EQ(v.Authorize("a", "", kNow).error().reason, "node_cert_superseded");
+  EXPECT_EQ(v.Authorize("b", "", kNow).error().reason, "node_cert_superseded");
+  EXPECT_EQ(v.Authorize("b", "anything", kNow).error().reason, "node_cert_superseded");
+  EXPECT_TRUE(v.Authorize("l", "anything", kNow).ok());
+  // The next commit moves it: a re-enrollment ends both.
+  a.cert_serial = "newest";
+  a.prev_cert_serial.clear();
+  v.Apply(CommitInfo{{a}, 2});
+  EXPECT_EQ(v.Authorize("a", "new", kNow).error().reason, "node_cert_superseded");
+  EXPECT_EQ(v.Authorize("a", "old", kNow).error().reason, "node_cert_superseded");
+  EXPECT_TRUE(v.Authorize("a", "newest", kNow).ok());
 }
 
 }  // namespace

@@ -190,6 +190,48 @@ TEST(MeshCfgEncoding, LengthPrefixesPreventBoundaryShifts) {
   EXPECT_NE(StateHash(a), StateHash(b));
 }
 
+// Two members with one WireGuard key (current or next), or one prefix: a
+// peer would configure a single entry for both. Refused loudly when signing
+// (the authority's config builder) and when verifying (the node).
+TEST(MeshCfgValidate, RefusesMembersThatShareAKeyOrAPrefix) {
+  struct Case {
+    const char* name;
+    void (*mutate)(MeshState&);
+    const char* says;
+  };
+  const Case cases[] = {
+      {"same current key", [](MeshState& s) { s.members[1].wg_public_key = s.members[0].wg_public_key; },
+       "share WireGuard key"},
+      {"next key is another's current",
+       [](MeshState& s) { s.members[1].next_wg_public_key = s.members[0].wg_public_key; },
+       "share WireGuard key"},
+      {"same next key",
+       [](MeshState& s) {
+         s.members[0].next_wg_public_key = Filled(9);
+         s.members[1].next_wg_public_key = Filled(9);
+       },
+       "share WireGuard key"},
+      {"same prefix", [](MeshState& s) { s.members[1].allowed_ips = s.members[0].allowed_ips; },
+       "both route fd12:3456:789a:"},
+  };
+  Bytes sk(64), pk(32);
+  crypto_sign_keypair(pk.data(), sk.data());
+  for (const auto& c : cases) {
+    MeshState s = GoldenState();
+    ASSERT_TRUE(ValidateState(s).ok()) << c.name;
+    c.mutate(s);
+    auto v = ValidateState(s);
+    ASSERT_FALSE(v.ok()) << c.name;
+    EXPECT_NE(v.error().message.find(c.says), std::string::npos) << c.name << ": " << v.error().message;
+    EXPECT_NE(v.error().message.find("aaaa"), std::string::npos) << v.error().message;
+    EXPECT_FALSE(SignState(s, sk, {}).ok()) << c.name;
+  }
+  // A member's own next key equal to its current one is its own business.
+  MeshState own = GoldenState();
+  own.members[0].next_wg_public_key = own.members[0].wg_public_key;
+  EXPECT_TRUE(ValidateState(own).ok());
+}
+
 TEST(MeshCfgValidate, RejectsBadFieldsNamingThem) {
   MeshState s = GoldenState();
   ASSERT_TRUE(ValidateState(s).ok());

@@ -74,8 +74,9 @@ struct Node {
   std::string hostname;
   std::optional<attest::AkBlob> ak;
   std::string node_id;
-  std::string cert_pem;  // from enrollment
-  net::Caller caller() const { return {net::Caller::Kind::kNode, node_id}; }
+  std::string cert_pem;  // from enrollment, then from each renewal
+  bool without_ek_cert = false;  // enroll as a TPM with no EK certificate in NV
+  net::Caller caller() const { return testing::NodeCaller(node_id, cert_pem); }
 };
 
 class RenewApiTest : public ::testing::Test {
@@ -129,6 +130,10 @@ class RenewApiTest : public ::testing::Test {
     n.ak = *ak;
     proto::EnrollStartRequest sreq{n.hostname, KeyAlg::kEccP256, ek->ek_public, ek->ek_cert_der,
                                    ek->intermediates, n.ak->public_area};
+    if (n.without_ek_cert) {
+      sreq.ek_cert.reset();
+      sreq.ek_intermediates.clear();
+    }
     auto s = Call("POST", "/v1/enroll/start", proto::ToJson(sreq));
     ASSERT_EQ(s.status, 200) << s.body;
     auto ch = proto::ParseEnrollStartResponse(s.body);
@@ -190,7 +195,9 @@ class RenewApiTest : public ::testing::Test {
     proto::RenewStartResponse ch;
     auto s = Start(n, &ch);
     if (s.status != 200) return s;
-    return Finish(n, Answer(n.tpm, *n.ak, ch));
+    auto r = Finish(n, Answer(n.tpm, *n.ak, ch));
+    if (r.status == 200) n.cert_pem = Parse(r).value("node_cert", n.cert_pem);  // as the client does
+    return r;
   }
 
   json NodeJson(const Node& n) { return Parse(Call("GET", "/v1/admin/nodes/" + n.node_id, "", kAdmin)); }
@@ -293,6 +300,65 @@ TEST_F(RenewApiTest, PcrPolicyMismatchQuarantinesTheNode) {
   EXPECT_EQ(NodeJson(b).value("status", ""), "active");
 }
 
+// After a renewal the previous certificate stays valid for cert_overlap
+// only; there is never more than one previous certificate.
+TEST_F(RenewApiTest, ThePreviousCertificateOverlapsOnlyBriefly) {
+  Node a("renew-overlap", "renew-overlap");
+  ASSERT_NO_FATAL_FAILURE(Enroll(a));
+  const net::Caller first = a.caller();
+  ASSERT_EQ(Renew(a).status, 200);
+  const net::Caller second = a.caller();
+  ASSERT_NE(first.serial, second.serial);
+  EXPECT_EQ(Call("GET", "/v1/node/self", "", first).status, 200) << "within the overlap";
+  clock_.Advance(settings_.cert_overlap.count());
+  EXPECT_EQ(StatusReason(Call("GET", "/v1/node/self", "", first)), "401 node_cert_superseded");
+  EXPECT_EQ(Call("GET", "/v1/node/self", "", second).status, 200);
+  ASSERT_EQ(Renew(a).status, 200);
+  EXPECT_EQ(Call("GET", "/v1/node/self", "", second).status, 200) << "the one just replaced";
+  EXPECT_EQ(StatusReason(Call("GET", "/v1/node/self", "", first)), "401 node_cert_superseded");
+  EXPECT_EQ(Call("GET", "/v1/node/self", "", a.caller()).status, 200);
+}
+
+// Quarantine ends the node's certificates: approving it does not bring them
+// back (the node enrolls again, with fresh attestation).
+TEST_F(RenewApiTest, QuarantineEndsTheCertificatesEvenAfterApproval) {
+  Node a("renew-qend", "renew-qend");
+  ASSERT_NO_FATAL_FAILURE(Enroll(a));
+  ASSERT_NO_FATAL_FAILURE(AdoptPolicy(a));
+  const net::Caller before = a.caller();
+  ASSERT_TRUE(a.tpm.ExtendPcr(7, Bytes(32, 0x66)).ok());
+  EXPECT_EQ(StatusReason(Renew(a)), "403 pcr_policy_mismatch");
+  ASSERT_EQ(Call("POST", "/v1/admin/nodes/" + a.node_id + "/approve", R"({"reason": "known"})", kAdmin).status, 200);
+  EXPECT_EQ(NodeJson(a).value("status", ""), "active");
+  EXPECT_EQ(StatusReason(Call("GET", "/v1/node/self", "", before)), "401 node_cert_superseded");
+}
+
+// A vendor root removed from the trust store (or dev mode switched off)
+// takes effect for a known node at its next renewal: it is quarantined.
+TEST_F(RenewApiTest, ARemovedVendorRootQuarantinesAtRenewal) {
+  Node a("renew-root", "renew-root");
+  ASSERT_NO_FATAL_FAILURE(Enroll(a));  // allowlisted, but it sent its EK certificate
+  trust_ = attest::TrustStore();
+  Build();
+  EXPECT_EQ(StatusReason(Renew(a)), "403 ek_cert_untrusted");
+  EXPECT_EQ(NodeJson(a).value("status", ""), "quarantined");
+  EXPECT_TRUE(Audited("node.quarantine", a));
+}
+
+// A node enrolled without an EK certificate stays only while its EK is on
+// the allowlist: removing it quarantines the node at its next renewal.
+TEST_F(RenewApiTest, ARemovedAllowlistEntryQuarantinesACertlessNodeAtRenewal) {
+  Node a("renew-noek", "renew-noek");
+  a.without_ek_cert = true;
+  ASSERT_NO_FATAL_FAILURE(Enroll(a));
+  ASSERT_EQ(Renew(a).status, 200) << "still allowlisted";
+  auto h = a.tpm.EkSha256(KeyAlg::kEccP256);
+  ASSERT_TRUE(h.ok());
+  ASSERT_EQ(Call("DELETE", "/v1/admin/ek-allowlist/" + HexEncode(*h), "", kAdmin).status, 200);
+  EXPECT_EQ(StatusReason(Renew(a)), "403 ek_cert_untrusted");
+  EXPECT_EQ(NodeJson(a).value("status", ""), "quarantined");
+}
+
 TEST_F(RenewApiTest, QuoteByAnotherAkIsRefusedWithoutQuarantine) {
   Node a("renew-ak-a", "renew-ak-a");
   ASSERT_NO_FATAL_FAILURE(Enroll(a));
@@ -324,10 +390,11 @@ TEST_F(RenewApiTest, ChallengesAreSingleUseBoundAndExpire) {
   unknown.challenge_id = std::string(32, '0');
   EXPECT_EQ(StatusReason(Finish(a, unknown)), "403 activation_secret_invalid");
 
-  // Another node's challenge.
+  // Another node's challenge: refused, and it stays its node's.
   proto::RenewStartResponse chb;
   ASSERT_EQ(Start(b, &chb).status, 200);
   EXPECT_EQ(StatusReason(Finish(a, Answer(a.tpm, *a.ak, chb))), "403 activation_secret_invalid");
+  EXPECT_EQ(Finish(b, Answer(b.tpm, *b.ak, chb)).status, 200) << "a foreign attempt used it up";
 
   // Expired.
   ASSERT_EQ(Start(a, &ch).status, 200);

@@ -39,7 +39,8 @@ struct Node {
   std::string hostname;
   std::string node_id;
   Bytes wg_key;
-  net::Caller caller() const { return {net::Caller::Kind::kNode, node_id}; }
+  std::string cert_pem;
+  net::Caller caller() const { return testing::NodeCaller(node_id, cert_pem); }
 };
 
 Bytes Key(uint8_t fill) { return Bytes(32, fill); }
@@ -86,35 +87,42 @@ class RotationApiTest : public ::testing::Test {
   }
 
   void Enroll(Node& n) {
+    auto r = EnrollCall(n);
+    ASSERT_EQ(r.status, 200) << r.body;
+    n.node_id = Parse(r).value("node_id", "");
+    n.cert_pem = Parse(r).value("node_cert", "");
+  }
+
+  // One enrollment (allowlisted EK) with n.wg_key, or a key of its own when
+  // that is empty.
+  net::HttpResponse EnrollCall(Node& n) {
     auto h = n.tpm.EkSha256(KeyAlg::kEccP256);
-    ASSERT_TRUE(h.ok());
-    ASSERT_EQ(Call("POST", "/v1/admin/ek-allowlist", json{{"ek_sha256", HexEncode(*h)}}.dump(), kAdmin).status, 201);
+    EXPECT_TRUE(h.ok());
+    Call("POST", "/v1/admin/ek-allowlist", json{{"ek_sha256", HexEncode(*h)}}.dump(), kAdmin);
     auto ek = n.tpm.ReadEk(KeyAlg::kEccP256);
     auto ak = n.tpm.CreateAk(KeyAlg::kEccP256);
-    ASSERT_TRUE(ek.ok() && ak.ok());
+    if (!ek.ok() || !ak.ok()) return net::HttpResponse{500, "test: no EK or AK"};
     proto::EnrollStartRequest sreq{n.hostname, KeyAlg::kEccP256, ek->ek_public, ek->ek_cert_der,
                                    ek->intermediates, ak->public_area};
     auto s = Call("POST", "/v1/enroll/start", proto::ToJson(sreq), testing::kAnon);
-    ASSERT_EQ(s.status, 200) << s.body;
+    if (s.status != 200) return s;
     auto ch = proto::ParseEnrollStartResponse(s.body);
-    ASSERT_TRUE(ch.ok());
+    EXPECT_TRUE(ch.ok());
     proto::EnrollFinishRequest f;
     f.challenge_id = ch->challenge_id;
     auto secret = n.tpm.ActivateCredential(*ak, KeyAlg::kEccP256, ch->credential);
     auto quote = n.tpm.Quote(*ak, ch->pcr_selection, ch->nonce);
-    ASSERT_TRUE(secret.ok() && quote.ok());
+    EXPECT_TRUE(secret.ok() && quote.ok());
     f.secret = std::move(secret).value();
     f.quote = *quote;
-    n.wg_key = Key(static_cast<uint8_t>(0x10 + n.hostname.back()));
+    if (n.wg_key.empty()) n.wg_key = Key(static_cast<uint8_t>(0x10 + n.hostname.back()));
     f.wg_public_key = n.wg_key;
     f.hostname = n.hostname;
     auto key = pki::GenerateKeyPem();
     auto csr = pki::MakeCsr(*key, n.hostname);
-    ASSERT_TRUE(csr.ok());
+    EXPECT_TRUE(csr.ok());
     f.csr_pem = *csr;
-    auto r = Call("POST", "/v1/enroll/finish", proto::ToJson(f), testing::kAnon);
-    ASSERT_EQ(r.status, 200) << r.body;
-    n.node_id = Parse(r).value("node_id", "");
+    return Call("POST", "/v1/enroll/finish", proto::ToJson(f), testing::kAnon);
   }
 
   int64_t Generation() { return publisher_.generation(); }
@@ -247,6 +255,24 @@ TEST_F(RotationApiTest, PrepareConfirmSwitchCommit) {
   ASSERT_TRUE(service_->RotationTick().ok());
   EXPECT_EQ(KeysOf(a_).value("previous_public_key", "x"), "");
   EXPECT_TRUE(Audited("key.retire"));
+  // Retired for good: no node takes it, and its node cannot re-enroll with it.
+  EXPECT_EQ(StatusReason(Prepare(b_, a_.wg_key)), "409 key_in_use");
+  Node again("rot-a", a_.hostname);
+  again.wg_key = a_.wg_key;
+  EXPECT_EQ(StatusReason(EnrollCall(again)), "409 key_in_use");
+  EXPECT_EQ(Member(a_).value("wg_public_key", ""), Base64Encode(next));
+}
+
+// POST /v1/node/ack accepts only a generation the authority published.
+TEST_F(RotationApiTest, AcksOutsideThePublishedGenerationsAreRefused) {
+  const int64_t g = Generation();
+  for (const json& bad : {json(-1), json(g + 1), json(INT64_MAX), json(UINT64_MAX)}) {
+    auto r = Call("POST", "/v1/node/ack", json{{"generation", bad}}.dump(), a_.caller());
+    EXPECT_EQ(StatusReason(r), "400 invalid_request") << bad.dump();
+  }
+  EXPECT_EQ(service_->Reports().count(a_.node_id), 0u) << "a refused ack is recorded nowhere";
+  EXPECT_EQ(Call("POST", "/v1/node/ack", json{{"generation", g}}.dump(), a_.caller()).status, 200);
+  EXPECT_EQ(service_->Reports().at(a_.node_id).applied_generation, g);
 }
 
 TEST_F(RotationApiTest, LivePeerThatDoesNotConfirmPostponesThenRetrySucceeds) {

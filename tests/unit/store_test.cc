@@ -49,7 +49,10 @@ NodeRecord MakeNode(const std::string& id, const std::string& host, uint8_t ek,
   n.ak_public = B({3, 4});
   n.ak_name = B({0, 11, 5});
   n.subnet = subnet;
-  n.wg_public_key = Filled(0x77, 32);
+  n.wg_public_key = Filled(0x77, 32);  // a key of its own: derived from the id
+  for (size_t i = 0; i < id.size(); ++i) {
+    n.wg_public_key[i % 32] = static_cast<uint8_t>(n.wg_public_key[i % 32] * 31 + id[i]);
+  }
   n.enrolled_at = 100;
   n.updated_at = 101;
   n.last_seen = 102;
@@ -726,6 +729,66 @@ TEST_F(StoreTest, FileIsPrivate) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   ASSERT_EQ(::stat((path_ + "-wal").c_str(), &st), 0);  // WAL mode is on
   EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+// Store-level invariant: a WireGuard public key belongs to at most one node,
+// ever (wg_keys, schema v3), whatever the caller does.
+TEST_F(StoreTest, AWireGuardKeyBelongsToOneNodeEver) {
+  const NodeRecord a = MakeNode("a", "a", 1, 1);
+  NodeRecord b = MakeNode("b", "b", 2, 2);
+  Tx1(*store_, [&](Tx& tx) -> Status {
+    TPMESH_RETURN_IF_ERROR(tx.InsertNode(a));
+    return tx.InsertNode(b);
+  });
+  auto expect_in_use = [&](const NodeRecord& n, bool insert, const std::string& field) {
+    Status st = store_->Transact([&](Tx& tx) { return insert ? tx.InsertNode(n) : tx.UpdateNode(n); });
+    ASSERT_FALSE(st.ok()) << n.node_id;
+    EXPECT_EQ(st.error().code, Code::kAlreadyExists);
+    EXPECT_EQ(st.error().reason, "key_in_use");
+    EXPECT_NE(st.error().message.find(field), std::string::npos) << st.error().message;
+  };
+  NodeRecord b2 = b;
+  b2.wg_public_key = a.wg_public_key;
+  expect_in_use(b2, false, "wg_public_key");
+  b2 = b;
+  b2.next_wg_public_key = a.wg_public_key;
+  expect_in_use(b2, false, "next_public_key");
+  NodeRecord c = MakeNode("c", "c", 3, 3);
+  c.wg_public_key = a.wg_public_key;
+  expect_in_use(c, true, "wg_public_key");
+  EXPECT_EQ(CountNodes(*store_), 2u) << "a refused write leaves nothing";
+  Tx1(*store_, [&](Tx& tx) -> Status {
+    TPMESH_ASSIGN_OR_RETURN(auto got, tx.FindNodeById("b"));
+    EXPECT_TRUE(got && got->wg_public_key == b.wg_public_key && got->next_wg_public_key.empty());
+    return OkStatus();
+  });
+
+  // A replaced current key is retired: not even its node takes it back.
+  NodeRecord a2 = a;
+  a2.wg_public_key = Filled(0x99, 32);
+  Tx1(*store_, [&](Tx& tx) { return tx.UpdateNode(a2); });
+  NodeRecord a3 = a2;
+  a3.wg_public_key = a.wg_public_key;
+  expect_in_use(a3, false, "retired");
+  // The same row written again keeps its keys; a next key of its own is fine.
+  a2.next_wg_public_key = Filled(0x98, 32);
+  Tx1(*store_, [&](Tx& tx) { return tx.UpdateNode(a2); });
+
+  // Revocation retires every key the node held; a restored row holds none.
+  b.status = NodeStatus::kRevoked;
+  Tx1(*store_, [&](Tx& tx) { return tx.UpdateNode(b); });
+  b.status = NodeStatus::kPending;
+  expect_in_use(b, false, "retired");
+  b.wg_public_key.clear();
+  Tx1(*store_, [&](Tx& tx) { return tx.UpdateNode(b); });
+  c.wg_public_key = MakeNode("b", "b", 2, 2).wg_public_key;  // the revoked node's old key
+  expect_in_use(c, true, "wg_public_key");
+
+  // Not even SQL that bypasses the store writes an unclaimed key.
+  store_.reset();
+  SQLite::Database raw(path_, SQLite::OPEN_READWRITE);
+  EXPECT_THROW(raw.exec("UPDATE nodes SET wg_public_key = zeroblob(32) WHERE node_id = 'a'"),
+               SQLite::Exception);
 }
 
 TEST_F(StoreTest, NewerSchemaIsRefused) {

@@ -19,6 +19,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -105,6 +106,13 @@ class Verifier {
                                               const PcrPolicy* policy,
                                               CheckLog* log = nullptr) const;
 
+  // Checks 1-3, 14 and 15 again on EK evidence accepted earlier (the
+  // certificate a node enrolled with, at its renewal), against the trust
+  // store and dev mode as they are now: a removed vendor root or a dev mode
+  // switched off takes effect for known nodes. `ek_cert_der` must not be
+  // empty (a node without one is the caller's: the EK allowlist).
+  [[nodiscard]] Status RecheckEkCert(ByteView ek_public, ByteView ek_cert_der,
+                                     std::span<const Bytes> intermediates) const;
   const VerifierOptions& options() const { return options_; }
 
  private:
@@ -139,5 +147,15 @@ class ChallengeBook {
   std::mutex mu_;
   std::map<std::string, PendingChallenge> pending_;
 };
+
+// Turns libtss2's own logging off in this process: sets TSS2_LOG=all+NONE,
+// which libtss2 reads at its first log call. Its marshalling code logs the
+// structures it fails to parse ("WARNING:marshal:... count too big"), and on
+// a verifier those bytes come from untrusted clients; every such failure is
+// returned as an error naming the structure instead. An inherited TSS2_LOG is
+// overridden on purpose (a debugging setting left in a service's environment
+// would log every client's bytes). Call first thing in main(), before any
+// thread starts (setenv is not thread-safe) and before any tss2 call.
+void SilenceTss2Logging();
 
 }  // namespace tpmesh::attest

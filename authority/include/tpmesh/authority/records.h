@@ -42,7 +42,24 @@ struct NodeRecord {
   Bytes prev_wg_public_key;      // retired by the last rotation; empty = none
   int64_t prev_wg_key_until = 0; // end of its overlap window
   int64_t rotate_requested_at = 0;  // rotation due, next key not registered yet (0 = no)
+  // Node certificates (docs/protocol.md, "Node certificates"): a node
+  // request is accepted only with one the authority holds valid for it.
+  // Serials are lower-case hex (pki::PeerIdentity::serial).
+  std::string cert_serial;       // the current certificate; "" = none is valid;
+                                 // kAnyLegacyCert = rows from before schema v3
+  std::string prev_cert_serial;  // the one renewal replaced; valid until prev_cert_until
+  int64_t prev_cert_until = 0;
+  // The EK evidence the node enrolled with, re-checked at every renewal
+  // (checks 1, 2, 14, 15 or the allowlist against today's trust store).
+  bool ek_evidence_stored = false;  // false: enrolled before schema v3 (not re-checked)
+  Bytes ek_cert;                    // DER; empty = enrolled without one (allowlist)
+  std::vector<Bytes> ek_intermediates;
 };
+
+// NodeRecord::cert_serial of nodes enrolled before per-certificate checks:
+// any certificate the CA issued for the node id is accepted until its next
+// enrollment, renewal, revocation or quarantine sets a real serial.
+inline constexpr const char* kAnyLegacyCert = "*";
 
 struct TokenRecord {
   std::string id;          // public handle, 16 hex chars
@@ -87,6 +104,8 @@ struct ChallengeRecord {
   attest::PcrSelection selection;
   Bytes ek_public, ak_public, ek_name, ak_name, ek_sha256;
   bool has_ek_cert = false;
+  Bytes ek_cert;                     // DER (enrollment only; empty = none)
+  std::vector<Bytes> ek_intermediates;
   int64_t expires_at = 0;
 };
 

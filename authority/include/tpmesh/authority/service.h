@@ -66,7 +66,12 @@ struct AuthoritySettings {
   attest::PcrSelection pcr_selection{attest::HashAlg::kSha256, {0, 1, 2, 3, 4, 5, 6, 7}};
   std::chrono::seconds challenge_ttl{60};
   std::chrono::seconds node_cert_lifetime{24 * 3600};
+  // After a renewal the previous node certificate stays valid this long
+  // (bounded by its own expiry), for requests already under way with it.
+  std::chrono::seconds cert_overlap{300};
   RotationSettings rotation;
+  // Operational log lines (one line each, no secrets). Empty: stderr.
+  std::function<void(const std::string&)> log;
 };
 
 // The authority's signing material, loaded at start.
@@ -135,10 +140,15 @@ class AuthorityService {
   [[nodiscard]] Result<proto::EnrollStartResponse> EnrollStart(const proto::EnrollStartRequest& req);
   [[nodiscard]] Result<proto::EnrollFinishResponse> EnrollFinish(const proto::EnrollFinishRequest& req);
 
-  // Node-authenticated requests: OK only for an active node (revocation is
-  // checked on every request, not at certificate expiry). Answered from
-  // memory (the view follows every commit), no store transaction.
-  [[nodiscard]] Status AuthorizeNode(std::string_view node_id);
+  // Node-authenticated requests: OK only for an active node presenting a
+  // certificate the authority holds valid for it (`serial`, hex): the one
+  // its last enrollment or renewal issued, or the one before it for
+  // settings.cert_overlap after a renewal. Revocation, quarantine, restore
+  // and re-enrollment end every certificate issued before them. Checked on
+  // every request, not at certificate expiry; answered from memory (the view
+  // follows every commit), no store transaction. Errors: node_unknown,
+  // node_revoked, node_not_active, node_cert_superseded (401).
+  [[nodiscard]] Status AuthorizeNode(std::string_view node_id, std::string_view serial);
 
   // Certificate renewal with re-attestation (docs/protocol.md), for an
   // active node (the caller runs AuthorizeNode first). Start issues a fresh
@@ -150,8 +160,15 @@ class AuthorityService {
   // returns that check's error. A quote not by the enrolled AK fails check
   // 13 WITHOUT quarantine: it proves nothing about the enrolled TPM, only
   // that the request did not come from it.
+  // Renewal also re-checks the EK evidence the node enrolled with against
+  // today's trust store and dev mode (checks 1, 2, 14, 15, or the EK
+  // allowlist for a node without an EK certificate); failing that
+  // quarantines the node too. `serial` is the certificate the request came
+  // with: it stays valid for settings.cert_overlap beside the new one. A
+  // challenge is its node's: another node's attempt leaves it intact.
   [[nodiscard]] Result<proto::RenewStartResponse> RenewStart(std::string_view node_id);
   [[nodiscard]] Result<proto::RenewFinishResponse> RenewFinish(std::string_view node_id,
+                                                               std::string_view serial,
                                                                const proto::RenewFinishRequest& req);
 
   // Admin operations. `actor` is recorded in the audit log ("admin:<name>").
@@ -189,7 +206,8 @@ class AuthorityService {
   void SetPublisher(ConfigPublisher* publisher) { publisher_ = publisher; }
   [[nodiscard]] Status PublishCurrent();
   // A node's acknowledgement of the generation it applied, with its
-  // interface status.
+  // interface status. A generation outside [0, current] is refused
+  // (invalid_request) and recorded nowhere.
   // The answer carries what the node must do for its key rotation.
   [[nodiscard]] Result<RotationDirective> RecordReport(std::string_view node_id, NodeReport report);
 
@@ -269,12 +287,43 @@ class AuthorityService {
                                   NodeStatus to, const char* action, const std::string& actor,
                                   const std::string& reason, bool allocate);
   Result<std::optional<attest::PcrPolicy>> PolicyFor(Tx& tx, const std::optional<NodeRecord>& node);
+  // A TPM without an EK certificate: OK only when its EK is allowlisted and
+  // allowlist admission is on (check 1's stand-in, every enrollment).
+  Status NoCertAllowed(Tx& tx, ByteView ek_sha256);
+  struct IssuedNodeCert;
+  // Enrollment step 3: admission, allocation, generation bump and audit, in
+  // one transaction; then publishes.
+  Result<proto::EnrollFinishResponse> AdmitAndRecord(const proto::EnrollFinishRequest& req,
+                                                     const ChallengeRecord& taken,
+                                                     const attest::AttestedNode& attested,
+                                                     const std::optional<attest::PcrPolicy>& policy,
+                                                     IssuedNodeCert cert);
   int64_t Now() const;
   Status Quarantine(const NodeRecord& node, const Error& why);
+  struct IssuedNodeCert {
+    std::string pem;
+    std::string serial;     // hex, as pki::PeerIdentity::serial
+    int64_t not_after = 0;  // unix s
+  };
+  Result<IssuedNodeCert> IssueNodeCert(std::string_view csr_pem, const std::string& node_id);
+  // Renewal step 4: records the new TPM state and certificate.
+  Result<proto::RenewFinishResponse> RecordRenewal(std::string_view node_id, std::string_view serial,
+                                                   const ChallengeRecord& taken,
+                                                   const attest::QuoteInfo& info,
+                                                   const attest::PcrValues& pcrs, IssuedNodeCert cert);
+  // No certificate issued so far stays valid (revoke, quarantine, restore).
+  static void EndCertificates(NodeRecord& n);
   // Loads the membership view from the store if it is not loaded yet.
   Status EnsureView();
-  // Returns once a state of generation >= `generation` is published (0: no-op).
-  void PublishThrough(int64_t generation);
+  // Returns once a state of generation >= `generation` is published (0:
+  // no-op). A state that cannot be signed is logged and fails with
+  // kInternal "config_publish_failed" (the change stays committed; the next
+  // change or restart publishes it): see Committed().
+  [[nodiscard]] Status PublishThrough(int64_t generation);
+  void Log(const std::string& line) const;
+  // Re-checks a node's stored EK evidence (renewal): checks 1, 2, 14, 15
+  // against today's trust store, or the allowlist without a certificate.
+  Status RecheckEk(const NodeRecord& node);
 
   Store& store_;
   const attest::TrustStore& trust_;
@@ -328,5 +377,11 @@ class AuthorityService {
 
 // Node id: hex of the first 10 bytes of the EK fingerprint.
 std::string NodeIdFromEk(ByteView ek_sha256);
+
+// The reason of a change that committed but whose config could not be
+// published (see AuthorityService::PublishThrough).
+inline constexpr const char* kPublishFailed = "config_publish_failed";
+// OK, or the commit happened and only its publication failed.
+inline bool Committed(const Status& s) { return s.ok() || s.error().reason == kPublishFailed; }
 
 }  // namespace tpmesh::authority

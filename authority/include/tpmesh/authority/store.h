@@ -11,7 +11,15 @@
 //     one /64), NULL allowed for nodes without an allocation;
 //   - foreign keys on;
 //   - a single generation counter (BumpGeneration) that the caller bumps in
-//     the same transaction as every membership or key change.
+//     the same transaction as every membership or key change;
+//   - WireGuard keys: a public key belongs to at most one node, ever.
+//     InsertNode/UpdateNode claim the row's wg_public_key and
+//     next_wg_public_key for the node (a key already held by another node,
+//     or retired, fails with kAlreadyExists "key_in_use", naming the field,
+//     and writes nothing); a current key that an update replaces is retired;
+//     writing a row with status revoked retires every key the node held.
+//     Retired keys are never accepted again, by any node. Empty keys are
+//     not claimed (a restored node holds none until it enrolls again).
 // Constraint violations are Error{kAlreadyExists, "conflict", "<which>"}.
 //
 // Thread-safety: Store is thread-safe; Transact calls are serialized. A Tx is
@@ -114,5 +122,11 @@ class Store {
 // version (versioned migrations in one table; a database from a newer
 // tpmesh is refused).
 [[nodiscard]] Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
+
+// Like OpenSqliteStore, but only for a database that `tpmesh-authority init`
+// created: refuses a missing file ("store_missing"), an empty one or one
+// without the tpmesh schema ("store_empty"), kFailedPrecondition, saying to
+// run `tpmesh-authority init`; creates and changes nothing then.
+[[nodiscard]] Result<std::unique_ptr<Store>> OpenExistingSqliteStore(const std::string& path);
 
 }  // namespace tpmesh::authority

@@ -32,7 +32,8 @@ struct HttpRequest {
 struct Caller {
   enum class Kind { kAnonymous, kNode, kAdmin };
   Kind kind = Kind::kAnonymous;
-  std::string id;  // node id or admin name
+  std::string id;      // node id or admin name
+  std::string serial;  // the client certificate's serial, lower-case hex ("" anonymous)
 };
 
 struct HttpResponse {
