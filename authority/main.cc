@@ -7,8 +7,10 @@
 #include <cstdio>
 #include <mutex>
 #include <stop_token>
+#include <system_error>
 #include <thread>
 
+#include "tpmesh/attest/verifier.h"
 #include "tpmesh/authority/api.h"
 #include "tpmesh/authority/state.h"
 #include "tpmesh/net/worker_memory.h"
@@ -34,6 +36,43 @@ int Init(const InitOptions& o) {
   return 0;
 }
 
+// Raises the open-file limit to the hard limit; warns when it stays below
+// one descriptor per worker (each waiting long poll holds one).
+void RaiseFileLimit(int http_workers) {
+  if (rlimit lim{}; getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  if (rlimit lim{}; getrlimit(RLIMIT_NOFILE, &lim) == 0 &&
+      lim.rlim_cur < static_cast<rlim_t>(http_workers) + 64) {
+    std::fprintf(stderr,
+                 "tpmesh-authority: warning: %llu file descriptors for %d HTTP workers; raise the "
+                 "limit (LimitNOFILE=) or lower http_workers\n",
+                 static_cast<unsigned long long>(lim.rlim_cur), http_workers);
+  }
+}
+
+// Key rotation deadlines, retries and the schedule, once a second.
+Result<std::jthread> StartTicker(AuthorityService& service) {
+  try {
+    return std::jthread([&service](std::stop_token token) {
+      std::mutex mu;
+      std::condition_variable_any cv;
+      std::unique_lock<std::mutex> lock(mu);
+      while (!token.stop_requested()) {
+        cv.wait_for(lock, token, std::chrono::seconds(1), [] { return false; });
+        if (token.stop_requested()) break;
+        if (auto st = service.RotationTick(); !st.ok()) {
+          std::fprintf(stderr, "tpmesh-authority: key rotation tick: %s\n", st.error().ToString().c_str());
+        }
+      }
+    });
+  } catch (const std::system_error& e) {
+    return MakeError(Code::kResourceExhausted, "thread_start_failed",
+                     std::string("cannot start the key rotation thread: ") + e.what());
+  }
+}
+
 int Serve(AuthorityConfig cfg) {
   // Block the stop signals before any thread starts; sigwait below.
   sigset_t stop;
@@ -42,6 +81,10 @@ int Serve(AuthorityConfig cfg) {
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
+  // Before anything is opened: the worker threads must fit what the host allows.
+  if (auto st = CheckWorkerThreads(ReadHostLimits(), cfg.http_workers, cfg.listen.size()); !st.ok()) {
+    return Die(st.error());
+  }
   auto state = LoadState(cfg.state_dir);
   if (!state.ok()) return Die(state.error());
   auto trust = attest::TrustStore::LoadDirectory(cfg.ek_trust_dir);
@@ -70,17 +113,7 @@ int Serve(AuthorityConfig cfg) {
   so.listen = cfg.listen;
   // Long polls hold a worker (and a descriptor) each: see docs/benchmarks.md.
   so.worker_threads = cfg.http_workers;
-  if (rlimit lim{}; getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    (void)setrlimit(RLIMIT_NOFILE, &lim);
-  }
-  if (rlimit lim{}; getrlimit(RLIMIT_NOFILE, &lim) == 0 &&
-      lim.rlim_cur < static_cast<rlim_t>(cfg.http_workers) + 64) {
-    std::fprintf(stderr,
-                 "tpmesh-authority: warning: %llu file descriptors for %d HTTP workers; raise the "
-                 "limit (LimitNOFILE=) or lower http_workers\n",
-                 static_cast<unsigned long long>(lim.rlim_cur), cfg.http_workers);
-  }
+  RaiseFileLimit(cfg.http_workers);
   const TlsFiles tls = state->cas->Tls();  // the bundle: a CA rotation may be under way
   so.cert_pem = tls.cert_pem;
   so.key_pem = tls.key_pem;
@@ -95,24 +128,17 @@ int Serve(AuthorityConfig cfg) {
               settings.mesh_prefix.ToString().c_str(), ports.c_str(), trust->root_count(),
               cfg.ek_trust_dir.c_str(), cfg.dev_mode ? "; DEV MODE: software TPMs accepted" : "");
   std::fflush(stdout);
-  // Key rotation deadlines, retries and the schedule, once a second.
-  std::jthread ticker([&service](std::stop_token token) {
-    std::mutex mu;
-    std::condition_variable_any cv;
-    std::unique_lock<std::mutex> lock(mu);
-    while (!token.stop_requested()) {
-      cv.wait_for(lock, token, std::chrono::seconds(1), [] { return false; });
-      if (token.stop_requested()) break;
-      if (auto st = service.RotationTick(); !st.ok()) {
-        std::fprintf(stderr, "tpmesh-authority: key rotation tick: %s\n", st.error().ToString().c_str());
-      }
-    }
-  });
+  auto ticker = StartTicker(service);
+  if (!ticker.ok()) {
+    publisher.Shutdown();
+    (*server)->Stop();
+    return Die(ticker.error());
+  }
   int sig = 0;
   sigwait(&stop, &sig);
   std::printf("tpmesh-authority: signal %d, shutting down\n", sig);
-  ticker.request_stop();
-  ticker.join();
+  ticker->request_stop();
+  ticker->join();
   publisher.Shutdown();  // release long polls first, so the server can stop
   (*server)->Stop();
   return 0;
@@ -121,8 +147,13 @@ int Serve(AuthorityConfig cfg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that drops its connection must cost an EPIPE on one request, not
+  // the whole authority (SIGPIPE's default action) in a TLS write.
+  signal(SIGPIPE, SIG_IGN);
   // Thousands of worker threads, one per waiting node (docs/benchmarks.md).
   tpmesh::net::TuneMallocForManyThreads(argv);
+  // Clients' TPM structures must not reach our log through libtss2's own.
+  tpmesh::attest::SilenceTss2Logging();
   CLI::App app{"tpmesh-authority: TPM-attested enrollment and key authority for a WireGuard mesh"};
   app.require_subcommand(1);
 

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "admin_input.h"
 #include "tpmesh/authority/state.h"
 
 namespace tpmesh::authority {
@@ -63,6 +64,11 @@ Result<AuthorityConfig> LoadConfig(const std::string& path) {
   TPMESH_RETURN_IF_ERROR(str("state_dir", c.state_dir));
   TPMESH_RETURN_IF_ERROR(str("ek_trust_dir", c.ek_trust_dir));
   TPMESH_RETURN_IF_ERROR(str("default_policy", c.default_policy));
+  if (!c.default_policy.empty()) {
+    if (Status st = ValidatePolicyName(c.default_policy, "default_policy"); !st.ok()) {
+      return ConfigError(path, st.error().message);
+    }
+  }
   TPMESH_RETURN_IF_ERROR(boolean(t, "dev_mode", c.dev_mode));
   TPMESH_RETURN_IF_ERROR(integer("mtu", c.mtu, 1280, 9000));
   TPMESH_RETURN_IF_ERROR(integer("persistent_keepalive", c.persistent_keepalive, 0, 3600));

@@ -5,10 +5,23 @@
 // BEGIN IMMEDIATE takes SQLite's write lock up front; SQLite's busy handler
 // (busy_timeout) waits for it, and Begin/Commit additionally retry SQLITE_BUSY
 // with backoff until kBusyBudget has passed, then fail with "store_busy".
+//
+// WAL size (docs/operations.md, "Disk space"): SQLite's own checkpoint
+// (PASSIVE, every 1000 pages) leaves the -wal file at its high-water mark for
+// good. Instead, a commit that leaves kWalTruncatePages or more in the WAL is
+// followed by a TRUNCATE checkpoint (the WAL is copied into the database and
+// cut to zero bytes), which never waits: if another connection's reader
+// holds the WAL it is retried kWalTruncatePages later, and journal_size_limit
+// cuts the file back when SQLite next restarts the log. Only the commit that
+// crosses 1 MiB pays for a checkpoint (SQLite's default: every 4 MiB); the
+// others pay nothing.
+// The -wal file stays below ~kWalTruncatePages pages plus the largest single
+// transaction.
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -33,6 +46,8 @@ using SteadyClock = std::chrono::steady_clock;
 
 constexpr int kBusyTimeoutMs = 5000;
 constexpr auto kBusyBudget = std::chrono::milliseconds(kBusyTimeoutMs);
+constexpr int kWalTruncatePages = 256;            // 1 MiB of 4 KiB pages
+constexpr int64_t kJournalSizeLimit = 1 << 20;  // bytes
 
 bool InTransaction(const SQLite::Database& db) { return sqlite3_get_autocommit(db.getHandle()) == 0; }
 
@@ -63,7 +78,10 @@ Status ExecRetryingBusy(SQLite::Database& db, const char* sql, SteadyClock::time
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(SQLite::Database db) : db_(std::move(db)) {}
+  explicit SqliteStore(SQLite::Database db) : db_(std::move(db)) {
+    // Replaces SQLite's auto-checkpoint (see the file comment).
+    sqlite3_wal_hook(db_.getHandle(), &SqliteStore::WalHook, this);
+  }
 
   Status Transact(const std::function<Status(Tx&)>& fn) override {
     if (owner_.load() == std::this_thread::get_id()) {
@@ -97,8 +115,29 @@ class SqliteStore final : public Store {
     // COMMIT can also fail on a deferred constraint (tokens.used_by); the
     // transaction then stays open and is rolled back by Transact.
     TPMESH_RETURN_IF_ERROR(ExecRetryingBusy(db_, "COMMIT", SteadyClock::now() + kBusyBudget));
+    if (wal_pages_ >= truncate_at_) TruncateWal();
     if (tx.wrote_mesh()) Notify(tx.TakeCommitInfo());
     return OkStatus();
+  }
+
+  // sqlite3_wal_hook: after every commit, on the committing thread (under mu_).
+  static int WalHook(void* self, sqlite3*, const char*, int pages) {
+    auto* store = static_cast<SqliteStore*>(self);
+    store->wal_pages_ = pages;
+    if (pages < kWalTruncatePages) store->truncate_at_ = kWalTruncatePages;  // the log restarted
+    return SQLITE_OK;
+  }
+
+  // Copies the WAL into the database and truncates it, without waiting for
+  // another connection's reader (busy timeout 0 meanwhile). The commit is
+  // already durable: a checkpoint that cannot finish is retried later.
+  void TruncateWal() {
+    sqlite3* h = db_.getHandle();
+    sqlite3_busy_timeout(h, 0);
+    const int rc = sqlite3_wal_checkpoint_v2(h, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    sqlite3_busy_timeout(h, kBusyTimeoutMs);
+    truncate_at_ = rc == SQLITE_OK ? kWalTruncatePages : wal_pages_ + kWalTruncatePages;
+    wal_pages_ = 0;
   }
 
   void Notify(const CommitInfo& info) {
@@ -139,6 +178,8 @@ class SqliteStore final : public Store {
   std::mutex mu_;
   SQLite::Database db_;
   std::atomic<std::thread::id> owner_{};
+  int wal_pages_ = 0;                   // frames in the WAL after the last commit (mu_)
+  int truncate_at_ = kWalTruncatePages;  // TruncateWal when wal_pages_ reaches this (mu_)
   std::mutex observers_mu_;  // taken after mu_ (Notify) or alone
   std::map<int, CommitObserver> observers_;
   int last_observer_ = 0;
@@ -163,15 +204,29 @@ Status NotADatabase(const std::string& path, const char* detail) {
                        "); point the authority at its own database file");
 }
 
-// Connection settings; also the first read of the file, so a non-SQLite file
-// is reported here.
-Status Configure(SQLite::Database& db, const std::string& path) {
+Error Uninitialized(const std::string& path, const char* reason, const std::string& what) {
+  return MakeError(Code::kFailedPrecondition, reason,
+                   path + " " + what + ": this is not an initialized authority database. Only "
+                   "'tpmesh-authority init --state-dir DIR' creates one; or restore authority.db "
+                   "from a backup");
+}
+
+// The first read of the file, so a non-SQLite file is reported here. With
+// `existing`, a file without any table is refused before anything is written.
+Status Probe(SQLite::Database& db, const std::string& path, bool existing) {
+  int64_t objects = 0;
   try {
-    db.execAndGet("SELECT count(*) FROM sqlite_master");
+    objects = db.execAndGet("SELECT count(*) FROM sqlite_master").getInt64();
   } catch (const SQLite::Exception& e) {
     if ((e.getErrorCode() & 0xff) == SQLITE_NOTADB) return NotADatabase(path, e.what());
     throw;
   }
+  if (existing && objects == 0) return Uninitialized(path, "store_empty", "holds no tables");
+  return OkStatus();
+}
+
+// Connection settings.
+Status Configure(SQLite::Database& db, const std::string& path) {
   const std::string mode = db.execAndGet("PRAGMA journal_mode = WAL").getString();
   if (mode != "wal") {
     return MakeError(Code::kFailedPrecondition, "store_wal_unavailable",
@@ -181,6 +236,7 @@ Status Configure(SQLite::Database& db, const std::string& path) {
   db.exec("PRAGMA synchronous = FULL");
   db.exec("PRAGMA foreign_keys = ON");
   db.exec("PRAGMA secure_delete = ON");  // deleted challenge secrets are zeroed in the file
+  db.exec("PRAGMA journal_size_limit = " + std::to_string(kJournalSizeLimit));
   if (db.execAndGet("PRAGMA foreign_keys").getInt() != 1) {
     return MakeError(Code::kInternal, "store_error", "this SQLite build cannot enforce foreign keys");
   }
@@ -238,6 +294,16 @@ Status Migrate(SQLite::Database& db, const std::string& path) {
   return st;
 }
 
+Result<std::unique_ptr<Store>> Open(const std::string& path, bool existing) {
+  return Guarded("open " + path, [&]() -> Result<std::unique_ptr<Store>> {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE, kBusyTimeoutMs);
+    TPMESH_RETURN_IF_ERROR(Probe(db, path, existing));
+    TPMESH_RETURN_IF_ERROR(Configure(db, path));
+    TPMESH_RETURN_IF_ERROR(Migrate(db, path));
+    return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(db)));
+  });
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
@@ -245,12 +311,23 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
     return MakeError(Code::kInvalidArgument, "store_open_failed", "database path is empty");
   }
   TPMESH_RETURN_IF_ERROR(CreateFile0600(path));
-  return Guarded("open " + path, [&]() -> Result<std::unique_ptr<Store>> {
-    SQLite::Database db(path, SQLite::OPEN_READWRITE, kBusyTimeoutMs);
-    TPMESH_RETURN_IF_ERROR(Configure(db, path));
-    TPMESH_RETURN_IF_ERROR(Migrate(db, path));
-    return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(db)));
-  });
+  return Open(path, /*existing=*/false);
+}
+
+Result<std::unique_ptr<Store>> OpenExistingSqliteStore(const std::string& path) {
+  if (path.empty()) {
+    return MakeError(Code::kInvalidArgument, "store_open_failed", "database path is empty");
+  }
+  struct stat sb {};
+  if (::stat(path.c_str(), &sb) != 0) {
+    const int err = errno;
+    if (err == ENOENT) return Uninitialized(path, "store_missing", "does not exist");
+    return MakeError(Code::kUnavailable, "store_open_failed",
+                     "cannot open database file " + path + ": " + std::strerror(err));
+  }
+  if (!S_ISREG(sb.st_mode)) return NotADatabase(path, "not a regular file").take_error();
+  if (sb.st_size == 0) return Uninitialized(path, "store_empty", "is empty (0 bytes)");
+  return Open(path, /*existing=*/true);
 }
 
 }  // namespace tpmesh::authority

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -41,6 +42,83 @@ Status WritePublicFile(const std::string& path, ByteView data) {
   TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(path, std::string(data.begin(), data.end())));
   if (chmod(path.c_str(), 0644) != 0) {
     return MakeError(Code::kInternal, "io_error", "chmod " + path + " failed");
+  }
+  return OkStatus();
+}
+
+std::string Octal(mode_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
+
+// A file that holds secret material: every key (also a rotation's .next and
+// .old keys, and stray copies such as ca.key.bak) and the database with its
+// WAL (challenge secrets, tokens' hashes, membership).
+bool IsSecretFile(const std::string& name) {
+  const bool key = name.size() > 4 && (name.ends_with(".key") || name.find(".key.") != std::string::npos);
+  return key || name.starts_with("authority.db");
+}
+
+// Like EnsurePrivateDir for the directory: a secret readable or writable by
+// group or others, or owned by another user, and any file group or others
+// can change, are refused by name with the command that fixes them.
+Status CheckStateFiles(const std::string& dir) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const std::string path = Path(dir, name.c_str());
+    struct stat sb {};
+    if (::stat(path.c_str(), &sb) != 0 || !S_ISREG(sb.st_mode)) continue;  // the loaders report those
+    if (IsSecretFile(name)) {
+      if ((sb.st_mode & 077) != 0) {
+        return MakeError(Code::kFailedPrecondition, "key_file_permissions",
+                         path + " has mode " + Octal(sb.st_mode) +
+                             " and is accessible by group or others, but holds secrets; fix it with: "
+                             "chmod 600 " + path + " (and treat what it holds as exposed)");
+      }
+      if (sb.st_uid != ::geteuid()) {
+        const std::string me = std::to_string(::geteuid());
+        return MakeError(Code::kFailedPrecondition, "key_file_owner",
+                         path + " is owned by uid " + std::to_string(sb.st_uid) +
+                             ", not by the authority's user (uid " + me + "), who could not keep it "
+                             "private; fix it with: chown " + me + " " + path);
+      }
+    } else if ((sb.st_mode & 022) != 0) {
+      return MakeError(Code::kFailedPrecondition, "state_file_permissions",
+                       path + " has mode " + Octal(sb.st_mode) +
+                           " and can be changed by group or others; fix it with: chmod go-w " + path);
+    }
+  }
+  if (ec) {
+    return MakeError(Code::kFailedPrecondition, "state_unreadable", "cannot list " + dir + ": " + ec.message());
+  }
+  return OkStatus();
+}
+
+// Before anything is created in `dir`: only `init` makes an authority, and a
+// database that is missing or empty is not one (serve would otherwise open
+// a new, empty database and fail on it).
+Status CheckInitialized(const std::string& dir) {
+  const std::string db = Path(dir, "authority.db");
+  bool other_files = false;
+  for (const char* f : kFiles) other_files = other_files || (std::string(f) != "authority.db" && fs::exists(Path(dir, f)));
+  const std::string fix =
+      other_files ? "; the directory holds authority keys, so restore authority.db from a backup, or "
+                    "run 'tpmesh-authority init --state-dir NEW_DIR' for a new authority (init "
+                    "refuses a directory that holds any authority file)"
+                  : "; run 'tpmesh-authority init --state-dir " + dir + "' first";
+  struct stat sb {};
+  if (::stat(db.c_str(), &sb) != 0) {
+    if (errno != ENOENT) {
+      return MakeError(Code::kFailedPrecondition, "state_unreadable", "cannot stat " + db + ": " + std::strerror(errno));
+    }
+    return MakeError(Code::kFailedPrecondition, "store_missing",
+                     dir + " holds no authority database (" + db + " does not exist)" + fix);
+  }
+  if (S_ISREG(sb.st_mode) && sb.st_size == 0) {
+    return MakeError(Code::kFailedPrecondition, "store_empty",
+                     db + " is empty (0 bytes): not an initialized authority database" + fix);
   }
   return OkStatus();
 }
@@ -112,6 +190,8 @@ Result<LoadedState> LoadState(const std::string& dir) {
                      dir + " is not an authority state directory; run 'tpmesh-authority init' first");
   }
   TPMESH_RETURN_IF_ERROR(pki::EnsurePrivateDir(dir));
+  TPMESH_RETURN_IF_ERROR(CheckStateFiles(dir));
+  TPMESH_RETURN_IF_ERROR(CheckInitialized(dir));
   LoadedState s;
   const std::string lock_path = Path(dir, "authority.lock");
   int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -127,7 +207,7 @@ Result<LoadedState> LoadState(const std::string& dir) {
   }
   TPMESH_ASSIGN_OR_RETURN(s.cas, CaKeys::Load(dir));
   TPMESH_ASSIGN_OR_RETURN(s.signing, SigningKeys::Load(dir));
-  TPMESH_ASSIGN_OR_RETURN(s.store, OpenSqliteStore(Path(dir, "authority.db")));
+  TPMESH_ASSIGN_OR_RETURN(s.store, OpenExistingSqliteStore(Path(dir, "authority.db")));
   std::optional<std::string> prefix;
   if (Status st_ = s.store->Transact([&](Tx& tx) -> Status {
     TPMESH_ASSIGN_OR_RETURN(prefix, tx.GetMeta("mesh_prefix"));

@@ -1,7 +1,8 @@
 // The HTTPS server: cpp-httplib adapted to Handler, TLS set up by us.
 //
 // Each listen address gets its own httplib::SSLServer, socket, accept thread
-// and worker pool (`worker_threads` per listener). Every connection does a
+// and worker pool (`worker_threads` per listener, all started before
+// StartServer returns; a thread the host refuses is an error, not an abort). Every connection does a
 // full TLS 1.3 handshake (no session tickets or cache), so the client
 // certificate is verified against the CA on every connection.
 //
@@ -16,9 +17,14 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <functional>
 #include <mutex>
+#include <system_error>
 #include <thread>
+#include <vector>
 
 #include "ossl.h"  // pki/src: owning pointers and PEM readers
 #include "tpmesh/net/http.h"
@@ -184,7 +190,8 @@ Result<Caller> CallerOf(const SSL* ssl) {
   }
   TPMESH_ASSIGN_OR_RETURN(Bytes der, ossl::CertToDer(peer));
   TPMESH_ASSIGN_OR_RETURN(pki::PeerIdentity id, pki::IdentityFromCertDer(der.data(), der.size()));
-  return Caller{id.kind == pki::PeerKind::kAdmin ? Caller::Kind::kAdmin : Caller::Kind::kNode, id.id};
+  return Caller{id.kind == pki::PeerKind::kAdmin ? Caller::Kind::kAdmin : Caller::Kind::kNode, id.id,
+                id.serial};
 }
 
 HttpResponse TooLarge(size_t max) {
@@ -229,9 +236,81 @@ httplib::Server::HandlerResponse FillTransportError(size_t max_body, httplib::Re
   return httplib::Server::HandlerResponse::Handled;
 }
 
+// The worker threads of one listener. httplib's ThreadPool starts its threads
+// inside listen(), on the listener thread, after the server reports running:
+// a std::thread that the host refuses (EAGAIN: a thread, map or memory limit)
+// throws std::system_error there, and the process terminates. This pool is
+// started before listening, and a thread that cannot start is an error
+// (the threads already started are stopped and joined). httplib takes
+// ownership through new_task_queue and calls shutdown() when it stops.
+class WorkerPool final : public httplib::TaskQueue {
+ public:
+  static Result<std::unique_ptr<WorkerPool>> Start(size_t n) {
+    std::unique_ptr<WorkerPool> pool(new WorkerPool());
+    WorkerPool* raw = pool.get();
+    try {
+      pool->threads_.reserve(n);
+      while (pool->threads_.size() < n) pool->threads_.emplace_back([raw] { raw->Run(); });
+    } catch (const std::exception& e) {  // std::system_error, or bad_alloc from reserve
+      const size_t started = pool->threads_.size();
+      pool->shutdown();
+      return MakeError(Code::kResourceExhausted, "thread_start_failed",
+                       "cannot start HTTP worker thread " + std::to_string(started + 1) + " of " +
+                           std::to_string(n) + ": " + e.what() +
+                           " (a host limit on threads, memory maps or memory; lower the number of "
+                           "workers or raise the limit)");
+    }
+    return pool;
+  }
+  ~WorkerPool() override { shutdown(); }
+
+  void enqueue(std::function<void()> fn) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      jobs_.push_back(std::move(fn));
+    }
+    cv_.notify_one();
+  }
+
+  // Runs the jobs already queued, then joins every thread. Idempotent.
+  void shutdown() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+ private:
+  WorkerPool() = default;
+  void Run() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;  // stopping, nothing left
+        fn = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      fn();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
 struct Listener {
   ListenAddr addr;
   std::unique_ptr<httplib::SSLServer> svr;
+  std::unique_ptr<WorkerPool> pool;  // handed to httplib when it starts listening
   std::thread thread;
   std::atomic<bool> exited{false};
   int port = 0;
@@ -275,8 +354,11 @@ class HttpsServer final : public Server {
     if (!l->svr->is_valid()) return ossl::CryptoError("TLS server context");
 
     httplib::SSLServer& s = *l->svr;
-    size_t threads = static_cast<size_t>(o.worker_threads);
-    s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    TPMESH_ASSIGN_OR_RETURN(l->pool, WorkerPool::Start(static_cast<size_t>(o.worker_threads)));
+    // Called once, by listen_after_bind on the listener thread (which then
+    // owns and deletes it). Until then the Listener owns the pool.
+    Listener* owner = l.get();
+    s.new_task_queue = [owner]() -> httplib::TaskQueue* { return owner->pool.release(); };
     s.set_payload_max_length(o.max_body_bytes);
     s.set_read_timeout(kIoTimeoutSeconds, 0);
     s.set_write_timeout(kIoTimeoutSeconds, 0);
@@ -318,10 +400,15 @@ class HttpsServer final : public Server {
                            " (another process on the port, or the address is not on this host)");
     }
     Listener* raw = l.get();
-    l->thread = std::thread([raw] {
-      raw->svr->listen_after_bind();
-      raw->exited = true;
-    });
+    try {
+      l->thread = std::thread([raw] {
+        raw->svr->listen_after_bind();
+        raw->exited = true;
+      });
+    } catch (const std::system_error& e) {
+      return MakeError(Code::kResourceExhausted, "thread_start_failed",
+                       "cannot start the listener thread for " + raw->addr.text + ": " + e.what());
+    }
     listeners_.push_back(std::move(l));
     // Stop() is a no-op until httplib marks the server running: wait for it.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);

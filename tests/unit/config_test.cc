@@ -2,7 +2,13 @@
 // for everything wrong.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "tests/support/temp_dir.h"
 #include "tpmesh/authority/state.h"
@@ -106,6 +112,122 @@ TEST_F(ConfigTest, StateDirectoryIsLockedWhileLoaded) {
   }
   auto again = LoadState(o.state_dir);
   EXPECT_TRUE(again.ok()) << again.error().ToString();
+}
+
+// Only `init` creates a database: serve on a directory whose authority.db is
+// missing or empty refuses, says to run init, and creates nothing.
+class LoadStateTest : public ConfigTest {
+ protected:
+  void SetUp() override {
+    InitOptions o;
+    o.state_dir = dir_.File("state");
+    auto init = InitState(o, SystemClock::Instance(), SystemRandom::Instance());
+    ASSERT_TRUE(init.ok()) << init.error().ToString();
+  }
+  std::string State(const std::string& name = "") const { return dir_.File("state") + (name.empty() ? "" : "/" + name); }
+  std::vector<std::string> Listing() const {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(State())) names.push_back(e.path().filename());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+};
+
+TEST_F(LoadStateTest, MissingDatabaseIsRefusedAndNotCreated) {
+  ASSERT_TRUE(std::filesystem::remove(State("authority.db")));
+  const auto before = Listing();
+  auto s = LoadState(State());
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().reason, "store_missing");
+  EXPECT_NE(s.error().message.find("tpmesh-authority init"), std::string::npos) << s.error().message;
+  EXPECT_NE(s.error().message.find("backup"), std::string::npos) << s.error().message;  // keys are there
+  EXPECT_EQ(Listing(), before);  // no database, no -wal, no lock file
+}
+
+TEST_F(LoadStateTest, EmptyDatabaseIsRefusedAndLeftEmpty) {
+  std::filesystem::resize_file(State("authority.db"), 0);
+  const auto before = Listing();
+  auto s = LoadState(State());
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().reason, "store_empty");
+  EXPECT_NE(s.error().message.find("tpmesh-authority init"), std::string::npos) << s.error().message;
+  EXPECT_EQ(std::filesystem::file_size(State("authority.db")), 0u);
+  EXPECT_EQ(Listing(), before);
+}
+
+TEST_F(LoadStateTest, EmptyDirectoryIsNotInitialized) {
+  const std::string empty = dir_.File("empty");
+  ASSERT_EQ(::mkdir(empty.c_str(), 0700), 0);
+  auto s = LoadState(empty);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().reason, "store_missing");
+  EXPECT_NE(s.error().message.find("tpmesh-authority init --state-dir " + empty), std::string::npos)
+      << s.error().message;
+  EXPECT_TRUE(std::filesystem::is_empty(empty));
+}
+
+// Every secret in the state directory must be 0600 (as the directory must be
+// 0700): a key file group or others can read is refused by name, with the
+// chmod that fixes it; once fixed the authority starts.
+class SecretFileModeTest : public LoadStateTest {
+ protected:
+  void ExpectEachRefused(std::initializer_list<const char*> names) {
+    for (const char* name : names) {
+      const std::string path = State(name);
+      for (mode_t mode : {0640, 0604, 0660, 0620}) {
+        ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+        auto s = LoadState(State());
+        ASSERT_FALSE(s.ok()) << name << " mode " << std::oct << mode;
+        EXPECT_EQ(s.error().reason, "key_file_permissions") << name << ": " << s.error().ToString();
+        EXPECT_NE(s.error().message.find("chmod 600 " + path), std::string::npos) << s.error().message;
+        ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
+      }
+    }
+    auto s = LoadState(State());
+    EXPECT_TRUE(s.ok()) << s.error().ToString();
+  }
+};
+
+TEST_F(SecretFileModeTest, KeysAndDatabaseOfInit) {
+  ExpectEachRefused({"ca.key", "server.key", "admin.key", "config-signing.key", "authority.db"});
+}
+
+// The files a CA or config-signing-key rotation under way leaves.
+TEST_F(SecretFileModeTest, RotationKeys) {
+  std::filesystem::copy_file(State("ca.key"), State("ca.next.key"));  // no ca.next.crt: unused
+  std::filesystem::copy_file(State("config-signing.key"), State("config-signing.old.key"));
+  std::ofstream(State("config-signing.next.key"), std::ios::binary) << std::string(64, '\x42');
+  for (const char* f : {"ca.next.key", "config-signing.old.key", "config-signing.next.key"}) {
+    ASSERT_EQ(::chmod(State(f).c_str(), 0600), 0);
+  }
+  ExpectEachRefused({"ca.next.key", "config-signing.old.key", "config-signing.next.key"});
+}
+
+TEST_F(LoadStateTest, PublicFilesWritableByOthersAreRefused) {
+  for (const char* name : {"ca.crt", "server.crt", "admin.crt", "config-signing.pub"}) {
+    const std::string path = State(name);
+    struct stat sb {};
+    ASSERT_EQ(::stat(path.c_str(), &sb), 0);
+    ASSERT_EQ(::chmod(path.c_str(), 0666), 0);
+    auto s = LoadState(State());
+    ASSERT_FALSE(s.ok()) << name;
+    EXPECT_EQ(s.error().reason, "state_file_permissions") << name;
+    EXPECT_NE(s.error().message.find("chmod go-w " + path), std::string::npos) << s.error().message;
+    ASSERT_EQ(::chmod(path.c_str(), sb.st_mode & 07777), 0);
+  }
+  EXPECT_TRUE(LoadState(State()).ok());  // config-signing.pub is 0644 by design
+}
+
+TEST_F(LoadStateTest, SecretFileOwnedBySomeoneElseIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to chown";
+  const std::string path = State("ca.key");
+  ASSERT_EQ(::chown(path.c_str(), 65534, 65534), 0);
+  auto s = LoadState(State());
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().reason, "key_file_owner");
+  EXPECT_NE(s.error().message.find("chown 0 " + path), std::string::npos) << s.error().message;
+  ASSERT_EQ(::chown(path.c_str(), 0, 0), 0);
+  EXPECT_TRUE(LoadState(State()).ok());
 }
 
 }  // namespace

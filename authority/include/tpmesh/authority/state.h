@@ -12,6 +12,7 @@
 // be retried.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,10 +64,18 @@ struct LoadedState {
   MeshPrefix mesh_prefix;
 };
 
-// Opens an initialized state directory (checks its permissions) and locks
-// it: the authority keeps membership in memory from its own commits, so a
-// second process writing the same database would diverge from it. Error
-// "state_dir_in_use" while another LoadedState (in any process) holds it.
+// Opens an initialized state directory and locks it: the authority keeps
+// membership in memory from its own commits, so a second process writing the
+// same database would diverge from it. Error "state_dir_in_use" while another
+// LoadedState (in any process) holds it. Refuses, kFailedPrecondition, and
+// before creating anything (not even the lock file):
+//   - a directory group or others can access ("private_dir_permissions");
+//   - a secret (any *.key, authority.db and its -wal/-shm) that group or
+//     others can access ("key_file_permissions", with the chmod 600) or that
+//     another user owns ("key_file_owner"); any other file group or others
+//     can write ("state_file_permissions");
+//   - a missing or empty authority.db ("store_missing", "store_empty"; only
+//     InitState creates one), and, once locked, one without the tpmesh schema.
 [[nodiscard]] Result<LoadedState> LoadState(const std::string& state_dir);
 
 // authority.toml. Unknown keys are errors (typos must not silently change
@@ -89,5 +98,35 @@ struct AuthorityConfig {
 };
 
 [[nodiscard]] Result<AuthorityConfig> LoadConfig(const std::string& path);
+
+// What the host lets this process start, for the HTTP worker threads (each
+// thread takes a task id, a stack and two memory maps). Unset: no limit.
+struct HostLimits {
+  uint64_t threads_self = 0;              // threads of this process now
+  std::optional<uint64_t> nproc;          // RLIMIT_NPROC, when enforced (not for root / CAP_SYS_RESOURCE)
+  std::optional<uint64_t> threads_max;    // kernel.threads-max
+  std::optional<uint64_t> pid_max;        // kernel.pid_max: every thread takes an id
+  uint64_t threads_host = 0;              // threads on the host now (/proc/loadavg)
+  std::optional<uint64_t> pids_max;       // the tightest pids.max of this process's cgroups,
+  uint64_t pids_current = 0;              //   that cgroup's pids.current
+  std::string pids_file;                  //   and the pids.max file
+  std::optional<uint64_t> max_map_count;  // vm.max_map_count
+  uint64_t maps_self = 0;                 // this process's memory maps now
+  std::optional<uint64_t> address_space;  // RLIMIT_AS, bytes
+  uint64_t address_space_self = 0;        // this process's virtual size now, bytes
+  std::optional<uint64_t> commit_free;    // vm.overcommit_memory=2: CommitLimit - Committed_AS, bytes
+  uint64_t stack_bytes = 8u << 20;        // one new thread's stack and guard page
+};
+
+// Reads the limits of the running process from getrlimit, /proc and the
+// cgroup filesystem; what cannot be read is left unset (not checked).
+[[nodiscard]] HostLimits ReadHostLimits();
+
+// The threads `http_workers` workers on each of `listeners` listen addresses
+// need (plus the listener and authority threads), checked against every
+// limit in `host`. kFailedPrecondition "host_limit" naming the first limit
+// that would be exceeded, its value, what is in use, and the setting to
+// change (or to lower http_workers). Pure: tests pass made-up limits.
+[[nodiscard]] Status CheckWorkerThreads(const HostLimits& host, int http_workers, size_t listeners);
 
 }  // namespace tpmesh::authority
