@@ -8,6 +8,18 @@
 namespace tpmesh::ctl {
 namespace {
 
+// The exit codes of tpmeshctl, defined here and nowhere else (printed by
+// --help; docs/operations.md, "Exit codes").
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;  // the request failed: refused, unreachable, bad answer
+constexpr int kExitUsage = 2;   // bad command line or missing credentials; nothing was sent
+
+constexpr const char* kExitCodeHelp =
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  the request failed: the authority refused it or was unreachable (stderr names the reason)\n"
+    "  2  usage error (bad option or argument, missing credentials); nothing was sent\n";
+
 int PrintError(std::ostream& err, const Error& e, int exit_code) {
   err << "tpmeshctl: " << Sanitize(e.reason) << ": " << Sanitize(e.message) << "\n";
   return exit_code;
@@ -36,22 +48,24 @@ int UsageError(CLI::App& app, const CLI::ParseError& e, std::ostream& err) {
   }
   err << "tpmeshctl: usage: " << message << "\n"
       << "Run '" << path << " --help' for more information.\n";
-  return 2;
+  return kExitUsage;
 }
 
 int Execute(const Command& cmd, const GlobalOptions& opts, const Io& io) {
   auto request = cmd.build();
-  if (!request.ok()) return PrintError(io.err, request.error(), 2);
+  if (!request.ok()) return PrintError(io.err, request.error(), kExitUsage);
   auto conn = ResolveConnection(opts);
-  if (!conn.ok()) return PrintError(io.err, conn.error(), IsUsageReason(conn.error().reason) ? 2 : 1);
+  if (!conn.ok()) {
+    return PrintError(io.err, conn.error(), IsUsageReason(conn.error().reason) ? kExitUsage : kExitFailed);
+  }
   auto api = io.connect(**conn);
   conn->reset();  // wipes the key copy we hold
-  if (!api.ok()) return PrintError(io.err, api.error(), 1);
+  if (!api.ok()) return PrintError(io.err, api.error(), kExitFailed);
   auto response = (*api)->Send(*request);
-  if (!response.ok()) return PrintError(io.err, response.error(), 1);
+  if (!response.ok()) return PrintError(io.err, response.error(), kExitFailed);
   if (opts.output == "json") {
     io.out << response->dump(2, ' ', false, json::error_handler_t::replace) << "\n";
-    return 0;
+    return kExitOk;
   }
   try {
     View view{io.out, io.now};
@@ -60,9 +74,9 @@ int Execute(const Command& cmd, const GlobalOptions& opts, const Io& io) {
     return PrintError(io.err,
                       MakeError(Code::kInternal, "bad_response",
                                 std::string("unexpected response from the authority (try -o json): ") + e.what()),
-                      1);
+                      kExitFailed);
   }
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace
@@ -75,6 +89,7 @@ int Run(const std::vector<std::string>& args, const Io& io) {
     app.fallthrough();  // global options may also follow the subcommand
     app.require_subcommand(1);
     app.set_version_flag("--version", TPMESH_VERSION);
+    app.footer(kExitCodeHelp);
     GlobalOptions opts;
     app.add_option("--authority", opts.authority, "authority URL, e.g. https://[fd00::1]:8443")
         ->envname("TPMESH_AUTHORITY");
@@ -109,12 +124,12 @@ int Run(const std::vector<std::string>& args, const Io& io) {
     const Command* cmd = registry.Selected();
     if (cmd == nullptr) {  // not reachable with require_subcommand, but be safe
       io.err << app.help();
-      return 2;
+      return kExitUsage;
     }
     return Execute(*cmd, opts, io);
   } catch (const std::exception& e) {
     io.err << "tpmeshctl: internal: " << e.what() << "\n";
-    return 1;
+    return kExitFailed;
   }
 }
 

@@ -82,6 +82,8 @@ void RenderSaved(const json& p, View& v) {
 }  // namespace
 
 void AddPolicyCommands(CLI::App& root, Registry& reg) {
+  // The authority's rule (docs/protocol.md, "Admin input"); it checks, tpmeshctl does not.
+  const char* kNameHelp = "policy name: 1-64 characters of a-z 0-9 . _ -, starting with a letter or digit";
   auto* group = root.add_subcommand("policy", "PCR policies (golden values nodes must quote)");
   group->require_subcommand(1);
   auto a = std::make_shared<PolicyArgs>();
@@ -90,12 +92,12 @@ void AddPolicyCommands(CLI::App& root, Registry& reg) {
   reg.Add(list, {[] { return Result<Request>(Request{"GET", "/v1/admin/policies", {}}); }, RenderList});
 
   auto* adopt = group->add_subcommand("adopt", "create or replace a policy from a node's last verified quote");
-  adopt->add_option("name", a->name, "policy name (1-64 characters)")->required();
+  adopt->add_option("name", a->name, kNameHelp)->required();
   adopt->add_option("--from-node", a->from_node, "node id or hostname whose PCR values to adopt")->required();
   reg.Add(adopt, {[a] { return BuildAdopt(*a); }, RenderSaved});
 
   auto* set = group->add_subcommand("set", "create or replace a policy from explicit SHA-256 values");
-  set->add_option("name", a->name, "policy name (1-64 characters)")->required();
+  set->add_option("name", a->name, kNameHelp)->required();
   set->add_option("--pcr", a->pcrs, "INDEX=HEX (64 hex digits); repeat for more PCRs or "
                                     "more allowed values of one PCR")
       ->allow_extra_args(false)  // one value per --pcr

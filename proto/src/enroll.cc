@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 #include <sodium.h>
 
@@ -34,7 +36,7 @@ std::string ToJson(const EnrollStartRequest& v) {
 Result<EnrollStartRequest> ParseEnrollStartRequest(std::string_view text) {
   JsonReader r(text);
   EnrollStartRequest v;
-  v.hostname = r.String("hostname", 253);
+  v.hostname = r.String("hostname", 1024);  // CanonicalHostname: 253
   std::string alg = r.String("ek_alg", 16);
   v.ek_public = r.B64("ek_public", kMaxTpmStruct);
   v.ek_cert = r.OptB64("ek_cert", kMaxCert);
@@ -42,7 +44,7 @@ Result<EnrollStartRequest> ParseEnrollStartRequest(std::string_view text) {
   v.ak_public = r.B64("ak_public", kMaxTpmStruct);
   if (!r.ok()) return r.error();
   TPMESH_ASSIGN_OR_RETURN(v.ek_alg, attest::ParseKeyAlg(alg));
-  TPMESH_RETURN_IF_ERROR(ValidateHostname(v.hostname));
+  TPMESH_ASSIGN_OR_RETURN(v.hostname, CanonicalHostname(v.hostname));
   return v;
 }
 
@@ -93,7 +95,7 @@ Result<EnrollFinishRequest> ParseEnrollFinishRequest(std::string_view text) {
   if (!secret.empty()) sodium_memzero(secret.data(), secret.size());
   Status quote = ReadQuote(r, v.quote);
   v.wg_public_key = r.B64("wg_public_key", 32);
-  v.hostname = r.String("hostname", 253);
+  v.hostname = r.String("hostname", 1024);  // CanonicalHostname: 253
   v.endpoints = r.StringList("endpoints", 8, 64);
   v.csr_pem = r.String("csr", 8192);
   v.token = r.OptString("token", 128);
@@ -103,7 +105,7 @@ Result<EnrollFinishRequest> ParseEnrollFinishRequest(std::string_view text) {
     return MakeError(Code::kInvalidArgument, "invalid_request",
                      "wg_public_key: must be 32 bytes (a Curve25519 public key)");
   }
-  TPMESH_RETURN_IF_ERROR(ValidateHostname(v.hostname));
+  TPMESH_ASSIGN_OR_RETURN(v.hostname, CanonicalHostname(v.hostname));
   for (const auto& e : v.endpoints) TPMESH_RETURN_IF_ERROR(ValidateEndpoint(e));
   return v;
 }
@@ -168,26 +170,57 @@ std::optional<Error> ParseErrorJson(std::string_view text) {
   return out;
 }
 
-Status ValidateHostname(std::string_view h) {
+namespace {
+
+// The hostname as an error message may quote it: at most 64 characters,
+// anything but printable ASCII shown as '?'.
+std::string Shown(std::string_view h) {
+  std::string out(h.substr(0, 64));
+  for (char& c : out) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return h.size() > 64 ? out + "..." : out;
+}
+
+bool IsHexDigit(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+
+}  // namespace
+
+Result<std::string> CanonicalHostname(std::string_view h) {
   auto bad = [&](const std::string& why) {
-    return MakeError(Code::kInvalidArgument, "invalid_hostname",
-                     "hostname '" + std::string(h.substr(0, 64)) + "': " + why);
+    return MakeError(Code::kInvalidArgument, "invalid_hostname", "hostname '" + Shown(h) + "': " + why);
   };
   if (h.empty() || h.size() > 253) return bad("must be 1-253 characters");
+  if (h.back() == '.') return bad("must not end with '.' (give the name without the trailing dot)");
+  std::string out(h);
   size_t label = 0;
-  for (size_t i = 0; i < h.size(); ++i) {
-    char c = h[i];
+  for (size_t i = 0; i < out.size(); ++i) {
+    char& c = out[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     if (c == '.') {
-      if (label == 0 || h[i - 1] == '-') return bad("empty label or label ending in '-'");
+      if (label == 0) return bad("has an empty label");
+      if (out[i - 1] == '-') return bad("a label may not end with '-'");
       label = 0;
       continue;
     }
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (!alnum && c != '-') return bad("only letters, digits, '-' and '.' are allowed");
+    const bool ldh = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    if (!ldh) return bad("only letters, digits, '-' and '.' are allowed");
     if (c == '-' && label == 0) return bad("a label may not start with '-'");
     if (++label > 63) return bad("a label is longer than 63 characters");
   }
-  if (label == 0 || h.back() == '-') return bad("must not end with '.' or '-'");
+  if (out.back() == '-') return bad("a label may not end with '-'");
+  if (out.find_first_not_of("0123456789.") == std::string::npos) {
+    return bad("digits and dots only read as an IPv4 address; a hostname needs a letter");
+  }
+  if (out.size() == 20 && std::all_of(out.begin(), out.end(), IsHexDigit)) {
+    return bad("20 hex digits read as a node id");
+  }
+  return out;
+}
+
+Status ValidateHostname(std::string_view h) {
+  auto canonical = CanonicalHostname(h);
+  if (!canonical.ok()) return canonical.take_error();
   return OkStatus();
 }
 

@@ -58,6 +58,25 @@ TEST(Bytes, ConstantTimeEqual) {
   EXPECT_FALSE(ConstantTimeEqual(a, d));
 }
 
+// Issue 11: HexDecode("") handed libsodium a null output buffer (the ASan+UBSan
+// authority aborted on POST /v1/admin/ek-allowlist {}). This binary checks
+// nonnull attributes (tests/unit/CMakeLists.txt), so such a call aborts it.
+TEST(Bytes, EmptyInputsNeverHandLibsodiumANullPointer) {
+  auto hex = HexDecode("");
+  ASSERT_TRUE(hex.ok()) << hex.error().ToString();
+  EXPECT_TRUE(hex->empty());
+  EXPECT_TRUE(HexDecode(std::string_view()).ok());
+  EXPECT_EQ(HexEncode(Bytes{}), "");
+  EXPECT_EQ(Base64Encode(Bytes{}), "");
+  auto b64 = Base64Decode("");
+  ASSERT_TRUE(b64.ok()) << b64.error().ToString();
+  EXPECT_TRUE(b64->empty());
+  EXPECT_TRUE(ConstantTimeEqual(Bytes{}, Bytes{}));
+  SecretBytes empty{ByteView{}};
+  empty = SecretBytes(size_t{0});
+  EXPECT_TRUE(empty.empty());
+}
+
 TEST(SecretBytes, MovesAndKeepsContent) {
   Bytes raw = {9, 8, 7};
   SecretBytes s(raw);

@@ -52,7 +52,11 @@ class SecretBytes {
 // itself is not secret).
 bool ConstantTimeEqual(ByteView a, ByteView b);
 
+// Lowercase hex. Empty data -> "".
 std::string HexEncode(ByteView data);
+// Hex digits of either case, two per byte; "" -> empty bytes. An odd count or
+// a non-hex character: kInvalidArgument "invalid_hex". Callers that need a
+// fixed length check the size themselves.
 [[nodiscard]] Result<Bytes> HexDecode(std::string_view hex);
 
 // Standard base64 with padding (RFC 4648 section 4).

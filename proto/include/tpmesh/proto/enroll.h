@@ -81,7 +81,17 @@ std::string ErrorToJson(const Error& e);
 std::optional<Error> ParseErrorJson(std::string_view json);
 
 // Validation helpers shared by both sides.
-[[nodiscard]] Status ValidateHostname(std::string_view hostname);   // RFC 1123 label(s), <= 253
+//
+// Hostnames are DNS host names, compared without regard to case: LDH labels
+// (letters, digits, '-') of 1-63 characters that neither start nor end with
+// '-', separated by '.', 1-253 characters in all, no trailing dot. Refused as
+// well: names of digits and dots only (they read as IPv4 addresses) and names
+// of exactly 20 hex digits (they read as node ids, and admin commands take
+// "id or hostname"). kInvalidArgument "invalid_hostname" naming the problem.
+// CanonicalHostname returns the name as stored and compared: lower case. The
+// enrollment request parsers return hostnames in that form.
+[[nodiscard]] Result<std::string> CanonicalHostname(std::string_view hostname);
+[[nodiscard]] Status ValidateHostname(std::string_view hostname);
 [[nodiscard]] Status ValidateEndpoint(std::string_view endpoint);   // "[v6]:port" or "v4:port"
 
 }  // namespace tpmesh::proto
