@@ -7,7 +7,10 @@
 #include <filesystem>
 #include <thread>
 
+#include "tpmesh/client/ack_answer.h"
+#include "config_response.h"
 #include "tpmesh/client/keyfiles.h"
+#include "tpmesh/client/node_state.h"
 #include "tpmesh/client/renew.h"
 #include "tpmesh/keyrotate/rotation.h"
 #include "tpmesh/net/http.h"
@@ -19,45 +22,6 @@ namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
-
-// What enrollment left in the state directory.
-struct NodeFiles {
-  proto::EnrollFinishResponse enrolled;
-  std::vector<std::string> authority_urls;
-  SecretBytes wg_private;
-  std::string node_cert, node_key, ca;
-
-  ~NodeFiles() { sodium_memzero(node_key.data(), node_key.size()); }
-};
-
-Result<std::unique_ptr<NodeFiles>> LoadNodeFiles(const DaemonOptions& o) {
-  auto f = std::make_unique<NodeFiles>();
-  auto path = [&](const char* n) { return o.state_dir + "/" + n; };
-  TPMESH_RETURN_IF_ERROR(RecoverRenewal(o.state_dir));  // an interrupted key/cert swap
-  auto raw = pki::ReadFile(path("node.json"));
-  if (!raw.ok()) {
-    return MakeError(Code::kFailedPrecondition, "not_enrolled",
-                     "no " + path("node.json") + ": run 'tpmesh-client enroll' first");
-  }
-  TPMESH_ASSIGN_OR_RETURN(f->enrolled, proto::ParseEnrollFinishResponse(*raw));
-  TPMESH_ASSIGN_OR_RETURN(std::string url, pki::ReadFile(path("authority")));
-  while (!url.empty() && (url.back() == '\n' || url.back() == ' ')) url.pop_back();
-  f->authority_urls.push_back(url);
-  for (const auto& u : o.extra_authority_urls) f->authority_urls.push_back(u);
-  TPMESH_ASSIGN_OR_RETURN(std::string wg_b64, pki::ReadFile(path("wg.key")));
-  while (!wg_b64.empty() && (wg_b64.back() == '\n' || wg_b64.back() == ' ')) wg_b64.pop_back();
-  auto wg = Base64Decode(wg_b64, "wg.key");
-  sodium_memzero(wg_b64.data(), wg_b64.size());
-  if (!wg.ok() || wg->size() != 32) {
-    return MakeError(Code::kFailedPrecondition, "state_corrupt", path("wg.key") + " is not a WireGuard key");
-  }
-  f->wg_private = SecretBytes(*wg);
-  sodium_memzero(wg->data(), wg->size());
-  TPMESH_ASSIGN_OR_RETURN(f->node_cert, pki::ReadFile(path("node.crt")));
-  TPMESH_ASSIGN_OR_RETURN(f->node_key, pki::ReadFile(path("node.key")));
-  TPMESH_ASSIGN_OR_RETURN(f->ca, pki::ReadFile(path("ca.crt")));
-  return f;
-}
 
 class Daemon {
  public:
@@ -87,6 +51,11 @@ class Daemon {
         std::error_code ec;
         fs::remove(o_.state_dir + "/mesh.json", ec);
         return st;
+      }
+      if (IsCertRefusal(st.error()) && ReloadIdentity(st.error())) {
+        backoff = 1;  // a new identity: reconnect at once
+        url_index = 0;
+        continue;
       }
       Log("authority " + f_->authority_urls[url_index] + ": " + st.error().ToString() +
           "; the mesh keeps its last config; retrying in ~" + std::to_string(backoff) + " s");
@@ -194,6 +163,71 @@ class Daemon {
     return OkStatus();
   }
 
+  static bool IsCertRefusal(const Error& e) {
+    return e.reason == "node_cert_superseded" || e.reason == "node_cert_expired";
+  }
+
+  // After `why` (IsCertRefusal): reads the state directory again and, if an
+  // `enroll --force` left a new, consistent identity there, uses it. False
+  // (logged) when there is nothing new to use yet.
+  bool ReloadIdentity(const Error& why) {
+    Log("the node certificate is not accepted (" + why.ToString() + "); reading " + o_.state_dir + " again");
+    auto fresh = LoadNodeFiles(o_.state_dir, o_.extra_authority_urls);
+    if (!fresh.ok()) {
+      Log("reload: " + fresh.error().ToString());
+      return false;
+    }
+    if (SameNodeFiles(**fresh, *f_)) {
+      Log(o_.state_dir + " holds the same node certificate and keys: this node must enroll again "
+          "('tpmesh-client enroll --force'); the mesh keeps its last config meanwhile");
+      return false;
+    }
+    NodeFiles& n = **fresh;
+    if (Status st = CheckNotExpired(n.node_cert, SystemClock::Instance().Now()); !st.ok()) {
+      Log("reload: the new files are not usable: " + st.error().ToString());
+      return false;
+    }
+    // node.key and node.crt must belong together (enroll may still be writing).
+    if (auto probe = net::MakeClient(net::ClientOptions{n.authority_urls[0], n.ca, n.node_cert, n.node_key, 5});
+        !probe.ok()) {
+      Log("reload: the new files do not fit together yet (" + probe.error().ToString() + ")");
+      return false;
+    }
+    if (Status st = Adopt(std::move(*fresh)); !st.ok()) {
+      Log("reload: could not apply the new identity: " + st.error().ToString());
+      return false;
+    }
+    return true;
+  }
+
+  // Switches the running daemon to a re-enrolled identity.
+  Status Adopt(std::unique_ptr<NodeFiles> n) {
+    const auto& e = n->enrolled;
+    const bool moved = e.overlay_address != f_->enrolled.overlay_address ||
+                       e.mesh_prefix != f_->enrolled.mesh_prefix || e.mtu != f_->enrolled.mtu;
+    TPMESH_ASSIGN_OR_RETURN(Bytes pub, WgPublicFromPrivate(n->wg_private.view()));
+    if (pub != wg_public_) {
+      wg::WgDeviceConfig change;
+      change.private_key = SecretBytes(n->wg_private.view());
+      TPMESH_RETURN_IF_ERROR(device_->Set(change));
+      last_applied_.private_key = SecretBytes(n->wg_private.view());
+      Log("reload: set the new WireGuard key " + Base64Encode(pub) + " on " + o_.ifname);
+    }
+    if (moved) {
+      TPMESH_RETURN_IF_ERROR(link_.Configure(o_.ifname, e.overlay_address, e.mesh_prefix, e.mtu));
+      Log("reload: " + o_.ifname + " now has " + e.overlay_address);
+    }
+    if (e.node_id != f_->enrolled.node_id) have_state_ = false;  // the held config names another self
+    f_ = std::move(n);
+    wg_public_ = std::move(pub);
+    switch_unreported_ = false;  // a rotation of the old key is void
+    LoadTrust();                 // the enrollment pinned the current config-signing key
+    client_.reset();             // reconnect with the new certificate
+    need_ack_ = true;
+    Log("reload: now node " + f_->enrolled.node_id + " with its new certificate; reconnecting");
+    return OkStatus();
+  }
+
   // Renews the node certificate at half its life (renew.h). A failure is
   // logged and retried a minute later; the current certificate stays in use
   // until then (a quarantined node then gets 403 on its polls).
@@ -242,6 +276,8 @@ class Daemon {
   }
 
   Status PollOnce(const std::string& url) {
+    // The authority's TLS layer drops an expired certificate without a word.
+    TPMESH_RETURN_IF_ERROR(CheckNotExpired(f_->node_cert, SystemClock::Instance().Now()));
     if (!client_ || client_url_ != url) {
       TPMESH_ASSIGN_OR_RETURN(client_, ClientFor(url));
       client_url_ = url;
@@ -290,23 +326,19 @@ class Daemon {
   }
 
   // Acknowledges the held generation, then does what the answer says for
-  // the key rotation (docs/protocol.md, "Key rotation").
+  // the key rotation (docs/protocol.md, "Key rotation"). An answer that does
+  // not parse is logged and not acted on (ack_answer.h).
   Status AckAndRotate(net::Client& client) {
-    TPMESH_ASSIGN_OR_RETURN(json answer, Ack(client));
-    if (answer.is_object() && answer.contains("ca_bundle") && answer["ca_bundle"].is_string()) {
-      UpdateCaBundle(answer["ca_bundle"].get<std::string>());
-    }
-    if (answer.is_object() && answer.contains("rotation") && answer["rotation"].is_object()) {
-      const json& d = answer["rotation"];
-      const std::string action = d.value("action", "");
-      if (action == "prepare") {
+    TPMESH_ASSIGN_OR_RETURN(std::string body, Ack(client));
+    auto answer = ParseAckAnswer(body);
+    if (!answer.ok()) {
+      Log("ignoring the authority's ack answer: " + answer.error().ToString());
+    } else {
+      if (answer->ca_bundle) UpdateCaBundle(*answer->ca_bundle);
+      if (answer->rotation == AckAnswer::Rotation::kPrepare) {
         TPMESH_RETURN_IF_ERROR(RegisterNextKey(client));
-      } else if (action == "switch") {
-        auto want = Base64Decode(d.value("next_public_key", ""), "rotation.next_public_key");
-        if (!want.ok() || want->size() != 32) {
-          return MakeError(Code::kInvalidArgument, "invalid_directive", "switch directive without a 32-byte next_public_key");
-        }
-        TPMESH_RETURN_IF_ERROR(SwitchKey(client, *want));
+      } else if (answer->rotation == AckAnswer::Rotation::kSwitch) {
+        TPMESH_RETURN_IF_ERROR(SwitchKey(client, answer->next_public_key));
       }
     }
     if (switch_unreported_) TPMESH_RETURN_IF_ERROR(ReportSwitched(client));
@@ -384,38 +416,11 @@ class Daemon {
 
   // Verifies a config body against what we hold; never goes backwards.
   Result<meshcfg::SignedState> Verify(const std::string& body) {
-    json j = json::parse(body, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      return MakeError(Code::kInvalidArgument, "invalid_config", "config response is not a JSON object");
-    }
-    const int64_t held = have_state_ ? held_.state.generation : -1;
-    if (j.contains("full")) {
-      TPMESH_ASSIGN_OR_RETURN(auto s, meshcfg::ParseSignedState(j["full"].dump()));
-      TPMESH_ASSIGN_OR_RETURN(auto verified, meshcfg::VerifySignedState(s, held, trusted_));
-      (void)verified;
-      return s;
-    }
-    if (j.contains("delta")) {
-      if (!have_state_) {
-        return MakeError(Code::kInvalidArgument, "invalid_config", "got a delta without holding a base state");
-      }
-      TPMESH_ASSIGN_OR_RETURN(auto d, meshcfg::ParseMeshDelta(j["delta"].dump()));
-      TPMESH_ASSIGN_OR_RETURN(auto state, meshcfg::ApplyAndVerify(held_.state, d, trusted_));
-      // Saved as mesh.json, which must parse again (a 32-byte signer key):
-      // record the trusted key that verified the delta.
-      Bytes signer = trusted_.front();
-      for (const auto& key : trusted_) {
-        if (meshcfg::VerifySigned(d.to_hash, state.generation, d.signature, {key}).ok()) {
-          signer = key;
-          break;
-        }
-      }
-      return meshcfg::SignedState{std::move(state), d.to_hash, d.signature, std::move(signer), d.co_signatures};
-    }
-    return MakeError(Code::kInvalidArgument, "invalid_config", "config response has neither 'full' nor 'delta'");
+    return VerifyConfigResponse(body, have_state_ ? &held_ : nullptr, trusted_);
   }
 
-  Result<json> Ack(net::Client& client) {
+  // POSTs the ack; returns the answer's body.
+  Result<std::string> Ack(net::Client& client) {
     TPMESH_ASSIGN_OR_RETURN(auto dev, device_->Get());
     json peers = json::array();
     for (const auto& p : dev.peers) {
@@ -429,8 +434,7 @@ class Daemon {
     json body{{"generation", held_.state.generation}, {"peers", peers}, {"ca_bundle_sha256", HexEncode(ca_hash)}};
     TPMESH_ASSIGN_OR_RETURN(auto r, client.Post("/v1/node/ack", body.dump()));
     if (r.status != 200) return net::ErrorFromResponse(r);
-    json answer = json::parse(r.body, nullptr, false);
-    return answer.is_discarded() ? json::object() : answer;
+    return std::move(r.body);
   }
 
   const DaemonOptions& o_;
@@ -454,29 +458,6 @@ class Daemon {
 
 }  // namespace
 
-wg::DesiredDevice DesiredFor(const meshcfg::MeshState& state, std::string_view self,
-                             ByteView private_key, uint16_t listen_port) {
-  wg::DesiredDevice d;
-  d.private_key = SecretBytes(private_key);
-  d.listen_port = listen_port;
-  for (const auto& m : meshcfg::PeersOf(state, self)) {
-    wg::DesiredPeer p;
-    p.public_key = m.wg_public_key;
-    // IPv6-first: the first IPv6 endpoint, else the first one.
-    for (const auto& e : m.endpoints) {
-      if (!e.empty() && e.front() == '[') {
-        p.endpoint = e;
-        break;
-      }
-    }
-    if (!p.endpoint && !m.endpoints.empty()) p.endpoint = m.endpoints.front();
-    p.persistent_keepalive = static_cast<uint16_t>(m.persistent_keepalive);
-    p.allowed_ips = m.allowed_ips;
-    d.peers.push_back(std::move(p));
-  }
-  return d;
-}
-
 void StopSignal::Stop() {
   stopped_ = true;
   std::lock_guard<std::mutex> lock(mu_);
@@ -492,53 +473,9 @@ void StopSignal::OnStop(std::function<void()> abort) {
 Status RunDaemon(const DaemonOptions& options, LinkConfigurator& link, StopSignal& stop,
                  const LogFn& log) {
   if (sodium_init() < 0) return MakeError(Code::kInternal, "sodium_init", "libsodium failed to initialize");
-  TPMESH_ASSIGN_OR_RETURN(auto files, LoadNodeFiles(options));
+  TPMESH_ASSIGN_OR_RETURN(auto files, LoadNodeFiles(options.state_dir, options.extra_authority_urls));
   Daemon d(options, link, stop, log, std::move(files));
   return d.Run();
-}
-
-Result<std::string> StatusReport(const DaemonOptions& o) {
-  TPMESH_ASSIGN_OR_RETURN(auto f, LoadNodeFiles(o));
-  std::string out = "node " + f->enrolled.node_id + "  " + f->enrolled.overlay_address + "  (" +
-                    f->enrolled.overlay_prefix + " in " + f->enrolled.mesh_prefix + ")\n";
-  int64_t applied = -1;
-  std::map<std::string, std::string> host_of;
-  if (auto raw = pki::ReadFile(o.state_dir + "/mesh.json"); raw.ok()) {
-    if (auto s = meshcfg::ParseSignedState(*raw); s.ok()) {
-      applied = s->state.generation;
-      for (const auto& m : s->state.members) host_of[Base64Encode(m.wg_public_key)] = m.hostname;
-    }
-  }
-  out += "applied generation: " + (applied < 0 ? std::string("none") : std::to_string(applied)) + "\n";
-  auto client = net::MakeClient(net::ClientOptions{f->authority_urls[0], f->ca, f->node_cert, f->node_key, 5});
-  std::string reach = "unreachable";
-  if (client.ok()) {
-    auto r = (*client)->Get("/v1/node/self");
-    if (r.ok()) reach = r->status == 200 ? "reachable" : "reachable, says: " + net::ErrorFromResponse(*r).ToString();
-    else reach = "unreachable (" + r.error().message + ")";
-  }
-  out += "authority " + f->authority_urls[0] + ": " + reach + "\n";
-  auto dev = wg::OpenUapiDevice(o.ifname, o.uapi_dir);
-  if (!dev.ok()) return out + "interface " + o.ifname + ": " + dev.error().message + "\n";
-  auto cfg = (*dev)->Get();
-  if (!cfg.ok()) return out + "interface " + o.ifname + ": " + cfg.error().message + "\n";
-  out += "\ninterface: " + o.ifname + "\n";
-  if (cfg->listen_port) out += "  listening port: " + std::to_string(*cfg->listen_port) + "\n";
-  const int64_t now = ToUnixSeconds(SystemClock::Instance().Now());
-  for (const auto& p : cfg->peers) {
-    std::string key = Base64Encode(p.public_key);
-    out += "\npeer: " + key + (host_of.count(key) ? "  (" + host_of[key] + ")" : "") + "\n";
-    if (p.endpoint) out += "  endpoint: " + *p.endpoint + "\n";
-    std::string ips;
-    for (const auto& a : p.allowed_ips) ips += (ips.empty() ? "" : ", ") + a;
-    out += "  allowed ips: " + ips + "\n";
-    out += "  latest handshake: " +
-           (p.last_handshake_sec == 0 ? std::string("never")
-                                      : std::to_string(now - p.last_handshake_sec) + " s ago") + "\n";
-    out += "  transfer: " + std::to_string(p.rx_bytes) + " B received, " +
-           std::to_string(p.tx_bytes) + " B sent\n";
-  }
-  return out;
 }
 
 }  // namespace tpmesh::client

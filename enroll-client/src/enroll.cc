@@ -51,6 +51,50 @@ Result<Bytes> LoadOrCreateWgKey(const EnrollOptions& o) {
   return kp.public_key;
 }
 
+// A re-enrollment's WireGuard key: a new keypair, kept in wg.key.new until
+// the authority accepted it (a revoked node's keys are never accepted again,
+// and a node must not come back with a key a rotation retired). Until then
+// wg.key stays the key the running interface uses; the destructor removes
+// wg.key.new unless Commit() moved it over wg.key.
+class FreshWgKey {
+ public:
+  explicit FreshWgKey(const EnrollOptions& o) : o_(o) {}
+  ~FreshWgKey() {
+    if (!committed_) {
+      std::error_code ec;
+      fs::remove(P(o_, "wg.key.new"), ec);
+    }
+  }
+  FreshWgKey(const FreshWgKey&) = delete;
+  FreshWgKey& operator=(const FreshWgKey&) = delete;
+
+  Result<Bytes> Make() {
+    WgKeyPair kp = GenerateWgKeyPair(SystemRandom::Instance());
+    std::string b64 = Base64Encode(kp.private_key.view()) + "\n";
+    Status st = pki::WritePrivateFile(P(o_, "wg.key.new"), b64);  // 0600, temp + rename
+    sodium_memzero(b64.data(), b64.size());
+    TPMESH_RETURN_IF_ERROR(st);
+    public_key_ = kp.public_key;
+    return kp.public_key;
+  }
+
+  // wg.key.new replaces wg.key in one rename (never a moment without one);
+  // a next key of an old rotation goes.
+  Status Commit() {
+    std::error_code ec;
+    fs::rename(P(o_, "wg.key.new"), P(o_, "wg.key"), ec);
+    if (ec) return MakeError(Code::kInternal, "state_write_failed", P(o_, "wg.key") + ": " + ec.message());
+    committed_ = true;
+    fs::remove(P(o_, "wg.next.key"), ec);
+    return pki::WritePrivateFile(P(o_, "wg.pub"), Base64Encode(public_key_) + "\n");
+  }
+
+ private:
+  const EnrollOptions& o_;
+  Bytes public_key_;
+  bool committed_ = false;
+};
+
 Result<attest::AkBlob> LoadOrCreateAk(const EnrollOptions& o, attest::Tpm& tpm) {
   if (!o.force && fs::exists(P(o, "ak.blob"))) {
     TPMESH_ASSIGN_OR_RETURN(std::string raw, pki::ReadFile(P(o, "ak.blob")));
@@ -75,6 +119,38 @@ Result<net::ClientResponse> PostJson(net::Client& c, const std::string& path, co
   TPMESH_ASSIGN_OR_RETURN(auto r, c.Post(path, body));
   if (r.status >= 300) return net::ErrorFromResponse(r);
   return r;
+}
+
+// Wipes a secret string (a private key PEM) on every way out of a scope.
+struct WipeOnExit {
+  std::string& s;
+  ~WipeOnExit() { sodium_memzero(s.data(), s.size()); }
+};
+
+// One attestation round trip: start (checks 1-5, 14, 15 on the authority),
+// credential activation and quote on the TPM, finish.
+Result<proto::EnrollFinishResponse> AttestRound(const EnrollOptions& o, net::Client& http, attest::Tpm& tpm,
+                                                const attest::EkBundle& ek, const attest::AkBlob& ak,
+                                                const Bytes& wg_public, const std::string& csr,
+                                                const std::function<void(const std::string&)>& progress) {
+  proto::EnrollStartRequest start{o.hostname, ek.alg, ek.ek_public, ek.ek_cert_der, ek.intermediates,
+                                  ak.public_area};
+  TPMESH_ASSIGN_OR_RETURN(auto sr, PostJson(http, "/v1/enroll/start", proto::ToJson(start)));
+  TPMESH_ASSIGN_OR_RETURN(auto challenge, proto::ParseEnrollStartResponse(sr.body));
+  Say(progress, "attestation round 1 passed; activating the credential and quoting PCRs");
+  TPMESH_ASSIGN_OR_RETURN(auto secret, tpm.ActivateCredential(ak, ek.alg, challenge.credential));
+  TPMESH_ASSIGN_OR_RETURN(auto quote, tpm.Quote(ak, challenge.pcr_selection, challenge.nonce));
+  proto::EnrollFinishRequest finish;
+  finish.challenge_id = challenge.challenge_id;
+  finish.secret = std::move(secret);
+  finish.quote = std::move(quote);
+  finish.wg_public_key = wg_public;
+  finish.hostname = o.hostname;
+  finish.endpoints = o.endpoints;
+  finish.csr_pem = csr;
+  finish.token = o.token;
+  TPMESH_ASSIGN_OR_RETURN(auto fr, PostJson(http, "/v1/enroll/finish", proto::ToJson(finish)));
+  return proto::ParseEnrollFinishResponse(fr.body);
 }
 
 Status SaveState(const EnrollOptions& o, const proto::EnrollFinishResponse& r) {
@@ -139,49 +215,29 @@ Result<EnrollOutcome> Enroll(const EnrollOptions& o, attest::Tpm& tpm,
   Say(progress, std::string("EK ") + attest::KeyAlgName(ek->alg) +
                     (ek->ek_cert_der ? " with certificate" : " WITHOUT certificate (needs the EK allowlist)"));
   TPMESH_ASSIGN_OR_RETURN(auto ak, LoadOrCreateAk(o, tpm));
-  TPMESH_ASSIGN_OR_RETURN(Bytes wg_public, LoadOrCreateWgKey(o));
+  // --force over an enrollment: a new WireGuard key (and, as always, a new
+  // node key). A first enrollment keeps a wg.key an earlier attempt made.
+  const bool reenroll = o.force && fs::exists(P(o, "node.json"));
+  FreshWgKey fresh_wg(o);
+  Result<Bytes> wg_key = reenroll ? fresh_wg.Make() : LoadOrCreateWgKey(o);
+  TPMESH_ASSIGN_OR_RETURN(Bytes wg_public, std::move(wg_key));
+  if (reenroll) Say(progress, "re-enrolling with a new WireGuard key " + Base64Encode(wg_public));
   TPMESH_ASSIGN_OR_RETURN(std::string node_key, pki::GenerateKeyPem());
-  auto csr = pki::MakeCsr(node_key, o.hostname);
-  if (!csr.ok()) {
-    sodium_memzero(node_key.data(), node_key.size());
-    return csr.take_error();
-  }
+  WipeOnExit wipe{node_key};
+  TPMESH_ASSIGN_OR_RETURN(std::string csr, pki::MakeCsr(node_key, o.hostname));
 
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.wait_for_approval_seconds);
   for (;;) {
-    proto::EnrollStartRequest start{o.hostname, ek->alg, ek->ek_public, ek->ek_cert_der,
-                                    ek->intermediates, ak.public_area};
-    auto sr = PostJson(*http, "/v1/enroll/start", proto::ToJson(start));
-    if (!sr.ok()) return sr.take_error();
-    TPMESH_ASSIGN_OR_RETURN(auto challenge, proto::ParseEnrollStartResponse(sr->body));
-    Say(progress, "attestation round 1 passed; activating the credential and quoting PCRs");
-
-    TPMESH_ASSIGN_OR_RETURN(auto secret, tpm.ActivateCredential(ak, ek->alg, challenge.credential));
-    TPMESH_ASSIGN_OR_RETURN(auto quote, tpm.Quote(ak, challenge.pcr_selection, challenge.nonce));
-    proto::EnrollFinishRequest finish;
-    finish.challenge_id = challenge.challenge_id;
-    finish.secret = std::move(secret);
-    finish.quote = std::move(quote);
-    finish.wg_public_key = wg_public;
-    finish.hostname = o.hostname;
-    finish.endpoints = o.endpoints;
-    finish.csr_pem = *csr;
-    finish.token = o.token;
-    auto fr = http->Post("/v1/enroll/finish", proto::ToJson(finish));
-    if (!fr.ok()) return fr.take_error();
-    if (fr->status >= 300) return net::ErrorFromResponse(*fr);
-    TPMESH_ASSIGN_OR_RETURN(auto result, proto::ParseEnrollFinishResponse(fr->body));
+    TPMESH_ASSIGN_OR_RETURN(auto result, AttestRound(o, *http, tpm, *ek, ak, wg_public, csr, progress));
     if (result.status == "active") {
-      Status st = pki::WritePrivateFile(P(o, "node.key"), node_key);
-      sodium_memzero(node_key.data(), node_key.size());
-      TPMESH_RETURN_IF_ERROR(st);
+      TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(P(o, "node.key"), node_key));
+      if (reenroll) TPMESH_RETURN_IF_ERROR(fresh_wg.Commit());
       TPMESH_RETURN_IF_ERROR(SaveState(o, result));
       Say(progress, "enrolled as node " + result.node_id + ": " + result.overlay_address + " in " +
                         result.overlay_prefix + ", " + std::to_string(result.peer_count) + " peer(s)");
       return EnrollOutcome{false, std::move(result)};
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      sodium_memzero(node_key.data(), node_key.size());
       return MakeError(Code::kFailedPrecondition, "pending_approval",
                        "node " + result.node_id + " is waiting for an admin: run 'tpmeshctl nodes "
                        "approve " + result.node_id + "' on the admin host, then enroll again");

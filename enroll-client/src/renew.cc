@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "tpmesh/client/node_state.h"
 #include "tpmesh/keyrotate/rotation.h"
 #include "tpmesh/pki/pki.h"
 #include "tpmesh/proto/renew.h"
@@ -46,6 +47,22 @@ Result<CertWindow> ReadCertWindow(std::string_view pem) {
   return w;
 }
 
+Status CheckNotExpired(std::string_view cert_pem, TimePoint now) {
+  auto w = ReadCertWindow(cert_pem);
+  if (!w.ok()) {
+    return MakeError(Code::kFailedPrecondition, "state_corrupt",
+                     w.error().message + "; enroll again ('tpmesh-client enroll --force')");
+  }
+  if (now <= w->not_after) return OkStatus();
+  const std::time_t t = static_cast<std::time_t>(ToUnixSeconds(w->not_after));
+  struct tm tm {};
+  char when[32] = "?";
+  if (gmtime_r(&t, &tm) != nullptr) std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return MakeError(Code::kFailedPrecondition, "node_cert_expired",
+                   std::string("the node certificate (node.crt) expired at ") + when +
+                       "; it can no longer be renewed: enroll again with 'tpmesh-client enroll --force'");
+}
+
 Status RecoverRenewal(const std::string& dir) {
   const std::string key_new = P(dir, "node.key.new"), crt_new = P(dir, "node.crt.new");
   std::error_code ec;
@@ -70,6 +87,7 @@ Result<bool> RenewNodeCert(const std::string& dir, attest::Tpm& tpm, net::Client
   TPMESH_RETURN_IF_ERROR(RecoverRenewal(dir));
   TPMESH_ASSIGN_OR_RETURN(std::string cert, pki::ReadFile(P(dir, "node.crt")));
   TPMESH_ASSIGN_OR_RETURN(CertWindow window, ReadCertWindow(cert));
+  TPMESH_RETURN_IF_ERROR(CheckNotExpired(cert, clock.Now()));
   if (!force && !keyrotate::ShouldRenew(window.not_before, window.not_after, clock.Now())) return false;
   TPMESH_ASSIGN_OR_RETURN(auto me, pki::IdentityFromCertPem(cert));
   TPMESH_ASSIGN_OR_RETURN(std::string blob, pki::ReadFile(P(dir, "ak.blob")));
@@ -114,14 +132,13 @@ Result<bool> RenewNodeCert(const std::string& dir, attest::Tpm& tpm, net::Client
 }
 
 Result<bool> RenewFromStateDir(const std::string& dir, attest::Tpm& tpm, bool force) {
-  TPMESH_RETURN_IF_ERROR(RecoverRenewal(dir));
-  TPMESH_ASSIGN_OR_RETURN(std::string url, pki::ReadFile(P(dir, "authority")));
-  while (!url.empty() && (url.back() == '\n' || url.back() == ' ')) url.pop_back();
+  TPMESH_ASSIGN_OR_RETURN(auto f, LoadNodeFiles(dir));  // not_enrolled / state_corrupt
+  TPMESH_RETURN_IF_ERROR(CheckNotExpired(f->node_cert, SystemClock::Instance().Now()));
   net::ClientOptions o;
-  o.base_url = url;
-  TPMESH_ASSIGN_OR_RETURN(o.ca_pem, pki::ReadFile(P(dir, "ca.crt")));
-  TPMESH_ASSIGN_OR_RETURN(o.client_cert_pem, pki::ReadFile(P(dir, "node.crt")));
-  TPMESH_ASSIGN_OR_RETURN(o.client_key_pem, pki::ReadFile(P(dir, "node.key")));
+  o.base_url = f->authority_urls.front();
+  o.ca_pem = f->ca;
+  o.client_cert_pem = f->node_cert;
+  o.client_key_pem = f->node_key;
   auto client = net::MakeClient(o);
   sodium_memzero(o.client_key_pem.data(), o.client_key_pem.size());
   if (!client.ok()) return client.error();

@@ -12,6 +12,16 @@
 // exponential backoff and jitter, rotating through every configured URL. A
 // node that learns it was revoked tears its interface down and stops.
 //
+// Re-enrollment while the daemon runs: when the authority answers a node
+// request with "node_cert_superseded" (its certificate is no longer the one
+// the authority holds valid), or node.crt has expired, the daemon reads the
+// state directory again (node.json, node.crt, node.key, ca.crt, wg.key: an
+// `enroll --force` replaced them). New files: it sets a new WireGuard
+// private key on the interface, reconfigures the link if the address moved,
+// trusts the newly pinned config-signing key, reconnects and goes on. The
+// same files (or an inconsistent set, while enroll is still writing): it
+// says so and retries with the usual backoff.
+//
 // The WireGuard device and the host's link setup are seams: wg::WgDevice
 // (UAPI socket now, kernel netlink later) and LinkConfigurator (ip(8) now).
 #pragma once
@@ -20,6 +30,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,7 +95,13 @@ wg::DesiredDevice DesiredFor(const meshcfg::MeshState& state, std::string_view s
                                StopSignal& stop, const LogFn& log);
 
 // `tpmesh-client status`: like `wg show` plus the applied generation and
-// whether the authority answers.
-[[nodiscard]] Result<std::string> StatusReport(const DaemonOptions& options);
+// whether the authority answers. An expired node certificate is reported
+// without contacting the authority.
+struct NodeStatus {
+  std::string report;                   // for stdout
+  std::optional<Error> authority_error;  // unset iff GET /v1/node/self answered 200
+};
+// Errors: LoadNodeFiles's (node_state.h).
+[[nodiscard]] Result<NodeStatus> StatusReport(const DaemonOptions& options);
 
 }  // namespace tpmesh::client

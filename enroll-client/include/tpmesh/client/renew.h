@@ -32,9 +32,18 @@ struct CertWindow {
 };
 [[nodiscard]] Result<CertWindow> ReadCertWindow(std::string_view cert_pem);
 
+// OK while `cert_pem` (node.crt) is valid at `now` (not after its notAfter).
+// Errors, both kFailedPrecondition: "node_cert_expired" (names the time;
+// renewal authenticates with this certificate, so only a new enrollment,
+// `tpmesh-client enroll --force`, helps) and "state_corrupt" (not a PEM
+// certificate). Callers check before connecting: the authority's TLS layer
+// drops an expired certificate without a word.
+[[nodiscard]] Status CheckNotExpired(std::string_view cert_pem, TimePoint now);
+
 // Renews state_dir/node.crt when due (or always with `force`). `client` must
 // be authenticated with the CURRENT node certificate; it is stale after a
 // renewal (callers reconnect). Returns whether the certificate was replaced.
+// An expired certificate is CheckNotExpired's error, before any request.
 [[nodiscard]] Result<bool> RenewNodeCert(const std::string& state_dir, attest::Tpm& tpm,
                                          net::Client& client, const Clock& clock,
                                          bool force = false);

@@ -1,0 +1,80 @@
+#include "config_response.h"
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+
+#include "tpmesh/client/daemon.h"
+
+namespace tpmesh::client {
+namespace {
+
+using nlohmann::json;
+
+Error Invalid(const std::string& message) {
+  return MakeError(Code::kInvalidArgument, "invalid_config", "config response: " + message);
+}
+
+// The member `name` re-encoded for meshcfg's parser; nullopt when absent.
+Result<std::optional<std::string>> Part(const json& j, const char* name) {
+  auto it = j.find(name);
+  if (it == j.end()) return std::optional<std::string>();
+  if (!it->is_object()) return Invalid(std::string("'") + name + "' is not an object");
+  return std::optional<std::string>(it->dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+}  // namespace
+
+Result<meshcfg::SignedState> VerifyConfigResponse(const std::string& body, const meshcfg::SignedState* held,
+                                                  const std::vector<Bytes>& trusted) {
+  const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Invalid("not a JSON object");
+  if (trusted.empty()) return MakeError(Code::kInternal, "no_trusted_keys", "no config-signing key to verify with");
+  TPMESH_ASSIGN_OR_RETURN(auto full, Part(j, "full"));
+  if (full) {
+    TPMESH_ASSIGN_OR_RETURN(auto s, meshcfg::ParseSignedState(*full));
+    TPMESH_ASSIGN_OR_RETURN(auto verified, meshcfg::VerifySignedState(s, held ? held->state.generation : -1, trusted));
+    (void)verified;
+    return s;
+  }
+  TPMESH_ASSIGN_OR_RETURN(auto delta, Part(j, "delta"));
+  if (!delta) return Invalid("neither 'full' nor 'delta'");
+  if (held == nullptr) return Invalid("a delta, but no base state is held");
+  TPMESH_ASSIGN_OR_RETURN(auto d, meshcfg::ParseMeshDelta(*delta));
+  TPMESH_ASSIGN_OR_RETURN(auto state, meshcfg::ApplyAndVerify(held->state, d, trusted));
+  // Saved as mesh.json, which must parse again (a 32-byte signer key):
+  // record the trusted key that verified the delta.
+  Bytes signer = trusted.front();
+  for (const auto& key : trusted) {
+    if (meshcfg::VerifySigned(d.to_hash, state.generation, d.signature, {key}).ok()) {
+      signer = key;
+      break;
+    }
+  }
+  return meshcfg::SignedState{std::move(state), d.to_hash, d.signature, std::move(signer), d.co_signatures};
+}
+
+wg::DesiredDevice DesiredFor(const meshcfg::MeshState& state, std::string_view self,
+                             ByteView private_key, uint16_t listen_port) {
+  wg::DesiredDevice d;
+  d.private_key = SecretBytes(private_key);
+  d.listen_port = listen_port;
+  for (const auto& m : meshcfg::PeersOf(state, self)) {
+    wg::DesiredPeer p;
+    p.public_key = m.wg_public_key;
+    // IPv6-first: the first IPv6 endpoint, else the first one.
+    for (const auto& e : m.endpoints) {
+      if (!e.empty() && e.front() == '[') {
+        p.endpoint = e;
+        break;
+      }
+    }
+    if (!p.endpoint && !m.endpoints.empty()) p.endpoint = m.endpoints.front();
+    p.persistent_keepalive = static_cast<uint16_t>(m.persistent_keepalive);
+    p.allowed_ips = m.allowed_ips;
+    d.peers.push_back(std::move(p));
+  }
+  return d;
+}
+
+}  // namespace tpmesh::client
