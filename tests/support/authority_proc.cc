@@ -146,7 +146,8 @@ std::string AuthorityProcess::log() const {
 
 Status AuthorityProcess::Serve() {
   std::vector<std::string> args = {Program("tpmesh-authority"), "serve", "--state-dir", state_dir_,
-                                   "--listen", "[::1]:0", "--ek-trust-dir", trust_dir_, "--dev"};
+                                   "--listen", "[::1]:0", "--ek-trust-dir", trust_dir_};
+  if (options_.dev_mode) args.push_back("--dev");
   if (options_.approval_queue) args.push_back("--approval-queue");
   // Everything the child touches is prepared before fork.
   std::vector<char*> argp;

@@ -11,9 +11,9 @@
 // Start() makes a temp dir under /tmp, runs `tpmesh-authority init` in
 // <dir>/state (parsing the "CA fingerprint:" line), copies the given EK CA
 // PEMs into <dir>/ek-trust, and starts `tpmesh-authority serve --listen
-// [::1]:0 --dev` as a child in its own process group (stdout+stderr to
-// <dir>/authority.log). It returns once the child printed the port it serves
-// on. Programs are found in $TPMESH_BIN_DIR (ctest sets it to build/bin).
+// [::1]:0 --dev` (no --dev when dev_mode is off) as a child in its own
+// process group (stdout+stderr to <dir>/authority.log). It returns once
+// the child printed the port it serves on. Programs are found in $TPMESH_BIN_DIR (ctest sets it to build/bin).
 //
 // The destructor SIGKILLs the process group, reaps the child and removes the
 // temp dir, so nothing is left behind when an assertion fails. The child also
@@ -59,6 +59,7 @@ class ScopedTempDir {
 struct AuthorityOptions {
   std::vector<std::string> ek_ca_pems;  // files copied into the EK trust dir
   bool approval_queue = false;          // --approval-queue
+  bool dev_mode = true;                 // --dev (swtpm EK certificates are software TPMs)
 };
 
 struct AdminResponse {
@@ -91,6 +92,8 @@ class AuthorityProcess {
   // Starts serve again on the same state dir (after Kill9/Stop; stops a
   // running one first with Kill9). The port usually changes: use url().
   Status Restart();
+  // Whether the next Serve (Restart) passes --dev; the options' dev_mode at first.
+  void set_dev_mode(bool on) { options_.dev_mode = on; }
 
   // Admin API over mutual TLS with the admin certificate. `body` is sent for
   // POST (null: empty body). Transport errors are errors; HTTP errors are not.
