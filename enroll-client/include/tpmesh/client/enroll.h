@@ -3,7 +3,10 @@
 //
 // State directory (0700; secrets 0600):
 //   wg.key        WireGuard private key (base64, as `wg genkey` writes it).
-//                 Generated here; never leaves the host.
+//                 Generated here; never leaves the host. A first enrollment
+//                 keeps one it finds; a re-enrollment (force over an existing
+//                 node.json) makes a new one in wg.key.new, which replaces
+//                 wg.key (one rename) only once the authority accepted it.
 //   wg.pub        its public key (base64)
 //   ak.blob       the TPM-wrapped attestation key (useless off this TPM)
 //   node.key      private key of the node's mTLS certificate (generated here)
@@ -35,7 +38,7 @@ struct EnrollOptions {
   std::vector<std::string> endpoints;  // this host's underlay endpoints ("[v6]:port")
   std::optional<std::string> token;
   std::optional<attest::KeyAlg> ek_alg;  // default: the first EK with a certificate, RSA first
-  bool force = false;                    // enroll again even if already enrolled
+  bool force = false;                    // enroll again even if already enrolled (new keys)
   int wait_for_approval_seconds = 0;     // 0: return at once when queued
   int poll_interval_seconds = 5;
 };

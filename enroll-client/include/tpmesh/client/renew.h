@@ -49,7 +49,8 @@ struct CertWindow {
                                          bool force = false);
 
 // `tpmesh-client renew`: RenewNodeCert over a client built from the state
-// directory (authority URL, ca.crt, current node.crt/node.key).
+// directory (authority URL, ca.crt, current node.crt/node.key). Errors also
+// LoadNodeFiles's ("not_enrolled", "state_corrupt"; node_state.h).
 [[nodiscard]] Result<bool> RenewFromStateDir(const std::string& state_dir, attest::Tpm& tpm,
                                              bool force);
 
