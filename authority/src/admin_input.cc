@@ -141,35 +141,43 @@ const std::string* AdminBody::FindString(const char* field) {
   return &v->get_ref<const std::string&>();
 }
 
-std::optional<std::string> AdminBody::Text(const char* field) {
+void AdminBody::Record(Error e) {
+  if (!error_) error_ = std::move(e);
+}
+
+template <typename T, typename Parse>
+std::optional<T> AdminBody::Parsed(const char* field, Parse&& parse) {
   const std::string* s = FindString(field);
   if (s == nullptr) return std::nullopt;
-  if (Status st = ValidateAdminText(*s, field); !st.ok()) {
-    if (!error_) error_ = st.take_error();
+  Result<T> r = parse(*s, field);
+  if (!r.ok()) {
+    Record(r.take_error());
     return std::nullopt;
   }
-  return *s;
+  return std::move(r).value();
+}
+
+namespace {
+
+// A validator's Status as the accepted text itself.
+template <Status (*Validate)(std::string_view, std::string_view)>
+Result<std::string> Accepted(std::string_view s, std::string_view field) {
+  TPMESH_RETURN_IF_ERROR(Validate(s, field));
+  return std::string(s);
+}
+
+}  // namespace
+
+std::optional<std::string> AdminBody::Text(const char* field) {
+  return Parsed<std::string>(field, Accepted<ValidateAdminText>);
 }
 
 std::optional<std::string> AdminBody::PolicyName(const char* field) {
-  const std::string* s = FindString(field);
-  if (s == nullptr) return std::nullopt;
-  if (Status st = ValidatePolicyName(*s, field); !st.ok()) {
-    if (!error_) error_ = st.take_error();
-    return std::nullopt;
-  }
-  return *s;
+  return Parsed<std::string>(field, Accepted<ValidatePolicyName>);
 }
 
 std::optional<std::string> AdminBody::NodeRef(const char* field) {
-  const std::string* s = FindString(field);
-  if (s == nullptr) return std::nullopt;
-  auto ref = CanonicalNodeRef(*s, field);
-  if (!ref.ok()) {
-    if (!error_) error_ = ref.take_error();
-    return std::nullopt;
-  }
-  return std::move(ref).value();
+  return Parsed<std::string>(field, CanonicalNodeRef);
 }
 
 std::optional<std::vector<std::string>> AdminBody::NodeRefs(const char* field, size_t max_items) {
@@ -189,7 +197,7 @@ std::optional<std::vector<std::string>> AdminBody::NodeRefs(const char* field, s
     }
     auto ref = CanonicalNodeRef(item.get_ref<const std::string&>(), name);
     if (!ref.ok()) {
-      if (!error_) error_ = ref.take_error();
+      Record(ref.take_error());
       return std::nullopt;
     }
     out.push_back(std::move(ref).value());
@@ -222,14 +230,7 @@ std::optional<bool> AdminBody::Bool(const char* field) {
 }
 
 std::optional<Bytes> AdminBody::Sha256Hex(const char* field) {
-  const std::string* s = FindString(field);
-  if (s == nullptr) return std::nullopt;
-  auto b = ParseSha256Hex(*s, field);
-  if (!b.ok()) {
-    if (!error_) error_ = b.take_error();
-    return std::nullopt;
-  }
-  return std::move(b).value();
+  return Parsed<Bytes>(field, ParseSha256Hex);
 }
 
 std::optional<std::map<uint32_t, std::vector<Bytes>>> AdminBody::Pcrs(const char* field) {

@@ -82,6 +82,11 @@ class AdminBody {
  private:
   const nlohmann::json* Find(const char* field);
   const std::string* FindString(const char* field);
+  // The string `field` through `parse(text, field) -> Result<T>`; a failure
+  // is recorded (Record) and yields nullopt, as an absent field does.
+  template <typename T, typename Parse>
+  std::optional<T> Parsed(const char* field, Parse&& parse);
+  void Record(Error e);  // keeps the first error
 
   nlohmann::json body_ = nlohmann::json::object();
   std::set<std::string, std::less<>> read_;

@@ -79,17 +79,12 @@ Status AuthorityService::Quarantine(const NodeRecord& node, const Error& why) {
   return PublishThrough(published);
 }
 
-Status AuthorityService::RecheckEk(const NodeRecord& node) {
+Status AuthorityService::RecheckEk(const NodeRecord& node, bool allowlisted) const {
   if (!node.ek_evidence_stored) return OkStatus();  // enrolled before schema v3: at its next enrollment
   if (!node.ek_cert.empty()) {
     return verifier_.RecheckEkCert(node.ek_public, node.ek_cert, node.ek_intermediates);
   }
-  bool allowed = false;
-  TPMESH_RETURN_IF_ERROR(store_.Transact([&](Tx& tx) -> Status {
-    TPMESH_ASSIGN_OR_RETURN(allowed, tx.IsAllowlisted(node.ek_sha256));
-    return OkStatus();
-  }));
-  if (allowed && settings_.admission.allowlist) return OkStatus();
+  if (allowlisted && settings_.admission.allowlist) return OkStatus();
   return attest::CheckFailure(attest::Check::kEkCertChain,
                               "node " + node.node_id + " enrolled without an EK certificate and its "
                               "EK (sha256:" + HexEncode(node.ek_sha256) +
@@ -103,6 +98,7 @@ Result<proto::RenewFinishResponse> AuthorityService::RenewFinish(
   std::optional<ChallengeRecord> taken;
   std::optional<NodeRecord> node;
   std::optional<attest::PcrPolicy> policy;
+  bool allowlisted = false;
   if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
     TPMESH_ASSIGN_OR_RETURN(taken, tx.TakeChallenge(req.challenge_id));
     if (!taken) return UnknownChallenge();
@@ -114,6 +110,7 @@ Result<proto::RenewFinishResponse> AuthorityService::RenewFinish(
     TPMESH_ASSIGN_OR_RETURN(node, tx.FindNodeById(node_id));
     if (node) {
       TPMESH_ASSIGN_OR_RETURN(policy, PolicyFor(tx, node));
+      TPMESH_ASSIGN_OR_RETURN(allowlisted, tx.IsAllowlisted(node->ek_sha256));
     }
     return OkStatus();
   }); !st_.ok()) return st_.take_error();
@@ -149,7 +146,7 @@ Result<proto::RenewFinishResponse> AuthorityService::RenewFinish(
   //    failing any quarantines the node.
   Status verdict = attest::CheckQuoteTiming(node->tpm_clock, info->clock);
   if (verdict.ok() && policy) verdict = attest::CheckPcrPolicy(*policy, quote.pcr_values);
-  if (verdict.ok()) verdict = RecheckEk(*node);
+  if (verdict.ok()) verdict = RecheckEk(*node, allowlisted);
   if (!verdict.ok()) {
     Error why = verdict.take_error();
     if (Status q = Quarantine(*node, why); !Committed(q)) return q.take_error();
@@ -179,9 +176,10 @@ Result<proto::RenewFinishResponse> AuthorityService::RecordRenewal(
     n->pcr_values = pcrs;
     n->updated_at = now;
     n->last_seen = now;
-    // The certificate this request came with overlaps the new one briefly.
+    // The certificate this request came with overlaps the new one briefly
+    // (and never beyond its own expiry: TLS refuses an expired one).
     n->prev_cert_serial = std::string(serial);
-    n->prev_cert_until = std::min<int64_t>(now + settings_.cert_overlap.count(), cert.not_after);
+    n->prev_cert_until = now + settings_.cert_overlap.count();
     n->cert_serial = cert.serial;
     TPMESH_RETURN_IF_ERROR(tx.UpdateNode(*n));
     return tx.AppendAudit(AuditEntry{
@@ -202,10 +200,7 @@ Result<AuthorityService::IssuedNodeCert> AuthorityService::IssueNodeCert(std::st
                                                                          const std::string& node_id) {
   IssuedNodeCert out;
   TPMESH_ASSIGN_OR_RETURN(out.pem, CurrentCa()->IssueNodeCert(csr_pem, node_id, clock_.Now(),
-                                                             settings_.node_cert_lifetime));
-  TPMESH_ASSIGN_OR_RETURN(pki::PeerIdentity id, pki::IdentityFromCertPem(out.pem));
-  out.serial = std::move(id.serial);
-  out.not_after = ToUnixSeconds(id.not_after);
+                                                             settings_.node_cert_lifetime, &out.serial));
   return out;
 }
 

@@ -34,9 +34,8 @@ inline Error NotActiveError(std::string_view id, std::string_view hostname, Node
 inline bool CertHeldValid(std::string_view current, std::string_view previous, int64_t previous_until,
                           std::string_view serial, int64_t now) {
   if (serial.empty()) return false;
-  if (current == kAnyLegacyCert) return true;
-  if (serial == current) return true;
-  return !previous.empty() && (previous == serial || previous == kAnyLegacyCert) && now < previous_until;
+  if (current == kAnyLegacyCert || serial == current) return true;
+  return serial == previous && now < previous_until;  // renewal records a real serial as previous
 }
 inline Error CertSupersededError(std::string_view id, std::string_view serial) {
   return MakeError(Code::kUnauthenticated, "node_cert_superseded",

@@ -234,7 +234,8 @@ std::string AuthorityCa::key_pem() const {
 std::string AuthorityCa::Fingerprint() const { return impl_->fingerprint; }
 
 Result<std::string> AuthorityCa::IssueNodeCert(std::string_view csr_pem, std::string_view node_id,
-                                               TimePoint now, std::chrono::seconds lifetime) const {
+                                               TimePoint now, std::chrono::seconds lifetime,
+                                               std::string* serial) const {
   TPMESH_RETURN_IF_ERROR(ValidateNodeId(node_id));
   TPMESH_RETURN_IF_ERROR(ValidateLifetime(lifetime));
   auto bad = [](const std::string& why) { return MakeError(Code::kInvalidArgument, "invalid_csr", "csr: " + why); };
@@ -262,6 +263,9 @@ Result<std::string> AuthorityCa::IssueNodeCert(std::string_view csr_pem, std::st
   spec.eku = "clientAuth";
   spec.san = san.get();
   TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr cert, impl_->Sign(spec, now, lifetime));
+  if (serial != nullptr) {
+    TPMESH_ASSIGN_OR_RETURN(*serial, ossl::SerialHex(cert.get()));
+  }
   return ossl::CertToPem(cert.get());
 }
 

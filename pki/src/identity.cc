@@ -79,12 +79,7 @@ Result<PeerIdentity> IdentityFromCertDer(const uint8_t* der, size_t len) {
   }
   if (!found) return NoIdentity("no tpmesh://node/ or tpmesh://admin/ URI in subjectAltName");
 
-  ossl::BnPtr serial(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert.get()), nullptr));
-  char* hex = serial ? BN_bn2hex(serial.get()) : nullptr;
-  if (hex == nullptr) return ossl::CryptoError("certificate serial");
-  found->serial = hex;
-  OPENSSL_free(hex);
-  for (char& c : found->serial) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  TPMESH_ASSIGN_OR_RETURN(found->serial, ossl::SerialHex(cert.get()));
   TPMESH_ASSIGN_OR_RETURN(found->not_after, ossl::FromAsn1Time(X509_get0_notAfter(cert.get())));
   return *std::move(found);
 }

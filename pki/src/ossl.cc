@@ -1,10 +1,22 @@
 #include "ossl.h"
 
+#include <cctype>
+
 #include <openssl/pem.h>
 
 #include <cstring>
 
 namespace tpmesh::pki::ossl {
+
+Result<std::string> SerialHex(const X509* cert) {
+  BnPtr serial(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr));
+  char* hex = serial ? BN_bn2hex(serial.get()) : nullptr;
+  if (hex == nullptr) return CryptoError("certificate serial");
+  std::string out = hex;
+  OPENSSL_free(hex);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
 
 BioPtr MemReader(std::string_view text) {
   return BioPtr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));

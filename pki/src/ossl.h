@@ -30,6 +30,10 @@ using BnPtr = Bn;
 using GenNames = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES_free>>;
 using ExtPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION_free>>;
 
+// A certificate's serial as lower-case hex without leading zeros (what
+// PeerIdentity::serial holds).
+[[nodiscard]] Result<std::string> SerialHex(const X509* cert);
+
 // Read-only BIO over `text` (no copy; `text` must outlive it).
 BioPtr MemReader(std::string_view text);
 

@@ -302,8 +302,7 @@ class AuthorityService {
   Status Quarantine(const NodeRecord& node, const Error& why);
   struct IssuedNodeCert {
     std::string pem;
-    std::string serial;     // hex, as pki::PeerIdentity::serial
-    int64_t not_after = 0;  // unix s
+    std::string serial;  // hex, as pki::PeerIdentity::serial
   };
   Result<IssuedNodeCert> IssueNodeCert(std::string_view csr_pem, const std::string& node_id);
   // Renewal step 4: records the new TPM state and certificate.
@@ -322,8 +321,9 @@ class AuthorityService {
   [[nodiscard]] Status PublishThrough(int64_t generation);
   void Log(const std::string& line) const;
   // Re-checks a node's stored EK evidence (renewal): checks 1, 2, 14, 15
-  // against today's trust store, or the allowlist without a certificate.
-  Status RecheckEk(const NodeRecord& node);
+  // against today's trust store, or, without a certificate, whether its EK
+  // is on the allowlist (`allowlisted`, read by the caller's transaction).
+  Status RecheckEk(const NodeRecord& node, bool allowlisted) const;
 
   Store& store_;
   const attest::TrustStore& trust_;

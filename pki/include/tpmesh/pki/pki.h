@@ -58,9 +58,11 @@ class AuthorityCa {
   // Issues a node client certificate for the key in `csr_pem` (CSR signature
   // must verify; EC P-256/P-384 or Ed25519 keys only), serial random, EKU
   // clientAuth, SAN URI tpmesh://node/<node_id>. kInvalidArgument
-  // ("invalid_csr") for a bad CSR.
+  // ("invalid_csr") for a bad CSR. `serial`, when not null, receives the
+  // certificate's serial as PeerIdentity::serial spells it.
   [[nodiscard]] Result<std::string> IssueNodeCert(std::string_view csr_pem, std::string_view node_id,
-                                                  TimePoint now, std::chrono::seconds lifetime) const;
+                                                  TimePoint now, std::chrono::seconds lifetime,
+                                                  std::string* serial = nullptr) const;
   // Generates a key and issues an admin client certificate.
   [[nodiscard]] Result<CertAndKey> IssueAdminCert(std::string_view name, TimePoint now,
                                                   std::chrono::seconds lifetime) const;
