@@ -5,7 +5,6 @@
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/objects.h>
-#include <openssl/pem.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
@@ -14,32 +13,15 @@
 #include <cctype>
 #include <climits>
 #include <ctime>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <optional>
 #include <vector>
 
 #include "ossl.h"
+#include "trust_store_impl.h"
 #include "tpmesh/attest/checks.h"
 #include "verify_internal.h"
 
 namespace tpmesh::attest {
-
-struct TrustStore::Impl {
-  X509_STORE* roots = X509_STORE_new();
-  STACK_OF(X509)* root_list = sk_X509_new_null();     // for counting / dedupe
-  STACK_OF(X509)* intermediates = sk_X509_new_null();  // untrusted chain hints
-
-  Impl() = default;
-  Impl(const Impl&) = delete;
-  Impl& operator=(const Impl&) = delete;
-  ~Impl() {
-    X509_STORE_free(roots);
-    sk_X509_pop_free(root_list, X509_free);
-    sk_X509_pop_free(intermediates, X509_free);
-  }
-};
 
 namespace {
 
@@ -85,10 +67,6 @@ using Eku = std::unique_ptr<EXTENDED_KEY_USAGE, ossl::Deleter<EXTENDED_KEY_USAGE
 using BioPtr = std::unique_ptr<BIO, ossl::Deleter<BIO_free>>;
 void FreeStackShallow(STACK_OF(X509)* s) { sk_X509_free(s); }  // borrowed elements
 using X509Stack = std::unique_ptr<STACK_OF(X509), ossl::Deleter<FreeStackShallow>>;
-
-Error TrustError(Code code, std::string message) {
-  return MakeError(code, "trust_store_invalid", std::move(message));
-}
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return a.size() == b.size() &&
@@ -437,110 +415,13 @@ Status CheckSoftwareTpm(const EkCertOptions& options, EkCertInfo& info) {
 }  // namespace
 
 
-TrustStore::TrustStore() : impl_(std::make_unique<Impl>()) {}
-TrustStore::~TrustStore() = default;
-TrustStore::TrustStore(TrustStore&&) noexcept = default;
-TrustStore& TrustStore::operator=(TrustStore&&) noexcept = default;
-
-size_t TrustStore::root_count() const {
-  return impl_ ? static_cast<size_t>(sk_X509_num(impl_->root_list)) : 0;
-}
-size_t TrustStore::intermediate_count() const {
-  return impl_ ? static_cast<size_t>(sk_X509_num(impl_->intermediates)) : 0;
-}
-
-namespace {
-
-bool Contains(STACK_OF(X509)* list, X509* c) {
-  for (int i = 0; i < sk_X509_num(list); ++i) {
-    if (X509_cmp(sk_X509_value(list, i), c) == 0) return true;
-  }
-  return false;
-}
-
-// Takes ownership of `cert`.
-Status AddCert(TrustStore::Impl& impl, ossl::X509Ptr cert) {
-  if (!impl.roots || !impl.root_list || !impl.intermediates) {
-    return ossl::CryptoError("trust store allocation");
-  }
-  bool root = IsSelfSigned(cert.get());
-  STACK_OF(X509)* list = root ? impl.root_list : impl.intermediates;
-  if (Contains(list, cert.get())) return OkStatus();
-  if (root && X509_STORE_add_cert(impl.roots, cert.get()) != 1) {
-    return ossl::CryptoError("X509_STORE_add_cert");
-  }
-  if (sk_X509_push(list, cert.get()) <= 0) return ossl::CryptoError("sk_X509_push");
-  cert.release();
-  return OkStatus();
-}
-
-}  // namespace
-
-Status TrustStore::AddPem(std::string_view pem) {
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  if (!bio) return ossl::CryptoError("BIO_new_mem_buf");
-  std::vector<ossl::X509Ptr> certs;
-  ERR_clear_error();
-  while (ossl::X509Ptr c{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
-    certs.push_back(std::move(c));
-  }
-  unsigned long err = ERR_peek_last_error();
-  bool clean_end = ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE;
-  if (err != 0 && !clean_end) {
-    return TrustError(Code::kInvalidArgument,
-                      "PEM certificate #" + std::to_string(certs.size() + 1) +
-                          " does not parse: " + ossl::DrainErrors());
-  }
-  ERR_clear_error();
-  if (certs.empty()) return TrustError(Code::kInvalidArgument, "no PEM certificate found");
-  for (auto& c : certs) TPMESH_RETURN_IF_ERROR(AddCert(*impl_, std::move(c)));
-  return OkStatus();
-}
-
-Status TrustStore::AddDer(ByteView der) {
-  auto cert = ParseCert(der, "DER certificate");
-  if (!cert.ok()) return TrustError(Code::kInvalidArgument, cert.error().message);
-  return AddCert(*impl_, std::move(cert).value());
-}
-
-Result<TrustStore> TrustStore::LoadDirectory(const std::string& dir) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  std::vector<fs::path> files;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    std::string ext = it->path().extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(),
-                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    if (ext != ".pem" && ext != ".crt" && ext != ".cer" && ext != ".der") continue;
-    std::error_code type_ec;
-    if (it->is_regular_file(type_ec)) files.push_back(it->path());
-  }
-  if (ec) {
-    return TrustError(Code::kNotFound, "cannot read trust directory " + dir + ": " + ec.message());
-  }
-  std::sort(files.begin(), files.end());
-  TrustStore store;
-  for (const fs::path& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (!in.good() && !in.eof()) {
-      return TrustError(Code::kNotFound, "cannot read trust file " + f.string());
-    }
-    // .crt/.cer may hold either encoding; a PEM armor line decides.
-    bool pem = content.find("-----BEGIN") != std::string::npos;
-    Status st = pem ? store.AddPem(content) : store.AddDer(AsView(content));
-    if (!st.ok()) {
-      return TrustError(Code::kInvalidArgument, "trust file " + f.string() + ": " + st.error().message);
-    }
-  }
-  return store;
-}
-
 Result<Bytes> TrimDer(ByteView nv_contents) { return TrimDerFor(nv_contents, "ek_cert"); }
 
 namespace internal {
 
 Result<ossl::X509Ptr> ParseEkCert(ByteView ek_cert_der) { return ParseCert(ek_cert_der, "ek_cert"); }
+Result<ossl::X509Ptr> ParseDerCert(ByteView der, const std::string& what) { return ParseCert(der, what); }
+bool IsSelfSignedCert(X509* cert) { return IsSelfSigned(cert); }
 
 Result<EkCertInfo> VerifyEkCertificate(X509* leaf, std::span<const Bytes> intermediates,
                                        const TrustStore& trust, const EkCertOptions& options) {

@@ -14,16 +14,16 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <optional>
-#include <set>
 
 #include "esys_templates.h"
+#include "esys_tpm.h"
 #include "esys_util.h"
 #include "tpmesh/attest/checks.h"
 #include "tpmesh/attest/tpm.h"
 
 namespace tpmesh::attest {
+namespace internal {
 namespace {
 
 using esys::EsysOut;
@@ -33,9 +33,6 @@ using esys::TpmError;
 using esys::TrCloseGuard;
 using esys::UnmarshalExact;
 
-constexpr int kPcrAttempts = 5;
-constexpr uint16_t kNvBufferFallback = 512;
-constexpr uint32_t kPcrCount = 24;
 
 Error Unavailable(const std::string& tcti, const std::string& step, TSS2_RC rc) {
   return MakeError(
@@ -44,34 +41,6 @@ Error Unavailable(const std::string& tcti, const std::string& step, TSS2_RC rc) 
           "); check that the TPM device exists and this user may open it (device:/dev/tpmrm0 "
           "is usually group 'tss'), or that the TPM simulator is running and listening on the "
           "host/port given (swtpm:host=...,port=...)");
-}
-
-Result<TPMI_ALG_HASH> BankAlg(HashAlg bank) {
-  switch (bank) {
-    case HashAlg::kSha1: return static_cast<TPMI_ALG_HASH>(TPM2_ALG_SHA1);
-    case HashAlg::kSha256: return static_cast<TPMI_ALG_HASH>(TPM2_ALG_SHA256);
-    case HashAlg::kSha384: return static_cast<TPMI_ALG_HASH>(TPM2_ALG_SHA384);
-  }
-  return MakeError(Code::kInvalidArgument, "unknown_hash_alg", "unknown PCR bank");
-}
-
-Status CheckPcrIndices(const std::vector<uint32_t>& pcrs) {
-  for (uint32_t pcr : pcrs) {
-    if (pcr >= kPcrCount) {
-      return MakeError(Code::kInvalidArgument, "pcr_out_of_range",
-                       "PCR " + std::to_string(pcr) + " does not exist (PCRs are 0..23)");
-    }
-  }
-  return OkStatus();
-}
-
-TPML_PCR_SELECTION ToTpml(TPMI_ALG_HASH bank, const std::set<uint32_t>& pcrs) {
-  TPML_PCR_SELECTION sel{};
-  sel.count = 1;
-  sel.pcrSelections[0].hash = bank;
-  sel.pcrSelections[0].sizeofSelect = 3;
-  for (uint32_t pcr : pcrs) sel.pcrSelections[0].pcrSelect[pcr / 8] |= (1u << (pcr % 8));
-  return sel;
 }
 
 // Splits NV contents into DER certificates; bytes after the last certificate
@@ -114,57 +83,7 @@ class SecretDigestOut {
   TPM2B_DIGEST* p_ = nullptr;
 };
 
-struct PcrSnapshot {
-  PcrValues values;
-  uint32_t update_counter = 0;
-  bool consistent = true;  // the counter did not change between PCR_Read calls
-  bool operator==(const PcrSnapshot& o) const {
-    return values == o.values && update_counter == o.update_counter;
-  }
-};
-
-class EsysTpm final : public Tpm {
- public:
-  EsysTpm(std::string tcti, TSS2_TCTI_CONTEXT* tcti_ctx, ESYS_CONTEXT* ctx)
-      : tcti_(std::move(tcti)), tcti_ctx_(tcti_ctx), ctx_(ctx) {}
-  EsysTpm(const EsysTpm&) = delete;
-  EsysTpm& operator=(const EsysTpm&) = delete;
-  ~EsysTpm() override {
-    Esys_Finalize(&ctx_);
-    Tss2_TctiLdr_Finalize(&tcti_ctx_);
-  }
-
-  // Probes the TPM (starting it up if nobody has) and reads NV_BUFFER_MAX.
-  Status Init();
-
-  Result<EkBundle> ReadEk(KeyAlg alg) override;
-  Result<AkBlob> CreateAk(KeyAlg alg) override;
-  Result<SecretBytes> ActivateCredential(const AkBlob& ak, KeyAlg ek_alg,
-                                         const Credential& credential) override;
-  Result<QuoteEvidence> Quote(const AkBlob& ak, const PcrSelection& selection,
-                              ByteView nonce) override;
-  Result<PcrValues> ReadPcrs(const PcrSelection& selection) override;
-  Status ExtendPcr(uint32_t pcr, ByteView digest) override;
-  Result<size_t> TransientHandleCount() override;
-
- private:
-  // A TPM_PT property's value (0 when the TPM does not report it).
-  TSS2_RC GetPropertyRaw(TPM2_PT property, uint32_t* value);
-  Result<std::vector<TPM2_HANDLE>> ListHandles(TPM2_HANDLE first, TPM2_HANDLE last);
-  Status CreatePrimary(ESYS_TR hierarchy, const TPM2B_PUBLIC& tmpl, const std::string& step,
-                       FlushGuard& handle, EsysOut<TPM2B_PUBLIC>* out_public);
-  // Loads `ak` under a freshly created SRK (flushed again before returning).
-  Status LoadAk(const AkBlob& ak, FlushGuard& handle);
-  // Whole contents of an NV index; nullopt when absent or never written.
-  Result<std::optional<Bytes>> ReadNv(TPM2_HANDLE index);
-  Result<Bytes> ReadNvWith(ESYS_TR auth, ESYS_TR nv, uint16_t size, TPM2_HANDLE index);
-  Result<PcrSnapshot> ReadPcrSnapshot(const PcrSelection& selection);
-
-  std::string tcti_;
-  TSS2_TCTI_CONTEXT* tcti_ctx_;
-  ESYS_CONTEXT* ctx_;
-  uint16_t nv_buffer_max_ = kNvBufferFallback;
-};
+}  // namespace
 
 Status EsysTpm::Init() {
   uint32_t buffer_max = 0;
@@ -443,124 +362,6 @@ Result<SecretBytes> EsysTpm::ActivateCredential(const AkBlob& ak, KeyAlg ek_alg,
   return SecretBytes(ByteView(cert_info.get()->buffer, cert_info.get()->size));
 }
 
-Result<PcrSnapshot> EsysTpm::ReadPcrSnapshot(const PcrSelection& selection) {
-  TPMESH_RETURN_IF_ERROR(CheckPcrIndices(selection.pcrs));
-  TPMESH_ASSIGN_OR_RETURN(const TPMI_ALG_HASH bank, BankAlg(selection.bank));
-  const size_t digest_size = HashAlgSize(selection.bank);
-  std::set<uint32_t> remaining(selection.pcrs.begin(), selection.pcrs.end());
-  PcrSnapshot snap;
-  bool first = true;
-  // PCR_Read returns at most 8 digests per call: repeat for the rest.
-  do {
-    const TPML_PCR_SELECTION in = ToTpml(bank, remaining);
-    uint32_t counter = 0;
-    EsysOut<TPML_PCR_SELECTION> out_sel;
-    EsysOut<TPML_DIGEST> digests;
-    TSS2_RC rc = Esys_PCR_Read(ctx_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &in, &counter,
-                               out_sel.out(), digests.out());
-    if (rc != TSS2_RC_SUCCESS) return TpmError("PCR_Read", rc);
-    if (first) snap.update_counter = counter;
-    if (counter != snap.update_counter) snap.consistent = false;
-    first = false;
-    uint32_t k = 0;
-    size_t got = 0;
-    for (uint32_t s = 0; s < out_sel->count; ++s) {
-      const TPMS_PCR_SELECTION& ps = out_sel->pcrSelections[s];
-      for (uint32_t pcr = 0; pcr < ps.sizeofSelect * 8u; ++pcr) {
-        if (!(ps.pcrSelect[pcr / 8] & (1u << (pcr % 8)))) continue;
-        if (k >= digests->count) {
-          return MakeError(Code::kInternal, "tpm_error", "PCR_Read returned fewer digests than "
-                                                         "PCRs selected");
-        }
-        const TPM2B_DIGEST& d = digests->digests[k++];
-        if (ps.hash != bank || !remaining.count(pcr)) continue;
-        if (d.size != digest_size) {
-          return MakeError(Code::kInternal, "tpm_error",
-                           "PCR_Read returned a " + std::to_string(d.size) + "-byte digest for " +
-                               HashAlgName(selection.bank) + " PCR " + std::to_string(pcr));
-        }
-        snap.values[pcr] = Bytes(d.buffer, d.buffer + d.size);
-        remaining.erase(pcr);
-        ++got;
-      }
-    }
-    if (got == 0 && !remaining.empty()) {
-      return MakeError(Code::kFailedPrecondition, "pcr_bank_unavailable",
-                       std::string("the TPM returned no ") + HashAlgName(selection.bank) +
-                           " PCR values: that bank is not allocated on this TPM");
-    }
-  } while (!remaining.empty());
-  return snap;
-}
-
-Result<PcrValues> EsysTpm::ReadPcrs(const PcrSelection& selection) {
-  for (int attempt = 0; attempt < kPcrAttempts; ++attempt) {
-    TPMESH_ASSIGN_OR_RETURN(PcrSnapshot snap, ReadPcrSnapshot(selection));
-    if (snap.consistent) return std::move(snap.values);
-  }
-  return MakeError(Code::kAborted, "pcrs_unstable",
-                   "PCRs kept changing while being read (" + std::to_string(kPcrAttempts) +
-                       " attempts); retry later");
-}
-
-Result<QuoteEvidence> EsysTpm::Quote(const AkBlob& ak, const PcrSelection& selection,
-                                     ByteView nonce) {
-  TPM2B_DATA qualifying{};
-  if (nonce.size() > sizeof(qualifying.buffer)) {
-    return MakeError(Code::kInvalidArgument, "nonce_too_long",
-                     "quote nonce is " + std::to_string(nonce.size()) + " bytes; at most " +
-                         std::to_string(sizeof(qualifying.buffer)) + " fit in qualifyingData");
-  }
-  qualifying.size = static_cast<uint16_t>(nonce.size());
-  if (!nonce.empty()) std::memcpy(qualifying.buffer, nonce.data(), nonce.size());
-  TPMESH_RETURN_IF_ERROR(CheckPcrIndices(selection.pcrs));
-  TPMESH_ASSIGN_OR_RETURN(const TPMI_ALG_HASH bank, BankAlg(selection.bank));
-  const TPML_PCR_SELECTION pcr_select =
-      ToTpml(bank, std::set<uint32_t>(selection.pcrs.begin(), selection.pcrs.end()));
-  TPMT_SIG_SCHEME scheme{};
-  scheme.scheme = TPM2_ALG_NULL;  // the AK's own scheme
-
-  FlushGuard ak_handle(ctx_);
-  TPMESH_RETURN_IF_ERROR(LoadAk(ak, ak_handle));
-  for (int attempt = 0; attempt < kPcrAttempts; ++attempt) {
-    TPMESH_ASSIGN_OR_RETURN(PcrSnapshot before, ReadPcrSnapshot(selection));
-    EsysOut<TPM2B_ATTEST> quoted;
-    EsysOut<TPMT_SIGNATURE> signature;
-    TSS2_RC rc = Esys_Quote(ctx_, ak_handle.get(), ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-                            &qualifying, &scheme, &pcr_select, quoted.out(), signature.out());
-    if (rc != TSS2_RC_SUCCESS) return TpmError("Quote", rc);
-    TPMESH_ASSIGN_OR_RETURN(PcrSnapshot after, ReadPcrSnapshot(selection));
-    if (!before.consistent || !after.consistent || !(before == after)) continue;
-    QuoteEvidence ev;
-    ev.attest.assign(quoted->attestationData, quoted->attestationData + quoted->size);
-    TPMESH_ASSIGN_OR_RETURN(ev.signature, Marshal(Tss2_MU_TPMT_SIGNATURE_Marshal,
-                                                  *signature.get(), "quote signature"));
-    ev.selection = selection;
-    ev.pcr_values = std::move(before.values);
-    return ev;
-  }
-  return MakeError(Code::kAborted, "pcrs_unstable",
-                   "PCRs kept changing while quoting (" + std::to_string(kPcrAttempts) +
-                       " attempts); retry later");
-}
-
-Status EsysTpm::ExtendPcr(uint32_t pcr, ByteView digest) {
-  TPMESH_RETURN_IF_ERROR(CheckPcrIndices({pcr}));
-  if (digest.size() != TPM2_SHA256_DIGEST_SIZE) {
-    return MakeError(Code::kInvalidArgument, "digest_size_invalid",
-                     "PCR extend digest is " + std::to_string(digest.size()) +
-                         " bytes; the sha256 bank needs 32");
-  }
-  TPML_DIGEST_VALUES values{};
-  values.count = 1;
-  values.digests[0].hashAlg = TPM2_ALG_SHA256;
-  std::memcpy(values.digests[0].digest.sha256, digest.data(), digest.size());
-  TSS2_RC rc = Esys_PCR_Extend(ctx_, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                               ESYS_TR_NONE, &values);
-  if (rc != TSS2_RC_SUCCESS) return TpmError("PCR_Extend of PCR " + std::to_string(pcr), rc);
-  return OkStatus();
-}
-
 Result<size_t> EsysTpm::TransientHandleCount() {
   TPMESH_ASSIGN_OR_RETURN(auto objects, ListHandles(TPM2_TRANSIENT_FIRST, TPM2_TRANSIENT_LAST));
   // TPM_HT_LOADED_SESSION lists loaded HMAC and policy sessions.
@@ -569,19 +370,19 @@ Result<size_t> EsysTpm::TransientHandleCount() {
   return objects.size() + sessions.size();
 }
 
-}  // namespace
+}  // namespace internal
 
 Result<std::unique_ptr<Tpm>> OpenTpm(const std::string& tcti) {
   TSS2_TCTI_CONTEXT* tcti_ctx = nullptr;
   TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti.c_str(), &tcti_ctx);
-  if (rc != TSS2_RC_SUCCESS) return Unavailable(tcti, "opening the TCTI", rc);
+  if (rc != TSS2_RC_SUCCESS) return internal::Unavailable(tcti, "opening the TCTI", rc);
   ESYS_CONTEXT* ctx = nullptr;
   rc = Esys_Initialize(&ctx, tcti_ctx, nullptr);
   if (rc != TSS2_RC_SUCCESS) {
     Tss2_TctiLdr_Finalize(&tcti_ctx);
-    return Unavailable(tcti, "Esys_Initialize", rc);
+    return internal::Unavailable(tcti, "Esys_Initialize", rc);
   }
-  auto tpm = std::make_unique<EsysTpm>(tcti, tcti_ctx, ctx);
+  auto tpm = std::make_unique<internal::EsysTpm>(tcti, tcti_ctx, ctx);
   TPMESH_RETURN_IF_ERROR(tpm->Init());
   return std::unique_ptr<Tpm>(std::move(tpm));
 }

@@ -22,6 +22,10 @@ namespace tpmesh::attest::internal {
 // The EK certificate (NV padding trimmed) as one X509; Malformed("ek_cert: ...")
 // exactly as VerifyEkCertificate reports it.
 [[nodiscard]] Result<ossl::X509Ptr> ParseEkCert(ByteView ek_cert_der);
+// Exactly one DER certificate (NV padding trimmed); errors name `what`.
+[[nodiscard]] Result<ossl::X509Ptr> ParseDerCert(ByteView der, const std::string& what);
+// Issued by itself and its signature verifies with its own key.
+bool IsSelfSignedCert(X509* cert);
 
 // VerifyEkCertificate on an already parsed leaf.
 [[nodiscard]] Result<EkCertInfo> VerifyEkCertificate(X509* leaf,

@@ -1,6 +1,8 @@
 // Small helpers shared by the AuthorityService source files (service*.cc).
 #pragma once
 
+#include <openssl/sha.h>
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,6 +49,14 @@ inline Error CertSupersededError(std::string_view id, std::string_view serial) {
 inline Error Revoked(const NodeRecord& n) { return RevokedError(n.node_id, n.hostname, n.status_reason); }
 inline Error NotActive(const NodeRecord& n) {
   return NotActiveError(n.node_id, n.hostname, n.status, n.status_reason);
+}
+
+// What the store keeps of an enrollment token: its SHA-256 (the token
+// itself is never stored).
+inline Bytes TokenHash(std::string_view token) {
+  Bytes out(SHA256_DIGEST_LENGTH);
+  SHA256(reinterpret_cast<const uint8_t*>(token.data()), token.size(), out.data());
+  return out;
 }
 
 // By node id first, then by hostname.

@@ -1,0 +1,29 @@
+// Internal: TrustStore's representation, shared by trust_store.cc (loading)
+// and ekcert.cc (chain building). Not a public header.
+#pragma once
+
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include "tpmesh/attest/ekcert.h"
+
+namespace tpmesh::attest {
+
+// Owns every certificate it holds; roots are self-signed, the rest are
+// untrusted chain hints. Not copyable; used read-only after loading.
+struct TrustStore::Impl {
+  X509_STORE* roots = X509_STORE_new();
+  STACK_OF(X509)* root_list = sk_X509_new_null();     // for counting / dedupe
+  STACK_OF(X509)* intermediates = sk_X509_new_null();  // untrusted chain hints
+
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  ~Impl() {
+    X509_STORE_free(roots);
+    sk_X509_pop_free(root_list, X509_free);
+    sk_X509_pop_free(intermediates, X509_free);
+  }
+};
+
+}  // namespace tpmesh::attest

@@ -1,0 +1,136 @@
+// AuthorityService: the authority's own keys: config-signing key and CA
+// rotation, each announce -> switch -> retire with overlap (service.h).
+#include "service_util.h"
+#include "tpmesh/authority/service.h"
+
+namespace tpmesh::authority {
+
+Bytes AuthorityService::ConfigSigningPublic() const {
+  return keys_.signing ? keys_.signing->current_public() : keys_.config_signing_public;
+}
+
+std::vector<SigningKeyInfo> AuthorityService::SigningKeysInfo() const {
+  if (keys_.signing) return keys_.signing->Info();
+  return {SigningKeyInfo{keys_.config_signing_public, "current", 0, 0, 0}};
+}
+
+Status AuthorityService::RotateSigningKey(const std::string& actor, const std::string& reason) {
+  if (!keys_.signing || !publisher_) {
+    return MakeError(Code::kFailedPrecondition, "signing_rotation_unavailable",
+                     "this authority was started without rotatable config-signing keys");
+  }
+  std::lock_guard<std::mutex> lock(rot_mu_);
+  const int64_t now = Now();
+  TPMESH_RETURN_IF_ERROR(keys_.signing->Announce(rng_, now, INT64_MAX));
+  keys_.signing->Configure(*publisher_);
+  // Every generation committed after this read is published after Configure,
+  // so it carries the announcement.
+  TPMESH_ASSIGN_OR_RETURN(int64_t before, Generation());
+  TPMESH_RETURN_IF_ERROR(keys_.signing->SetAnnounceGeneration(before + 1));
+  auto info = keys_.signing->Info();
+  return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
+    return tx.AppendAudit(AuditEntry{0, now, actor, "signing_key.announce", "", reason,
+                                     "next config-signing key " + Base64Encode(info.back().public_key) +
+                                         ", announced in configs signed by the current one"});
+  });
+}
+
+// rot_mu_ held. Switch once every active node holds a generation carrying
+// the announcement (or after the overlap); retire after the overlap.
+Status AuthorityService::SigningTick(const std::vector<NodeRecord>& nodes) {
+  if (!keys_.signing || !publisher_) return OkStatus();
+  SigningKeys& keys = *keys_.signing;
+  const int64_t now = Now();
+  const int64_t overlap = settings_.rotation.policy.overlap.count();
+  if (keys.has_next()) {
+    const int64_t announced = keys.next_announce_generation();
+    const bool all = EveryActiveNodeReported(
+        nodes, [&](const NodeReport& r) { return r.applied_generation >= announced; });
+    if (!all && now < keys.next_announced_at() + overlap) return OkStatus();
+    const Bytes old = keys.current_public();
+    TPMESH_RETURN_IF_ERROR(keys.Switch(now + overlap));
+    keys.Configure(*publisher_);
+    return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
+      return tx.AppendAudit(AuditEntry{
+          0, now, "system", "signing_key.switch", "", all ? "every active node holds the announcement" : "overlap elapsed",
+          "configs are now signed by " + Base64Encode(keys.current_public()) + " and co-signed by " + Base64Encode(old) +
+              " until " + std::to_string(now + overlap)});
+    });
+  }
+  if (keys.has_old() && now >= keys.old_until()) {
+    TPMESH_RETURN_IF_ERROR(keys.Retire());
+    keys.Configure(*publisher_);
+    return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
+      return tx.AppendAudit(AuditEntry{0, now, "system", "signing_key.retire", "", "",
+                                       "the previous config-signing key no longer co-signs"});
+    });
+  }
+  return OkStatus();
+}
+
+std::shared_ptr<const pki::AuthorityCa> AuthorityService::CurrentCa() const {
+  if (keys_.cas) return keys_.cas->Current();
+  return std::shared_ptr<const pki::AuthorityCa>(std::shared_ptr<void>(), keys_.ca);  // not owned
+}
+
+std::string AuthorityService::CaBundle() const { return keys_.cas ? keys_.cas->Bundle() : keys_.ca_bundle_pem; }
+
+std::vector<CaInfo> AuthorityService::CasInfo() const {
+  if (keys_.cas) return keys_.cas->Info();
+  return {CaInfo{keys_.ca ? keys_.ca->Fingerprint() : "", "current", 0, 0}};
+}
+
+Status AuthorityService::RotateCa(const std::string& actor, const std::string& reason) {
+  if (!keys_.cas || !publisher_) {
+    return MakeError(Code::kFailedPrecondition, "ca_rotation_unavailable",
+                     "this authority was started without a rotatable CA");
+  }
+  std::lock_guard<std::mutex> lock(rot_mu_);
+  const int64_t now = Now();
+  TPMESH_RETURN_IF_ERROR(keys_.cas->Announce(clock_.Now()));
+  if (tls_reload_) TPMESH_RETURN_IF_ERROR(tls_reload_(keys_.cas->Tls()));
+  const std::string fp = keys_.cas->Info().back().fingerprint;
+  // A new generation wakes every node; its acknowledgement fetches the bundle.
+  return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
+    return tx.AppendAudit(AuditEntry{0, now, actor, "ca.announce", "", reason,
+                                     "next authority CA sha256:" + fp + " added to the trust bundle"});
+  });
+}
+
+// rot_mu_ held. Switch once every active node trusts the new bundle (or
+// after the overlap); retire once every certificate the old CA issued expired.
+Status AuthorityService::CaTick(const std::vector<NodeRecord>& nodes) {
+  if (!keys_.cas || !publisher_) return OkStatus();
+  CaKeys& cas = *keys_.cas;
+  const int64_t now = Now();
+  const int64_t overlap = settings_.rotation.policy.overlap.count();
+  if (cas.has_next()) {
+    const std::string want = cas.BundleSha256();
+    const bool all =
+        EveryActiveNodeReported(nodes, [&](const NodeReport& r) { return r.ca_bundle_sha256 == want; });
+    if (!all && now < cas.next_announced_at() + overlap) return OkStatus();
+    // Certificates the old CA issued (backdated by at most a tenth of their
+    // lifetime) are valid until at most now + lifetime.
+    const int64_t until = now + std::max<int64_t>(overlap, settings_.node_cert_lifetime.count());
+    const std::string old_fp = cas.Info().front().fingerprint;
+    TPMESH_RETURN_IF_ERROR(cas.Switch(clock_.Now(), until));
+    if (tls_reload_) TPMESH_RETURN_IF_ERROR(tls_reload_(cas.Tls()));
+    return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
+      return tx.AppendAudit(AuditEntry{
+          0, now, "system", "ca.switch", "", all ? "every active node trusts the new bundle" : "overlap elapsed",
+          "certificates are now issued by sha256:" + cas.Info().front().fingerprint + "; sha256:" + old_fp +
+              " stays trusted until " + std::to_string(until)});
+    });
+  }
+  if (cas.has_old() && now >= cas.old_until()) {
+    TPMESH_RETURN_IF_ERROR(cas.Retire());
+    if (tls_reload_) TPMESH_RETURN_IF_ERROR(tls_reload_(cas.Tls()));
+    return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
+      return tx.AppendAudit(AuditEntry{0, now, "system", "ca.retire", "", "",
+                                       "the previous authority CA left the trust bundle"});
+    });
+  }
+  return OkStatus();
+}
+
+}  // namespace tpmesh::authority
