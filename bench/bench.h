@@ -45,9 +45,7 @@ class Reporter {
 };
 
 using Seconds = std::chrono::duration<double>;
-inline double Now() {
-  return Seconds(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+inline double Now() { return Seconds(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 // The mesh prefix of every benchmark's state.
 inline constexpr const char* kMeshPrefix = "fd12:3456:789a::/48";
 // `n` deterministic bytes for item `i` (BLAKE2b of tag || i, big-endian):
@@ -84,11 +82,13 @@ Error BenchError(const std::string& what);
 
 // The benchmarks. Each emits its BENCH lines through `out` and fails (with
 // the reason) if any verification along the way did not succeed.
-Status RunEnrollVerify(const BenchConfig& cfg, Reporter& out);   // enroll_verify_*, crypto_floor_*
-Status RunConfigBuild(const BenchConfig& cfg, Reporter& out);    // config_build_*, change_bytes_*
-Status RunEnrollHttp(const BenchConfig& cfg, Reporter& out);     // enroll_http_*
-Status RunThreadCost(const BenchConfig& cfg, Reporter& out);     // idle_thread_rss_kb
-Status RunConverge(const BenchConfig& cfg, Reporter& out);       // converge_*_nN, change_bytes_received_nN
-Status RunAuthorityRss(const BenchConfig& cfg, Reporter& out);   // authority_rss_* (forks; run it single-threaded)
+Status RunEnrollVerify(const BenchConfig& cfg, Reporter& out);  // enroll_verify_*, crypto_floor_*
+Status RunConfigBuild(const BenchConfig& cfg, Reporter& out);   // config_build_*, change_bytes_*
+Status RunEnrollHttp(const BenchConfig& cfg, Reporter& out);    // enroll_http_*
+Status RunThreadCost(const BenchConfig& cfg, Reporter& out);    // idle_thread_rss_kb
+Status RunConverge(const BenchConfig& cfg,
+                   Reporter& out);  // converge_*_nN, change_bytes_received_nN
+Status RunAuthorityRss(const BenchConfig& cfg,
+                       Reporter& out);  // authority_rss_* (forks; run it single-threaded)
 
 }  // namespace tpmesh::bench

@@ -24,9 +24,9 @@
 // 5,000 (10,000 is the line above), change_bytes_per_node / full_config_bytes
 // at 2,000, 5,000, 10,000 (1,000 above), config_publish_ms /
 // config_listnodes_ms at 1,000, 2,000, 5,000 (10,000 above).
+#include <nlohmann/json.hpp>
 #include <sodium.h>
 
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -38,7 +38,6 @@
 
 namespace tpmesh::bench {
 namespace {
-
 
 std::string Hostname(uint32_t i) { return "node-" + std::to_string(100000 + i).substr(1); }
 
@@ -86,21 +85,21 @@ struct BuildTimes {
 Result<BuildTimes> TimeBuild(const meshcfg::MeshState& state, ByteView sk, int iters) {
   BuildTimes t;
   TPMESH_ASSIGN_OR_RETURN(t.sign_ms, MsPerOp(iters, [&]() -> Status {
-    auto s = meshcfg::SignState(state, sk);
-    return s.ok() ? OkStatus() : s.take_error();
-  }));
+                            auto s = meshcfg::SignState(state, sk);
+                            return s.ok() ? OkStatus() : s.take_error();
+                          }));
   TPMESH_ASSIGN_OR_RETURN(t.build_ms, MsPerOp(iters, [&]() -> Status {
-    auto s = meshcfg::SignState(state, sk);
-    if (!s.ok()) return s.take_error();
-    t.json_bytes = meshcfg::ToJson(*s).size();
-    return OkStatus();
-  }));
+                            auto s = meshcfg::SignState(state, sk);
+                            if (!s.ok()) return s.take_error();
+                            t.json_bytes = meshcfg::ToJson(*s).size();
+                            return OkStatus();
+                          }));
   return t;
 }
 
 // Lines are named with `sfx` (under --selftest n is smaller than the name says).
-Status ChangeBytes(const authority::MeshPrefix& prefix, uint32_t n, const std::string& sfx, ByteView secret,
-                   const Bytes& pk, Reporter& out) {
+Status ChangeBytes(const authority::MeshPrefix& prefix, uint32_t n, const std::string& sfx,
+                   ByteView secret, const Bytes& pk, Reporter& out) {
   authority::ConfigPublisher publisher{SecretBytes(secret)};
   meshcfg::MeshState before = State(prefix, n, 10);
   meshcfg::MeshState after = before;
@@ -152,8 +151,9 @@ Status AuthorityPath(const BenchConfig& cfg, uint32_t n, const std::string& sfx,
   for (int i = 0; i < iters; ++i) {
     const int64_t before = publisher.generation();
     double t0 = Now();
-    TPMESH_ASSIGN_OR_RETURN(auto revoked, service.Revoke(SyntheticNode(static_cast<uint32_t>(i)).node_id,
-                                                          "admin:bench", "bench"));
+    TPMESH_ASSIGN_OR_RETURN(
+        auto revoked,
+        service.Revoke(SyntheticNode(static_cast<uint32_t>(i)).node_id, "admin:bench", "bench"));
     (void)revoked;
     total += Now() - t0;
     if (publisher.generation() <= before) return BenchError("the revocation published nothing");
@@ -165,12 +165,12 @@ Status AuthorityPath(const BenchConfig& cfg, uint32_t n, const std::string& sfx,
   }
   out.Emit("config_publish_ms" + sfx, total * 1e3 / iters, "ms");
   TPMESH_ASSIGN_OR_RETURN(double list_ms, MsPerOp(iters, [&] {
-    return store->Transact([&](authority::Tx& tx) -> Status {
-      auto nodes = tx.ListNodes();
-      if (!nodes.ok()) return nodes.take_error();
-      return nodes->size() == n ? OkStatus() : BenchError("ListNodes size");
-    });
-  }));
+                            return store->Transact([&](authority::Tx& tx) -> Status {
+                              auto nodes = tx.ListNodes();
+                              if (!nodes.ok()) return nodes.take_error();
+                              return nodes->size() == n ? OkStatus() : BenchError("ListNodes size");
+                            });
+                          }));
   out.Emit("config_listnodes_ms" + sfx, list_ms, "ms");
   return OkStatus();
 }
@@ -201,10 +201,11 @@ Status RunConfigBuild(const BenchConfig& cfg, Reporter& out) {
   meshcfg::SortMembers(joined);
   size_t upserts = 0;
   TPMESH_ASSIGN_OR_RETURN(double diff_ms, MsPerOp(iters, [&]() -> Status {
-    upserts = meshcfg::Diff(state, joined).upserts.size();
-    return OkStatus();
-  }));
-  if (upserts != 1) return BenchError("Diff of one join has " + std::to_string(upserts) + " upserts");
+                            upserts = meshcfg::Diff(state, joined).upserts.size();
+                            return OkStatus();
+                          }));
+  if (upserts != 1)
+    return BenchError("Diff of one join has " + std::to_string(upserts) + " upserts");
   out.Emit("config_build_ms_n10000", times.build_ms, "ms");
   out.Emit("config_sign_ms_n10000", times.sign_ms, "ms");
   out.Emit("config_diff_ms_n10000", diff_ms, "ms");

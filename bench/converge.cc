@@ -29,22 +29,23 @@
 // rss: the authority runs in a forked child (forked while this process has
 // one thread), clients in the parent; the parent reads the child's
 // /proc/<pid>/status (VmRSS, Threads) with 0 and with W clients waiting.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sodium.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+#include <sodium.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <fstream>
-#include <malloc.h>
 #include <sstream>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "bench/bench.h"
@@ -79,7 +80,8 @@ long ProcStatus(pid_t pid, const std::string& key) {
   std::ifstream in(pid == 0 ? "/proc/self/status" : "/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind(key + ":", 0) == 0) return std::strtol(line.c_str() + key.size() + 1, nullptr, 10);
+    if (line.rfind(key + ":", 0) == 0)
+      return std::strtol(line.c_str() + key.size() + 1, nullptr, 10);
   }
   return -1;
 }
@@ -110,9 +112,12 @@ RssSplit Smaps(pid_t pid) {
     if (line.rfind("Size:", 0) == 0) size = std::strtol(line.c_str() + 5, nullptr, 10);
     if (line.rfind("Rss:", 0) == 0) {
       long rss = std::strtol(line.c_str() + 4, nullptr, 10);
-      if (!anon) out.file += rss;
-      else if (size >= 8180 && size <= 8196) out.stacks += rss;
-      else out.anon += rss;
+      if (!anon)
+        out.file += rss;
+      else if (size >= 8180 && size <= 8196)
+        out.stacks += rss;
+      else
+        out.anon += rss;
     }
   }
   return out;
@@ -141,8 +146,9 @@ struct Keys {
 Result<std::unique_ptr<Keys>> MakeKeys() {
   if (sodium_init() < 0) return BenchError("sodium_init");
   auto k = std::make_unique<Keys>();
-  TPMESH_ASSIGN_OR_RETURN(k->ca, pki::AuthorityCa::Create("tpmesh bench authority",
-                                                          SystemClock::Instance().Now(), std::chrono::hours(24)));
+  TPMESH_ASSIGN_OR_RETURN(
+      k->ca, pki::AuthorityCa::Create("tpmesh bench authority", SystemClock::Instance().Now(),
+                                      std::chrono::hours(24)));
   uint8_t pk[crypto_sign_PUBLICKEYBYTES];
   crypto_sign_keypair(pk, k->sign_secret.data());
   k->sign_public.assign(pk, pk + sizeof pk);
@@ -166,8 +172,8 @@ struct Authority {
   }
 };
 
-Result<std::unique_ptr<Authority>> StartAuthority(const Keys& keys, const std::string& db, uint32_t nodes,
-                                                  int workers) {
+Result<std::unique_ptr<Authority>> StartAuthority(const Keys& keys, const std::string& db,
+                                                  uint32_t nodes, int workers) {
   auto a = std::make_unique<Authority>();
   TPMESH_ASSIGN_OR_RETURN(a->store, authority::OpenSqliteStore(db));
   TPMESH_RETURN_IF_ERROR(a->store->Transact([&](authority::Tx& tx) -> Status {
@@ -182,21 +188,23 @@ Result<std::unique_ptr<Authority>> StartAuthority(const Keys& keys, const std::s
   TPMESH_ASSIGN_OR_RETURN(a->settings.mesh_prefix, authority::ParseMeshPrefix(kMeshPrefix));
   a->settings.rotation.scheduled = false;  // nothing but the join changes the mesh
   authority::AuthorityKeys ak{&keys.ca, keys.ca.cert_pem(), keys.sign_public};
-  a->service = std::make_unique<authority::AuthorityService>(*a->store, a->trust, ak, a->settings,
-                                                             SystemClock::Instance(), SystemRandom::Instance());
+  a->service = std::make_unique<authority::AuthorityService>(
+      *a->store, a->trust, ak, a->settings, SystemClock::Instance(), SystemRandom::Instance());
   a->publisher = std::make_unique<authority::ConfigPublisher>(SecretBytes(keys.sign_secret.view()));
   a->service->SetPublisher(a->publisher.get());
   TPMESH_RETURN_IF_ERROR(a->service->PublishCurrent());
   a->rss_state_kb = RssKb();
   const TimePoint now = SystemClock::Instance().Now();
-  TPMESH_ASSIGN_OR_RETURN(auto server_cert, keys.ca.IssueServerCert({"localhost"}, {"::1"}, now, std::chrono::hours(24)));
+  TPMESH_ASSIGN_OR_RETURN(auto server_cert, keys.ca.IssueServerCert({"localhost"}, {"::1"}, now,
+                                                                    std::chrono::hours(24)));
   net::ServerOptions so;
   so.listen = {"[::1]:0"};
   so.cert_pem = server_cert.cert_pem;
   so.key_pem = server_cert.key_pem;
   so.client_ca_pem = keys.ca.cert_pem();
   so.worker_threads = workers;
-  TPMESH_ASSIGN_OR_RETURN(a->server, net::StartServer(so, authority::MakeApiHandler(*a->service, a->publisher.get())));
+  TPMESH_ASSIGN_OR_RETURN(
+      a->server, net::StartServer(so, authority::MakeApiHandler(*a->service, a->publisher.get())));
   a->url = "https://[::1]:" + std::to_string(a->server->ports().at(0));
   return a;
 }
@@ -209,15 +217,16 @@ class PollClients {
  public:
   struct Slot {
     std::string cert_pem;
-    double t_recv = 0;      // steady seconds of the 200
-    double cpu_recv = 0;    // thread CPU at that moment
-    double cpu_at_join = 0; // sampled by Join() from outside
+    double t_recv = 0;       // steady seconds of the 200
+    double cpu_recv = 0;     // thread CPU at that moment
+    double cpu_at_join = 0;  // sampled by Join() from outside
     int polls = 0;
     std::string body;
     std::optional<Error> error;
   };
 
-  PollClients(const Keys& keys, std::string url, int64_t since, uint32_t count) : keys_(keys), url_(std::move(url)), since_(since), slots_(count) {}
+  PollClients(const Keys& keys, std::string url, int64_t since, uint32_t count)
+      : keys_(keys), url_(std::move(url)), since_(since), slots_(count) {}
   ~PollClients() { StopAndJoin(); }
 
   Status IssueCerts() {
@@ -225,7 +234,8 @@ class PollClients {
     TPMESH_ASSIGN_OR_RETURN(auto csr, pki::MakeCsr(key_pem_, "bench-node"));
     const TimePoint now = SystemClock::Instance().Now();
     for (uint32_t i = 0; i < slots_.size(); ++i) {
-      TPMESH_ASSIGN_OR_RETURN(slots_[i].cert_pem, keys_.ca.IssueNodeCert(csr, NodeId(i), now, std::chrono::hours(24)));
+      TPMESH_ASSIGN_OR_RETURN(slots_[i].cert_pem,
+                              keys_.ca.IssueNodeCert(csr, NodeId(i), now, std::chrono::hours(24)));
     }
     return OkStatus();
   }
@@ -244,7 +254,8 @@ class PollClients {
         threads_.emplace_back([this, i] { Run(slots_[i]); });
       } catch (const std::system_error& e) {
         return BenchError("could not create client thread " + std::to_string(i + 1) + " (" +
-                          std::to_string(ProcStatus(0, "Threads")) + " threads in this process): " + e.what());
+                          std::to_string(ProcStatus(0, "Threads")) +
+                          " threads in this process): " + e.what());
       }
     }
     while (waiting() < static_cast<long>(slots_.size())) {
@@ -257,7 +268,8 @@ class PollClients {
 
   // Samples every client thread's CPU clock (call just before the join).
   void SampleCpu() {
-    for (size_t i = 0; i < threads_.size(); ++i) slots_[i].cpu_at_join = ThreadCpu(threads_[i].native_handle());
+    for (size_t i = 0; i < threads_.size(); ++i)
+      slots_[i].cpu_at_join = ThreadCpu(threads_[i].native_handle());
   }
   void Release() { stop_ = true; }
   void StopAndJoin() {
@@ -277,9 +289,11 @@ class PollClients {
 
  private:
   void Run(Slot& s) {
-    auto client = net::MakeClient(net::ClientOptions{url_, keys_.ca.cert_pem(), s.cert_pem, key_pem_, kPollWait + 15});
+    auto client = net::MakeClient(
+        net::ClientOptions{url_, keys_.ca.cert_pem(), s.cert_pem, key_pem_, kPollWait + 15});
     if (!client.ok()) return Fail(s, client.error());
-    const std::string path = "/v1/node/config?since=" + std::to_string(since_) + "&wait=" + std::to_string(kPollWait);
+    const std::string path =
+        "/v1/node/config?since=" + std::to_string(since_) + "&wait=" + std::to_string(kPollWait);
     while (!stop_) {
       auto r = (*client)->Get(path);
       ++s.polls;
@@ -287,7 +301,9 @@ class PollClients {
       if (r->status == 204) continue;  // poll expired (or the authority shut down): poll again
       s.t_recv = Now();
       s.cpu_recv = ThreadCpuSeconds();
-      if (r->status != 200) return Fail(s, BenchError("config poll: HTTP " + std::to_string(r->status) + " " + r->body));
+      if (r->status != 200)
+        return Fail(s,
+                    BenchError("config poll: HTTP " + std::to_string(r->status) + " " + r->body));
       s.body = std::move(r->body);
       return;
     }
@@ -299,7 +315,8 @@ class PollClients {
   }
   Error Stuck(long waiting) {
     return BenchError("only " + std::to_string(waiting) + " of " + std::to_string(slots_.size()) +
-                      " clients were waiting in time (" + std::to_string(threads_.size()) + " started)");
+                      " clients were waiting in time (" + std::to_string(threads_.size()) +
+                      " started)");
   }
 
   const Keys& keys_;
@@ -325,8 +342,8 @@ Result<meshcfg::MeshState> HeldState(authority::ConfigPublisher& publisher, cons
 
 // What the client does with a 200: verify it against `held` and return the
 // new state. `delta` tells which kind the body was.
-Result<meshcfg::MeshState> VerifyBody(const std::string& body, const meshcfg::MeshState& held, const Bytes& pk,
-                                      bool& delta) {
+Result<meshcfg::MeshState> VerifyBody(const std::string& body, const meshcfg::MeshState& held,
+                                      const Bytes& pk, bool& delta) {
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return BenchError("config body is not a JSON object");
   delta = j.contains("delta");
@@ -345,26 +362,34 @@ Status ConvergeOnce(uint32_t n, Reporter& out) {
   TempDir dir;
   if (!dir.ok()) return BenchError("mkdtemp failed");
   TPMESH_ASSIGN_OR_RETURN(auto keys, MakeKeys());
-  TPMESH_ASSIGN_OR_RETURN(auto auth, StartAuthority(*keys, dir.File("authority.db"), n, static_cast<int>(n) + 64));
-  TPMESH_ASSIGN_OR_RETURN(const meshcfg::MeshState held, HeldState(*auth->publisher, keys->sign_public));
-  if (held.members.size() != n) return BenchError("held state has " + std::to_string(held.members.size()) + " members");
+  TPMESH_ASSIGN_OR_RETURN(
+      auto auth, StartAuthority(*keys, dir.File("authority.db"), n, static_cast<int>(n) + 64));
+  TPMESH_ASSIGN_OR_RETURN(const meshcfg::MeshState held,
+                          HeldState(*auth->publisher, keys->sign_public));
+  if (held.members.size() != n)
+    return BenchError("held state has " + std::to_string(held.members.size()) + " members");
 
   PollClients clients(*keys, auth->url, held.generation, n);
   struct Release {  // on failure: answer every waiter (204) so the clients end now
     PollClients& c;
     authority::ConfigPublisher& p;
-    ~Release() { c.Release(); p.Shutdown(); }
+    ~Release() {
+      c.Release();
+      p.Shutdown();
+    }
   } release{clients, *auth->publisher};
   TPMESH_RETURN_IF_ERROR(clients.IssueCerts());
   const double t_setup = Now();
   auto waiting = [&] { return static_cast<long>(auth->publisher->waiting()); };
   if (Status st = clients.Start(waiting, 50.0, 32); !st.ok()) {
-    return BenchError("N=" + std::to_string(n) + " (RLIMIT_NOFILE " + std::to_string(fds) + "): " + st.error().ToString());
+    return BenchError("N=" + std::to_string(n) + " (RLIMIT_NOFILE " + std::to_string(fds) +
+                      "): " + st.error().ToString());
   }
   const double setup_s = Now() - t_setup;
   const long threads = ProcStatus(0, "Threads");
-  out.Note("converge" + sfx + ": " + std::to_string(n) + " clients waiting after " + std::to_string(setup_s) +
-           " s; " + std::to_string(threads) + " threads in the process, VmRSS " + std::to_string(RssKb() / 1024) + " MiB");
+  out.Note("converge" + sfx + ": " + std::to_string(n) + " clients waiting after " +
+           std::to_string(setup_s) + " s; " + std::to_string(threads) +
+           " threads in the process, VmRSS " + std::to_string(RssKb() / 1024) + " MiB");
 
   // The join.
   clients.SampleCpu();
@@ -372,7 +397,8 @@ Status ConvergeOnce(uint32_t n, Reporter& out) {
   const double t0 = Now();
   // The admin approves it: one transaction (status, /64, generation bump,
   // audit), then the new state is built from memory, signed and published.
-  TPMESH_ASSIGN_OR_RETURN(auto joined, auth->service->Approve(SyntheticNode(n).node_id, "admin:bench", "join"));
+  TPMESH_ASSIGN_OR_RETURN(auto joined,
+                          auth->service->Approve(SyntheticNode(n).node_id, "admin:bench", "join"));
   (void)joined;
   const double publish_ms = (Now() - t0) * 1e3;
   clients.Join();
@@ -398,13 +424,16 @@ Status ConvergeOnce(uint32_t n, Reporter& out) {
         if (delta) ++deltas;
         if (!st.ok() || st->generation != held.generation + 1 || st->members.size() != n + 1) {
           std::lock_guard<std::mutex> lock(mu);
-          if (!bad) bad = st.ok() ? BenchError("verified state has the wrong generation or size") : st.error();
+          if (!bad)
+            bad = st.ok() ? BenchError("verified state has the wrong generation or size")
+                          : st.error();
         }
       }
     });
   }
   for (auto& t : verifiers) t.join();
-  out.Note("converge" + sfx + ": verifying all bodies here took " + std::to_string(Now() - t_verify) + " s");
+  out.Note("converge" + sfx + ": verifying all bodies here took " +
+           std::to_string(Now() - t_verify) + " s");
   if (bad) return BenchError("client " + std::string("verification failed: ") + bad->ToString());
 
   std::vector<double> recv_ms, conv_ms;
@@ -436,10 +465,11 @@ Status ConvergeOnce(uint32_t n, Reporter& out) {
   out.Emit("converge_setup_s" + sfx, setup_s, "s");
   out.Emit("converge_threads" + sfx, static_cast<double>(threads), "threads");
   out.Note("converge" + sfx + ": " + std::to_string(deltas.load()) + " of " + std::to_string(n) +
-           " bodies were deltas, mean " + std::to_string(bytes_sum / n) + " bytes; " + std::to_string(repolls) +
-           " re-polls after a 204");
+           " bodies were deltas, mean " + std::to_string(bytes_sum / n) + " bytes; " +
+           std::to_string(repolls) + " re-polls after a 204");
   if (deltas.load() != n) return BenchError("expected every client to get a delta");
-  if (repolls != 0) return BenchError("a poll expired before the join (setup slower than the poll wait)");
+  if (repolls != 0)
+    return BenchError("a poll expired before the join (setup slower than the poll wait)");
   return OkStatus();
 }
 
@@ -457,7 +487,8 @@ struct Shared {
   char error[512] = {};
 };
 
-[[noreturn]] void AuthorityChild(Shared* sh, const Keys& keys, const std::string& db, uint32_t nodes, int workers) {
+[[noreturn]] void AuthorityChild(Shared* sh, const Keys& keys, const std::string& db,
+                                 uint32_t nodes, int workers) {
   sh->rss_fork_kb = RssKb();
   auto a = StartAuthority(keys, db, nodes, workers);
   if (!a.ok()) {
@@ -485,14 +516,17 @@ struct Shared {
 }
 
 Status RssOnce(uint32_t nodes, uint32_t w, bool named_target, Reporter& out) {
-  const std::string sfx = "_n" + std::to_string(nodes) + (named_target ? "" : "_w" + std::to_string(w));
-  if (ProcStatus(0, "Threads") != 1) return BenchError("rss: the parent must be single-threaded to fork");
+  const std::string sfx =
+      "_n" + std::to_string(nodes) + (named_target ? "" : "_w" + std::to_string(w));
+  if (ProcStatus(0, "Threads") != 1)
+    return BenchError("rss: the parent must be single-threaded to fork");
   RaiseFdLimit();
   TempDir dir;
   if (!dir.ok()) return BenchError("mkdtemp failed");
   TPMESH_ASSIGN_OR_RETURN(auto keys, MakeKeys());
   malloc_trim(0);  // the child inherits (and counts) the parent's heap
-  void* mem = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  void* mem =
+      mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return BenchError("mmap");
   auto* sh = new (mem) Shared();
   struct Unmap {
@@ -502,7 +536,8 @@ Status RssOnce(uint32_t nodes, uint32_t w, bool named_target, Reporter& out) {
   std::fflush(nullptr);
   const pid_t child = fork();
   if (child < 0) return BenchError("fork failed");
-  if (child == 0) AuthorityChild(sh, *keys, dir.File("authority.db"), nodes, static_cast<int>(w) + 64);
+  if (child == 0)
+    AuthorityChild(sh, *keys, dir.File("authority.db"), nodes, static_cast<int>(w) + 64);
   struct Reap {
     pid_t pid;
     Shared* sh;
@@ -526,11 +561,15 @@ Status RssOnce(uint32_t nodes, uint32_t w, bool named_target, Reporter& out) {
   const long rss_idle = sh->rss_idle_kb.load();
   const long threads_idle = sh->threads_idle.load();
   const RssSplit split_idle = Smaps(child);
-  PollClients clients(*keys, "https://[::1]:" + std::to_string(sh->port.load()), sh->generation.load(), w);
+  PollClients clients(*keys, "https://[::1]:" + std::to_string(sh->port.load()),
+                      sh->generation.load(), w);
   struct Release {  // on failure: the child answers every waiter (204) so the clients end now
     PollClients& c;
     Shared* sh;
-    ~Release() { c.Release(); sh->stop = 1; }
+    ~Release() {
+      c.Release();
+      sh->stop = 1;
+    }
   } release{clients, sh};
   TPMESH_RETURN_IF_ERROR(clients.IssueCerts());
   const double t_setup = Now();
@@ -547,12 +586,15 @@ Status RssOnce(uint32_t nodes, uint32_t w, bool named_target, Reporter& out) {
   sh->stop = 1;  // the child shuts the publisher down: every waiter gets a 204
   clients.StopAndJoin();
   if (auto e = clients.FirstError()) return BenchError("a client failed: " + e->ToString());
-  if (still != static_cast<long>(w)) return BenchError("clients stopped waiting before the measurement");
+  if (still != static_cast<long>(w))
+    return BenchError("clients stopped waiting before the measurement");
 
   out.Emit("authority_rss_mb" + sfx, static_cast<double>(rss_waiting) / 1024, "MB");
   out.Emit("authority_rss_idle_mb" + sfx, static_cast<double>(rss_idle) / 1024, "MB");
-  out.Emit("authority_rss_state_mb" + sfx, static_cast<double>(sh->rss_state_kb.load()) / 1024, "MB");
-  out.Emit("authority_rss_kb_per_waiter" + sfx, static_cast<double>(rss_waiting - rss_idle) / w, "KiB");
+  out.Emit("authority_rss_state_mb" + sfx, static_cast<double>(sh->rss_state_kb.load()) / 1024,
+           "MB");
+  out.Emit("authority_rss_kb_per_waiter" + sfx, static_cast<double>(rss_waiting - rss_idle) / w,
+           "KiB");
   out.Emit("authority_rss_kb_per_idle_worker" + sfx,
            static_cast<double>(rss_idle - sh->rss_state_kb.load()) / (w + 64), "KiB");
   out.Emit("authority_threads" + sfx, static_cast<double>(threads_waiting), "threads");
@@ -560,10 +602,13 @@ Status RssOnce(uint32_t nodes, uint32_t w, bool named_target, Reporter& out) {
   out.Emit("authority_rss_stacks_mb" + sfx, static_cast<double>(split.stacks) / 1024, "MB");
   out.Emit("authority_rss_heap_mb" + sfx, static_cast<double>(split.anon) / 1024, "MB");
   out.Emit("authority_rss_file_mb" + sfx, static_cast<double>(split.file) / 1024, "MB");
-  out.Emit("authority_rss_stack_kb_per_waiter" + sfx, static_cast<double>(split.stacks - split_idle.stacks) / w, "KiB");
-  out.Emit("authority_rss_heap_kb_per_waiter" + sfx, static_cast<double>(split.anon - split_idle.anon) / w, "KiB");
-  out.Note("rss" + sfx + ": " + std::to_string(w) + " clients waiting after " + std::to_string(setup_s) + " s; child threads " +
-           std::to_string(threads_idle) + " idle, " + std::to_string(threads_waiting) + " with waiters");
+  out.Emit("authority_rss_stack_kb_per_waiter" + sfx,
+           static_cast<double>(split.stacks - split_idle.stacks) / w, "KiB");
+  out.Emit("authority_rss_heap_kb_per_waiter" + sfx,
+           static_cast<double>(split.anon - split_idle.anon) / w, "KiB");
+  out.Note("rss" + sfx + ": " + std::to_string(w) + " clients waiting after " +
+           std::to_string(setup_s) + " s; child threads " + std::to_string(threads_idle) +
+           " idle, " + std::to_string(threads_waiting) + " with waiters");
   return OkStatus();
 }
 
@@ -573,8 +618,8 @@ Status RssOnce(uint32_t nodes, uint32_t w, bool named_target, Reporter& out) {
 // draws each against N); 1,000 and 5,000 are the sizes with targets.
 Status RunConverge(const BenchConfig& cfg, Reporter& out) {
   if (cfg.selftest) return ConvergeOnce(20, out);
-  const std::vector<uint32_t> sizes =
-      cfg.quick ? std::vector<uint32_t>{100, 200, 500} : std::vector<uint32_t>{250, 500, 1000, 2000, 5000};
+  const std::vector<uint32_t> sizes = cfg.quick ? std::vector<uint32_t>{100, 200, 500}
+                                                : std::vector<uint32_t>{250, 500, 1000, 2000, 5000};
   for (uint32_t n : sizes) TPMESH_RETURN_IF_ERROR(ConvergeOnce(n, out));
   return OkStatus();
 }

@@ -21,6 +21,7 @@
 // 10,000, 8 s each): the same from a mesh that already holds N members
 // (synthetic rows), enroll_http_per_s_nN and enroll_http_server_cpu_ms_per_enroll_nN.
 #include <pthread.h>
+
 #include <sodium.h>
 
 #include <algorithm>
@@ -72,21 +73,25 @@ Result<Node> MakeNode(const std::string& name) {
 // One enrollment of `n` through `client`; returns an error naming the step.
 Status EnrollOnce(net::Client& client, Node& n, const std::string& csr_pem) {
   TPMESH_ASSIGN_OR_RETURN(auto r1, client.Post("/v1/enroll/start", n.start_json));
-  if (r1.status != 200) return BenchError("enroll/start: " + std::to_string(r1.status) + " " + r1.body);
+  if (r1.status != 200)
+    return BenchError("enroll/start: " + std::to_string(r1.status) + " " + r1.body);
   TPMESH_ASSIGN_OR_RETURN(auto ch, proto::ParseEnrollStartResponse(r1.body));
   proto::EnrollFinishRequest fin;
   fin.challenge_id = ch.challenge_id;
-  TPMESH_ASSIGN_OR_RETURN(fin.secret, n.tpm->ActivateCredential(n.ak, KeyAlg::kEccP256, ch.credential));
+  TPMESH_ASSIGN_OR_RETURN(fin.secret,
+                          n.tpm->ActivateCredential(n.ak, KeyAlg::kEccP256, ch.credential));
   TPMESH_ASSIGN_OR_RETURN(fin.quote, n.tpm->Quote(n.ak, ch.pcr_selection, ch.nonce));
   fin.wg_public_key = Bytes(n.ek_sha256.begin(), n.ek_sha256.end());  // any 32 bytes
   fin.hostname = n.hostname;
   fin.endpoints = {"192.0.2.10:51820"};
   fin.csr_pem = csr_pem;
   TPMESH_ASSIGN_OR_RETURN(auto r2, client.Post("/v1/enroll/finish", proto::ToJson(fin)));
-  if (r2.status != 200) return BenchError("enroll/finish: " + std::to_string(r2.status) + " " + r2.body);
+  if (r2.status != 200)
+    return BenchError("enroll/finish: " + std::to_string(r2.status) + " " + r2.body);
   TPMESH_ASSIGN_OR_RETURN(auto done, proto::ParseEnrollFinishResponse(r2.body));
   if (done.status != "active" || done.node_cert_pem.empty()) {
-    return BenchError("enroll/finish: status " + done.status + ", expected active with a certificate");
+    return BenchError("enroll/finish: status " + done.status +
+                      ", expected active with a certificate");
   }
   return OkStatus();
 }
@@ -101,8 +106,8 @@ double Percentile(std::vector<double> v, double p) {
 // members, `window_s` seconds of enrollments from `nodes` (one vector per
 // client thread; each run has its own store, so the same machines enroll
 // anew). Lines are named <base><suffix>.
-Status RunWindow(std::vector<std::vector<Node>>& nodes, uint32_t preload,
-                 double window_s, const std::string& sfx, bool detail, Reporter& out) {
+Status RunWindow(std::vector<std::vector<Node>>& nodes, uint32_t preload, double window_s,
+                 const std::string& sfx, bool detail, Reporter& out) {
   const int kThreads = static_cast<int>(nodes.size());
   TempDir dir;
   if (!dir.ok()) return BenchError("mkdtemp failed");
@@ -111,7 +116,9 @@ Status RunWindow(std::vector<std::vector<Node>>& nodes, uint32_t preload,
   TPMESH_RETURN_IF_ERROR(store->Transact([&](authority::Tx& tx) -> Status {
     for (uint32_t i = 0; i < preload; ++i) TPMESH_RETURN_IF_ERROR(tx.InsertNode(SyntheticNode(i)));
     for (const auto& v : nodes) {
-      for (const auto& n : v) TPMESH_RETURN_IF_ERROR(tx.PutAllowlist(authority::AllowlistEntry{n.ek_sha256, n.hostname, 0}));
+      for (const auto& n : v)
+        TPMESH_RETURN_IF_ERROR(
+            tx.PutAllowlist(authority::AllowlistEntry{n.ek_sha256, n.hostname, 0}));
     }
     if (preload > 0) {
       TPMESH_ASSIGN_OR_RETURN(int64_t g, tx.BumpGeneration());
@@ -120,8 +127,10 @@ Status RunWindow(std::vector<std::vector<Node>>& nodes, uint32_t preload,
     return OkStatus();
   }));
   const TimePoint now = SystemClock::Instance().Now();
-  TPMESH_ASSIGN_OR_RETURN(auto ca, pki::AuthorityCa::Create("tpmesh bench authority", now, std::chrono::hours(24)));
-  TPMESH_ASSIGN_OR_RETURN(auto server_cert, ca.IssueServerCert({"localhost"}, {"::1"}, now, std::chrono::hours(24)));
+  TPMESH_ASSIGN_OR_RETURN(
+      auto ca, pki::AuthorityCa::Create("tpmesh bench authority", now, std::chrono::hours(24)));
+  TPMESH_ASSIGN_OR_RETURN(auto server_cert,
+                          ca.IssueServerCert({"localhost"}, {"::1"}, now, std::chrono::hours(24)));
   attest::TrustStore trust;
   TPMESH_RETURN_IF_ERROR(trust.AddPem(testing::SoftTpm::TrustedRoot().Pem()));
   if (sodium_init() < 0) return BenchError("sodium_init");
@@ -144,7 +153,8 @@ Status RunWindow(std::vector<std::vector<Node>>& nodes, uint32_t preload,
   so.key_pem = server_cert.key_pem;
   so.client_ca_pem = ca.cert_pem();
   so.worker_threads = 64;
-  TPMESH_ASSIGN_OR_RETURN(auto server, net::StartServer(so, authority::MakeApiHandler(service, &publisher)));
+  TPMESH_ASSIGN_OR_RETURN(auto server,
+                          net::StartServer(so, authority::MakeApiHandler(service, &publisher)));
   const std::string url = "https://[::1]:" + std::to_string(server->ports().at(0));
 
   std::mutex mu;
@@ -158,7 +168,8 @@ Status RunWindow(std::vector<std::vector<Node>>& nodes, uint32_t preload,
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      pthread_setname_np(pthread_self(), "bench-client");  // perf report --comm tells the sides apart
+      pthread_setname_np(pthread_self(),
+                         "bench-client");  // perf report --comm tells the sides apart
       // As enroll-client: a new client (one TLS connection, kept alive from
       // start to finish) per enrollment.
       const net::ClientOptions opts{url, ca.cert_pem(), "", "", 30, true};
@@ -207,27 +218,34 @@ Status RunWindow(std::vector<std::vector<Node>>& nodes, uint32_t preload,
   const auto completed = static_cast<size_t>(
       std::count_if(done_at.begin(), done_at.end(), [&](double x) { return x <= end; }));
   if (completed == 0) return BenchError("no enrollment completed");
-  if (exhausted_at < deadline) out.Note("enroll_http: a client ran out of nodes early; window shortened");
+  if (exhausted_at < deadline)
+    out.Note("enroll_http: a client ran out of nodes early; window shortened");
   const double rate = static_cast<double>(completed) / (end - t0);
   // The rate in the first and the last quarter of the window: the mesh grows
   // while we measure, and every generation signs the whole state.
   const double q = (end - t0) / 4;
   auto in = [&](double a, double b) {
-    return static_cast<double>(std::count_if(done_at.begin(), done_at.end(), [&](double x) { return x > a && x <= b; })) / q;
+    return static_cast<double>(std::count_if(done_at.begin(), done_at.end(),
+                                             [&](double x) { return x > a && x <= b; })) /
+           q;
   };
   TPMESH_ASSIGN_OR_RETURN(int64_t generation, service.Generation());
   out.Emit("enroll_http_per_s" + sfx, rate, "per_s");
   if (detail) {
     out.Emit("enroll_http_first_quarter_per_s" + sfx, in(t0, t0 + q), "per_s");
     out.Emit("enroll_http_last_quarter_per_s" + sfx, in(end - q, end), "per_s");
-    out.Emit("enroll_http_nodes_at_end" + sfx, static_cast<double>(preload + done_at.size()), "nodes");
+    out.Emit("enroll_http_nodes_at_end" + sfx, static_cast<double>(preload + done_at.size()),
+             "nodes");
     out.Emit("enroll_http_latency_p50_ms" + sfx, Percentile(latency, 0.5) * 1e3, "ms");
     out.Emit("enroll_http_latency_p99_ms" + sfx, Percentile(latency, 0.99) * 1e3, "ms");
-    out.Emit("enroll_http_client_cpu_ms_per_enroll" + sfx, client_cpu * 1e3 / static_cast<double>(done_at.size()), "ms");
+    out.Emit("enroll_http_client_cpu_ms_per_enroll" + sfx,
+             client_cpu * 1e3 / static_cast<double>(done_at.size()), "ms");
   }
-  out.Emit("enroll_http_server_cpu_ms_per_enroll" + sfx, (cpu_total - client_cpu) * 1e3 / static_cast<double>(done_at.size()), "ms");
+  out.Emit("enroll_http_server_cpu_ms_per_enroll" + sfx,
+           (cpu_total - client_cpu) * 1e3 / static_cast<double>(done_at.size()), "ms");
   if (generation < static_cast<int64_t>(done_at.size()) + (preload > 0 ? 1 : 0)) {
-    return BenchError("generation " + std::to_string(generation) + " < enrollments " + std::to_string(done_at.size()));
+    return BenchError("generation " + std::to_string(generation) + " < enrollments " +
+                      std::to_string(done_at.size()));
   }
   return OkStatus();
 }
@@ -257,7 +275,8 @@ Status RunEnrollHttp(const BenchConfig& cfg, Reporter& out) {
   const std::vector<uint32_t> sizes = cfg.quick ? std::vector<uint32_t>{1000, 10000}
                                                 : std::vector<uint32_t>{1000, 2000, 5000, 10000};
   for (uint32_t n : sizes) {
-    TPMESH_RETURN_IF_ERROR(RunWindow(nodes, n, cfg.quick ? 4.0 : 8.0, "_n" + std::to_string(n), false, out));
+    TPMESH_RETURN_IF_ERROR(
+        RunWindow(nodes, n, cfg.quick ? 4.0 : 8.0, "_n" + std::to_string(n), false, out));
   }
   return OkStatus();
 }

@@ -27,9 +27,9 @@
 // random secret/nonce/seed, ECDSA-P256 verify of the quote, SHA-256 of the
 // PCR values.
 #include <openssl/core_names.h>
-#include <openssl/pem.h>
 #include <openssl/ec.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
@@ -78,8 +78,10 @@ Result<Captured> Capture(attest::Tpm& tpm, KeyAlg ek_alg, const attest::AkBlob& 
   Captured c;
   c.ek_alg = ek_alg;
   TPMESH_ASSIGN_OR_RETURN(auto ek, tpm.ReadEk(ek_alg));
-  if (!ek.ek_cert_der) return BenchError(std::string("no EK certificate for ") + KeyAlgName(ek_alg));
-  c.evidence = attest::EnrollEvidence{ek.ek_public, ek.ek_cert_der, ek.intermediates, ak.public_area};
+  if (!ek.ek_cert_der)
+    return BenchError(std::string("no EK certificate for ") + KeyAlgName(ek_alg));
+  c.evidence =
+      attest::EnrollEvidence{ek.ek_public, ek.ek_cert_der, ek.intermediates, ak.public_area};
 
   // One real round trip: proves this evidence verifies end to end.
   TPMESH_ASSIGN_OR_RETURN(auto begun, verifier.Begin(c.evidence));
@@ -134,7 +136,7 @@ struct Floor {
   StorePtr store;
   X509Ptr intermediate;
   Bytes ek_cert_der;
-  PkeyPtr ek;  // from the certificate
+  PkeyPtr ek;      // from the certificate
   int ek_nid = 0;  // EC curve (ECC EK)
   PkeyPtr ak;
   Bytes ek_area, ak_area, ek_spki;
@@ -145,11 +147,13 @@ struct Floor {
 
 Error Fail(const char* what) { return BenchError(std::string("floor: ") + what + " failed"); }
 
-Result<Floor> MakeFloor(const Captured& c, const std::string& root_pem, const std::string& inter_pem) {
+Result<Floor> MakeFloor(const Captured& c, const std::string& root_pem,
+                        const std::string& inter_pem) {
   Floor f;
   f.store.reset(X509_STORE_new());
   auto load = [](const std::string& pem) {
-    std::unique_ptr<BIO, Free<BIO_free>> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    std::unique_ptr<BIO, Free<BIO_free>> bio(
+        BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
     return X509Ptr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   };
   X509Ptr root = load(root_pem);
@@ -180,12 +184,16 @@ Result<Floor> MakeFloor(const Captured& c, const std::string& root_pem, const st
     return Fail("parsing the quote signature");
   }
   std::unique_ptr<ECDSA_SIG, Free<ECDSA_SIG_free>> es(ECDSA_SIG_new());
-  ECDSA_SIG_set0(es.get(), BN_bin2bn(sig.signature.ecdsa.signatureR.buffer, sig.signature.ecdsa.signatureR.size, nullptr),
-                 BN_bin2bn(sig.signature.ecdsa.signatureS.buffer, sig.signature.ecdsa.signatureS.size, nullptr));
+  ECDSA_SIG_set0(es.get(),
+                 BN_bin2bn(sig.signature.ecdsa.signatureR.buffer,
+                           sig.signature.ecdsa.signatureR.size, nullptr),
+                 BN_bin2bn(sig.signature.ecdsa.signatureS.buffer,
+                           sig.signature.ecdsa.signatureS.size, nullptr));
   f.sig_der.resize(static_cast<size_t>(i2d_ECDSA_SIG(es.get(), nullptr)));
   uint8_t* p = f.sig_der.data();
   i2d_ECDSA_SIG(es.get(), &p);
-  for (const auto& [pcr, v] : c.quote.pcr_values) f.pcr_concat.insert(f.pcr_concat.end(), v.begin(), v.end());
+  for (const auto& [pcr, v] : c.quote.pcr_values)
+    f.pcr_concat.insert(f.pcr_concat.end(), v.begin(), v.end());
   return f;
 }
 
@@ -282,11 +290,13 @@ Status FloorOnce(const Floor& f) {
   std::memcpy(mac_in, enc, 34);
   std::memcpy(mac_in + 34, ak_name, 34);
   unsigned maclen = 32;
-  if (HMAC(EVP_sha256(), hmac_key, 32, mac_in, sizeof mac_in, mac, &maclen) == nullptr) return Fail("HMAC");
+  if (HMAC(EVP_sha256(), hmac_key, 32, mac_in, sizeof mac_in, mac, &maclen) == nullptr)
+    return Fail("HMAC");
   // Complete: quote signature and PCR digest.
   MdCtxPtr md(EVP_MD_CTX_new());
   if (!md || EVP_DigestVerifyInit(md.get(), nullptr, EVP_sha256(), nullptr, f.ak.get()) != 1 ||
-      EVP_DigestVerify(md.get(), f.sig_der.data(), f.sig_der.size(), f.attest.data(), f.attest.size()) != 1) {
+      EVP_DigestVerify(md.get(), f.sig_der.data(), f.sig_der.size(), f.attest.data(),
+                       f.attest.size()) != 1) {
     return Fail("ECDSA verify of the quote");
   }
   if (!Sha256(f.pcr_concat, h)) return Fail("PCR digest");
@@ -345,9 +355,12 @@ Status RunEnrollVerify(const BenchConfig& cfg, Reporter& out) {
       return BenchError("captured quote does not verify: " + r.error().ToString());
     }
     const attest::ChallengeResponse wrong{SecretBytes(Bytes(32, 0x43)), cap.quote};
-    if (verifier.Complete(pending, wrong, &cap.policy).ok()) return BenchError("wrong secret accepted");
+    if (verifier.Complete(pending, wrong, &cap.policy).ok())
+      return BenchError("wrong secret accepted");
 
-    auto begin = [&]() -> Status { return verifier.Begin(cap.evidence).ok() ? OkStatus() : BenchError("Begin failed"); };
+    auto begin = [&]() -> Status {
+      return verifier.Begin(cap.evidence).ok() ? OkStatus() : BenchError("Begin failed");
+    };
     auto complete = [&]() -> Status {
       auto r = verifier.Complete(pending, response, &cap.policy);
       return r.ok() ? OkStatus() : r.take_error();
@@ -368,7 +381,8 @@ Status RunEnrollVerify(const BenchConfig& cfg, Reporter& out) {
       floor.intermediate.reset(d2i_X509(nullptr, &p, static_cast<long>(d.size())));
     }
     if (!floor.intermediate) return BenchError("floor: no intermediate certificate");
-    TPMESH_ASSIGN_OR_RETURN(double t_floor, TimePerOp(window, min_iters, [&] { return FloorOnce(floor); }));
+    TPMESH_ASSIGN_OR_RETURN(double t_floor,
+                            TimePerOp(window, min_iters, [&] { return FloorOnce(floor); }));
 
     out.Emit("enroll_verify_begin_us" + suffix, t_begin * 1e6, "us");
     out.Emit("enroll_verify_complete_us" + suffix, t_complete * 1e6, "us");

@@ -4,12 +4,13 @@
 // <unit>` lines. --selftest runs a few iterations of each and checks that
 // every benchmark produced its lines and that every verification inside it
 // succeeded (exit 1 otherwise); it asserts nothing about speed.
-#include <sodium.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include <algorithm>
 #include <cstring>
@@ -31,9 +32,7 @@ void Reporter::Emit(const std::string& name, double value, const std::string& un
   std::fflush(stdout);
 }
 
-void Reporter::Note(const std::string& text) {
-  std::fprintf(stderr, "# %s\n", text.c_str());
-}
+void Reporter::Note(const std::string& text) { std::fprintf(stderr, "# %s\n", text.c_str()); }
 
 Bytes DerivedBytes(uint32_t i, uint8_t tag, size_t n) {
   Bytes out(n);
@@ -58,8 +57,8 @@ authority::NodeRecord SyntheticNode(uint32_t i) {
   r.wg_public_key = DerivedBytes(i, 2, 32);
   char v6[48];
   std::snprintf(v6, sizeof v6, "[2001:db8::%x:%x]:51820", (i + 1) >> 16, (i + 1) & 0xffff);
-  r.endpoints = {"10." + std::to_string((i >> 16) & 255) + "." + std::to_string((i >> 8) & 255) + "." +
-                     std::to_string(i & 255) + ":51820",
+  r.endpoints = {"10." + std::to_string((i >> 16) & 255) + "." + std::to_string((i >> 8) & 255) +
+                     "." + std::to_string(i & 255) + ":51820",
                  v6};
   for (uint32_t p = 0; p < 8; ++p) r.pcr_values[p] = DerivedBytes(p, 8, 32);
   r.enrolled_at = r.updated_at = r.last_seen = r.wg_key_since = 1'800'000'000;
@@ -102,7 +101,9 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-Error BenchError(const std::string& what) { return MakeError(Code::kInternal, "bench_failed", what); }
+Error BenchError(const std::string& what) {
+  return MakeError(Code::kInternal, "bench_failed", what);
+}
 
 // Runs this program with `args` (argv[0] first) in a child process sharing
 // stdout and stderr; returns its exit status (-1 if it could not run).
@@ -155,9 +156,11 @@ int main(int argc, char** argv) {
       // First: it forks the authority, which must not inherit the heap of
       // the other benchmarks (VmRSS counts it) nor any of their threads.
       {"rss", RunAuthorityRss, {"authority_rss_mb_n", "authority_rss_kb_per_waiter_n"}},
-      {"enroll_verify", RunEnrollVerify,
+      {"enroll_verify",
+       RunEnrollVerify,
        {"enroll_verify_per_s", "crypto_floor_per_s", "enroll_verify_fraction"}},
-      {"config", RunConfigBuild,
+      {"config",
+       RunConfigBuild,
        {"config_build_ms_n10000", "change_bytes_per_node_n1000", "config_publish_ms_n10000"}},
       {"enroll_http", RunEnrollHttp, {"enroll_http_per_s"}},
       {"threads", RunThreadCost, {"idle_thread_rss_kb"}},
@@ -185,7 +188,10 @@ int main(int argc, char** argv) {
   }
   for (const auto& e : all) {
     if (!selected(e.name) || (std::string(e.name) == "rss" && !rss_alone)) continue;
-    out.Note(std::string("running ") + e.name + (cfg.selftest ? " (selftest)" : cfg.quick ? " (quick)" : ""));
+    out.Note(std::string("running ") + e.name +
+             (cfg.selftest ? " (selftest)"
+              : cfg.quick  ? " (quick)"
+                           : ""));
     double t0 = Now();
     tpmesh::Status st = e.run(cfg, out);
     if (!st.ok()) {

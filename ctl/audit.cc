@@ -2,17 +2,18 @@
 #include <ostream>
 
 #include "ctl/common.h"
+#include "tpmesh/proto/admin.h"
 
 namespace tpmesh::ctl {
 namespace {
 
 constexpr int kMaxLimit = 10000;  // the authority caps at this (service.cc)
 
-void RenderList(const json& r, View& v) {
+void RenderList(const proto::AuditListResponse& r, View& v) {
   Table t({"ID", "TIME", "ACTOR", "ACTION", "TARGET", "REASON", "DETAIL"});
-  for (const auto& e : JArr(r, "audit")) {
-    t.AddRow({JStr(e, "id"), FormatTime(JInt(e, "at")), JStr(e, "actor"), JStr(e, "action"),
-              JStr(e, "target"), JStr(e, "reason"), JStr(e, "detail")});
+  for (const auto& e : r.audit) {
+    t.AddRow(
+        {std::to_string(e.id), FormatTime(e.at), e.actor, e.action, e.target, e.reason, e.detail});
   }
   if (t.rows() == 0) {
     v.out << "the audit log is empty\n";
@@ -33,9 +34,10 @@ void AddAuditCommands(CLI::App& root, Registry& reg) {
       ->check(CLI::Range(1, kMaxLimit))
       ->capture_default_str();
   reg.Add(list, {[limit] {
-                   return Result<Request>(Request{"GET", "/v1/admin/audit?limit=" + std::to_string(*limit), {}});
+                   return Result<Request>(
+                       Request{"GET", "/v1/admin/audit?limit=" + std::to_string(*limit), {}});
                  },
-                 RenderList});
+                 Typed<proto::AuditListResponse>(proto::ParseAuditListResponse, RenderList)});
 }
 
 }  // namespace tpmesh::ctl

@@ -17,7 +17,8 @@ constexpr int kExitUsage = 2;   // bad command line or missing credentials; noth
 constexpr const char* kExitCodeHelp =
     "Exit codes:\n"
     "  0  success\n"
-    "  1  the request failed: the authority refused it or was unreachable (stderr names the reason)\n"
+    "  1  the request failed: the authority refused it or was unreachable (stderr names the "
+    "reason)\n"
     "  2  usage error (bad option or argument, missing credentials); nothing was sent\n";
 
 int PrintError(std::ostream& err, const Error& e, int exit_code) {
@@ -56,7 +57,8 @@ int Execute(const Command& cmd, const GlobalOptions& opts, const Io& io) {
   if (!request.ok()) return PrintError(io.err, request.error(), kExitUsage);
   auto conn = ResolveConnection(opts);
   if (!conn.ok()) {
-    return PrintError(io.err, conn.error(), IsUsageReason(conn.error().reason) ? kExitUsage : kExitFailed);
+    return PrintError(io.err, conn.error(),
+                      IsUsageReason(conn.error().reason) ? kExitUsage : kExitFailed);
   }
   auto api = io.connect(**conn);
   conn->reset();  // wipes the key copy we hold
@@ -69,12 +71,14 @@ int Execute(const Command& cmd, const GlobalOptions& opts, const Io& io) {
   }
   try {
     View view{io.out, io.now};
-    cmd.render(*response, view);
+    if (auto st = cmd.render(*response, view); !st.ok())
+      return PrintError(io.err, st.error(), kExitFailed);
   } catch (const json::exception& e) {
-    return PrintError(io.err,
-                      MakeError(Code::kInternal, "bad_response",
-                                std::string("unexpected response from the authority (try -o json): ") + e.what()),
-                      kExitFailed);
+    return PrintError(
+        io.err,
+        MakeError(Code::kInternal, "bad_response",
+                  std::string("unexpected response from the authority (try -o json): ") + e.what()),
+        kExitFailed);
   }
   return kExitOk;
 }
@@ -83,9 +87,10 @@ int Execute(const Command& cmd, const GlobalOptions& opts, const Io& io) {
 
 int Run(const std::vector<std::string>& args, const Io& io) {
   try {
-    CLI::App app{"tpmeshctl: administer a tpmesh authority (nodes, enrollment tokens, EK allowlist, "
-                 "PCR policies, key rotation, audit log) over its admin API with mutual TLS",
-                 "tpmeshctl"};
+    CLI::App app{
+        "tpmeshctl: administer a tpmesh authority (nodes, enrollment tokens, EK allowlist, "
+        "PCR policies, key rotation, audit log) over its admin API with mutual TLS",
+        "tpmeshctl"};
     app.fallthrough();  // global options may also follow the subcommand
     app.require_subcommand(1);
     app.set_version_flag("--version", TPMESH_VERSION);

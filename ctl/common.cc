@@ -9,6 +9,8 @@
 #include <ctime>
 #include <fstream>
 
+#include "tpmesh/common/parse.h"
+
 namespace tpmesh::ctl {
 
 // ---- connection ---------------------------------------------------------------
@@ -29,8 +31,9 @@ Result<std::string> ReadCredential(const std::string& path, const std::string& w
   }
   const std::streamoff size = in.tellg();
   if (size <= 0 || size > kMaxBytes) {
-    return MakeError(Code::kFailedPrecondition, "cannot_read_file",
-                     where + (size <= 0 ? " is empty or not a regular file" : " is larger than 1 MiB"));
+    return MakeError(
+        Code::kFailedPrecondition, "cannot_read_file",
+        where + (size <= 0 ? " is empty or not a regular file" : " is larger than 1 MiB"));
   }
   std::string data(static_cast<size_t>(size), '\0');
   in.seekg(0);
@@ -56,8 +59,9 @@ Source Pick(const std::string& explicit_path, const char* flag, const std::strin
 
 Result<std::unique_ptr<Connection>> ResolveConnection(const GlobalOptions& o) {
   if (o.authority.empty()) {
-    return MakeError(Code::kInvalidArgument, "missing_authority",
-                     "no authority URL: pass --authority https://HOST:PORT or set TPMESH_AUTHORITY");
+    return MakeError(
+        Code::kInvalidArgument, "missing_authority",
+        "no authority URL: pass --authority https://HOST:PORT or set TPMESH_AUTHORITY");
   }
   if (o.authority.rfind("https://", 0) != 0 || o.authority.size() <= 8) {
     return MakeError(Code::kInvalidArgument, "invalid_authority",
@@ -67,16 +71,18 @@ Result<std::unique_ptr<Connection>> ResolveConnection(const GlobalOptions& o) {
   const Source ca = Pick(o.ca, "--ca", o.admin_dir, "ca.crt");
   const Source cert = Pick(o.cert, "--cert", o.admin_dir, "admin.crt");
   const Source key = Pick(o.key, "--key", o.admin_dir, "admin.key");
-  const char* kHow = "pass --admin-dir DIR (or set TPMESH_ADMIN_DIR) to use DIR/ca.crt, "
-                     "DIR/admin.crt and DIR/admin.key from the authority's state directory, or ";
+  const char* kHow =
+      "pass --admin-dir DIR (or set TPMESH_ADMIN_DIR) to use DIR/ca.crt, "
+      "DIR/admin.crt and DIR/admin.key from the authority's state directory, or ";
   if (ca.path.empty()) {
-    return MakeError(Code::kInvalidArgument, "missing_credentials",
-                     std::string("no CA certificate to verify the authority: ") + kHow + "--ca FILE");
+    return MakeError(
+        Code::kInvalidArgument, "missing_credentials",
+        std::string("no CA certificate to verify the authority: ") + kHow + "--ca FILE");
   }
   if (cert.path.empty() || key.path.empty()) {
-    return MakeError(Code::kInvalidArgument, "missing_credentials",
-                     std::string("no admin client certificate and key: ") + kHow +
-                         "--cert FILE and --key FILE");
+    return MakeError(
+        Code::kInvalidArgument, "missing_credentials",
+        std::string("no admin client certificate and key: ") + kHow + "--cert FILE and --key FILE");
   }
   auto c = std::make_unique<Connection>();
   c->base_url = o.authority;
@@ -89,7 +95,9 @@ Result<std::unique_ptr<Connection>> ResolveConnection(const GlobalOptions& o) {
 
 // ---- registry -----------------------------------------------------------------
 
-void Registry::Add(CLI::App* leaf, Command command) { commands_.emplace_back(leaf, std::move(command)); }
+void Registry::Add(CLI::App* leaf, Command command) {
+  commands_.emplace_back(leaf, std::move(command));
+}
 
 const Command* Registry::Selected() const {
   for (const auto& [app, cmd] : commands_) {
@@ -106,7 +114,9 @@ Error Invalid(std::string reason, std::string message) {
 
 namespace {
 
-bool IsHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool IsHex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -126,32 +136,21 @@ std::string Quote(std::string_view s) {
 }  // namespace
 
 Result<int64_t> ParseDuration(std::string_view text) {
-  auto bad = [&] {
+  auto secs = ParseDurationSeconds(text.substr(0, 13), "invalid_ttl");
+  if (!secs.ok() || text.size() > 13) {
     return Invalid("invalid_ttl", "ttl: " + Quote(text) +
                                       " is not a duration; use a whole number with an s, m, h or d "
                                       "suffix (e.g. 90s, 15m, 1h, 7d)");
-  };
-  if (text.empty() || text.size() > 12) return bad();
-  int64_t unit = 1;
-  std::string_view digits = text;
-  switch (text.back()) {
-    case 's': unit = 1; digits.remove_suffix(1); break;
-    case 'm': unit = 60; digits.remove_suffix(1); break;
-    case 'h': unit = 3600; digits.remove_suffix(1); break;
-    case 'd': unit = 86400; digits.remove_suffix(1); break;
-    default: break;
   }
-  int64_t n = 0;
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || n < 0) return bad();
-  if (n == 0) return Invalid("invalid_ttl", "ttl: must be greater than zero");
-  return n * unit;  // at most 11 digits * 86400: no overflow
+  if (*secs == 0) return Invalid("invalid_ttl", "ttl: must be greater than zero");
+  return *secs;
 }
 
 Result<PcrArg> ParsePcrArg(std::string_view text) {
   const auto eq = text.find('=');
   if (eq == std::string_view::npos) {
-    return Invalid("invalid_pcr", "--pcr " + Quote(text) + ": expected INDEX=HEX, e.g. 7=<64 hex digits>");
+    return Invalid("invalid_pcr",
+                   "--pcr " + Quote(text) + ": expected INDEX=HEX, e.g. 7=<64 hex digits>");
   }
   const std::string_view idx = text.substr(0, eq);
   std::string_view hex = text.substr(eq + 1);
@@ -201,16 +200,19 @@ Result<std::string> CheckPathName(std::string_view text, const std::string& what
   if (text.size() > 253) return Invalid(reason, what + ": longer than 253 characters");
   for (unsigned char c : text) {
     if (c == '/') return Invalid(reason, what + " " + Quote(text) + ": must not contain '/'");
-    if (c < 0x20 || c == 0x7f) return Invalid(reason, what + " " + Quote(text) + ": contains control characters");
+    if (c < 0x20 || c == 0x7f)
+      return Invalid(reason, what + " " + Quote(text) + ": contains control characters");
   }
   return std::string(text);
 }
 
 Result<std::string> CheckText(const std::string& text, const std::string& what) {
-  if (text.size() > 1000) return Invalid("invalid_" + what, "--" + what + ": longer than 1000 characters");
+  if (text.size() > 1000)
+    return Invalid("invalid_" + what, "--" + what + ": longer than 1000 characters");
   for (unsigned char c : text) {
     if (c < 0x20 || c == 0x7f) {
-      return Invalid("invalid_" + what, "--" + what + ": must not contain control characters (newlines, tabs)");
+      return Invalid("invalid_" + what,
+                     "--" + what + ": must not contain control characters (newlines, tabs)");
     }
   }
   return text;

@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "tpmesh/common/result.h"
@@ -32,9 +33,9 @@ using nlohmann::json;
 // ---- requests and transport -------------------------------------------------
 
 struct Request {
-  std::string method;         // "GET", "POST", "DELETE"
-  std::string path;           // "/v1/admin/...", segments percent-encoded, may carry "?query"
-  std::optional<json> body;   // POST body
+  std::string method;        // "GET", "POST", "DELETE"
+  std::string path;          // "/v1/admin/...", segments percent-encoded, may carry "?query"
+  std::optional<json> body;  // POST body
 };
 
 // Sends one request; returns the parsed body of a 2xx response, or the
@@ -86,10 +87,53 @@ struct View {
   int64_t now;
 };
 
-struct Command {
-  std::function<Result<Request>()> build;                   // validation; errors -> exit 2
-  std::function<void(const json& response, View& view)> render;  // table output
+// Renders a response for people. A typed renderer (Typed) reads the response
+// through its proto/ type first: a response that does not parse is an error
+// ("bad_response", exit 1), never a table of blanks. A raw renderer reads the
+// JSON with the tolerant accessors below.
+using Render = std::function<Status(const json& response, View& view)>;
+struct TypedRender {
+  Render fn;
 };
+class Renderer {
+ public:
+  // Any callable void(const json&, View&).
+  template <typename F,
+            typename = std::enable_if_t<std::is_invocable_v<const F&, const json&, View&> &&
+                                        !std::is_same_v<std::decay_t<F>, Renderer>>>
+  Renderer(F raw)  // NOLINT(google-explicit-constructor)
+      : fn_([raw = std::move(raw)](const json& r, View& v) -> Status {
+          raw(r, v);
+          return OkStatus();
+        }) {}
+  Renderer(TypedRender typed) : fn_(std::move(typed.fn)) {}  // NOLINT(google-explicit-constructor)
+  [[nodiscard]] Status operator()(const json& response, View& view) const {
+    return fn_(response, view);
+  }
+
+ private:
+  Render fn_;
+};
+
+struct Command {
+  std::function<Result<Request>()> build;  // validation; errors -> exit 2
+  Renderer render;                         // table output
+};
+
+// A renderer over `T`, the response's type in proto/ (parsed by `parse`).
+template <typename T>
+TypedRender Typed(Result<T> (*parse)(std::string_view), std::function<void(const T&, View&)> fn) {
+  return {[parse, fn](const json& response, View& view) -> Status {
+    auto typed = parse(response.dump(-1, ' ', false, json::error_handler_t::replace));
+    if (!typed.ok()) {
+      return MakeError(
+          Code::kInternal, "bad_response",
+          "unexpected response from the authority (try -o json): " + typed.error().message);
+    }
+    fn(*typed, view);
+    return OkStatus();
+  }};
+}
 
 // Collects the leaf subcommands the group files register.
 class Registry {

@@ -26,8 +26,9 @@ class HttpsAdminApi final : public AdminApi {
     if (resp->status < 200 || resp->status > 299) return net::ErrorFromResponse(*resp);
     json body = json::parse(resp->body, nullptr, false);
     if (body.is_discarded()) {
-      return MakeError(Code::kInternal, "bad_response",
-                       "the authority answered " + r.method + " " + r.path + " with a body that is not JSON");
+      return MakeError(
+          Code::kInternal, "bad_response",
+          "the authority answered " + r.method + " " + r.path + " with a body that is not JSON");
     }
     return body;
   }
@@ -39,12 +40,17 @@ class HttpsAdminApi final : public AdminApi {
 }  // namespace
 
 Result<std::unique_ptr<AdminApi>> ConnectHttps(const Connection& c) {
+  return ConnectWith(c, [](const net::ClientOptions& o) { return net::MakeClient(o); });
+}
+
+Result<std::unique_ptr<AdminApi>> ConnectWith(const Connection& c,
+                                              const ClientFactory& make_client) {
   net::ClientOptions o;
   o.base_url = c.base_url;
   o.ca_pem = c.ca_pem;
   o.client_cert_pem = c.cert_pem;
   o.client_key_pem = c.key_pem;
-  auto client = net::MakeClient(o);
+  auto client = make_client(o);
   sodium_memzero(o.client_key_pem.data(), o.client_key_pem.size());
   if (!client.ok()) return client.take_error();
   return std::unique_ptr<AdminApi>(std::make_unique<HttpsAdminApi>(std::move(*client)));

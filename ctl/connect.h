@@ -2,7 +2,10 @@
 // certificate, server verified against the given CA).
 #pragma once
 
+#include <functional>
+
 #include "ctl/common.h"
+#include "tpmesh/net/http.h"
 
 namespace tpmesh::ctl {
 
@@ -10,5 +13,11 @@ namespace tpmesh::ctl {
 // failures surface as the client's "authority_unreachable" error; non-2xx
 // responses as the authority's own error (net::ErrorFromResponse).
 [[nodiscard]] Result<std::unique_ptr<AdminApi>> ConnectHttps(const Connection& connection);
+
+// The same over clients from `make_client` (tests: an in-process authority).
+using ClientFactory =
+    std::function<Result<std::unique_ptr<net::Client>>(const net::ClientOptions& options)>;
+[[nodiscard]] Result<std::unique_ptr<AdminApi>> ConnectWith(const Connection& connection,
+                                                            const ClientFactory& make_client);
 
 }  // namespace tpmesh::ctl

@@ -2,6 +2,7 @@
 #include <ostream>
 
 #include "ctl/common.h"
+#include "tpmesh/proto/admin.h"
 
 namespace tpmesh::ctl {
 namespace {
@@ -22,11 +23,10 @@ Result<Request> BuildRemove(const EkArgs& a) {
   return Request{"DELETE", "/v1/admin/ek-allowlist/" + hex, {}};
 }
 
-void RenderList(const json& r, View& v) {
+void RenderList(const proto::EkAllowlistResponse& r, View& v) {
   Table t({"EK SHA256", "ADDED", "COMMENT"});
-  for (const auto& e : JArr(r, "ek_allowlist")) {
-    t.AddRow({JStr(e, "ek_sha256"), FormatAge(JInt(e, "created_at"), v.now), JStr(e, "comment")});
-  }
+  for (const auto& e : r.ek_allowlist)
+    t.AddRow({e.ek_sha256, FormatAge(e.created_at, v.now), e.comment});
   if (t.rows() == 0) {
     v.out << "the EK allowlist is empty\n";
     return;
@@ -45,19 +45,27 @@ void AddEkCommands(CLI::App& root, Registry& reg) {
   auto* allow = group->add_subcommand("allow", "allow a TPM (by EK fingerprint) to enroll");
   allow->add_option("sha256", a->sha256, kHexHelp)->required();
   allow->add_option("--comment", a->comment, "free text, e.g. the asset tag");
-  reg.Add(allow, {[a] { return BuildAllow(*a); }, [](const json& r, View& v) {
-                    v.out << "EK sha256:" << Sanitize(JStr(r, "ek_sha256")) << " allowed\n";
-                  }});
+  reg.Add(allow, {[a] { return BuildAllow(*a); },
+                  Typed<proto::EkAllowResponse>(
+                      proto::ParseEkAllowResponse, [](const proto::EkAllowResponse& r, View& v) {
+                        v.out << "EK sha256:" << Sanitize(r.ek_sha256) << " allowed\n";
+                      })});
 
   auto* list = group->add_subcommand("list", "list allowed EK fingerprints")->alias("ls");
-  reg.Add(list, {[] { return Result<Request>(Request{"GET", "/v1/admin/ek-allowlist", {}}); }, RenderList});
+  reg.Add(list, {[] {
+                   return Result<Request>(Request{"GET", "/v1/admin/ek-allowlist", {}});
+                 },
+                 Typed<proto::EkAllowlistResponse>(proto::ParseEkAllowlistResponse, RenderList)});
 
   auto* remove = group->add_subcommand("remove", "remove a fingerprint from the allowlist");
   remove->alias("rm")->alias("delete");
   remove->add_option("sha256", a->sha256, kHexHelp)->required();
-  reg.Add(remove, {[a] { return BuildRemove(*a); }, [](const json& r, View& v) {
-                     v.out << "EK sha256:" << Sanitize(JStr(r, "removed")) << " removed from the allowlist\n";
-                   }});
+  reg.Add(remove, {[a] { return BuildRemove(*a); },
+                   Typed<proto::RemovedResponse>(proto::ParseRemovedResponse,
+                                                 [](const proto::RemovedResponse& r, View& v) {
+                                                   v.out << "EK sha256:" << Sanitize(r.removed)
+                                                         << " removed from the allowlist\n";
+                                                 })});
 }
 
 }  // namespace tpmesh::ctl

@@ -111,7 +111,8 @@ std::string RotationState(const json& node, int64_t now) {
   if (phase == "postponed") {
     const int64_t retry = JInt(*rot, "retry_at");
     if (retry <= 0) return "postponed";
-    return "postponed, retry " + (retry <= now ? std::string("due") : "in " + FormatSpan(retry - now));
+    return "postponed, retry " +
+           (retry <= now ? std::string("due") : "in " + FormatSpan(retry - now));
   }
   return phase.empty() ? "?" : phase;  // requested, committing, or one this version does not know
 }
@@ -129,7 +130,8 @@ void RenderList(const json& r, View& v) {
   for (const auto& n : JArr(r, "nodes")) {
     if (!n.is_object()) continue;  // not a node: nothing to show
     t.AddRow({JStr(n, "hostname"), JStr(n, "node_id"), ShortKey(JStr(n, "wg_public_key")),
-              KeyAge(n, v.now), FormatUntil(JInt(n, "next_rotation"), v.now), RotationState(n, v.now)});
+              KeyAge(n, v.now), FormatUntil(JInt(n, "next_rotation"), v.now),
+              RotationState(n, v.now)});
   }
   if (t.rows() == 0) {
     v.out << "no nodes with keys yet\n";
@@ -139,15 +141,15 @@ void RenderList(const json& r, View& v) {
   Table signing({"KEY", "STATE", "VALID FROM", "VALID UNTIL"});
   for (const auto& k : JArr(r, "config_signing")) {
     if (!k.is_object()) continue;
-    signing.AddRow({ShortKey(JStr(k, "public_key")), JStr(k, "state"), TimeOrDash(JInt(k, "not_before")),
-                    TimeOrDash(JInt(k, "not_after"))});
+    signing.AddRow({ShortKey(JStr(k, "public_key")), JStr(k, "state"),
+                    TimeOrDash(JInt(k, "not_before")), TimeOrDash(JInt(k, "not_after"))});
   }
   if (signing.rows() > 0) v.out << "\nconfig-signing keys\n" << signing.Render();
   Table cas({"CA SHA-256", "STATE", "ANNOUNCED", "TRUSTED UNTIL"});
   for (const auto& c : JArr(r, "authority_ca")) {
     if (!c.is_object()) continue;
-    cas.AddRow({JStr(c, "fingerprint").substr(0, 16) + "...", JStr(c, "state"), TimeOrDash(JInt(c, "not_before")),
-                TimeOrDash(JInt(c, "not_after"))});
+    cas.AddRow({JStr(c, "fingerprint").substr(0, 16) + "...", JStr(c, "state"),
+                TimeOrDash(JInt(c, "not_before")), TimeOrDash(JInt(c, "not_after"))});
   }
   if (cas.rows() > 0) v.out << "\nauthority CAs\n" << cas.Render();
 }
@@ -166,7 +168,8 @@ void AddRotate(CLI::App& parent, Registry& reg) {
 
 // An authority key rotation (`keys rotate-ca`, `keys rotate-signing-key`):
 // POST `path` with an optional reason; the answer is the keys list.
-void AddAnnounce(CLI::App& group, Registry& reg, const char* name, const char* help, const char* path) {
+void AddAnnounce(CLI::App& group, Registry& reg, const char* name, const char* help,
+                 const char* path) {
   auto reason = std::make_shared<std::string>();
   auto* cmd = group.add_subcommand(name, help);
   cmd->add_option("--reason", *reason, "why (recorded in the audit log)");
@@ -183,20 +186,23 @@ void AddAnnounce(CLI::App& group, Registry& reg, const char* name, const char* h
 
 void AddKeysCommands(CLI::App& root, Registry& reg) {
   AddRotate(root, reg);
-  auto* group = root.add_subcommand("keys", "WireGuard key rotation: keys, schedule, rotation state");
+  auto* group =
+      root.add_subcommand("keys", "WireGuard key rotation: keys, schedule, rotation state");
   group->require_subcommand(1);
-  auto* list = group->add_subcommand("list", "list node keys, next rotations and rotations under way")
-                   ->alias("ls");
+  auto* list =
+      group->add_subcommand("list", "list node keys, next rotations and rotations under way")
+          ->alias("ls");
   reg.Add(list, {[] { return Result<Request>(Request{"GET", "/v1/admin/keys", {}}); }, RenderList});
   AddRotate(*group, reg);
   AddAnnounce(*group, reg, "rotate-ca",
               "announce a new authority CA; nodes fetch the new trust bundle, then it issues every "
               "certificate and the old CA stays trusted until the certificates it issued expire",
               "/v1/admin/keys/ca/rotate");
-  AddAnnounce(*group, reg, "rotate-signing-key",
-              "announce a new config-signing key; the authority switches to it once every node holds "
-              "the announcement, and the old key co-signs for the overlap",
-              "/v1/admin/keys/signing/rotate");
+  AddAnnounce(
+      *group, reg, "rotate-signing-key",
+      "announce a new config-signing key; the authority switches to it once every node holds "
+      "the announcement, and the old key co-signs for the overlap",
+      "/v1/admin/keys/signing/rotate");
 }
 
 }  // namespace tpmesh::ctl

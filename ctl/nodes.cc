@@ -1,9 +1,8 @@
 // tpmeshctl nodes list | show | approve | revoke | restore
-#include <algorithm>
-#include <cstdlib>
 #include <ostream>
 
 #include "ctl/common.h"
+#include "tpmesh/proto/node.h"
 
 namespace tpmesh::ctl {
 namespace {
@@ -13,17 +12,18 @@ struct NodeArgs {
   std::string reason;
 };
 
-void RenderList(const json& r, View& v) {
-  const json& nodes = JArr(r, "nodes");
+void RenderList(const proto::NodeListResponse& r, View& v) {
   size_t active = 0;
   Table t({"NODE ID", "HOSTNAME", "STATUS", "ADDRESS", "ENDPOINTS", "LAST SEEN"});
-  for (const auto& n : nodes) {
-    if (JStr(n, "status") == "active") ++active;
-    t.AddRow({JStr(n, "node_id"), JStr(n, "hostname"), JStr(n, "status"), JStr(n, "overlay_address"),
-              Join(JArr(n, "endpoints"), ","), FormatAge(JInt(n, "last_seen"), v.now)});
+  for (const auto& n : r.nodes) {
+    if (n.status == "active") ++active;
+    std::string endpoints;
+    for (const auto& e : n.endpoints) endpoints += (endpoints.empty() ? "" : ",") + e;
+    t.AddRow({n.node_id, n.hostname, n.status, n.overlay_address.value_or(""), endpoints,
+              FormatAge(n.last_seen, v.now)});
   }
-  v.out << "generation " << JInt(r, "generation") << ", mesh " << Sanitize(JStr(r, "mesh_prefix"))
-        << ", " << active << " active / " << nodes.size() << " total\n";
+  v.out << "generation " << r.generation << ", mesh " << Sanitize(r.mesh_prefix) << ", " << active
+        << " active / " << r.nodes.size() << " total\n";
   if (t.rows() == 0) {
     v.out << "no nodes yet (create an enrollment token with 'tpmeshctl tokens create')\n";
     return;
@@ -31,46 +31,41 @@ void RenderList(const json& r, View& v) {
   v.out << "\n" << t.Render();
 }
 
-std::string TimeAndAge(const json& n, const char* key, int64_t now) {
-  const int64_t t = JInt(n, key);
+std::string TimeAndAge(int64_t t, int64_t now) {
   return t <= 0 ? "never" : FormatTime(t) + " (" + FormatAge(t, now) + ")";
 }
 
-void RenderShow(const json& n, View& v) {
-  std::string status = JStr(n, "status");
-  if (!JStr(n, "status_reason").empty()) status += " (" + JStr(n, "status_reason") + ")";
+void RenderShow(const proto::NodeView& n, View& v) {
+  std::string status = n.status;
+  if (!n.status_reason.empty()) status += " (" + n.status_reason + ")";
+  std::string endpoints;
+  for (const auto& e : n.endpoints) endpoints += (endpoints.empty() ? "" : ", ") + e;
   v.out << RenderFields({
-      {"node id", JStr(n, "node_id")},
-      {"hostname", JStr(n, "hostname")},
+      {"node id", n.node_id},
+      {"hostname", n.hostname},
       {"status", status},
-      {"overlay address", JStr(n, "overlay_address")},
-      {"overlay prefix", JStr(n, "overlay_prefix")},
-      {"wireguard key", JStr(n, "wg_public_key")},
-      {"ek sha256", JStr(n, "ek_sha256")},
-      {"endpoints", Join(JArr(n, "endpoints"), ", ")},
-      {"pcr policy", JStr(n, "pcr_policy").empty() ? "(none)" : JStr(n, "pcr_policy")},
-      {"enrolled", TimeAndAge(n, "enrolled_at", v.now)},
-      {"updated", TimeAndAge(n, "updated_at", v.now)},
-      {"last seen", TimeAndAge(n, "last_seen", v.now)},
-      {"enrollments", std::to_string(JInt(n, "enroll_count"))},
+      {"overlay address", n.overlay_address.value_or("")},
+      {"overlay prefix", n.overlay_prefix.value_or("")},
+      {"wireguard key", Base64Encode(n.wg_public_key)},
+      {"ek sha256", n.ek_sha256},
+      {"endpoints", endpoints},
+      {"pcr policy", n.pcr_policy.empty() ? "(none)" : n.pcr_policy},
+      {"enrolled", TimeAndAge(n.enrolled_at, v.now)},
+      {"updated", TimeAndAge(n.updated_at, v.now)},
+      {"last seen", TimeAndAge(n.last_seen, v.now)},
+      {"enrollments", std::to_string(n.enroll_count)},
   });
-  auto pcrs = n.find("pcrs");
-  if (pcrs == n.end() || !pcrs->is_object() || pcrs->empty()) return;
-  std::vector<std::pair<int, std::string>> sorted;  // keys are decimal strings: sort numerically
-  for (const auto& [k, val] : pcrs->items()) {
-    sorted.emplace_back(std::atoi(k.c_str()), val.is_string() ? val.get<std::string>() : val.dump());
-  }
-  std::sort(sorted.begin(), sorted.end());
+  if (n.pcrs.empty()) return;
   v.out << "pcrs (last quote):\n";
-  for (const auto& [idx, val] : sorted) {
+  for (const auto& [idx, val] : n.pcrs) {  // ascending by index
     v.out << (idx < 10 ? "   " : "  ") << idx << "  " << Sanitize(val) << "\n";
   }
 }
 
-void RenderAction(const json& n, View& v) {
-  v.out << "node " << Sanitize(JStr(n, "node_id")) << " (" << Sanitize(JStr(n, "hostname")) << ") is now "
-        << Sanitize(JStr(n, "status"));
-  if (!JStr(n, "status_reason").empty()) v.out << ": " << Sanitize(JStr(n, "status_reason"));
+void RenderAction(const proto::NodeView& n, View& v) {
+  v.out << "node " << Sanitize(n.node_id) << " (" << Sanitize(n.hostname) << ") is now "
+        << Sanitize(n.status);
+  if (!n.status_reason.empty()) v.out << ": " << Sanitize(n.status_reason);
   v.out << "\n";
 }
 
@@ -96,7 +91,10 @@ void AddNodesCommands(CLI::App& root, Registry& reg) {
   auto a = std::make_shared<NodeArgs>();
 
   auto* list = group->add_subcommand("list", "list nodes")->alias("ls");
-  reg.Add(list, {[] { return Result<Request>(Request{"GET", "/v1/admin/nodes", {}}); }, RenderList});
+  reg.Add(list, {[] {
+                   return Result<Request>(Request{"GET", "/v1/admin/nodes", {}});
+                 },
+                 Typed<proto::NodeListResponse>(proto::ParseNodeListResponse, RenderList)});
 
   auto* show = group->add_subcommand("show", "show one node in detail");
   show->add_option("node", a->node, "node id or hostname")->required();
@@ -104,7 +102,7 @@ void AddNodesCommands(CLI::App& root, Registry& reg) {
                    TPMESH_ASSIGN_OR_RETURN(std::string node, CheckPathName(a->node, "node"));
                    return Request{"GET", "/v1/admin/nodes/" + EncodePathSegment(node), {}};
                  },
-                 RenderShow});
+                 Typed<proto::NodeView>(proto::ParseNodeView, RenderShow)});
 
   struct Verb {
     const char* name;
@@ -112,8 +110,10 @@ void AddNodesCommands(CLI::App& root, Registry& reg) {
     bool reason_required;
   };
   for (const Verb& verb : {Verb{"approve", "approve a pending node (pending -> active)", false},
-                           Verb{"revoke", "revoke a node: its certificate is refused at once and "
-                                          "peers drop it with the next config generation", true},
+                           Verb{"revoke",
+                                "revoke a node: its certificate is refused at once and "
+                                "peers drop it with the next config generation",
+                                true},
                            Verb{"restore", "allow a revoked node to enroll again", false}}) {
     auto* sub = group->add_subcommand(verb.name, verb.help);
     sub->add_option("node", a->node, "node id or hostname")->required();
@@ -122,7 +122,8 @@ void AddNodesCommands(CLI::App& root, Registry& reg) {
                                          : "why (recorded in the audit log)");
     const char* name = verb.name;
     const bool required = verb.reason_required;
-    reg.Add(sub, {[a, name, required] { return NodeAction(*a, name, required); }, RenderAction});
+    reg.Add(sub, {[a, name, required] { return NodeAction(*a, name, required); },
+                  Typed<proto::NodeView>(proto::ParseNodeView, RenderAction)});
   }
 }
 

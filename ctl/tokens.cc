@@ -2,6 +2,7 @@
 #include <ostream>
 
 #include "ctl/common.h"
+#include "tpmesh/proto/admin.h"
 
 namespace tpmesh::ctl {
 namespace {
@@ -23,31 +24,30 @@ Result<Request> BuildCreate(const TokenArgs& a) {
   return Request{"POST", "/v1/admin/tokens", json{{"ttl_seconds", ttl}, {"comment", comment}}};
 }
 
-void RenderCreate(const json& r, View& v) {
+void RenderCreate(const proto::TokenView& r, View& v) {
   v.out << "Enrollment token (shown only this once; the authority keeps only its hash):\n\n"
-        << "    " << Sanitize(JStr(r, "token")) << "\n\n"
-        << RenderFields({{"id", JStr(r, "id")},
-                         {"expires", FormatTime(JInt(r, "expires_at")) + " (" +
-                                         FormatAge(JInt(r, "expires_at"), v.now) + ")"},
-                         {"comment", JStr(r, "comment")}})
+        << "    " << Sanitize(r.token.value_or("")) << "\n\n"
+        << RenderFields(
+               {{"id", r.id},
+                {"expires", FormatTime(r.expires_at) + " (" + FormatAge(r.expires_at, v.now) + ")"},
+                {"comment", r.comment}})
         << "\nIt is single-use: pass it to 'tpmesh-client enroll --token TOKEN' on the new node.\n";
 }
 
-std::string TokenState(const json& t, int64_t now) {
-  auto revoked = t.find("revoked");
-  if (revoked != t.end() && revoked->is_boolean() && revoked->get<bool>()) return "revoked";
-  if (!JStr(t, "used_by").empty() || JInt(t, "used_at") > 0) {
-    return "used by " + (JStr(t, "used_by").empty() ? std::string("?") : JStr(t, "used_by"));
+std::string TokenState(const proto::TokenView& t, int64_t now) {
+  if (t.revoked) return "revoked";
+  if (!t.used_by.empty() || t.used_at.value_or(0) > 0) {
+    return "used by " + (t.used_by.empty() ? std::string("?") : t.used_by);
   }
-  if (JInt(t, "expires_at") <= now) return "expired";
+  if (t.expires_at <= now) return "expired";
   return "unused";
 }
 
-void RenderList(const json& r, View& v) {
+void RenderList(const proto::TokenListResponse& r, View& v) {
   Table t({"ID", "STATE", "CREATED", "EXPIRES", "COMMENT"});
-  for (const auto& tok : JArr(r, "tokens")) {
-    t.AddRow({JStr(tok, "id"), TokenState(tok, v.now), FormatAge(JInt(tok, "created_at"), v.now),
-              FormatAge(JInt(tok, "expires_at"), v.now), JStr(tok, "comment")});
+  for (const auto& tok : r.tokens) {
+    t.AddRow({tok.id, TokenState(tok, v.now), FormatAge(tok.created_at, v.now),
+              FormatAge(tok.expires_at, v.now), tok.comment});
   }
   if (t.rows() == 0) {
     v.out << "no enrollment tokens\n";
@@ -70,8 +70,8 @@ Result<Request> BuildRevoke(const TokenArgs& a) {
   return Request{"DELETE", "/v1/admin/tokens/" + id, {}};
 }
 
-void RenderRevoke(const json& r, View& v) {
-  v.out << "token " << Sanitize(JStr(r, "id")) << " revoked\n";
+void RenderRevoke(const proto::TokenView& r, View& v) {
+  v.out << "token " << Sanitize(r.id) << " revoked\n";
 }
 
 }  // namespace
@@ -85,14 +85,19 @@ void AddTokensCommands(CLI::App& root, Registry& reg) {
   create->add_option("--ttl", a->ttl, "lifetime: N with suffix s, m, h or d (at most 30d)")
       ->capture_default_str();
   create->add_option("--comment", a->comment, "free text shown in the list and the audit log");
-  reg.Add(create, {[a] { return BuildCreate(*a); }, RenderCreate});
+  reg.Add(create, {[a] { return BuildCreate(*a); },
+                   Typed<proto::TokenView>(proto::ParseTokenView, RenderCreate)});
 
   auto* list = group->add_subcommand("list", "list tokens (never the secret)")->alias("ls");
-  reg.Add(list, {[] { return Result<Request>(Request{"GET", "/v1/admin/tokens", {}}); }, RenderList});
+  reg.Add(list, {[] {
+                   return Result<Request>(Request{"GET", "/v1/admin/tokens", {}});
+                 },
+                 Typed<proto::TokenListResponse>(proto::ParseTokenListResponse, RenderList)});
 
   auto* revoke = group->add_subcommand("revoke", "revoke an unused token");
   revoke->add_option("id", a->id, "token id (16 hex digits)")->required();
-  reg.Add(revoke, {[a] { return BuildRevoke(*a); }, RenderRevoke});
+  reg.Add(revoke, {[a] { return BuildRevoke(*a); },
+                   Typed<proto::TokenView>(proto::ParseTokenView, RenderRevoke)});
 }
 
 }  // namespace tpmesh::ctl

@@ -1,13 +1,12 @@
 // tpmesh-client: enroll | run | status | renew. Thin: logic in tpmesh_client.
 // Exit codes: tpmesh/client/exit_codes.h (printed by --help).
-#include <CLI/CLI.hpp>
-
-#include <cstdio>
-#include <cstdlib>
-
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
+
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "tpmesh/client/daemon.h"
@@ -15,6 +14,7 @@
 #include "tpmesh/client/exit_codes.h"
 #include "tpmesh/client/renew.h"
 #include "tpmesh/client/token.h"
+#include "tpmesh/log/log.h"
 
 namespace {
 
@@ -61,10 +61,8 @@ int Run(const client::DaemonOptions& o) {
     stop.Stop();
   });
   auto link = client::MakeUserspaceLink(o.uapi_dir);
-  Status st = client::RunDaemon(o, *link, stop, [](const std::string& line) {
-    std::printf("tpmesh-client: %s\n", line.c_str());
-    std::fflush(stdout);
-  });
+  // The daemon's lines: leveled, timestamped, on stderr (log.h).
+  Status st = client::RunDaemon(o, *link, stop, log::AsLogFn(log::StderrLogger("tpmesh-client")));
   if (!stop.stopped()) pthread_kill(waiter.native_handle(), SIGTERM);  // release sigwait
   waiter.join();
   if (!st.ok()) return Fail(st.error());
@@ -85,7 +83,8 @@ int Renew(const std::string& state_dir, const std::string& tcti, bool force) {
   if (!tpm.ok()) return Fail(tpm.error());
   auto r = client::RenewFromStateDir(state_dir, **tpm, force);
   if (!r.ok()) return Fail(r.error(), "renewal failed: ");
-  std::printf("%s\n", *r ? "node certificate renewed" : "node certificate not due for renewal (use --force)");
+  std::printf("%s\n", *r ? "node certificate renewed"
+                         : "node certificate not due for renewal (use --force)");
   return ToInt(ExitCode::kOk);
 }
 
@@ -100,7 +99,8 @@ int ParseOrExit(CLI::App& app, int argc, char** argv, bool& done) {
       app.exit(e);
       return ToInt(ExitCode::kOk);
     }
-    std::fprintf(stderr, "tpmesh-client: usage: %s\nRun 'tpmesh-client --help' for more information.\n",
+    std::fprintf(stderr,
+                 "tpmesh-client: usage: %s\nRun 'tpmesh-client --help' for more information.\n",
                  e.what());
     return ToInt(ExitCode::kUsage);
   }
@@ -120,11 +120,16 @@ int main(int argc, char** argv) {
   client::EnrollOptions o;
   std::string tcti = attest::kDefaultTcti, ek_alg;
   client::TokenSources token;
-  auto* enroll = app.add_subcommand("enroll", "enroll this host (first boot); a no-op if already enrolled");
-  enroll->add_option("--authority", o.authority_url, "authority URL, e.g. https://[fd00::1]:8443")->required();
-  enroll->add_option("--ca-fingerprint", o.ca_fingerprint, "SHA-256 of the authority CA (from init)")->required();
+  auto* enroll =
+      app.add_subcommand("enroll", "enroll this host (first boot); a no-op if already enrolled");
+  enroll->add_option("--authority", o.authority_url, "authority URL, e.g. https://[fd00::1]:8443")
+      ->required();
+  enroll
+      ->add_option("--ca-fingerprint", o.ca_fingerprint, "SHA-256 of the authority CA (from init)")
+      ->required();
   enroll->add_option("--hostname", o.hostname, "this node's name in the mesh")->required();
-  enroll->add_option("--endpoint", o.endpoints, "underlay endpoint peers reach this host at ([v6]:port)");
+  enroll->add_option("--endpoint", o.endpoints,
+                     "underlay endpoint peers reach this host at ([v6]:port)");
   enroll->add_option("--tcti", tcti, "TPM TCTI")->capture_default_str();
   enroll->add_option("--state-dir", o.state_dir, "node state directory")->capture_default_str();
   enroll->add_option("--token-file", token.file,
@@ -132,16 +137,21 @@ int main(int argc, char** argv) {
   enroll->add_option("--token", token.flag,
                      "one-time enrollment token; visible to local users in /proc/<pid>/cmdline: "
                      "prefer --token-file or the TPMESH_TOKEN environment variable");
-  enroll->add_option("--ek-alg", ek_alg, "rsa2048 or ecc-p256 (default: first EK with a certificate)");
+  enroll->add_option("--ek-alg", ek_alg,
+                     "rsa2048 or ecc-p256 (default: first EK with a certificate)");
   enroll->add_option("--wait", o.wait_for_approval_seconds, "wait this long for admin approval");
-  enroll->add_flag("--force", o.force, "enroll again even if already enrolled (new WireGuard and node keys)");
+  enroll->add_flag("--force", o.force,
+                   "enroll again even if already enrolled (new WireGuard and node keys)");
   client::DaemonOptions d;
-  auto* run = app.add_subcommand("run", "keep the WireGuard interface in line with the authority (foreground)");
-  auto* status = app.add_subcommand("status", "show the interface like 'wg show', plus generation and authority reachability");
+  auto* run = app.add_subcommand(
+      "run", "keep the WireGuard interface in line with the authority (foreground)");
+  auto* status = app.add_subcommand(
+      "status", "show the interface like 'wg show', plus generation and authority reachability");
   for (auto* cmd : {run, status}) {
     cmd->add_option("--state-dir", d.state_dir, "node state directory")->capture_default_str();
     cmd->add_option("--interface", d.ifname, "WireGuard interface name")->capture_default_str();
-    cmd->add_option("--uapi-dir", d.uapi_dir, "userspace WireGuard socket directory")->capture_default_str();
+    cmd->add_option("--uapi-dir", d.uapi_dir, "userspace WireGuard socket directory")
+        ->capture_default_str();
   }
   run->add_option("--listen-port", d.listen_port, "WireGuard UDP port")->capture_default_str();
   run->add_option("--authority", d.extra_authority_urls, "more authority URLs to try");
@@ -149,7 +159,8 @@ int main(int argc, char** argv) {
   run->add_option("--tcti", d.tcti, "TPM TCTI for certificate renewal (default: renewal disabled)");
   std::string renew_dir = d.state_dir;
   bool renew_force = false;
-  auto* renew = app.add_subcommand("renew", "renew the node certificate now if due (re-attests the TPM)");
+  auto* renew =
+      app.add_subcommand("renew", "renew the node certificate now if due (re-attests the TPM)");
   renew->add_option("--state-dir", renew_dir, "node state directory")->capture_default_str();
   renew->add_option("--tcti", tcti, "TPM TCTI")->capture_default_str();
   renew->add_flag("--force", renew_force, "renew even if not yet due");

@@ -166,14 +166,14 @@ Result<Credential> MakeCredentialWith(const TpmPublic& ek, EVP_PKEY* ek_key, Byt
                   std::to_string(digest_size) + " (the EK nameAlg digest size)");
   }
   if (object_name.size() < 2) return Malformed("object_name: shorter than a TPM name");
-  const EVP_MD* name_md = ossl::MdForTpmAlg(static_cast<uint16_t>(object_name[0] << 8 |
-                                                                    object_name[1]));
+  const EVP_MD* name_md =
+      ossl::MdForTpmAlg(static_cast<uint16_t>(object_name[0] << 8 | object_name[1]));
   if (name_md == nullptr ||
       object_name.size() != 2 + static_cast<size_t>(EVP_MD_get_size(name_md))) {
     return Malformed("object_name: not nameAlg || digest with a supported hash");
   }
 
-  UniquePkey built;
+  ossl::Pkey built;
   if (ek_key == nullptr) {
     TPMESH_ASSIGN_OR_RETURN(built, ek.ToPkey());
     ek_key = built.get();
@@ -200,8 +200,8 @@ Result<Credential> MakeCredentialWith(const TpmPublic& ek, EVP_PKEY* ek_key, Byt
   TPMESH_ASSIGN_OR_RETURN(Bytes enc_identity, AesCfbEncrypt(sym_key.view(), plain.view()));
 
   // outerHMAC = HMAC(hmacKey, encIdentity || name).
-  TPMESH_ASSIGN_OR_RETURN(SecretBytes hmac_key, KDFa(ek.name_alg, seed.seed.view(), "INTEGRITY",
-                                                     {}, {}, 8 * digest_size));
+  TPMESH_ASSIGN_OR_RETURN(SecretBytes hmac_key, KDFa(ek.name_alg, seed.seed.view(), "INTEGRITY", {},
+                                                     {}, 8 * digest_size));
   Bytes mac_input = enc_identity;
   mac_input.insert(mac_input.end(), object_name.begin(), object_name.end());
   TPMESH_ASSIGN_OR_RETURN(Bytes outer_hmac, ossl::Hmac(md, hmac_key.view(), mac_input));

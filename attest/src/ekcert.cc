@@ -1,7 +1,8 @@
 // EK certificate verification: checks 1 (chain), 2 (validity), 3 (key match),
-// 14 (TCG EK profile) and 15 (software TPM), with OpenSSL 3.
+// 14 (TCG EK profile: ekcert_profile.cc) and 15 (software TPM), with OpenSSL 3.
 #include "tpmesh/attest/ekcert.h"
 
+#include <climits>
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/objects.h>
@@ -11,26 +12,46 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <climits>
 #include <ctime>
 #include <optional>
 #include <vector>
 
+#include "ekcert_internal.h"
 #include "ossl.h"
-#include "trust_store_impl.h"
 #include "tpmesh/attest/checks.h"
+#include "trust_store_impl.h"
 #include "verify_internal.h"
 
 namespace tpmesh::attest {
 
+namespace internal {
+
+std::string ObjText(const ASN1_OBJECT* obj) {
+  char buf[128];
+  int n = OBJ_obj2txt(buf, sizeof buf, obj, /*no_name=*/1);
+  return n > 0 ? std::string(buf, std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1)) : "?";
+}
+
+std::string Asn1String(const ASN1_STRING* s) {
+  unsigned char* utf8 = nullptr;
+  int n = ASN1_STRING_to_UTF8(&utf8, s);
+  if (n < 0) {
+    ERR_clear_error();
+    return {};
+  }
+  std::string out(reinterpret_cast<char*>(utf8), static_cast<size_t>(n));
+  OPENSSL_free(utf8);
+  return out;
+}
+
+}  // namespace internal
+
 namespace {
 
-// TCG OIDs (EK Credential Profile 2.x, section 3.2).
-constexpr const char* kOidTpmManufacturer = "2.23.133.2.1";
-constexpr const char* kOidTpmModel = "2.23.133.2.2";
-constexpr const char* kOidTpmVersion = "2.23.133.2.3";
-constexpr const char* kOidEkCertificateEku = "2.23.133.8.1";  // tcg-kp-EKCertificate
-constexpr const char* kOidSubjectDirectoryAttributes = "2.5.29.9";
+using internal::Asn1String;
+using internal::CheckProfile;
+using internal::kOidSubjectDirectoryAttributes;
+using internal::ObjText;
 
 // Critical extensions OpenSSL does not process itself but this file does, so
 // the chain is not refused for them on the EK certificate (leaf only).
@@ -62,24 +83,15 @@ constexpr std::array<SoftwareTpm, 1> kSoftwareTpms = {{
 constexpr size_t kMaxIntermediates = 16;
 
 using StoreCtx = std::unique_ptr<X509_STORE_CTX, ossl::Deleter<X509_STORE_CTX_free>>;
-using GeneralNames = std::unique_ptr<GENERAL_NAMES, ossl::Deleter<GENERAL_NAMES_free>>;
-using Eku = std::unique_ptr<EXTENDED_KEY_USAGE, ossl::Deleter<EXTENDED_KEY_USAGE_free>>;
 using BioPtr = std::unique_ptr<BIO, ossl::Deleter<BIO_free>>;
-void FreeStackShallow(STACK_OF(X509)* s) { sk_X509_free(s); }  // borrowed elements
+void FreeStackShallow(STACK_OF(X509) * s) { sk_X509_free(s); }  // borrowed elements
 using X509Stack = std::unique_ptr<STACK_OF(X509), ossl::Deleter<FreeStackShallow>>;
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
-}
-
-std::string ObjText(const ASN1_OBJECT* obj) {
-  char buf[128];
-  int n = OBJ_obj2txt(buf, sizeof buf, obj, /*no_name=*/1);
-  return n > 0 ? std::string(buf, std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1)) : "?";
 }
 
 std::string NameText(const X509_NAME* name) {
@@ -92,18 +104,6 @@ std::string NameText(const X509_NAME* name) {
   long len = BIO_get_mem_data(bio.get(), &data);
   std::string out(data, static_cast<size_t>(std::max(len, 0L)));
   return out.empty() ? "(empty name)" : out;
-}
-
-std::string Asn1String(const ASN1_STRING* s) {
-  unsigned char* utf8 = nullptr;
-  int n = ASN1_STRING_to_UTF8(&utf8, s);
-  if (n < 0) {
-    ERR_clear_error();
-    return {};
-  }
-  std::string out(reinterpret_cast<char*>(utf8), static_cast<size_t>(n));
-  OPENSSL_free(utf8);
-  return out;
 }
 
 std::optional<TimePoint> ToTimePoint(const ASN1_TIME* t) {
@@ -202,7 +202,8 @@ bool IsSelfSigned(X509* c) {
 bool ProcessedCritical(const X509_EXTENSION* ext) {
   std::string oid = ObjText(X509_EXTENSION_get_object(const_cast<X509_EXTENSION*>(ext)));
   return std::find_if(kProcessedCriticalExtensions.begin(), kProcessedCriticalExtensions.end(),
-                      [&](const char* o) { return oid == o; }) != kProcessedCriticalExtensions.end();
+                      [&](const char* o) { return oid == o; }) !=
+         kProcessedCriticalExtensions.end();
 }
 
 // Accepts "unhandled critical extension" on the EK certificate (depth 0) only
@@ -231,7 +232,7 @@ std::string CertLabel(X509* cert, int depth) {
 }
 
 // Checks 1 and 2.
-Status CheckChain(X509* leaf, STACK_OF(X509)* untrusted, const TrustStore& trust,
+Status CheckChain(X509* leaf, STACK_OF(X509) * untrusted, const TrustStore& trust,
                   const EkCertOptions& options) {
   const TrustStore::Impl& store = trust.impl();
   if (trust.root_count() == 0) {
@@ -267,133 +268,9 @@ Status CheckChain(X509* leaf, STACK_OF(X509)* untrusted, const TrustStore& trust
     return CheckFailure(Check::kEkCertValidity,
                         label + " is not valid before " + TimeText(X509_get0_notBefore(at)));
   }
-  return CheckFailure(Check::kEkCertChain,
-                      "EK certificate chain rejected at " + label + " (issuer '" +
-                          NameText(X509_get_issuer_name(at)) +
-                          "'): " + X509_verify_cert_error_string(err));
-}
-
-void FreeAnySeq(ASN1_SEQUENCE_ANY* s) { sk_ASN1_TYPE_pop_free(s, ASN1_TYPE_free); }
-using AnySeq = std::unique_ptr<ASN1_SEQUENCE_ANY, ossl::Deleter<FreeAnySeq>>;
-
-// Validates subjectDirectoryAttributes as SEQUENCE OF Attribute
-// { type OID, values SET OF ANY } (it carries TPMSpecification).
-bool SubjectDirectoryAttributesWellFormed(X509_EXTENSION* ext) {
-  const ASN1_OCTET_STRING* v = X509_EXTENSION_get_data(ext);
-  const unsigned char* p = ASN1_STRING_get0_data(v);
-  const unsigned char* end = p + ASN1_STRING_length(v);
-  AnySeq attrs(d2i_ASN1_SEQUENCE_ANY(nullptr, &p, end - p));
-  if (!attrs || p != end || sk_ASN1_TYPE_num(attrs.get()) == 0) return false;
-  for (int i = 0; i < sk_ASN1_TYPE_num(attrs.get()); ++i) {
-    const ASN1_TYPE* attr = sk_ASN1_TYPE_value(attrs.get(), i);
-    if (attr->type != V_ASN1_SEQUENCE) return false;
-    const unsigned char* q = attr->value.sequence->data;
-    const unsigned char* qend = q + attr->value.sequence->length;
-    AnySeq fields(d2i_ASN1_SEQUENCE_ANY(nullptr, &q, qend - q));
-    if (!fields || q != qend || sk_ASN1_TYPE_num(fields.get()) != 2 ||
-        sk_ASN1_TYPE_value(fields.get(), 0)->type != V_ASN1_OBJECT ||
-        sk_ASN1_TYPE_value(fields.get(), 1)->type != V_ASN1_SET) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// Check 14; fills the TPM identity fields of `info`.
-Status CheckProfile(X509* cert, EkCertInfo& info) {
-  uint32_t flags = X509_get_extension_flags(cert);
-  if (flags & EXFLAG_INVALID) {
-    ERR_clear_error();
-    return CheckFailure(Check::kEkCertProfile, "EK certificate has an undecodable extension");
-  }
-  if (flags & EXFLAG_CA) {
-    return CheckFailure(Check::kEkCertProfile,
-                        "EK certificate has basicConstraints CA=TRUE; an EK certificate must not "
-                        "be a CA");
-  }
-
-  int crit = 0;
-  GeneralNames san(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, nullptr)));
-  if (!san) {
-    ERR_clear_error();
-    return CheckFailure(Check::kEkCertProfile,
-                        crit == -1 ? "EK certificate has no subjectAltName (the TCG profile "
-                                     "requires one naming the TPM manufacturer, model and version)"
-                                   : "EK certificate subjectAltName is duplicated or undecodable");
-  }
-  for (int i = 0; i < sk_GENERAL_NAME_num(san.get()); ++i) {
-    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(san.get(), i);
-    if (gn->type != GEN_DIRNAME) continue;
-    const X509_NAME* dn = gn->d.directoryName;
-    for (int j = 0; j < X509_NAME_entry_count(dn); ++j) {
-      const X509_NAME_ENTRY* e = X509_NAME_get_entry(dn, j);
-      std::string oid = ObjText(X509_NAME_ENTRY_get_object(e));
-      std::string value = Asn1String(X509_NAME_ENTRY_get_data(e));
-      if (oid == kOidTpmManufacturer) info.tpm_manufacturer = value;
-      if (oid == kOidTpmModel) info.tpm_model = value;
-      if (oid == kOidTpmVersion) info.tpm_version = value;
-    }
-  }
-  const char* missing = info.tpm_manufacturer.empty() ? "tpmManufacturer (2.23.133.2.1)"
-                        : info.tpm_model.empty()      ? "tpmModel (2.23.133.2.2)"
-                        : info.tpm_version.empty()    ? "tpmVersion (2.23.133.2.3)"
-                                                      : nullptr;
-  if (missing != nullptr) {
-    return CheckFailure(Check::kEkCertProfile,
-                        std::string("EK certificate subjectAltName directoryName lacks ") + missing);
-  }
-
-  Eku eku(static_cast<EXTENDED_KEY_USAGE*>(
-      X509_get_ext_d2i(cert, NID_ext_key_usage, &crit, nullptr)));
-  if (!eku && crit != -1) {
-    ERR_clear_error();
-    return CheckFailure(Check::kEkCertProfile,
-                        "EK certificate extendedKeyUsage is duplicated or undecodable");
-  }
-  if (eku) {
-    bool found = false;
-    std::string seen;
-    for (int i = 0; i < sk_ASN1_OBJECT_num(eku.get()); ++i) {
-      std::string oid = ObjText(sk_ASN1_OBJECT_value(eku.get(), i));
-      found = found || oid == kOidEkCertificateEku;
-      seen += (seen.empty() ? "" : ", ") + oid;
-    }
-    if (!found) {
-      return CheckFailure(Check::kEkCertProfile,
-                          "EK certificate extendedKeyUsage (" + seen + ") lacks " +
-                              kOidEkCertificateEku + " (tcg-kp-EKCertificate)");
-    }
-  }
-
-  EVP_PKEY* key = X509_get0_pubkey(cert);
-  int key_type = key == nullptr ? EVP_PKEY_NONE : EVP_PKEY_get_base_id(key);
-  if (key_type != EVP_PKEY_RSA && key_type != EVP_PKEY_EC) {
-    ERR_clear_error();
-    return CheckFailure(Check::kEkCertProfile, "EK certificate key is neither RSA nor ECC");
-  }
-  if (flags & EXFLAG_KUSAGE) {
-    uint32_t ku = X509_get_key_usage(cert);
-    bool rsa = key_type == EVP_PKEY_RSA;
-    if (!(ku & (rsa ? KU_KEY_ENCIPHERMENT : KU_KEY_AGREEMENT))) {
-      return CheckFailure(Check::kEkCertProfile,
-                          std::string("EK certificate keyUsage lacks ") +
-                              (rsa ? "keyEncipherment (required for an RSA EK)"
-                                   : "keyAgreement (required for an ECC EK)"));
-    }
-  }
-
-  int sda = X509_get_ext_by_OBJ(
-      cert, std::unique_ptr<ASN1_OBJECT, ossl::Deleter<ASN1_OBJECT_free>>(
-                OBJ_txt2obj(kOidSubjectDirectoryAttributes, 1))
-                .get(),
-      -1);
-  if (sda >= 0 && !SubjectDirectoryAttributesWellFormed(X509_get_ext(cert, sda))) {
-    ERR_clear_error();
-    return CheckFailure(Check::kEkCertProfile,
-                        "EK certificate subjectDirectoryAttributes is not a sequence of attributes");
-  }
-  return OkStatus();
+  return CheckFailure(Check::kEkCertChain, "EK certificate chain rejected at " + label +
+                                               " (issuer '" + NameText(X509_get_issuer_name(at)) +
+                                               "'): " + X509_verify_cert_error_string(err));
 }
 
 // Check 15.
@@ -414,13 +291,16 @@ Status CheckSoftwareTpm(const EkCertOptions& options, EkCertInfo& info) {
 
 }  // namespace
 
-
 Result<Bytes> TrimDer(ByteView nv_contents) { return TrimDerFor(nv_contents, "ek_cert"); }
 
 namespace internal {
 
-Result<ossl::X509Ptr> ParseEkCert(ByteView ek_cert_der) { return ParseCert(ek_cert_der, "ek_cert"); }
-Result<ossl::X509Ptr> ParseDerCert(ByteView der, const std::string& what) { return ParseCert(der, what); }
+Result<ossl::X509Ptr> ParseEkCert(ByteView ek_cert_der) {
+  return ParseCert(ek_cert_der, "ek_cert");
+}
+Result<ossl::X509Ptr> ParseDerCert(ByteView der, const std::string& what) {
+  return ParseCert(der, what);
+}
 bool IsSelfSignedCert(X509* cert) { return IsSelfSigned(cert); }
 
 Result<EkCertInfo> VerifyEkCertificate(X509* leaf, std::span<const Bytes> intermediates,
@@ -431,8 +311,8 @@ Result<EkCertInfo> VerifyEkCertificate(X509* leaf, std::span<const Bytes> interm
   }
   std::vector<ossl::X509Ptr> node_certs;
   for (size_t i = 0; i < intermediates.size(); ++i) {
-    TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr c,
-                            ParseCert(intermediates[i], "ek_cert: intermediate #" + std::to_string(i)));
+    TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr c, ParseCert(intermediates[i], "ek_cert: intermediate #" +
+                                                                             std::to_string(i)));
     node_certs.push_back(std::move(c));
   }
   // Borrowed pointers: the store's intermediates plus the node's.
@@ -462,10 +342,11 @@ Result<EkCertInfo> VerifyEkCertificate(X509* leaf, std::span<const Bytes> interm
   return info;
 }
 
-Status CheckEkMatchesCert(const TpmPublic& ek, X509* cert, UniquePkey* ek_key) {
+Status CheckEkMatchesCert(const TpmPublic& ek, X509* cert, ossl::Pkey* ek_key) {
   EVP_PKEY* cert_key = X509_get0_pubkey(cert);
-  if (cert_key == nullptr) return Malformed("ek_cert: public key does not parse: " + ossl::DrainErrors());
-  TPMESH_ASSIGN_OR_RETURN(UniquePkey key, ek.ToPkey());
+  if (cert_key == nullptr)
+    return Malformed("ek_cert: public key does not parse: " + ossl::DrainErrors());
+  TPMESH_ASSIGN_OR_RETURN(ossl::Pkey key, ek.ToPkey());
   if (EVP_PKEY_eq(cert_key, key.get()) == 1) {
     *ek_key = std::move(key);
     return OkStatus();
@@ -475,7 +356,8 @@ Status CheckEkMatchesCert(const TpmPublic& ek, X509* cert, UniquePkey* ek_key) {
   auto ek_fp = SpkiSha256Of(key.get());
   std::string detail = "EK public key differs from the key in the EK certificate";
   if (cert_fp.ok() && ek_fp.ok()) {
-    detail += " (EK SPKI SHA-256 " + HexEncode(*ek_fp) + ", certificate " + HexEncode(*cert_fp) + ")";
+    detail +=
+        " (EK SPKI SHA-256 " + HexEncode(*ek_fp) + ", certificate " + HexEncode(*cert_fp) + ")";
   }
   return CheckFailure(Check::kEkKeyMismatch, detail);
 }
@@ -490,7 +372,7 @@ Result<EkCertInfo> VerifyEkCertificate(ByteView ek_cert_der, std::span<const Byt
 
 Status CheckEkMatchesCert(const TpmPublic& ek, ByteView ek_cert_der) {
   TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr cert, internal::ParseEkCert(ek_cert_der));
-  UniquePkey unused;
+  ossl::Pkey unused;
   return internal::CheckEkMatchesCert(ek, cert.get(), &unused);
 }
 

@@ -74,8 +74,8 @@ Result<SecretBytes> KDFa(uint16_t hash_alg, ByteView key, std::string_view label
   return Derive(OSSL_KDF_NAME_KBKDF, std::move(params), bits);
 }
 
-Result<SecretBytes> KDFe(uint16_t hash_alg, ByteView z, std::string_view label,
-                         ByteView party_u, ByteView party_v, size_t bits) {
+Result<SecretBytes> KDFe(uint16_t hash_alg, ByteView z, std::string_view label, ByteView party_u,
+                         ByteView party_v, size_t bits) {
   TPMESH_RETURN_IF_ERROR(CheckArgs("KDFe", hash_alg, label, bits));
   if (z.empty()) {
     return MakeError(Code::kInvalidArgument, "invalid_argument", "KDFe: empty shared secret");

@@ -36,8 +36,8 @@ Result<T> UnmarshalExact(Fn fn, ByteView data, const char* what) {
   size_t off = 0;
   TSS2_RC rc = fn(data.data(), data.size(), &off, &out);
   if (rc != TSS2_RC_SUCCESS) {
-    return Malformed(std::string(what) + ": cannot unmarshal (truncated or invalid): " +
-                     Tss2_RC_Decode(rc));
+    return Malformed(std::string(what) +
+                     ": cannot unmarshal (truncated or invalid): " + Tss2_RC_Decode(rc));
   }
   if (off != data.size()) {
     return Malformed(std::string(what) + ": " + std::to_string(data.size() - off) +
@@ -62,8 +62,8 @@ Result<QuoteInfo> InfoFromAttest(const TPMS_ATTEST& a) {
                                                     ", not TPM_GENERATED_VALUE 0xff544347");
   }
   if (a.type != TPM2_ST_ATTEST_QUOTE) {
-    return CheckFailure(Check::kQuoteStructure, "attest type is " + Hex4(a.type) +
-                                                    ", not TPM_ST_ATTEST_QUOTE 0x8018");
+    return CheckFailure(Check::kQuoteStructure,
+                        "attest type is " + Hex4(a.type) + ", not TPM_ST_ATTEST_QUOTE 0x8018");
   }
   QuoteInfo info;
   info.qualified_signer.assign(a.qualifiedSigner.name,
@@ -121,8 +121,8 @@ Status VerifySignature(const TpmPublic& ak, const TPMT_SIGNATURE& sig, ByteView 
   switch (sig.sigAlg) {
     case TPM2_ALG_RSASSA:
     case TPM2_ALG_RSAPSS: {
-      const TPMS_SIGNATURE_RSA& r = sig.sigAlg == TPM2_ALG_RSASSA ? sig.signature.rsassa
-                                                                    : sig.signature.rsapss;
+      const TPMS_SIGNATURE_RSA& r =
+          sig.sigAlg == TPM2_ALG_RSASSA ? sig.signature.rsassa : sig.signature.rsapss;
       hash = r.hash;
       der.assign(r.sig.buffer, r.sig.buffer + r.sig.size);
       break;
@@ -150,16 +150,16 @@ Status VerifySignature(const TpmPublic& ak, const TPMT_SIGNATURE& sig, ByteView 
                           "signature algorithm " + Hex4(sig.sigAlg) + " is not supported");
   }
   if (sig.sigAlg != ak.scheme || hash != ak.scheme_hash) {
-    return CheckFailure(Check::kQuoteSignature,
-                        "signature uses scheme " + Hex4(sig.sigAlg) + " hash " + Hex4(hash) +
-                            ", the AK's scheme is " + Hex4(ak.scheme) + " hash " +
-                            Hex4(ak.scheme_hash));
+    return CheckFailure(Check::kQuoteSignature, "signature uses scheme " + Hex4(sig.sigAlg) +
+                                                    " hash " + Hex4(hash) +
+                                                    ", the AK's scheme is " + Hex4(ak.scheme) +
+                                                    " hash " + Hex4(ak.scheme_hash));
   }
   const EVP_MD* md = ossl::MdForTpmAlg(hash);
   if (md == nullptr) {
     return CheckFailure(Check::kQuoteSignature, "unsupported signature hash " + Hex4(hash));
   }
-  TPMESH_ASSIGN_OR_RETURN(UniquePkey key, ak.ToPkey());
+  TPMESH_ASSIGN_OR_RETURN(ossl::Pkey key, ak.ToPkey());
   ossl::MdCtx ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;  // owned by ctx
   if (!ctx || EVP_DigestVerifyInit(ctx.get(), &pctx, md, nullptr, key.get()) != 1) {
@@ -170,8 +170,7 @@ Status VerifySignature(const TpmPublic& ak, const TPMT_SIGNATURE& sig, ByteView 
        EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_AUTO) != 1)) {
     return ossl::CryptoError("RSA-PSS setup");
   }
-  if (sig.sigAlg == TPM2_ALG_RSASSA &&
-      EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) {
+  if (sig.sigAlg == TPM2_ALG_RSASSA && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) {
     return ossl::CryptoError("RSA PKCS#1 setup");
   }
   int ok = EVP_DigestVerify(ctx.get(), der.data(), der.size(), attest.data(), attest.size());
@@ -212,15 +211,15 @@ Status CheckAkParameters(const TpmPublic& ak) {
     }
   }
   if (ak.attributes & kAttrDecrypt) {
-    return CheckFailure(Check::kAkAttributes, "AK has decrypt set (attributes " +
-                                                  Hex4(ak.attributes) + ")");
+    return CheckFailure(Check::kAkAttributes,
+                        "AK has decrypt set (attributes " + Hex4(ak.attributes) + ")");
   }
   auto strong_hash = [](uint16_t h) {
     return h == kAlgSha256 || h == kAlgSha384 || h == 0x000D /* SHA-512 */;
   };
   if (!strong_hash(ak.name_alg)) {
-    return CheckFailure(Check::kAkWeak, "AK nameAlg " + Hex4(ak.name_alg) +
-                                            " is not SHA-256, SHA-384 or SHA-512");
+    return CheckFailure(Check::kAkWeak,
+                        "AK nameAlg " + Hex4(ak.name_alg) + " is not SHA-256, SHA-384 or SHA-512");
   }
   if (ak.type == kAlgRsa) {
     if (ak.rsa_bits < 2048) {
@@ -228,8 +227,8 @@ Status CheckAkParameters(const TpmPublic& ak) {
                           "AK is RSA-" + std::to_string(ak.rsa_bits) + ", need at least 2048");
     }
     if (ak.scheme != kAlgRsassa && ak.scheme != kAlgRsapss) {
-      return CheckFailure(Check::kAkWeak, "RSA AK scheme " + Hex4(ak.scheme) +
-                                              " is not RSASSA or RSAPSS");
+      return CheckFailure(Check::kAkWeak,
+                          "RSA AK scheme " + Hex4(ak.scheme) + " is not RSASSA or RSAPSS");
     }
   } else if (ak.type == kAlgEcc) {
     if (ak.curve != kCurveNistP256 && ak.curve != kCurveNistP384) {
@@ -249,26 +248,26 @@ Status CheckAkParameters(const TpmPublic& ak) {
   return OkStatus();
 }
 
-Result<QuoteInfo> VerifyQuote(const TpmPublic& ak, const QuoteEvidence& q,
-                              ByteView expected_nonce, const PcrSelection& expected_selection) {
+Result<QuoteInfo> VerifyQuote(const TpmPublic& ak, const QuoteEvidence& q, ByteView expected_nonce,
+                              const PcrSelection& expected_selection) {
   // Structure first (Malformed), then trust nothing inside until the
   // signature has verified.
-  TPMESH_ASSIGN_OR_RETURN(TPMS_ATTEST attest, UnmarshalExact<TPMS_ATTEST>(
-                                                  Tss2_MU_TPMS_ATTEST_Unmarshal, q.attest,
-                                                  "quote attest"));
-  TPMESH_ASSIGN_OR_RETURN(TPMT_SIGNATURE sig, UnmarshalExact<TPMT_SIGNATURE>(
-                                                  Tss2_MU_TPMT_SIGNATURE_Unmarshal, q.signature,
-                                                  "quote signature"));
-  TPMESH_RETURN_IF_ERROR(VerifySignature(ak, sig, q.attest));                   // 7
-  TPMESH_ASSIGN_OR_RETURN(QuoteInfo info, InfoFromAttest(attest));              // 8
-  if (expected_nonce.empty()) {                                                 // 9
+  TPMESH_ASSIGN_OR_RETURN(
+      TPMS_ATTEST attest,
+      UnmarshalExact<TPMS_ATTEST>(Tss2_MU_TPMS_ATTEST_Unmarshal, q.attest, "quote attest"));
+  TPMESH_ASSIGN_OR_RETURN(TPMT_SIGNATURE sig,
+                          UnmarshalExact<TPMT_SIGNATURE>(Tss2_MU_TPMT_SIGNATURE_Unmarshal,
+                                                         q.signature, "quote signature"));
+  TPMESH_RETURN_IF_ERROR(VerifySignature(ak, sig, q.attest));       // 7
+  TPMESH_ASSIGN_OR_RETURN(QuoteInfo info, InfoFromAttest(attest));  // 8
+  if (expected_nonce.empty()) {                                     // 9
     return CheckFailure(Check::kQuoteNonce, "no nonce expected: a quote needs a fresh challenge");
   }
   if (!ConstantTimeEqual(info.extra_data, expected_nonce)) {
-    return CheckFailure(Check::kQuoteNonce,
-                        "quote extraData (" + std::to_string(info.extra_data.size()) +
-                            " bytes) is not this challenge's nonce (" +
-                            std::to_string(expected_nonce.size()) + " bytes)");
+    return CheckFailure(Check::kQuoteNonce, "quote extraData (" +
+                                                std::to_string(info.extra_data.size()) +
+                                                " bytes) is not this challenge's nonce (" +
+                                                std::to_string(expected_nonce.size()) + " bytes)");
   }
   // 10: selection exact, values cover it exactly, digest matches.
   auto describe = [](const PcrSelection& s) {
@@ -300,8 +299,8 @@ Result<QuoteInfo> VerifyQuote(const TpmPublic& ak, const QuoteEvidence& q,
 
 Status CheckQuoteTiming(const ClockState& previous, const ClockState& current) {
   auto fail = [](const std::string& what, uint64_t before, uint64_t now) {
-    return CheckFailure(Check::kQuoteTiming, what + " (" + std::to_string(before) + " -> " +
-                                                 std::to_string(now) + ")");
+    return CheckFailure(Check::kQuoteTiming,
+                        what + " (" + std::to_string(before) + " -> " + std::to_string(now) + ")");
   };
   if (!current.safe) {
     return CheckFailure(Check::kQuoteTiming, "TPM clock is not safe (safe == 0)");
@@ -335,8 +334,9 @@ Status CheckPcrPolicy(const PcrPolicy& policy, const PcrValues& values) {
   for (const auto& [pcr, goldens] : policy.golden) {
     auto it = values.find(pcr);
     if (it == values.end()) {
-      return CheckFailure(Check::kPcrPolicy, "PCR " + std::to_string(pcr) + " required by policy '" +
-                                                 policy.name + "' was not quoted");
+      return CheckFailure(Check::kPcrPolicy, "PCR " + std::to_string(pcr) +
+                                                 " required by policy '" + policy.name +
+                                                 "' was not quoted");
     }
     bool match = false;
     for (const Bytes& g : goldens) match = match || g == it->second;
@@ -345,8 +345,8 @@ Status CheckPcrPolicy(const PcrPolicy& policy, const PcrValues& values) {
       for (const Bytes& g : goldens) expected += (expected.empty() ? "" : " or ") + ShortHex(g);
       if (expected.empty()) expected = "(no golden value)";
       return CheckFailure(Check::kPcrPolicy, "PCR " + std::to_string(pcr) + " is " +
-                                                 ShortHex(it->second) + ", policy '" +
-                                                 policy.name + "' expects " + expected);
+                                                 ShortHex(it->second) + ", policy '" + policy.name +
+                                                 "' expects " + expected);
     }
   }
   return OkStatus();

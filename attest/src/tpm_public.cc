@@ -1,13 +1,12 @@
 // TPM2B_PUBLIC parsing (tss2-mu) and conversion to OpenSSL keys.
 #include "tpmesh/attest/tpm_public.h"
 
+#include <openssl/asn1.h>
 #include <openssl/core_names.h>
+#include <openssl/objects.h>
 #include <openssl/param_build.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
-
-#include <openssl/asn1.h>
-#include <openssl/objects.h>
 
 #include <cstdio>
 #include <tuple>
@@ -56,7 +55,7 @@ size_t CurveBytes(uint16_t curve) { return curve == kCurveNistP384 ? 48 : 32; }
 using ParamBld = std::unique_ptr<OSSL_PARAM_BLD, ossl::Deleter<OSSL_PARAM_BLD_free>>;
 using Params = std::unique_ptr<OSSL_PARAM, ossl::Deleter<OSSL_PARAM_free>>;
 
-Result<UniquePkey> FromData(const char* type, OSSL_PARAM_BLD* bld) {
+Result<ossl::Pkey> FromData(const char* type, OSSL_PARAM_BLD* bld) {
   Params params(OSSL_PARAM_BLD_to_param(bld));
   if (!params) return ossl::CryptoError("OSSL_PARAM_BLD_to_param");
   ossl::PkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
@@ -65,10 +64,10 @@ Result<UniquePkey> FromData(const char* type, OSSL_PARAM_BLD* bld) {
   }
   EVP_PKEY* raw = nullptr;
   if (EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
-    return Malformed(std::string("public key: ") + type + " key rejected by OpenSSL: " +
-                     ossl::DrainErrors());
+    return Malformed(std::string("public key: ") + type +
+                     " key rejected by OpenSSL: " + ossl::DrainErrors());
   }
-  UniquePkey key(raw);
+  ossl::Pkey key(raw);
   // What matters for attacker-chosen keys is the quick check: EC points on
   // the curve and not the identity. The full check adds an RSA modulus
   // primality scan and an extra EC scalar multiplication: ~94% of an
@@ -79,8 +78,8 @@ Result<UniquePkey> FromData(const char* type, OSSL_PARAM_BLD* bld) {
   if (EVP_PKEY_is_a(key.get(), "RSA")) return key;
   ossl::PkeyCtx check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
   if (!check || EVP_PKEY_public_check_quick(check.get()) != 1) {
-    return Malformed(std::string("public key: invalid ") + type + " public key: " +
-                     ossl::DrainErrors());
+    return Malformed(std::string("public key: invalid ") + type +
+                     " public key: " + ossl::DrainErrors());
   }
   return key;
 }
@@ -93,8 +92,7 @@ uint32_t RsaExponent(const TpmPublic& pub) {
 Result<Bytes> EcPoint(const TpmPublic& pub) {
   const size_t n = CurveBytes(pub.curve);
   if (pub.ecc_x.size() > n || pub.ecc_y.size() > n) {
-    return Malformed("TPM public area: ECC coordinate longer than " + std::to_string(n) +
-                     " bytes");
+    return Malformed("TPM public area: ECC coordinate longer than " + std::to_string(n) + " bytes");
   }
   Bytes point(1 + 2 * n, 0);
   point[0] = 0x04;
@@ -157,8 +155,8 @@ Result<Bytes> TpmSpkiDer(const TpmPublic& pub) {
   if (pub.type == kAlgRsa) {
     TPMESH_ASSIGN_OR_RETURN(auto der, RsaPublicKeyDer(pub));
     std::tie(key, key_len) = der;
-    ok = X509_PUBKEY_set0_param(spki.get(), OBJ_nid2obj(NID_rsaEncryption), V_ASN1_NULL,
-                                nullptr, key, key_len);
+    ok = X509_PUBKEY_set0_param(spki.get(), OBJ_nid2obj(NID_rsaEncryption), V_ASN1_NULL, nullptr,
+                                key, key_len);
   } else if (pub.type == kAlgEcc && CurveNid(pub.curve) != NID_undef) {
     TPMESH_ASSIGN_OR_RETURN(Bytes point, EcPoint(pub));
     key = static_cast<unsigned char*>(OPENSSL_memdup(point.data(), point.size()));
@@ -265,7 +263,7 @@ Result<Bytes> TpmPublic::Name() const {
   return name;
 }
 
-Result<UniquePkey> TpmPublic::ToPkey() const {
+Result<ossl::Pkey> TpmPublic::ToPkey() const {
   ParamBld bld(OSSL_PARAM_BLD_new());
   if (!bld) return ossl::CryptoError("OSSL_PARAM_BLD_new");
   if (type == kAlgRsa) {
@@ -279,7 +277,7 @@ Result<UniquePkey> TpmPublic::ToPkey() const {
         OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get()) != 1) {
       return ossl::CryptoError("OSSL_PARAM_BLD RSA");
     }
-    TPMESH_ASSIGN_OR_RETURN(UniquePkey key, FromData("RSA", bld.get()));
+    TPMESH_ASSIGN_OR_RETURN(ossl::Pkey key, FromData("RSA", bld.get()));
     const uint32_t exponent = RsaExponent(*this);
     if ((rsa_modulus.back() & 1) == 0 || (exponent & 1) == 0 || exponent == 1) {
       return Malformed("public key: RSA modulus or exponent is invalid (even, or e = 1)");
@@ -311,7 +309,8 @@ Result<Bytes> TpmPublic::SpkiSha256() const {
 }
 
 Result<Bytes> SpkiDer(EVP_PKEY* key) {
-  if (key == nullptr) return MakeError(Code::kInvalidArgument, "invalid_argument", "SpkiDer: no key");
+  if (key == nullptr)
+    return MakeError(Code::kInvalidArgument, "invalid_argument", "SpkiDer: no key");
   int len = i2d_PUBKEY(key, nullptr);
   if (len <= 0) return ossl::CryptoError("i2d_PUBKEY");
   Bytes der(static_cast<size_t>(len));

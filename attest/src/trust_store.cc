@@ -39,7 +39,7 @@ size_t TrustStore::intermediate_count() const {
 
 namespace {
 
-bool Contains(STACK_OF(X509)* list, X509* c) {
+bool Contains(STACK_OF(X509) * list, X509* c) {
   for (int i = 0; i < sk_X509_num(list); ++i) {
     if (X509_cmp(sk_X509_value(list, i), c) == 0) return true;
   }
@@ -75,9 +75,9 @@ Status TrustStore::AddPem(std::string_view pem) {
   unsigned long err = ERR_peek_last_error();
   bool clean_end = ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE;
   if (err != 0 && !clean_end) {
-    return TrustError(Code::kInvalidArgument,
-                      "PEM certificate #" + std::to_string(certs.size() + 1) +
-                          " does not parse: " + ossl::DrainErrors());
+    return TrustError(Code::kInvalidArgument, "PEM certificate #" +
+                                                  std::to_string(certs.size() + 1) +
+                                                  " does not parse: " + ossl::DrainErrors());
   }
   ERR_clear_error();
   if (certs.empty()) return TrustError(Code::kInvalidArgument, "no PEM certificate found");
@@ -118,7 +118,8 @@ Result<TrustStore> TrustStore::LoadDirectory(const std::string& dir) {
     bool pem = content.find("-----BEGIN") != std::string::npos;
     Status st = pem ? store.AddPem(content) : store.AddDer(AsView(content));
     if (!st.ok()) {
-      return TrustError(Code::kInvalidArgument, "trust file " + f.string() + ": " + st.error().message);
+      return TrustError(Code::kInvalidArgument,
+                        "trust file " + f.string() + ": " + st.error().message);
     }
   }
   return store;

@@ -13,8 +13,8 @@ namespace tpmesh::attest {
 // untrusted chain hints. Not copyable; used read-only after loading.
 struct TrustStore::Impl {
   X509_STORE* roots = X509_STORE_new();
-  STACK_OF(X509)* root_list = sk_X509_new_null();     // for counting / dedupe
-  STACK_OF(X509)* intermediates = sk_X509_new_null();  // untrusted chain hints
+  STACK_OF(X509) * root_list = sk_X509_new_null();      // for counting / dedupe
+  STACK_OF(X509) * intermediates = sk_X509_new_null();  // untrusted chain hints
 
   Impl() = default;
   Impl(const Impl&) = delete;

@@ -57,8 +57,9 @@ Status Verifier::RecheckEkCert(ByteView ek_public, ByteView ek_cert_der,
   if (!ek.ok()) return Malformed("ek_public: " + ek.error().message);
   TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr leaf, internal::ParseEkCert(ek_cert_der));
   EkCertOptions copts{clock_.Now(), options_.allow_software_tpm};
-  TPMESH_RETURN_IF_ERROR(AsStatus(internal::VerifyEkCertificate(leaf.get(), intermediates, trust_, copts)));
-  UniquePkey unused;
+  TPMESH_RETURN_IF_ERROR(
+      AsStatus(internal::VerifyEkCertificate(leaf.get(), intermediates, trust_, copts)));
+  ossl::Pkey unused;
   return internal::CheckEkMatchesCert(*ek, leaf.get(), &unused);
 }
 
@@ -72,7 +73,7 @@ Result<std::pair<Challenge, PendingChallenge>> Verifier::Begin(const EnrollEvide
   // Each expensive step once: the certificate is parsed once and the EK's
   // EVP_PKEY built once (by check 3, or below when there is no certificate).
   std::optional<EkCertInfo> cert_info;
-  UniquePkey ek_key;
+  ossl::Pkey ek_key;
   if (evidence.ek_cert_der.has_value()) {
     EkCertOptions copts{clock_.Now(), options_.allow_software_tpm};
     auto leaf = internal::ParseEkCert(*evidence.ek_cert_der);
@@ -83,7 +84,8 @@ Result<std::pair<Challenge, PendingChallenge>> Verifier::Begin(const EnrollEvide
                                        " " + info->tpm_model
                                  : "";
     TPMESH_RETURN_IF_ERROR(RecordSteps(
-        log, {Check::kEkCertChain, Check::kEkCertValidity, Check::kEkCertProfile, Check::kSoftwareTpm},
+        log,
+        {Check::kEkCertChain, Check::kEkCertValidity, Check::kEkCertProfile, Check::kSoftwareTpm},
         AsStatus(info), pass));
     cert_info = std::move(*info);
     TPMESH_RETURN_IF_ERROR(RecordSteps(log, {Check::kEkKeyMismatch},
@@ -131,8 +133,9 @@ Result<std::pair<Challenge, PendingChallenge>> Verifier::Begin(const EnrollEvide
   auto cred = internal::MakeCredential(*ek, ek_key.get(), ak_name, pending.secret.view(), rng_);
   if (!cred.ok()) {
     // The EK is not a usable storage key (e.g. a signing key posing as EK).
-    return MakeError(cred.error().code == Code::kInternal ? Code::kInternal : Code::kInvalidArgument,
-                     cred.error().reason, "ek_public: " + cred.error().message);
+    return MakeError(
+        cred.error().code == Code::kInternal ? Code::kInternal : Code::kInvalidArgument,
+        cred.error().reason, "ek_public: " + cred.error().message);
   }
   Challenge challenge{std::move(*cred), pending.nonce, pending.selection};
   return std::make_pair(std::move(challenge), std::move(pending));
@@ -142,8 +145,8 @@ Result<AttestedNode> Verifier::Complete(const PendingChallenge& pending,
                                         const ChallengeResponse& response, const PcrPolicy* policy,
                                         CheckLog* log) const {
   if (clock_.Now() > pending.expires) {
-    Error e = CheckFailure(Check::kActivationSecret,
-                           "the challenge expired; start enrollment again");
+    Error e =
+        CheckFailure(Check::kActivationSecret, "the challenge expired; start enrollment again");
     Record(log, Check::kActivationSecret, false, e.message);
     return e;
   }
@@ -181,21 +184,6 @@ Result<AttestedNode> Verifier::Complete(const PendingChallenge& pending,
   node.quote = std::move(*quote);
   node.pcr_values = response.quote.pcr_values;
   return node;
-}
-
-Status CheckIdentity(const KnownIdentity& known, ByteView ek_name, ByteView ak_name,
-                     bool allow_new_ak) {
-  if (!ConstantTimeEqual(known.ek_name, ek_name)) {
-    return CheckFailure(Check::kIdentityChanged,
-                        "this node identity is bound to a different EK: a different machine (or "
-                        "a cloned identity) is claiming it; revoke and re-enroll if intended");
-  }
-  if (!allow_new_ak && !ConstantTimeEqual(known.ak_name, ak_name)) {
-    return CheckFailure(Check::kIdentityChanged,
-                        "this node identity is bound to a different AK; re-attestation must use "
-                        "the AK admitted at enrollment");
-  }
-  return OkStatus();
 }
 
 std::string ChallengeBook::Put(PendingChallenge pending, Random& rng) {

@@ -35,7 +35,7 @@ bool IsSelfSignedCert(X509* cert);
 
 // CheckEkMatchesCert on an already parsed certificate. On success *ek_key
 // holds ek.ToPkey() (the caller reuses it).
-[[nodiscard]] Status CheckEkMatchesCert(const TpmPublic& ek, X509* cert, UniquePkey* ek_key);
+[[nodiscard]] Status CheckEkMatchesCert(const TpmPublic& ek, X509* cert, ossl::Pkey* ek_key);
 
 // SubjectPublicKeyInfo DER of `pub`, built from its fields with OpenSSL's
 // ASN.1 encoder: byte-identical to SpkiDer(pub.ToPkey()) (named curve,
@@ -45,7 +45,6 @@ bool IsSelfSignedCert(X509* cert);
 
 // MakeCredential with `ek_key` = ek.ToPkey() already built.
 [[nodiscard]] Result<Credential> MakeCredential(const TpmPublic& ek, EVP_PKEY* ek_key,
-                                                ByteView object_name, ByteView secret,
-                                                Random& rng);
+                                                ByteView object_name, ByteView secret, Random& rng);
 
 }  // namespace tpmesh::attest::internal

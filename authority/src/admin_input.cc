@@ -35,7 +35,8 @@ bool Forbidden(unsigned long c) {
 }
 
 bool IsLowerHex(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 std::string Lower(std::string_view s) {
@@ -51,7 +52,8 @@ const char* TypeName(const json& v) { return v.type_name(); }
 }  // namespace
 
 Status ValidatePolicyName(std::string_view name, std::string_view field) {
-  const char* rule = "must be 1-64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit";
+  const char* rule =
+      "must be 1-64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit";
   if (name.empty() || name.size() > kMaxPolicyName) return Invalid(field, rule);
   for (size_t i = 0; i < name.size(); ++i) {
     const char c = name[i];
@@ -78,7 +80,8 @@ Status ValidateAdminText(std::string_view text, std::string_view field) {
       char hex[16];
       std::snprintf(hex, sizeof hex, "U+%04lX", c);
       return Invalid(field, std::string("contains the control or formatting character ") + hex +
-                                " (at byte " + std::to_string(at) + "); plain single-line text only");
+                                " (at byte " + std::to_string(at) +
+                                "); plain single-line text only");
     }
     at += static_cast<size_t>(n);
   }
@@ -90,7 +93,8 @@ Result<std::string> CanonicalNodeRef(std::string_view ref, std::string_view fiel
   if (lower.size() == 20 && IsLowerHex(lower)) return lower;  // a node id
   auto host = proto::CanonicalHostname(ref);
   if (!host.ok()) {
-    return Invalid(field, "is neither a node id (20 hex digits) nor a hostname: " + host.error().message);
+    return Invalid(field,
+                   "is neither a node id (20 hex digits) nor a hostname: " + host.error().message);
   }
   return std::move(host).value();
 }
@@ -98,8 +102,9 @@ Result<std::string> CanonicalNodeRef(std::string_view ref, std::string_view fiel
 Result<std::string> CanonicalTokenId(std::string_view id, std::string_view field) {
   std::string lower = Lower(id);
   if (lower.size() != 16 || !IsLowerHex(lower)) {
-    return Invalid(field, Shown(id) + " is not a token id (16 hex digits, the ID column of "
-                                      "'tpmeshctl tokens list')");
+    return Invalid(field, Shown(id) +
+                              " is not a token id (16 hex digits, the ID column of "
+                              "'tpmeshctl tokens list')");
   }
   return lower;
 }
@@ -184,7 +189,8 @@ std::optional<std::vector<std::string>> AdminBody::NodeRefs(const char* field, s
   const json* v = Find(field);
   if (v == nullptr) return std::nullopt;
   if (!v->is_array() || v->size() > max_items) {
-    Fail(field, "must be an array of at most " + std::to_string(max_items) + " node ids or hostnames");
+    Fail(field,
+         "must be an array of at most " + std::to_string(max_items) + " node ids or hostnames");
     return std::nullopt;
   }
   std::vector<std::string> out;
@@ -253,11 +259,14 @@ std::optional<std::map<uint32_t, std::vector<Bytes>>> AdminBody::Pcrs(const char
     const json one = json::array({values});
     const json& list = values.is_array() ? values : one;
     if (list.empty() || list.size() > kMaxPcrAlternatives) {
-      Fail(name, values.is_array() ? "must list 1-" + std::to_string(kMaxPcrAlternatives) + " values" : shape);
+      Fail(name, values.is_array()
+                     ? "must list 1-" + std::to_string(kMaxPcrAlternatives) + " values"
+                     : shape);
       return std::nullopt;
     }
     for (const auto& x : list) {
-      auto b = x.is_string() ? ParseSha256Hex(x.get_ref<const std::string&>(), name) : Result<Bytes>(Error{});
+      auto b = x.is_string() ? ParseSha256Hex(x.get_ref<const std::string&>(), name)
+                             : Result<Bytes>(Error{});
       if (!b.ok()) {
         Fail(name, shape);
         return std::nullopt;

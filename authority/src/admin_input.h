@@ -20,8 +20,8 @@
 
 namespace tpmesh::authority {
 
-inline constexpr size_t kMaxPolicyName = 64;     // characters
-inline constexpr size_t kMaxAdminText = 1024;    // bytes of UTF-8
+inline constexpr size_t kMaxPolicyName = 64;       // characters
+inline constexpr size_t kMaxAdminText = 1024;      // bytes of UTF-8
 inline constexpr size_t kMaxPcrAlternatives = 64;  // accepted values per PCR
 
 // A PCR policy name: 1-64 characters of [a-z0-9._-], the first a letter or a

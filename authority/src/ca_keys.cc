@@ -1,11 +1,11 @@
 #include "tpmesh/authority/ca_keys.h"
 
-#include "tpmesh/common/bytes.h"
-
 #include <sodium.h>
 
 #include <filesystem>
 #include <sstream>
+
+#include "tpmesh/common/bytes.h"
 
 namespace tpmesh::authority {
 namespace {
@@ -27,11 +27,13 @@ Result<int64_t> ReadInt(const std::string& path) {
   TPMESH_ASSIGN_OR_RETURN(std::string text, pki::ReadFile(path));
   std::istringstream in(text);
   int64_t v = 0;
-  if (!(in >> v)) return MakeError(Code::kFailedPrecondition, "state_corrupt", path + ": malformed");
+  if (!(in >> v))
+    return MakeError(Code::kFailedPrecondition, "state_corrupt", path + ": malformed");
   return v;
 }
 
-Result<std::shared_ptr<const pki::AuthorityCa>> LoadCa(const std::string& crt, const std::string& key) {
+Result<std::shared_ptr<const pki::AuthorityCa>> LoadCa(const std::string& crt,
+                                                       const std::string& key) {
   TPMESH_ASSIGN_OR_RETURN(std::string cert_pem, pki::ReadFile(crt));
   TPMESH_ASSIGN_OR_RETURN(std::string key_pem, pki::ReadFile(key));
   auto ca = pki::AuthorityCa::Load(cert_pem, key_pem);
@@ -66,7 +68,8 @@ Result<std::unique_ptr<CaKeys>> CaKeys::Load(const std::string& state_dir) {
     TPMESH_ASSIGN_OR_RETURN(std::string old, pki::ReadFile(k->Path("ca.old.crt")));
     TPMESH_ASSIGN_OR_RETURN(auto fps, pki::BundleFingerprints(old));
     if (fps.size() != 1) {
-      return MakeError(Code::kFailedPrecondition, "state_corrupt", k->Path("ca.old.crt") + ": not one certificate");
+      return MakeError(Code::kFailedPrecondition, "state_corrupt",
+                       k->Path("ca.old.crt") + ": not one certificate");
     }
     if (fps[0] != k->current_->Fingerprint()) {
       k->old_cert_pem_ = std::move(old);
@@ -91,9 +94,7 @@ void CaKeys::RefreshBundle() {
   bundle_ = current_->cert_pem();
   if (next_) bundle_ += next_->cert_pem();
   if (old_cert_pem_) bundle_ += *old_cert_pem_;
-  Bytes h(crypto_hash_sha256_BYTES);
-  crypto_hash_sha256(h.data(), reinterpret_cast<const uint8_t*>(bundle_.data()), bundle_.size());
-  bundle_sha256_ = HexEncode(h);
+  bundle_sha256_ = Sha256Hex(AsView(bundle_));
 }
 
 std::string CaKeys::Bundle() const {
@@ -143,13 +144,15 @@ Status CaKeys::Announce(TimePoint now) {
                      next_ ? "a next authority CA is announced already"
                            : "the previous authority CA is still in its overlap");
   }
-  TPMESH_ASSIGN_OR_RETURN(auto ca, pki::AuthorityCa::Create("tpmesh authority CA", now, kCaLifetime));
+  TPMESH_ASSIGN_OR_RETURN(auto ca,
+                          pki::AuthorityCa::Create("tpmesh authority CA", now, kCaLifetime));
   std::string key = ca.key_pem();
   Status st = pki::WritePrivateFile(Path("ca.next.key"), key);
   sodium_memzero(key.data(), key.size());
   TPMESH_RETURN_IF_ERROR(st);
   TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path("ca.next.crt"), ca.cert_pem()));
-  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path("ca.next.meta"), std::to_string(ToUnixSeconds(now)) + "\n"));
+  TPMESH_RETURN_IF_ERROR(
+      pki::WritePrivateFile(Path("ca.next.meta"), std::to_string(ToUnixSeconds(now)) + "\n"));
   next_ = std::make_shared<const pki::AuthorityCa>(std::move(ca));
   next_at_ = ToUnixSeconds(now);
   RefreshBundle();
@@ -158,13 +161,16 @@ Status CaKeys::Announce(TimePoint now) {
 
 Status CaKeys::Switch(TimePoint now, int64_t until) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!next_) return MakeError(Code::kFailedPrecondition, "no_next_key", "no next authority CA is announced");
+  if (!next_)
+    return MakeError(Code::kFailedPrecondition, "no_next_key", "no next authority CA is announced");
   // The same names for the server, the same admin name, from the new CA.
   TPMESH_ASSIGN_OR_RETURN(auto names, pki::ServerCertNames(server_cert_pem_));
-  TPMESH_ASSIGN_OR_RETURN(auto server, next_->IssueServerCert(names.dns_names, names.ip_addresses, now, kCertLifetime));
+  TPMESH_ASSIGN_OR_RETURN(
+      auto server, next_->IssueServerCert(names.dns_names, names.ip_addresses, now, kCertLifetime));
   std::optional<pki::CertAndKey> admin;
   if (auto admin_pem = pki::ReadFile(Path("admin.crt")); admin_pem.ok()) {
-    if (auto id = pki::IdentityFromCertPem(*admin_pem); id.ok() && id->kind == pki::PeerKind::kAdmin) {
+    if (auto id = pki::IdentityFromCertPem(*admin_pem);
+        id.ok() && id->kind == pki::PeerKind::kAdmin) {
       TPMESH_ASSIGN_OR_RETURN(admin, next_->IssueAdminCert(id->id, now, kCertLifetime));
     }
   }
@@ -205,7 +211,8 @@ Status CaKeys::Retire() {
   Remove(Path("ca.old.crt"));
   Remove(Path("ca.old.meta"));
   if (Exists(Path("ca.old.crt"))) {
-    return MakeError(Code::kInternal, "state_write_failed", Path("ca.old.crt") + " could not be removed");
+    return MakeError(Code::kInternal, "state_write_failed",
+                     Path("ca.old.crt") + " could not be removed");
   }
   old_cert_pem_.reset();
   old_fingerprint_.clear();

@@ -14,9 +14,9 @@
 namespace tpmesh::authority {
 namespace {
 
-constexpr uint64_t kOtherThreads = 8;     // main, key-rotation ticker, and spare
-constexpr uint64_t kMapsPerThread = 2;    // its stack and its guard page
-constexpr uint64_t kMapHeadroom = 4096;   // malloc arenas, large allocations, libraries
+constexpr uint64_t kOtherThreads = 8;    // main, key-rotation ticker, and spare
+constexpr uint64_t kMapsPerThread = 2;   // its stack and its guard page
+constexpr uint64_t kMapHeadroom = 4096;  // malloc arenas, large allocations, libraries
 constexpr int kCapSysAdmin = 21, kCapSysResource = 24;
 
 std::optional<uint64_t> ReadU64(const std::string& path) {
@@ -154,16 +154,17 @@ HostLimits ReadHostLimits() {
 Status CheckWorkerThreads(const HostLimits& h, int http_workers, size_t listeners) {
   const uint64_t workers = http_workers > 0 ? static_cast<uint64_t>(http_workers) : 0;
   const uint64_t threads = listeners * (workers + 1) + kOtherThreads;
-  const std::string what = "http_workers = " + std::to_string(http_workers) +
-                           (listeners > 1 ? " on " + std::to_string(listeners) + " listen addresses" : "") +
-                           " needs " + std::to_string(threads) + " threads";
+  const std::string what =
+      "http_workers = " + std::to_string(http_workers) +
+      (listeners > 1 ? " on " + std::to_string(listeners) + " listen addresses" : "") + " needs " +
+      std::to_string(threads) + " threads";
   const std::string lower = ", or lower http_workers in authority.toml";
   auto refuse = [&](const std::string& why) {
     return MakeError(Code::kFailedPrecondition, "host_limit", what + ", but " + why + lower);
   };
   auto sysctl = [](const char* name, uint64_t at_least) {
-    return "raise it (sysctl -w " + std::string(name) + "=" + std::to_string(at_least + at_least / 4) +
-           ", kept in /etc/sysctl.d/)";
+    return "raise it (sysctl -w " + std::string(name) + "=" +
+           std::to_string(at_least + at_least / 4) + ", kept in /etc/sysctl.d/)";
   };
   if (h.nproc && h.threads_self + threads > *h.nproc) {
     return refuse("RLIMIT_NPROC (ulimit -u) is " + std::to_string(*h.nproc) +
@@ -172,33 +173,40 @@ Status CheckWorkerThreads(const HostLimits& h, int http_workers, size_t listener
   }
   if (h.threads_max && h.threads_host + threads > *h.threads_max) {
     return refuse("kernel.threads-max is " + std::to_string(*h.threads_max) + " with " +
-                  std::to_string(h.threads_host) + " in use: " + sysctl("kernel.threads-max", h.threads_host + threads));
+                  std::to_string(h.threads_host) +
+                  " in use: " + sysctl("kernel.threads-max", h.threads_host + threads));
   }
   if (h.pid_max && h.threads_host + threads > *h.pid_max) {
-    return refuse("kernel.pid_max is " + std::to_string(*h.pid_max) + " (every thread takes an id) with " +
-                  std::to_string(h.threads_host) + " in use: " + sysctl("kernel.pid_max", h.threads_host + threads));
+    return refuse("kernel.pid_max is " + std::to_string(*h.pid_max) +
+                  " (every thread takes an id) with " + std::to_string(h.threads_host) +
+                  " in use: " + sysctl("kernel.pid_max", h.threads_host + threads));
   }
   if (h.pids_max && h.pids_current + threads > *h.pids_max) {
-    return refuse("the cgroup's pids.max (" + h.pids_file + ") is " + std::to_string(*h.pids_max) + " with " +
-                  std::to_string(h.pids_current) + " in use: raise it (TasksMax= in the systemd unit, "
+    return refuse("the cgroup's pids.max (" + h.pids_file + ") is " + std::to_string(*h.pids_max) +
+                  " with " + std::to_string(h.pids_current) +
+                  " in use: raise it (TasksMax= in the systemd unit, "
                   "or the container's pids limit)");
   }
   const uint64_t maps = h.maps_self + kMapsPerThread * threads + kMapHeadroom;
   if (h.max_map_count && maps > *h.max_map_count) {
-    return refuse("it needs about " + std::to_string(maps) + " memory maps (2 per thread) and vm.max_map_count is " +
-                  std::to_string(*h.max_map_count) + " (" + std::to_string(h.maps_self) + " in use): " +
-                  sysctl("vm.max_map_count", maps));
+    return refuse("it needs about " + std::to_string(maps) +
+                  " memory maps (2 per thread) and vm.max_map_count is " +
+                  std::to_string(*h.max_map_count) + " (" + std::to_string(h.maps_self) +
+                  " in use): " + sysctl("vm.max_map_count", maps));
   }
   const uint64_t stacks = threads * h.stack_bytes;
   if (h.address_space && h.address_space_self + stacks > *h.address_space) {
-    return refuse("their stacks need " + Mib(stacks) + " of address space (" + std::to_string(h.stack_bytes >> 10) +
-                  " KiB each) and RLIMIT_AS (ulimit -v) is " + Mib(*h.address_space) + " with " +
-                  Mib(h.address_space_self) + " in use: raise it (LimitAS= in the systemd unit)");
+    return refuse("their stacks need " + Mib(stacks) + " of address space (" +
+                  std::to_string(h.stack_bytes >> 10) + " KiB each) and RLIMIT_AS (ulimit -v) is " +
+                  Mib(*h.address_space) + " with " + Mib(h.address_space_self) +
+                  " in use: raise it (LimitAS= in the systemd unit)");
   }
   if (h.commit_free && stacks > *h.commit_free) {
-    return refuse("vm.overcommit_memory is 2 (strict) and only " + Mib(*h.commit_free) +
-                  " can still be committed (CommitLimit - Committed_AS in /proc/meminfo) while their stacks "
-                  "need " + Mib(stacks) + ": raise vm.overcommit_ratio or add swap");
+    return refuse(
+        "vm.overcommit_memory is 2 (strict) and only " + Mib(*h.commit_free) +
+        " can still be committed (CommitLimit - Committed_AS in /proc/meminfo) while their stacks "
+        "need " +
+        Mib(stacks) + ": raise vm.overcommit_ratio or add swap");
   }
   return OkStatus();
 }

@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "tpmesh/common/parse.h"
+
 namespace tpmesh::authority {
 namespace {
 
@@ -40,19 +42,13 @@ Result<MeshPrefix> ParseMeshPrefix(std::string_view text) {
     return MakeError(Code::kInvalidArgument, "invalid_mesh_prefix",
                      "mesh prefix '" + std::string(text.substr(0, 64)) + "': " + why);
   };
-  size_t slash = text.find('/');
-  if (slash == std::string_view::npos || text.substr(slash + 1) != "48") {
+  auto cidr = ParseCidr(text);
+  if (!cidr.ok() || cidr->prefix_len != 48)
     return bad("must be an IPv6 /48, e.g. fd12:3456:789a::/48");
-  }
-  uint8_t addr[16];
-  if (inet_pton(AF_INET6, std::string(text.substr(0, slash)).c_str(), addr) != 1) {
-    return bad("not an IPv6 address");
-  }
-  for (int i = 6; i < 16; ++i) {
-    if (addr[i] != 0) return bad("host bits beyond /48 must be zero");
-  }
+  if (cidr->family != AF_INET6) return bad("not an IPv6 address");
+  if (cidr->had_host_bits) return bad("host bits beyond /48 must be zero");
   MeshPrefix p;
-  std::memcpy(p.bytes.data(), addr, 6);
+  std::memcpy(p.bytes.data(), cidr->address, 6);
   return p;
 }
 

@@ -1,9 +1,9 @@
 #include "json_columns.h"
 
+#include <nlohmann/json.hpp>
+
 #include <charconv>
 #include <limits>
-
-#include <nlohmann/json.hpp>
 
 namespace tpmesh::authority::internal {
 namespace {
@@ -128,7 +128,8 @@ Result<GoldenMap> DecodeGolden(std::string_view text, std::string_view what) {
   for (const auto& [key, values] : j->items()) {
     const auto pcr = ParseIndex(key);
     if (!pcr) return Corrupt(what, "key '" + key + "' is not a PCR index");
-    if (!values.is_array()) return Corrupt(what, "golden values of PCR " + key + " are not an array");
+    if (!values.is_array())
+      return Corrupt(what, "golden values of PCR " + key + " are not an array");
     auto& dst = out[*pcr];  // present even when empty: round-trips exactly
     for (const auto& v : values) {
       TPMESH_ASSIGN_OR_RETURN(Bytes b, DecodeHex(v, what));
@@ -139,4 +140,3 @@ Result<GoldenMap> DecodeGolden(std::string_view text, std::string_view what) {
 }
 
 }  // namespace tpmesh::authority::internal
-

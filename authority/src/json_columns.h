@@ -15,8 +15,10 @@
 namespace tpmesh::authority::internal {
 
 // ["a", "b"]
-[[nodiscard]] Result<std::string> EncodeStrings(const std::vector<std::string>& v, std::string_view what);
-[[nodiscard]] Result<std::vector<std::string>> DecodeStrings(std::string_view json, std::string_view what);
+[[nodiscard]] Result<std::string> EncodeStrings(const std::vector<std::string>& v,
+                                                std::string_view what);
+[[nodiscard]] Result<std::vector<std::string>> DecodeStrings(std::string_view json,
+                                                             std::string_view what);
 
 // ["<hex>", ...] (DER certificates)
 std::string EncodeBlobs(const std::vector<Bytes>& v);
@@ -24,11 +26,13 @@ std::string EncodeBlobs(const std::vector<Bytes>& v);
 
 // [0, 7]
 std::string EncodeIndices(const std::vector<uint32_t>& v);
-[[nodiscard]] Result<std::vector<uint32_t>> DecodeIndices(std::string_view json, std::string_view what);
+[[nodiscard]] Result<std::vector<uint32_t>> DecodeIndices(std::string_view json,
+                                                          std::string_view what);
 
 // {"0": "<hex>"}
 std::string EncodePcrValues(const attest::PcrValues& v);
-[[nodiscard]] Result<attest::PcrValues> DecodePcrValues(std::string_view json, std::string_view what);
+[[nodiscard]] Result<attest::PcrValues> DecodePcrValues(std::string_view json,
+                                                        std::string_view what);
 
 // {"0": ["<hex>", ...]}
 using GoldenMap = std::map<uint32_t, std::vector<Bytes>>;

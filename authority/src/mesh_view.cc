@@ -26,20 +26,20 @@ void MeshView::Apply(const CommitInfo& commit) {
 }
 
 void MeshView::ApplyNode(const NodeRecord& n) {
-  status_[n.node_id] = NodeStatusView{n.status,          n.hostname,         n.status_reason,
-                                      n.cert_serial,     n.prev_cert_serial, n.prev_cert_until};
+  status_[n.node_id] = NodeStatusView{n.status,      n.hostname,         n.status_reason,
+                                      n.cert_serial, n.prev_cert_serial, n.prev_cert_until};
   if (n.status != NodeStatus::kActive || !n.subnet) {
     members_.erase(n.node_id);
     return;
   }
-  meshcfg::MeshMember m{n.node_id,
-                        n.hostname,
-                        n.wg_public_key,
-                        n.endpoints,
-                        {SubnetPrefix(params_.mesh_prefix, *n.subnet)},
-                        params_.persistent_keepalive,
-                        n.next_wg_public_key.empty() ? std::nullopt
-                                                     : std::optional<Bytes>(n.next_wg_public_key)};
+  meshcfg::MeshMember m{
+      n.node_id,
+      n.hostname,
+      n.wg_public_key,
+      n.endpoints,
+      {SubnetPrefix(params_.mesh_prefix, *n.subnet)},
+      params_.persistent_keepalive,
+      n.next_wg_public_key.empty() ? std::nullopt : std::optional<Bytes>(n.next_wg_public_key)};
   // One bad record must not block the others: it stays out of the mesh.
   if (Status st = meshcfg::ValidateMember(m); !st.ok()) {
     members_.erase(n.node_id);
@@ -79,10 +79,12 @@ Status MeshView::Authorize(std::string_view node_id, std::string_view serial, in
   std::lock_guard<std::mutex> lock(mu_);
   auto it = status_.find(node_id);
   if (it == status_.end()) {
-    return MakeError(Code::kUnauthenticated, "node_unknown", "node certificate names an unknown node");
+    return MakeError(Code::kUnauthenticated, "node_unknown",
+                     "node certificate names an unknown node");
   }
   const NodeStatusView& n = it->second;
-  if (n.status != NodeStatus::kActive) return NotActiveError(node_id, n.hostname, n.status, n.reason);
+  if (n.status != NodeStatus::kActive)
+    return NotActiveError(node_id, n.hostname, n.status, n.reason);
   if (!CertHeldValid(n.cert_serial, n.prev_cert_serial, n.prev_cert_until, serial, now)) {
     return CertSupersededError(node_id, serial);
   }

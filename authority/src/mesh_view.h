@@ -54,7 +54,8 @@ class MeshView {
   // prev_cert_until > `now`); node_unknown / node_revoked / node_not_active
   // / node_cert_superseded otherwise (the errors AuthorityService::
   // AuthorizeNode documents). Precondition: loaded().
-  [[nodiscard]] Status Authorize(std::string_view node_id, std::string_view serial, int64_t now) const;
+  [[nodiscard]] Status Authorize(std::string_view node_id, std::string_view serial,
+                                 int64_t now) const;
 
  private:
   struct NodeStatusView {
@@ -70,7 +71,7 @@ class MeshView {
   mutable std::mutex mu_;
   bool loaded_ = false;
   int64_t generation_ = 0;
-  std::map<std::string, NodeStatusView, std::less<>> status_;     // every node
+  std::map<std::string, NodeStatusView, std::less<>> status_;        // every node
   std::map<std::string, meshcfg::MeshMember, std::less<>> members_;  // active, with a subnet, valid
 };
 

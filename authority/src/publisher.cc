@@ -1,5 +1,7 @@
 #include "tpmesh/authority/publisher.h"
 
+#include "tpmesh/proto/node.h"
+
 namespace tpmesh::authority {
 
 ConfigPublisher::ConfigPublisher(SecretBytes signing_secret, size_t history, size_t history_members)
@@ -54,14 +56,12 @@ std::shared_ptr<const std::string> ConfigPublisher::BodyFor(int64_t since) {
       d.to_hash = current.hash;
       d.signature = current.signature;
       d.co_signatures = current.co_signatures;
-      cached = std::make_shared<const std::string>("{\"generation\":" + std::to_string(gen) +
-                                                   ",\"delta\":" + meshcfg::ToJson(d) + "}");
+      cached = std::make_shared<const std::string>(proto::ConfigEnvelopeJson(gen, d));
     }
     return cached;
   }
   if (!full_body_) {
-    full_body_ = std::make_shared<const std::string>("{\"generation\":" + std::to_string(gen) +
-                                                     ",\"full\":" + meshcfg::ToJson(current) + "}");
+    full_body_ = std::make_shared<const std::string>(proto::ConfigEnvelopeJson(gen, current));
   }
   return full_body_;
 }

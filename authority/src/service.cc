@@ -8,9 +8,11 @@
 
 #include "mesh_view.h"
 #include "service_util.h"
+#include "store_util.h"
 #include "tpmesh/attest/tpm_public.h"
 
 namespace tpmesh::authority {
+using internal::InTx;
 using internal::NodeNotFound;
 using internal::Revoked;
 
@@ -36,7 +38,8 @@ AuthorityService::AuthorityService(Store& store, const attest::TrustStore& trust
       view_(std::make_unique<internal::MeshView>(internal::MeshView::Params{
           settings_.mesh_prefix, settings_.mtu, settings_.persistent_keepalive,
           [this](const std::string& line) { Log(line); }})) {
-  observer_id_ = store_.AddCommitObserver([view = view_.get()](const CommitInfo& c) { view->Apply(c); });
+  observer_id_ =
+      store_.AddCommitObserver([view = view_.get()](const CommitInfo& c) { view->Apply(c); });
 }
 
 AuthorityService::~AuthorityService() { store_.RemoveCommitObserver(observer_id_); }
@@ -78,7 +81,7 @@ Result<proto::EnrollStartResponse> AuthorityService::EnrollStart(
   }
   rec.expires_at = ToUnixSeconds(pending.expires);
 
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+  TPMESH_RETURN_IF_ERROR(InTx(store_, [&](Tx& tx) -> Status {
     TPMESH_ASSIGN_OR_RETURN(auto existing, tx.FindNodeByEk(rec.ek_sha256));
     if (existing && existing->status == NodeStatus::kRevoked) return Revoked(*existing);
     TPMESH_ASSIGN_OR_RETURN(auto holder, tx.FindNodeByHostname(req.hostname));
@@ -93,7 +96,7 @@ Result<proto::EnrollStartResponse> AuthorityService::EnrollStart(
     if (!rec.has_ek_cert) TPMESH_RETURN_IF_ERROR(NoCertAllowed(tx, rec.ek_sha256));
     TPMESH_RETURN_IF_ERROR(tx.DeleteExpiredChallenges(Now()));
     return tx.PutChallenge(rec);
-  }); !st_.ok()) return st_.take_error();
+  }));
 
   proto::EnrollStartResponse out;
   out.challenge_id = rec.id;
@@ -117,13 +120,15 @@ Status AuthorityService::NoCertAllowed(Tx& tx, ByteView ek_sha256) {
 
 Result<std::optional<attest::PcrPolicy>> AuthorityService::PolicyFor(
     Tx& tx, const std::optional<NodeRecord>& node) {
-  std::string name = node && !node->pcr_policy.empty() ? node->pcr_policy : settings_.default_policy;
+  std::string name =
+      node && !node->pcr_policy.empty() ? node->pcr_policy : settings_.default_policy;
   if (name.empty()) return std::optional<attest::PcrPolicy>();
   TPMESH_ASSIGN_OR_RETURN(auto rec, tx.GetPolicy(name));
   if (!rec) {
     return MakeError(Code::kFailedPrecondition, "policy_missing",
-                     "PCR policy '" + name + "' is configured but does not exist; create it "
-                     "with 'tpmeshctl policy adopt'");
+                     "PCR policy '" + name +
+                         "' is configured but does not exist; create it "
+                         "with 'tpmeshctl policy adopt'");
   }
   return std::optional<attest::PcrPolicy>(rec->policy);
 }
@@ -134,13 +139,13 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
   std::optional<ChallengeRecord> taken;
   std::optional<NodeRecord> known;
   std::optional<attest::PcrPolicy> policy;
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+  TPMESH_RETURN_IF_ERROR(InTx(store_, [&](Tx& tx) -> Status {
     TPMESH_ASSIGN_OR_RETURN(taken, tx.TakeChallenge(req.challenge_id));
     if (!taken) return OkStatus();
     TPMESH_ASSIGN_OR_RETURN(known, tx.FindNodeByEk(taken->ek_sha256));
     TPMESH_ASSIGN_OR_RETURN(policy, PolicyFor(tx, known));
     return OkStatus();
-  }); !st_.ok()) return st_.take_error();
+  }));
   if (!taken) {
     return attest::CheckFailure(attest::Check::kActivationSecret,
                                 "unknown or already used challenge: each challenge answers once; "
@@ -178,108 +183,151 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
   return AdmitAndRecord(req, *taken, attested, policy, std::move(cert));
 }
 
+// How an enrollment is admitted (step 3): by what ("" = it waits for
+// approval), and the token it consumes.
+struct AuthorityService::Admission {
+  std::string admitted_by;
+  std::optional<TokenRecord> token;
+};
+
+Result<AuthorityService::Admission> AuthorityService::Admit(
+    Tx& tx, const proto::EnrollFinishRequest& req, const ChallengeRecord& taken,
+    const attest::AttestedNode& attested, const std::optional<NodeRecord>& existing, int64_t now) {
+  if (existing && existing->status == NodeStatus::kRevoked) return Revoked(*existing);
+  TPMESH_ASSIGN_OR_RETURN(auto holder, tx.FindNodeByHostname(req.hostname));
+  if (holder && holder->ek_sha256 != attested.ek_spki_sha256) {
+    return attest::CheckFailure(attest::Check::kIdentityChanged,
+                                "hostname '" + req.hostname + "' belongs to node " +
+                                    holder->node_id + " with a different EK");
+  }
+
+  // Nothing but the allowlist vouches for a TPM without an EK certificate:
+  // no token, no approval queue, and no earlier admission (the allowlist
+  // entry may have been removed since, or dev mode switched off).
+  if (!taken.has_ek_cert) TPMESH_RETURN_IF_ERROR(NoCertAllowed(tx, attested.ek_spki_sha256));
+  Admission out;
+  std::string& admitted_by = out.admitted_by;
+  if (existing && existing->status == NodeStatus::kActive) admitted_by = "re-enrollment";
+  if (admitted_by.empty() && settings_.admission.allowlist) {
+    TPMESH_ASSIGN_OR_RETURN(bool allowed, tx.IsAllowlisted(attested.ek_spki_sha256));
+    if (allowed) admitted_by = "allowlist";
+  }
+  if (admitted_by.empty() && req.token) {
+    if (!settings_.admission.tokens) {
+      return MakeError(Code::kPermissionDenied, "token_invalid",
+                       "enrollment tokens are disabled on this authority");
+    }
+    TPMESH_ASSIGN_OR_RETURN(out.token, tx.FindTokenByHash(internal::TokenHash(*req.token)));
+    const auto& token = out.token;
+    if (!token || token->revoked || token->used_at || token->expires_at < now) {
+      return MakeError(Code::kPermissionDenied, "token_invalid",
+                       !token           ? "the enrollment token is not known"
+                       : token->revoked ? "the enrollment token was revoked"
+                       : token->used_at ? "the enrollment token was already used"
+                                        : "the enrollment token expired");
+    }
+    admitted_by = "token " + token->id;
+  }
+  if (existing && existing->status == NodeStatus::kQuarantined) {
+    return MakeError(Code::kPermissionDenied, "node_quarantined",
+                     "node " + existing->node_id + " is quarantined (" + existing->status_reason +
+                         "); an admin must approve it");
+  }
+  if (admitted_by.empty() && !settings_.admission.approval_queue) {
+    return MakeError(
+        Code::kPermissionDenied, "not_admitted",
+        "attestation passed, but this EK (sha256:" + HexEncode(attested.ek_spki_sha256) +
+            ") is not on the allowlist and no valid enrollment token was given");
+  }
+  return out;
+}
+
+void AuthorityService::FillEnrolledNode(NodeRecord& node, bool is_new,
+                                        const std::string& admitted_by,
+                                        const proto::EnrollFinishRequest& req,
+                                        const ChallengeRecord& taken,
+                                        const attest::AttestedNode& attested,
+                                        const std::optional<attest::PcrPolicy>& policy,
+                                        const std::string& cert_serial, int64_t now) {
+  const bool active = !admitted_by.empty();
+  if (is_new) {
+    node.node_id = NodeIdFromEk(attested.ek_spki_sha256);
+    node.ek_sha256 = attested.ek_spki_sha256;
+    node.enrolled_at = now;
+    node.pcr_policy = policy ? policy->name : "";
+  }
+  node.hostname = req.hostname;
+  node.status = active ? NodeStatus::kActive : NodeStatus::kPending;
+  node.status_reason = active ? "admitted by " + admitted_by : "waiting for approval";
+  node.ek_public = attested.ek_public;
+  node.ek_name = attested.ek_name;
+  node.ak_public = attested.ak_public;
+  node.ak_name = attested.ak_name;
+  if (is_new || node.wg_public_key != req.wg_public_key) {
+    // A (re-)enrollment brings a new key: any rotation in flight is void.
+    node.wg_key_since = now;
+    node.next_wg_public_key.clear();
+    node.rotate_requested_at = 0;
+  }
+  node.wg_public_key = req.wg_public_key;
+  node.endpoints = req.endpoints;
+  node.pcr_values = attested.pcr_values;
+  node.tpm_clock = attested.quote.clock;
+  node.ek_evidence_stored = true;
+  node.ek_cert = taken.ek_cert;
+  node.ek_intermediates = taken.ek_intermediates;
+  // Re-enrollment ends every certificate issued before it; a pending node
+  // gets none (it enrolls again once approved).
+  EndCertificates(node);
+  if (active) node.cert_serial = cert_serial;
+  node.updated_at = now;
+  node.last_seen = now;
+  node.enroll_count += 1;
+}
+
+namespace {
+
+AuditEntry EnrollAudit(const NodeRecord& node, bool active, bool is_new,
+                       const std::string& previous_hostname, const MeshPrefix& mesh, int64_t now) {
+  AuditEntry audit;
+  audit.at = now;
+  audit.actor = "node:" + node.node_id;
+  audit.action = !active ? "node.pending" : is_new ? "node.enroll" : "node.reenroll";
+  audit.target = node.node_id;
+  audit.reason = node.status_reason;
+  audit.detail =
+      "hostname " + node.hostname + ", EK sha256:" + HexEncode(node.ek_sha256) +
+      (node.subnet ? ", " + SubnetPrefix(mesh, *node.subnet) : "") +
+      (!is_new && previous_hostname != node.hostname ? ", renamed from " + previous_hostname : "");
+  return audit;
+}
+
+}  // namespace
+
 Result<proto::EnrollFinishResponse> AuthorityService::AdmitAndRecord(
     const proto::EnrollFinishRequest& req, const ChallengeRecord& taken,
     const attest::AttestedNode& attested, const std::optional<attest::PcrPolicy>& policy,
     IssuedNodeCert cert) {
-  const std::string node_id = NodeIdFromEk(attested.ek_spki_sha256);
-
   // 3. Admission, allocation, generation bump and audit: one transaction.
   NodeRecord node;
   int64_t generation = 0;
   int64_t published = 0;
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+  TPMESH_RETURN_IF_ERROR(InTx(store_, [&](Tx& tx) -> Status {
     const int64_t now = Now();
     TPMESH_ASSIGN_OR_RETURN(auto existing, tx.FindNodeByEk(attested.ek_spki_sha256));
-    if (existing && existing->status == NodeStatus::kRevoked) return Revoked(*existing);
-    TPMESH_ASSIGN_OR_RETURN(auto holder, tx.FindNodeByHostname(req.hostname));
-    if (holder && holder->ek_sha256 != attested.ek_spki_sha256) {
-      return attest::CheckFailure(attest::Check::kIdentityChanged,
-                                  "hostname '" + req.hostname + "' belongs to node " +
-                                      holder->node_id + " with a different EK");
-    }
-
-    // Nothing but the allowlist vouches for a TPM without an EK certificate:
-    // no token, no approval queue, and no earlier admission (the allowlist
-    // entry may have been removed since, or dev mode switched off).
-    if (!taken.has_ek_cert) TPMESH_RETURN_IF_ERROR(NoCertAllowed(tx, attested.ek_spki_sha256));
-    std::string admitted_by;
-    if (existing && existing->status == NodeStatus::kActive) admitted_by = "re-enrollment";
-    if (admitted_by.empty() && settings_.admission.allowlist) {
-      TPMESH_ASSIGN_OR_RETURN(bool allowed, tx.IsAllowlisted(attested.ek_spki_sha256));
-      if (allowed) admitted_by = "allowlist";
-    }
-    std::optional<TokenRecord> token;
-    if (admitted_by.empty() && req.token) {
-      if (!settings_.admission.tokens) {
-        return MakeError(Code::kPermissionDenied, "token_invalid",
-                         "enrollment tokens are disabled on this authority");
-      }
-      TPMESH_ASSIGN_OR_RETURN(token, tx.FindTokenByHash(internal::TokenHash(*req.token)));
-      if (!token || token->revoked || token->used_at || token->expires_at < now) {
-        return MakeError(Code::kPermissionDenied, "token_invalid",
-                         !token ? "the enrollment token is not known"
-                         : token->revoked ? "the enrollment token was revoked"
-                         : token->used_at ? "the enrollment token was already used"
-                                          : "the enrollment token expired");
-      }
-      admitted_by = "token " + token->id;
-    }
-    if (existing && existing->status == NodeStatus::kQuarantined) {
-      return MakeError(Code::kPermissionDenied, "node_quarantined",
-                       "node " + existing->node_id + " is quarantined (" +
-                           existing->status_reason + "); an admin must approve it");
-    }
-    const bool active = !admitted_by.empty();
-    if (!active && !settings_.admission.approval_queue) {
-      return MakeError(Code::kPermissionDenied, "not_admitted",
-                       "attestation passed, but this EK (sha256:" +
-                           HexEncode(attested.ek_spki_sha256) +
-                           ") is not on the allowlist and no valid enrollment token was given");
-    }
-
+    TPMESH_ASSIGN_OR_RETURN(Admission admission, Admit(tx, req, taken, attested, existing, now));
+    const bool active = !admission.admitted_by.empty();
     node = existing.value_or(NodeRecord{});
     const bool is_new = !existing;
-    if (is_new) {
-      node.node_id = node_id;
-      node.ek_sha256 = attested.ek_spki_sha256;
-      node.enrolled_at = now;
-      node.pcr_policy = policy ? policy->name : "";
-    }
     const std::string previous_hostname = node.hostname;
-    node.hostname = req.hostname;
-    node.status = active ? NodeStatus::kActive : NodeStatus::kPending;
-    node.status_reason = active ? "admitted by " + admitted_by : "waiting for approval";
-    node.ek_public = attested.ek_public;
-    node.ek_name = attested.ek_name;
-    node.ak_public = attested.ak_public;
-    node.ak_name = attested.ak_name;
-    if (is_new || node.wg_public_key != req.wg_public_key) {
-      // A (re-)enrollment brings a new key: any rotation in flight is void.
-      node.wg_key_since = now;
-      node.next_wg_public_key.clear();
-      node.rotate_requested_at = 0;
-    }
-    node.wg_public_key = req.wg_public_key;
-    node.endpoints = req.endpoints;
-    node.pcr_values = attested.pcr_values;
-    node.tpm_clock = attested.quote.clock;
-    node.ek_evidence_stored = true;
-    node.ek_cert = taken.ek_cert;
-    node.ek_intermediates = taken.ek_intermediates;
-    // Re-enrollment ends every certificate issued before it; a pending node
-    // gets none (it enrolls again once approved).
-    EndCertificates(node);
-    if (active) node.cert_serial = cert.serial;
-    node.updated_at = now;
-    node.last_seen = now;
-    node.enroll_count += 1;
+    FillEnrolledNode(node, is_new, admission.admitted_by, req, taken, attested, policy, cert.serial,
+                     now);
     if (active && !node.subnet) {
       TPMESH_ASSIGN_OR_RETURN(uint32_t subnet, tx.FreeSubnet(kMaxSubnet));
       node.subnet = subnet;
     }
     TPMESH_RETURN_IF_ERROR(is_new ? tx.InsertNode(node) : tx.UpdateNode(node));
-    if (token) {
+    if (auto& token = admission.token) {
       token->used_at = now;
       token->used_by = node.node_id;
       TPMESH_RETURN_IF_ERROR(tx.UpdateToken(*token));
@@ -289,20 +337,11 @@ Result<proto::EnrollFinishResponse> AuthorityService::AdmitAndRecord(
     } else {
       TPMESH_ASSIGN_OR_RETURN(generation, tx.Generation());
     }
-    AuditEntry audit;
-    audit.at = now;
-    audit.actor = "node:" + node.node_id;
-    audit.action = !active ? "node.pending" : is_new ? "node.enroll" : "node.reenroll";
-    audit.target = node.node_id;
-    audit.reason = node.status_reason;
-    audit.detail = "hostname " + node.hostname + ", EK sha256:" + HexEncode(node.ek_sha256) +
-                   (node.subnet ? ", " + SubnetPrefix(settings_.mesh_prefix, *node.subnet) : "") +
-                   (!is_new && previous_hostname != node.hostname
-                        ? ", renamed from " + previous_hostname : "");
-    TPMESH_RETURN_IF_ERROR(tx.AppendAudit(audit));
+    TPMESH_RETURN_IF_ERROR(tx.AppendAudit(
+        EnrollAudit(node, active, is_new, previous_hostname, settings_.mesh_prefix, now)));
     if (active) published = generation;
     return OkStatus();
-  }); !st_.ok()) return st_.take_error();
+  }));
   Status pub = PublishThrough(published);
   if (node.next_wg_public_key.empty()) ForgetRotation(node.node_id);
   if (!pub.ok()) return pub.take_error();
@@ -343,7 +382,8 @@ Status AuthorityService::EnsureView() {
 Status AuthorityService::PublishThrough(int64_t generation) {
   if (publisher_ == nullptr || generation <= 0) return OkStatus();
   auto failed = [&](int64_t g, const Error& e) {
-    Log("publishing the mesh config of generation " + std::to_string(g) + " failed: " + e.ToString());
+    Log("publishing the mesh config of generation " + std::to_string(g) +
+        " failed: " + e.ToString());
     return MakeError(Code::kInternal, kPublishFailed,
                      "the change is committed (generation " + std::to_string(g) +
                          ") but its mesh config could not be published (" + e.message +
@@ -378,7 +418,8 @@ Status AuthorityService::PublishCurrent() {
   return PublishThrough(std::max<int64_t>(view_->generation(), 1));
 }
 
-Result<RotationDirective> AuthorityService::RecordReport(std::string_view node_id, NodeReport report) {
+Result<RotationDirective> AuthorityService::RecordReport(std::string_view node_id,
+                                                         NodeReport report) {
   report.at = Now();
   const int64_t applied = report.applied_generation;
   TPMESH_RETURN_IF_ERROR(EnsureView());
@@ -388,7 +429,8 @@ Result<RotationDirective> AuthorityService::RecordReport(std::string_view node_i
                          std::to_string(current) + "], the generations this authority published");
   }
   RotationDirective d;
-  if (keys_.cas && !report.ca_bundle_sha256.empty() && report.ca_bundle_sha256 != keys_.cas->BundleSha256()) {
+  if (keys_.cas && !report.ca_bundle_sha256.empty() &&
+      report.ca_bundle_sha256 != keys_.cas->BundleSha256()) {
     d.ca_bundle = keys_.cas->Bundle();
   }
   {
@@ -399,7 +441,8 @@ Result<RotationDirective> AuthorityService::RecordReport(std::string_view node_i
   std::lock_guard<std::mutex> lock(rot_mu_);
   if (auto it = rotations_.find(std::string(node_id)); it != rotations_.end()) {
     if (it->second.rotation.phase() == keyrotate::Phase::kCommitting &&
-        (switch_holder_.empty() || switch_holder_ == node_id) && applied >= last_commit_generation_) {
+        (switch_holder_.empty() || switch_holder_ == node_id) &&
+        applied >= last_commit_generation_) {
       switch_holder_ = std::string(node_id);
       switch_granted_at_ = Now();
       d.action = RotationDirective::Action::kSwitch;

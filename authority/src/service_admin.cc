@@ -6,28 +6,22 @@
 
 #include "admin_input.h"
 #include "service_util.h"
+#include "store_util.h"
 #include "tpmesh/authority/service.h"
 
 namespace tpmesh::authority {
 
 using internal::FindNode;
+using internal::InTx;
 using internal::NodeNotFound;
 
 Result<std::vector<NodeRecord>> AuthorityService::ListNodes() {
-  std::vector<NodeRecord> out;
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
-    TPMESH_ASSIGN_OR_RETURN(out, tx.ListNodes());
-    return OkStatus();
-  }); !st_.ok()) return st_.take_error();
-  return out;
+  return InTx(store_, [](Tx& tx) { return tx.ListNodes(); });
 }
 
 Result<NodeRecord> AuthorityService::GetNode(std::string_view id) {
-  std::optional<NodeRecord> n;
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
-    TPMESH_ASSIGN_OR_RETURN(n, FindNode(tx, id));
-    return OkStatus();
-  }); !st_.ok()) return st_.take_error();
+  TPMESH_ASSIGN_OR_RETURN(std::optional<NodeRecord> n,
+                          InTx(store_, [&](Tx& tx) { return FindNode(tx, id); }));
   if (!n) return NodeNotFound(id);
   return *n;
 }
@@ -39,7 +33,7 @@ Result<NodeRecord> AuthorityService::ChangeStatus(std::string_view id,
                                                   const std::string& reason, bool allocate) {
   NodeRecord node;
   int64_t published = 0;
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+  TPMESH_RETURN_IF_ERROR(InTx(store_, [&](Tx& tx) -> Status {
     TPMESH_ASSIGN_OR_RETURN(auto n, FindNode(tx, id));
     if (!n) return NodeNotFound(id);
     if (std::find(from.begin(), from.end(), n->status) == from.end()) {
@@ -70,11 +64,11 @@ Result<NodeRecord> AuthorityService::ChangeStatus(std::string_view id,
       TPMESH_ASSIGN_OR_RETURN(int64_t generation, tx.BumpGeneration());
       published = generation;
     }
-    TPMESH_RETURN_IF_ERROR(tx.AppendAudit(AuditEntry{0, Now(), actor, action, n->node_id, reason,
-                                                     "hostname " + n->hostname}));
+    TPMESH_RETURN_IF_ERROR(tx.AppendAudit(
+        AuditEntry{0, Now(), actor, action, n->node_id, reason, "hostname " + n->hostname}));
     node = *n;
     return OkStatus();
-  }); !st_.ok()) return st_.take_error();
+  }));
   TPMESH_RETURN_IF_ERROR(PublishThrough(published));
   return node;
 }
@@ -118,60 +112,55 @@ Result<CreatedToken> AuthorityService::CreateToken(std::chrono::seconds ttl,
   out.record.comment = comment;
   out.record.created_at = Now();
   out.record.expires_at = Now() + ttl.count();
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+  TPMESH_RETURN_IF_ERROR(InTx(store_, [&](Tx& tx) -> Status {
     TPMESH_RETURN_IF_ERROR(tx.InsertToken(out.record));
     return tx.AppendAudit(AuditEntry{0, Now(), actor, "token.create", out.record.id, comment,
                                      "expires " + std::to_string(out.record.expires_at)});
-  }); !st_.ok()) return st_.take_error();
+  }));
   return out;
 }
 
 Result<std::vector<TokenRecord>> AuthorityService::ListTokens() {
-  std::vector<TokenRecord> out;
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
-    TPMESH_ASSIGN_OR_RETURN(out, tx.ListTokens());
-    return OkStatus();
-  }); !st_.ok()) return st_.take_error();
-  return out;
+  return InTx(store_, [](Tx& tx) { return tx.ListTokens(); });
 }
 
 Result<TokenRecord> AuthorityService::RevokeToken(std::string_view id, const std::string& actor) {
-  TokenRecord out;
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+  return InTx(store_, [&](Tx& tx) -> Result<TokenRecord> {
     TPMESH_ASSIGN_OR_RETURN(auto t, tx.FindToken(id));
-    if (!t) return MakeError(Code::kNotFound, "token_not_found", "no token with id '" + std::string(id.substr(0, 32)) + "'");
+    if (!t)
+      return MakeError(Code::kNotFound, "token_not_found",
+                       "no token with id '" + std::string(id.substr(0, 32)) + "'");
     t->revoked = true;
     TPMESH_RETURN_IF_ERROR(tx.UpdateToken(*t));
-    out = *t;
-    return tx.AppendAudit(AuditEntry{0, Now(), actor, "token.revoke", t->id, "", ""});
-  }); !st_.ok()) return st_.take_error();
-  return out;
+    TPMESH_RETURN_IF_ERROR(
+        tx.AppendAudit(AuditEntry{0, Now(), actor, "token.revoke", t->id, "", ""}));
+    return *std::move(t);
+  });
 }
 
 Status AuthorityService::AllowEk(ByteView ek_sha256, const std::string& comment,
                                  const std::string& actor) {
   if (ek_sha256.size() != 32) {
-    return MakeError(Code::kInvalidArgument, "invalid_ek_hash", "EK fingerprint must be 32 bytes (64 hex digits)");
+    return MakeError(Code::kInvalidArgument, "invalid_ek_hash",
+                     "EK fingerprint must be 32 bytes (64 hex digits)");
   }
   return store_.Transact([&](Tx& tx) -> Status {
-    TPMESH_RETURN_IF_ERROR(tx.PutAllowlist(AllowlistEntry{Bytes(ek_sha256.begin(), ek_sha256.end()), comment, Now()}));
-    return tx.AppendAudit(AuditEntry{0, Now(), actor, "ek.allow", HexEncode(ek_sha256), comment, ""});
+    TPMESH_RETURN_IF_ERROR(
+        tx.PutAllowlist(AllowlistEntry{Bytes(ek_sha256.begin(), ek_sha256.end()), comment, Now()}));
+    return tx.AppendAudit(
+        AuditEntry{0, Now(), actor, "ek.allow", HexEncode(ek_sha256), comment, ""});
   });
 }
 
 Result<std::vector<AllowlistEntry>> AuthorityService::ListAllowedEks() {
-  std::vector<AllowlistEntry> out;
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
-    TPMESH_ASSIGN_OR_RETURN(out, tx.ListAllowlist());
-    return OkStatus();
-  }); !st_.ok()) return st_.take_error();
-  return out;
+  return InTx(store_, [](Tx& tx) { return tx.ListAllowlist(); });
 }
 
 Status AuthorityService::RemoveEk(ByteView ek_sha256, const std::string& actor) {
   return store_.Transact([&](Tx& tx) -> Status {
     TPMESH_ASSIGN_OR_RETURN(bool removed, tx.RemoveAllowlist(ek_sha256));
-    if (!removed) return MakeError(Code::kNotFound, "ek_not_found", "EK fingerprint is not on the allowlist");
+    if (!removed)
+      return MakeError(Code::kNotFound, "ek_not_found", "EK fingerprint is not on the allowlist");
     return tx.AppendAudit(AuditEntry{0, Now(), actor, "ek.remove", HexEncode(ek_sha256), "", ""});
   });
 }
@@ -180,61 +169,49 @@ Result<PolicyRecord> AuthorityService::AdoptPolicy(const std::string& name, std:
                                                    const std::string& actor) {
   TPMESH_ASSIGN_OR_RETURN(NodeRecord n, GetNode(node));
   if (n.status != NodeStatus::kActive || n.pcr_values.empty()) {
-    return MakeError(Code::kFailedPrecondition, "invalid_state",
-                     "node " + n.node_id + " has no verified PCR values to adopt (it must be active)");
+    return MakeError(
+        Code::kFailedPrecondition, "invalid_state",
+        "node " + n.node_id + " has no verified PCR values to adopt (it must be active)");
   }
   attest::PcrPolicy p{name, settings_.pcr_selection.bank, {}};
   for (const auto& [pcr, value] : n.pcr_values) p.golden[pcr].push_back(value);
   return PutPolicy(std::move(p), actor + " (adopted from node " + n.node_id + ")");
 }
 
-Result<PolicyRecord> AuthorityService::PutPolicy(attest::PcrPolicy policy, const std::string& actor) {
+Result<PolicyRecord> AuthorityService::PutPolicy(attest::PcrPolicy policy,
+                                                 const std::string& actor) {
   TPMESH_RETURN_IF_ERROR(ValidatePolicyName(policy.name));
   if (policy.golden.empty()) {
     return MakeError(Code::kInvalidArgument, "invalid_policy", "a policy needs at least one PCR");
   }
   PolicyRecord rec{std::move(policy), Now()};
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+  TPMESH_RETURN_IF_ERROR(InTx(store_, [&](Tx& tx) -> Status {
     TPMESH_RETURN_IF_ERROR(tx.PutPolicy(rec));
     return tx.AppendAudit(AuditEntry{0, Now(), actor, "policy.put", rec.policy.name, "",
                                      std::to_string(rec.policy.golden.size()) + " PCRs"});
-  }); !st_.ok()) return st_.take_error();
+  }));
   return rec;
 }
 
 Result<std::vector<PolicyRecord>> AuthorityService::ListPolicies() {
-  std::vector<PolicyRecord> out;
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
-    TPMESH_ASSIGN_OR_RETURN(out, tx.ListPolicies());
-    return OkStatus();
-  }); !st_.ok()) return st_.take_error();
-  return out;
+  return InTx(store_, [](Tx& tx) { return tx.ListPolicies(); });
 }
 
 Status AuthorityService::DeletePolicy(const std::string& name, const std::string& actor) {
   return store_.Transact([&](Tx& tx) -> Status {
     TPMESH_ASSIGN_OR_RETURN(bool removed, tx.DeletePolicy(name));
-    if (!removed) return MakeError(Code::kNotFound, "policy_not_found", "no PCR policy named '" + name + "'");
+    if (!removed)
+      return MakeError(Code::kNotFound, "policy_not_found", "no PCR policy named '" + name + "'");
     return tx.AppendAudit(AuditEntry{0, Now(), actor, "policy.delete", name, "", ""});
   });
 }
 
 Result<std::vector<AuditEntry>> AuthorityService::ListAudit(size_t limit) {
-  std::vector<AuditEntry> out;
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
-    TPMESH_ASSIGN_OR_RETURN(out, tx.ListAudit(std::min<size_t>(limit, 10000)));
-    return OkStatus();
-  }); !st_.ok()) return st_.take_error();
-  return out;
+  return InTx(store_, [&](Tx& tx) { return tx.ListAudit(std::min<size_t>(limit, 10000)); });
 }
 
 Result<int64_t> AuthorityService::Generation() {
-  int64_t g = 0;
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
-    TPMESH_ASSIGN_OR_RETURN(g, tx.Generation());
-    return OkStatus();
-  }); !st_.ok()) return st_.take_error();
-  return g;
+  return InTx(store_, [](Tx& tx) { return tx.Generation(); });
 }
 
 }  // namespace tpmesh::authority

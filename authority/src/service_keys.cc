@@ -30,7 +30,8 @@ Status AuthorityService::RotateSigningKey(const std::string& actor, const std::s
   auto info = keys_.signing->Info();
   return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
     return tx.AppendAudit(AuditEntry{0, now, actor, "signing_key.announce", "", reason,
-                                     "next config-signing key " + Base64Encode(info.back().public_key) +
+                                     "next config-signing key " +
+                                         Base64Encode(info.back().public_key) +
                                          ", announced in configs signed by the current one"});
   });
 }
@@ -51,10 +52,12 @@ Status AuthorityService::SigningTick(const std::vector<NodeRecord>& nodes) {
     TPMESH_RETURN_IF_ERROR(keys.Switch(now + overlap));
     keys.Configure(*publisher_);
     return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
-      return tx.AppendAudit(AuditEntry{
-          0, now, "system", "signing_key.switch", "", all ? "every active node holds the announcement" : "overlap elapsed",
-          "configs are now signed by " + Base64Encode(keys.current_public()) + " and co-signed by " + Base64Encode(old) +
-              " until " + std::to_string(now + overlap)});
+      return tx.AppendAudit(
+          AuditEntry{0, now, "system", "signing_key.switch", "",
+                     all ? "every active node holds the announcement" : "overlap elapsed",
+                     "configs are now signed by " + Base64Encode(keys.current_public()) +
+                         " and co-signed by " + Base64Encode(old) + " until " +
+                         std::to_string(now + overlap)});
     });
   }
   if (keys.has_old() && now >= keys.old_until()) {
@@ -73,7 +76,9 @@ std::shared_ptr<const pki::AuthorityCa> AuthorityService::CurrentCa() const {
   return std::shared_ptr<const pki::AuthorityCa>(std::shared_ptr<void>(), keys_.ca);  // not owned
 }
 
-std::string AuthorityService::CaBundle() const { return keys_.cas ? keys_.cas->Bundle() : keys_.ca_bundle_pem; }
+std::string AuthorityService::CaBundle() const {
+  return keys_.cas ? keys_.cas->Bundle() : keys_.ca_bundle_pem;
+}
 
 std::vector<CaInfo> AuthorityService::CasInfo() const {
   if (keys_.cas) return keys_.cas->Info();
@@ -92,8 +97,9 @@ Status AuthorityService::RotateCa(const std::string& actor, const std::string& r
   const std::string fp = keys_.cas->Info().back().fingerprint;
   // A new generation wakes every node; its acknowledgement fetches the bundle.
   return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
-    return tx.AppendAudit(AuditEntry{0, now, actor, "ca.announce", "", reason,
-                                     "next authority CA sha256:" + fp + " added to the trust bundle"});
+    return tx.AppendAudit(
+        AuditEntry{0, now, actor, "ca.announce", "", reason,
+                   "next authority CA sha256:" + fp + " added to the trust bundle"});
   });
 }
 
@@ -106,8 +112,8 @@ Status AuthorityService::CaTick(const std::vector<NodeRecord>& nodes) {
   const int64_t overlap = settings_.rotation.policy.overlap.count();
   if (cas.has_next()) {
     const std::string want = cas.BundleSha256();
-    const bool all =
-        EveryActiveNodeReported(nodes, [&](const NodeReport& r) { return r.ca_bundle_sha256 == want; });
+    const bool all = EveryActiveNodeReported(
+        nodes, [&](const NodeReport& r) { return r.ca_bundle_sha256 == want; });
     if (!all && now < cas.next_announced_at() + overlap) return OkStatus();
     // Certificates the old CA issued (backdated by at most a tenth of their
     // lifetime) are valid until at most now + lifetime.
@@ -116,10 +122,11 @@ Status AuthorityService::CaTick(const std::vector<NodeRecord>& nodes) {
     TPMESH_RETURN_IF_ERROR(cas.Switch(clock_.Now(), until));
     if (tls_reload_) TPMESH_RETURN_IF_ERROR(tls_reload_(cas.Tls()));
     return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
-      return tx.AppendAudit(AuditEntry{
-          0, now, "system", "ca.switch", "", all ? "every active node trusts the new bundle" : "overlap elapsed",
-          "certificates are now issued by sha256:" + cas.Info().front().fingerprint + "; sha256:" + old_fp +
-              " stays trusted until " + std::to_string(until)});
+      return tx.AppendAudit(
+          AuditEntry{0, now, "system", "ca.switch", "",
+                     all ? "every active node trusts the new bundle" : "overlap elapsed",
+                     "certificates are now issued by sha256:" + cas.Info().front().fingerprint +
+                         "; sha256:" + old_fp + " stays trusted until " + std::to_string(until)});
     });
   }
   if (cas.has_old() && now >= cas.old_until()) {

@@ -1,12 +1,14 @@
 // AuthorityService: node certificate renewal with re-attestation, and
 // quarantine (service.h, RenewStart / RenewFinish).
 #include "service_util.h"
+#include "store_util.h"
 #include "tpmesh/attest/tpm_public.h"
 #include "tpmesh/authority/service.h"
 
 namespace tpmesh::authority {
 namespace {
 
+using internal::InTx;
 using internal::NodeNotFound;
 using internal::NotActive;
 
@@ -37,7 +39,7 @@ Result<proto::RenewStartResponse> AuthorityService::RenewStart(std::string_view 
   rng_.Fill(rec.nonce);
   rec.selection = settings_.pcr_selection;
   rec.expires_at = Now() + settings_.challenge_ttl.count();
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+  TPMESH_RETURN_IF_ERROR(InTx(store_, [&](Tx& tx) -> Status {
     TPMESH_ASSIGN_OR_RETURN(auto n, tx.FindNodeById(node_id));
     if (!n) return NodeNotFound(node_id);
     if (n->status != NodeStatus::kActive) return NotActive(*n);
@@ -48,7 +50,7 @@ Result<proto::RenewStartResponse> AuthorityService::RenewStart(std::string_view 
     rec.ek_sha256 = n->ek_sha256;
     TPMESH_RETURN_IF_ERROR(tx.DeleteExpiredChallenges(Now()));
     return tx.PutChallenge(rec);
-  }); !st_.ok()) return st_.take_error();
+  }));
 
   proto::RenewStartResponse out;
   out.challenge_id = rec.id;
@@ -60,7 +62,7 @@ Result<proto::RenewStartResponse> AuthorityService::RenewStart(std::string_view 
 
 Status AuthorityService::Quarantine(const NodeRecord& node, const Error& why) {
   int64_t published = 0;
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+  TPMESH_RETURN_IF_ERROR(InTx(store_, [&](Tx& tx) -> Status {
     TPMESH_ASSIGN_OR_RETURN(auto n, tx.FindNodeById(node.node_id));
     if (!n || n->status != NodeStatus::kActive) return OkStatus();  // already out of the mesh
     n->status = NodeStatus::kQuarantined;
@@ -70,25 +72,26 @@ Status AuthorityService::Quarantine(const NodeRecord& node, const Error& why) {
     TPMESH_RETURN_IF_ERROR(tx.UpdateNode(*n));
     TPMESH_ASSIGN_OR_RETURN(int64_t generation, tx.BumpGeneration());
     published = generation;
-    return tx.AppendAudit(AuditEntry{0, Now(), "system", "node.quarantine", n->node_id,
-                                     why.message,
-                                     "re-attestation failed (" + why.reason + "), hostname " +
-                                         n->hostname});
-  }); !st_.ok()) return st_.take_error();
+    return tx.AppendAudit(
+        AuditEntry{0, Now(), "system", "node.quarantine", n->node_id, why.message,
+                   "re-attestation failed (" + why.reason + "), hostname " + n->hostname});
+  }));
   Log("node " + node.node_id + " (" + node.hostname + ") quarantined: " + why.reason);
   return PublishThrough(published);
 }
 
 Status AuthorityService::RecheckEk(const NodeRecord& node, bool allowlisted) const {
-  if (!node.ek_evidence_stored) return OkStatus();  // enrolled before schema v3: at its next enrollment
+  if (!node.ek_evidence_stored)
+    return OkStatus();  // enrolled before schema v3: at its next enrollment
   if (!node.ek_cert.empty()) {
     return verifier_.RecheckEkCert(node.ek_public, node.ek_cert, node.ek_intermediates);
   }
   if (allowlisted && settings_.admission.allowlist) return OkStatus();
   return attest::CheckFailure(attest::Check::kEkCertChain,
-                              "node " + node.node_id + " enrolled without an EK certificate and its "
-                              "EK (sha256:" + HexEncode(node.ek_sha256) +
-                                  ") is no longer on the allowlist");
+                              "node " + node.node_id +
+                                  " enrolled without an EK certificate and its "
+                                  "EK (sha256:" +
+                                  HexEncode(node.ek_sha256) + ") is no longer on the allowlist");
 }
 
 Result<proto::RenewFinishResponse> AuthorityService::RenewFinish(
@@ -99,13 +102,13 @@ Result<proto::RenewFinishResponse> AuthorityService::RenewFinish(
   std::optional<NodeRecord> node;
   std::optional<attest::PcrPolicy> policy;
   bool allowlisted = false;
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+  TPMESH_RETURN_IF_ERROR(InTx(store_, [&](Tx& tx) -> Status {
     TPMESH_ASSIGN_OR_RETURN(taken, tx.TakeChallenge(req.challenge_id));
     if (!taken) return UnknownChallenge();
     if (taken->hostname != RenewTag(node_id)) {
-      return attest::CheckFailure(attest::Check::kActivationSecret,
-                                  "the challenge was not issued to node " + std::string(node_id) +
-                                      " for renewal");
+      return attest::CheckFailure(
+          attest::Check::kActivationSecret,
+          "the challenge was not issued to node " + std::string(node_id) + " for renewal");
     }
     TPMESH_ASSIGN_OR_RETURN(node, tx.FindNodeById(node_id));
     if (node) {
@@ -113,7 +116,7 @@ Result<proto::RenewFinishResponse> AuthorityService::RenewFinish(
       TPMESH_ASSIGN_OR_RETURN(allowlisted, tx.IsAllowlisted(node->ek_sha256));
     }
     return OkStatus();
-  }); !st_.ok()) return st_.take_error();
+  }));
   if (taken->expires_at < Now()) {
     return attest::CheckFailure(attest::Check::kActivationSecret,
                                 "the renewal challenge expired; start renewal again");
@@ -122,8 +125,9 @@ Result<proto::RenewFinishResponse> AuthorityService::RenewFinish(
   if (node->status != NodeStatus::kActive) return NotActive(*node);
   if (node->ak_name != taken->ak_name) {
     return attest::CheckFailure(attest::Check::kIdentityChanged,
-                                "node " + node->node_id + " re-enrolled with a new AK after this "
-                                "challenge was issued; start renewal again");
+                                "node " + node->node_id +
+                                    " re-enrolled with a new AK after this "
+                                    "challenge was issued; start renewal again");
   }
 
   // 2. Checks 7-10 and 13 with the ENROLLED AK (no transaction held).
@@ -161,7 +165,7 @@ Result<proto::RenewFinishResponse> AuthorityService::RecordRenewal(
     std::string_view node_id, std::string_view serial, const ChallengeRecord& taken,
     const attest::QuoteInfo& info, const attest::PcrValues& pcrs, IssuedNodeCert cert) {
   // Membership is unchanged: no generation bump.
-  if (Status st_ = store_.Transact([&](Tx& tx) -> Status {
+  TPMESH_RETURN_IF_ERROR(InTx(store_, [&](Tx& tx) -> Status {
     TPMESH_ASSIGN_OR_RETURN(auto n, tx.FindNodeById(node_id));
     if (!n) return NodeNotFound(node_id);
     if (n->status != NodeStatus::kActive) return NotActive(*n);
@@ -182,12 +186,13 @@ Result<proto::RenewFinishResponse> AuthorityService::RecordRenewal(
     n->prev_cert_until = now + settings_.cert_overlap.count();
     n->cert_serial = cert.serial;
     TPMESH_RETURN_IF_ERROR(tx.UpdateNode(*n));
-    return tx.AppendAudit(AuditEntry{
-        0, now, "node:" + n->node_id, "node.renew", n->node_id, "certificate renewed",
-        "serial " + cert.serial + ", valid " + std::to_string(settings_.node_cert_lifetime.count()) +
-            " s, TPM reset " + std::to_string(info.clock.reset_count) + " restart " +
-            std::to_string(info.clock.restart_count)});
-  }); !st_.ok()) return st_.take_error();
+    return tx.AppendAudit(AuditEntry{0, now, "node:" + n->node_id, "node.renew", n->node_id,
+                                     "certificate renewed",
+                                     "serial " + cert.serial + ", valid " +
+                                         std::to_string(settings_.node_cert_lifetime.count()) +
+                                         " s, TPM reset " + std::to_string(info.clock.reset_count) +
+                                         " restart " + std::to_string(info.clock.restart_count)});
+  }));
 
   proto::RenewFinishResponse out;
   out.node_id = std::string(node_id);
@@ -196,11 +201,12 @@ Result<proto::RenewFinishResponse> AuthorityService::RecordRenewal(
   return out;
 }
 
-Result<AuthorityService::IssuedNodeCert> AuthorityService::IssueNodeCert(std::string_view csr_pem,
-                                                                         const std::string& node_id) {
+Result<AuthorityService::IssuedNodeCert> AuthorityService::IssueNodeCert(
+    std::string_view csr_pem, const std::string& node_id) {
   IssuedNodeCert out;
-  TPMESH_ASSIGN_OR_RETURN(out.pem, CurrentCa()->IssueNodeCert(csr_pem, node_id, clock_.Now(),
-                                                             settings_.node_cert_lifetime, &out.serial));
+  TPMESH_ASSIGN_OR_RETURN(out.pem,
+                          CurrentCa()->IssueNodeCert(csr_pem, node_id, clock_.Now(),
+                                                     settings_.node_cert_lifetime, &out.serial));
   return out;
 }
 

@@ -32,7 +32,8 @@ void Remove(const std::string& path) {
 }  // namespace
 
 Result<std::unique_ptr<SigningKeys>> SigningKeys::Load(const std::string& state_dir) {
-  if (sodium_init() < 0) return MakeError(Code::kInternal, "sodium_init", "libsodium failed to initialize");
+  if (sodium_init() < 0)
+    return MakeError(Code::kInternal, "sodium_init", "libsodium failed to initialize");
   std::unique_ptr<SigningKeys> k(new SigningKeys(state_dir));
   auto read_key = [&](const char* name) -> Result<Key> {
     TPMESH_ASSIGN_OR_RETURN(std::string sk, pki::ReadFile(k->Path(name)));
@@ -63,7 +64,8 @@ Result<std::unique_ptr<SigningKeys>> SigningKeys::Load(const std::string& state_
       if (!Exists(k->Path("config-signing.next.meta"))) {
         k->next_at_ = 0;  // announced just before a crash: switch at the next check
       } else {
-        TPMESH_RETURN_IF_ERROR(read_meta("config-signing.next.meta", k->next_at_, &k->next_generation_));
+        TPMESH_RETURN_IF_ERROR(
+            read_meta("config-signing.next.meta", k->next_at_, &k->next_generation_));
       }
       k->next_ = std::move(next);
     }
@@ -91,10 +93,13 @@ Status SigningKeys::Announce(Random& rng, int64_t now, int64_t announce_generati
   Key next{SecretBytes(crypto_sign_SECRETKEYBYTES), Bytes(crypto_sign_PUBLICKEYBYTES)};
   crypto_sign_seed_keypair(next.public_key.data(), next.secret.data(), seed.data());
   sodium_memzero(seed.data(), seed.size());
-  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path("config-signing.next.key"), AsText(next.secret.view())));
-  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path("config-signing.next.pub"), AsText(next.public_key)));
-  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path("config-signing.next.meta"),
-                                               std::to_string(now) + " " + std::to_string(announce_generation) + "\n"));
+  TPMESH_RETURN_IF_ERROR(
+      pki::WritePrivateFile(Path("config-signing.next.key"), AsText(next.secret.view())));
+  TPMESH_RETURN_IF_ERROR(
+      pki::WritePrivateFile(Path("config-signing.next.pub"), AsText(next.public_key)));
+  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(
+      Path("config-signing.next.meta"),
+      std::to_string(now) + " " + std::to_string(announce_generation) + "\n"));
   next_ = std::move(next);
   next_at_ = now;
   next_generation_ = announce_generation;
@@ -103,22 +108,32 @@ Status SigningKeys::Announce(Random& rng, int64_t now, int64_t announce_generati
 
 Status SigningKeys::SetAnnounceGeneration(int64_t generation) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!next_) return MakeError(Code::kFailedPrecondition, "no_next_key", "no next config-signing key is announced");
-  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path("config-signing.next.meta"),
-                                               std::to_string(next_at_) + " " + std::to_string(generation) + "\n"));
+  if (!next_)
+    return MakeError(Code::kFailedPrecondition, "no_next_key",
+                     "no next config-signing key is announced");
+  TPMESH_RETURN_IF_ERROR(
+      pki::WritePrivateFile(Path("config-signing.next.meta"),
+                            std::to_string(next_at_) + " " + std::to_string(generation) + "\n"));
   next_generation_ = generation;
   return OkStatus();
 }
 
 Status SigningKeys::Switch(int64_t until) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!next_) return MakeError(Code::kFailedPrecondition, "no_next_key", "no next config-signing key is announced");
+  if (!next_)
+    return MakeError(Code::kFailedPrecondition, "no_next_key",
+                     "no next config-signing key is announced");
   // Old first, then current, then drop next: every crash point loads consistently.
-  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path("config-signing.old.key"), AsText(current_.secret.view())));
-  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path("config-signing.old.pub"), AsText(current_.public_key)));
-  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path("config-signing.old.meta"), std::to_string(until) + "\n"));
-  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path("config-signing.key"), AsText(next_->secret.view())));
-  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path("config-signing.pub"), AsText(next_->public_key)));
+  TPMESH_RETURN_IF_ERROR(
+      pki::WritePrivateFile(Path("config-signing.old.key"), AsText(current_.secret.view())));
+  TPMESH_RETURN_IF_ERROR(
+      pki::WritePrivateFile(Path("config-signing.old.pub"), AsText(current_.public_key)));
+  TPMESH_RETURN_IF_ERROR(
+      pki::WritePrivateFile(Path("config-signing.old.meta"), std::to_string(until) + "\n"));
+  TPMESH_RETURN_IF_ERROR(
+      pki::WritePrivateFile(Path("config-signing.key"), AsText(next_->secret.view())));
+  TPMESH_RETURN_IF_ERROR(
+      pki::WritePrivateFile(Path("config-signing.pub"), AsText(next_->public_key)));
   TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path("config-signing.rotated"), "1\n"));
   Remove(Path("config-signing.next.key"));
   Remove(Path("config-signing.next.pub"));
@@ -137,7 +152,8 @@ Status SigningKeys::Retire() {
   Remove(Path("config-signing.old.pub"));
   Remove(Path("config-signing.old.meta"));
   if (Exists(Path("config-signing.old.key"))) {
-    return MakeError(Code::kInternal, "state_write_failed", Path("config-signing.old.key") + " could not be removed");
+    return MakeError(Code::kInternal, "state_write_failed",
+                     Path("config-signing.old.key") + " could not be removed");
   }
   old_.reset();
   old_until_ = 0;
@@ -173,7 +189,8 @@ std::vector<SigningKeyInfo> SigningKeys::Info() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<SigningKeyInfo> out;
   out.push_back(SigningKeyInfo{current_.public_key, "current", 0, 0, 0});
-  if (next_) out.push_back(SigningKeyInfo{next_->public_key, "next", next_at_, 0, next_generation_});
+  if (next_)
+    out.push_back(SigningKeyInfo{next_->public_key, "next", next_at_, 0, next_generation_});
   if (old_) out.push_back(SigningKeyInfo{old_->public_key, "retired", 0, old_until_, 0});
   return out;
 }
@@ -183,9 +200,12 @@ void SigningKeys::Configure(ConfigPublisher& p) const {
   std::vector<SecretBytes> co;
   if (old_) co.emplace_back(old_->secret.view());
   std::vector<Bytes> announced;
-  if (next_) announced = {current_.public_key, next_->public_key};
-  else if (old_) announced = {current_.public_key, old_->public_key};
-  else if (rotated_) announced = {current_.public_key};
+  if (next_)
+    announced = {current_.public_key, next_->public_key};
+  else if (old_)
+    announced = {current_.public_key, old_->public_key};
+  else if (rotated_)
+    announced = {current_.public_key};
   p.SetSigningKeys(SecretBytes(current_.secret.view()), std::move(co), std::move(announced));
 }
 

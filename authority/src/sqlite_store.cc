@@ -17,12 +17,13 @@
 // others pay nothing.
 // The -wal file stays below ~kWalTruncatePages pages plus the largest single
 // transaction.
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Exception.h>
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <cerrno>
@@ -46,10 +47,12 @@ using SteadyClock = std::chrono::steady_clock;
 
 constexpr int kBusyTimeoutMs = 5000;
 constexpr auto kBusyBudget = std::chrono::milliseconds(kBusyTimeoutMs);
-constexpr int kWalTruncatePages = 256;            // 1 MiB of 4 KiB pages
+constexpr int kWalTruncatePages = 256;          // 1 MiB of 4 KiB pages
 constexpr int64_t kJournalSizeLimit = 1 << 20;  // bytes
 
-bool InTransaction(const SQLite::Database& db) { return sqlite3_get_autocommit(db.getHandle()) == 0; }
+bool InTransaction(const SQLite::Database& db) {
+  return sqlite3_get_autocommit(db.getHandle()) == 0;
+}
 
 void RollbackIfOpen(SQLite::Database& db) {
   if (InTransaction(db)) (void)db.tryExec("ROLLBACK");
@@ -99,7 +102,8 @@ class SqliteStore final : public Store {
  private:
   Status TransactLocked(const std::function<Status(Tx&)>& fn) {
     RollbackIfOpen(db_);  // never nest into a transaction a failed ROLLBACK left open
-    TPMESH_RETURN_IF_ERROR(ExecRetryingBusy(db_, "BEGIN IMMEDIATE", SteadyClock::now() + kBusyBudget));
+    TPMESH_RETURN_IF_ERROR(
+        ExecRetryingBusy(db_, "BEGIN IMMEDIATE", SteadyClock::now() + kBusyBudget));
     internal::SqliteTx tx(db_);
     Status st = RunCallback(fn, tx);
     if (!InTransaction(db_)) {
@@ -134,7 +138,8 @@ class SqliteStore final : public Store {
   void TruncateWal() {
     sqlite3* h = db_.getHandle();
     sqlite3_busy_timeout(h, 0);
-    const int rc = sqlite3_wal_checkpoint_v2(h, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    const int rc =
+        sqlite3_wal_checkpoint_v2(h, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
     sqlite3_busy_timeout(h, kBusyTimeoutMs);
     truncate_at_ = rc == SQLITE_OK ? kWalTruncatePages : wal_pages_ + kWalTruncatePages;
     wal_pages_ = 0;
@@ -162,7 +167,6 @@ class SqliteStore final : public Store {
   }
 
  private:
-
   static Status RunCallback(const std::function<Status(Tx&)>& fn, Tx& tx) {
     try {
       return fn(tx);
@@ -178,9 +182,9 @@ class SqliteStore final : public Store {
   std::mutex mu_;
   SQLite::Database db_;
   std::atomic<std::thread::id> owner_{};
-  int wal_pages_ = 0;                   // frames in the WAL after the last commit (mu_)
+  int wal_pages_ = 0;                    // frames in the WAL after the last commit (mu_)
   int truncate_at_ = kWalTruncatePages;  // TruncateWal when wal_pages_ reaches this (mu_)
-  std::mutex observers_mu_;  // taken after mu_ (Notify) or alone
+  std::mutex observers_mu_;              // taken after mu_ (Notify) or alone
   std::map<int, CommitObserver> observers_;
   int last_observer_ = 0;
 };
@@ -205,10 +209,12 @@ Status NotADatabase(const std::string& path, const char* detail) {
 }
 
 Error Uninitialized(const std::string& path, const char* reason, const std::string& what) {
-  return MakeError(Code::kFailedPrecondition, reason,
-                   path + " " + what + ": this is not an initialized authority database. Only "
-                   "'tpmesh-authority init --state-dir DIR' creates one; or restore authority.db "
-                   "from a backup");
+  return MakeError(
+      Code::kFailedPrecondition, reason,
+      path + " " + what +
+          ": this is not an initialized authority database. Only "
+          "'tpmesh-authority init --state-dir DIR' creates one; or restore authority.db "
+          "from a backup");
 }
 
 // The first read of the file, so a non-SQLite file is reported here. With
@@ -238,7 +244,8 @@ Status Configure(SQLite::Database& db, const std::string& path) {
   db.exec("PRAGMA secure_delete = ON");  // deleted challenge secrets are zeroed in the file
   db.exec("PRAGMA journal_size_limit = " + std::to_string(kJournalSizeLimit));
   if (db.execAndGet("PRAGMA foreign_keys").getInt() != 1) {
-    return MakeError(Code::kInternal, "store_error", "this SQLite build cannot enforce foreign keys");
+    return MakeError(Code::kInternal, "store_error",
+                     "this SQLite build cannot enforce foreign keys");
   }
   return OkStatus();
 }
@@ -253,8 +260,9 @@ Status MigrateLocked(SQLite::Database& db, const std::string& path) {
     if (db.execAndGet("SELECT count(*) FROM sqlite_master").getInt64() != 0) {
       return NotADatabase(path, "it has tables but no tpmesh schema_version");
     }
-    db.exec("CREATE TABLE schema_version (version INTEGER NOT NULL);"
-            "INSERT INTO schema_version (version) VALUES (0)");
+    db.exec(
+        "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+        "INSERT INTO schema_version (version) VALUES (0)");
   }
   SQLite::Statement q(db, "SELECT version FROM schema_version");
   if (!q.executeStep()) {

@@ -38,8 +38,8 @@ Result<ChallengeRecord> ReadChallenge(const SQLite::Statement& q) {
   if (!bank.ok()) return Corrupt("challenges.pcr_bank of " + what, bank.error());
   c.selection.bank = *bank;
   // Stored and returned as given (not re-sorted): the record round-trips exactly.
-  TPMESH_ASSIGN_OR_RETURN(c.selection.pcrs,
-                          DecodeIndices(q.getColumn("pcrs").getString(), "challenges.pcrs of " + what));
+  TPMESH_ASSIGN_OR_RETURN(c.selection.pcrs, DecodeIndices(q.getColumn("pcrs").getString(),
+                                                          "challenges.pcrs of " + what));
   c.ek_public = ColumnBytes(q.getColumn("ek_public"));
   c.ak_public = ColumnBytes(q.getColumn("ak_public"));
   c.ek_name = ColumnBytes(q.getColumn("ek_name"));
@@ -48,8 +48,9 @@ Result<ChallengeRecord> ReadChallenge(const SQLite::Statement& q) {
   c.has_ek_cert = q.getColumn("has_ek_cert").getInt64() != 0;
   c.expires_at = q.getColumn("expires_at").getInt64();
   c.ek_cert = ColumnBytes(q.getColumn("ek_cert"));
-  TPMESH_ASSIGN_OR_RETURN(c.ek_intermediates, DecodeBlobs(q.getColumn("ek_intermediates").getString(),
-                                                          "challenges.ek_intermediates of " + what));
+  TPMESH_ASSIGN_OR_RETURN(c.ek_intermediates,
+                          DecodeBlobs(q.getColumn("ek_intermediates").getString(),
+                                      "challenges.ek_intermediates of " + what));
   return c;
 }
 
@@ -154,8 +155,8 @@ Result<std::optional<ChallengeRecord>> SqliteTx::TakeChallenge(std::string_view 
   return Guarded("challenges.take", [&]() -> Result<std::optional<ChallengeRecord>> {
     std::optional<ChallengeRecord> found;
     {
-      SQLite::Statement q(db_, std::string("SELECT ") + kChallengeColumns +
-                                   " FROM challenges WHERE id = :id");
+      SQLite::Statement q(
+          db_, std::string("SELECT ") + kChallengeColumns + " FROM challenges WHERE id = :id");
       q.bind(":id", std::string(id));
       TPMESH_ASSIGN_OR_RETURN(found, FirstRow<ChallengeRecord>(q, ReadChallenge));
     }
@@ -194,7 +195,8 @@ Status SqliteTx::InsertToken(const TokenRecord& t) {
 
 Result<std::optional<TokenRecord>> SqliteTx::FindTokenByHash(ByteView hash) {
   return Guarded("tokens.find_by_hash", [&]() -> Result<std::optional<TokenRecord>> {
-    SQLite::Statement q(db_, std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE hash = :k");
+    SQLite::Statement q(db_,
+                        std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE hash = :k");
     BindBlob(q, ":k", hash);
     return FirstRow<TokenRecord>(q, ReadToken);
   });
@@ -224,8 +226,8 @@ Status SqliteTx::UpdateToken(const TokenRecord& t) {
 
 Result<std::vector<TokenRecord>> SqliteTx::ListTokens() {
   return Guarded("tokens.list", [&]() -> Result<std::vector<TokenRecord>> {
-    SQLite::Statement q(db_, std::string("SELECT ") + kTokenColumns +
-                                 " FROM tokens ORDER BY created_at, id");
+    SQLite::Statement q(
+        db_, std::string("SELECT ") + kTokenColumns + " FROM tokens ORDER BY created_at, id");
     return CollectRows<TokenRecord>(q, ReadToken);
   });
 }

@@ -1,7 +1,6 @@
 // SqliteTx: nodes, subnet allocation, generation.
-#include <SQLiteCpp/Statement.h>
-
 #include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
 
 #include <algorithm>
 #include <optional>
@@ -27,7 +26,8 @@ constexpr const char* kNodeColumns =
 constexpr const char* kNodeInsert =
     "INSERT INTO nodes (node_id, hostname, status, status_reason, ek_sha256, ek_public, ek_name, "
     "ak_public, ak_name, subnet, wg_public_key, endpoints, pcr_policy, pcr_values, tpm_clock_ms, "
-    "tpm_reset_count, tpm_restart_count, tpm_safe, enrolled_at, updated_at, last_seen, enroll_count, "
+    "tpm_reset_count, tpm_restart_count, tpm_safe, enrolled_at, updated_at, last_seen, "
+    "enroll_count, "
     "next_wg_public_key, wg_key_since, prev_wg_public_key, prev_wg_key_until, rotate_requested_at, "
     "cert_serial, prev_cert_serial, prev_cert_until, ek_evidence, ek_cert, ek_intermediates) "
     "VALUES (:node_id, :hostname, :status, :status_reason, :ek_sha256, :ek_public, :ek_name, "
@@ -43,7 +43,8 @@ constexpr const char* kNodeUpdate =
     "pcr_policy = :pcr_policy, pcr_values = :pcr_values, tpm_clock_ms = :tpm_clock_ms, "
     "tpm_reset_count = :tpm_reset_count, tpm_restart_count = :tpm_restart_count, "
     "tpm_safe = :tpm_safe, enrolled_at = :enrolled_at, updated_at = :updated_at, "
-    "last_seen = :last_seen, enroll_count = :enroll_count, next_wg_public_key = :next_wg_public_key, "
+    "last_seen = :last_seen, enroll_count = :enroll_count, next_wg_public_key = "
+    ":next_wg_public_key, "
     "wg_key_since = :wg_key_since, prev_wg_public_key = :prev_wg_public_key, "
     "prev_wg_key_until = :prev_wg_key_until, rotate_requested_at = :rotate_requested_at, "
     "cert_serial = :cert_serial, prev_cert_serial = :prev_cert_serial, "
@@ -127,8 +128,8 @@ Status ClaimKey(SQLite::Database& db, const std::string& node_id, ByteView key, 
   if (s.exec() == 1) return OkStatus();
   SQLite::Statement q(db, "SELECT node_id, retired FROM wg_keys WHERE public_key = :k");
   BindBlob(q, ":k", key);
-  const bool retired = q.executeStep() && q.getColumn(0).getString() == node_id &&
-                       q.getColumn(1).getInt64() != 0;
+  const bool retired =
+      q.executeStep() && q.getColumn(0).getString() == node_id && q.getColumn(1).getInt64() != 0;
   return KeyInUse(field, retired);
 }
 
@@ -141,7 +142,8 @@ void RetireKey(SQLite::Database& db, const std::string& node_id, ByteView key) {
 
 // The wg_keys side of writing node row `n` whose stored keys were `old`
 // (nullopt: a new row). See store.h, "WireGuard keys".
-Status SyncKeys(SQLite::Database& db, const NodeRecord& n, const std::optional<std::pair<Bytes, Bytes>>& old) {
+Status SyncKeys(SQLite::Database& db, const NodeRecord& n,
+                const std::optional<std::pair<Bytes, Bytes>>& old) {
   if (n.status == NodeStatus::kRevoked) {
     SQLite::Statement s(db, "UPDATE wg_keys SET retired = 1 WHERE node_id = :id");
     s.bind(":id", n.node_id);
@@ -152,16 +154,20 @@ Status SyncKeys(SQLite::Database& db, const NodeRecord& n, const std::optional<s
     TPMESH_RETURN_IF_ERROR(ClaimKey(db, n.node_id, n.wg_public_key, n.updated_at, "wg_public_key"));
   }
   if (!n.next_wg_public_key.empty()) {
-    TPMESH_RETURN_IF_ERROR(ClaimKey(db, n.node_id, n.next_wg_public_key, n.updated_at, "next_public_key"));
+    TPMESH_RETURN_IF_ERROR(
+        ClaimKey(db, n.node_id, n.next_wg_public_key, n.updated_at, "next_public_key"));
   }
   // A replaced current key (rotation commit, re-enrollment) never returns.
-  if (old && !old->first.empty() && old->first != n.wg_public_key) RetireKey(db, n.node_id, old->first);
+  if (old && !old->first.empty() && old->first != n.wg_public_key)
+    RetireKey(db, n.node_id, old->first);
   return OkStatus();
 }
 
 // The keys a node row holds now: (wg_public_key, next_wg_public_key).
-std::optional<std::pair<Bytes, Bytes>> StoredKeys(SQLite::Database& db, const std::string& node_id) {
-  SQLite::Statement q(db, "SELECT wg_public_key, next_wg_public_key FROM nodes WHERE node_id = :id");
+std::optional<std::pair<Bytes, Bytes>> StoredKeys(SQLite::Database& db,
+                                                  const std::string& node_id) {
+  SQLite::Statement q(db,
+                      "SELECT wg_public_key, next_wg_public_key FROM nodes WHERE node_id = :id");
   q.bind(":id", node_id);
   if (!q.executeStep()) return std::nullopt;
   return std::make_pair(ColumnBytes(q.getColumn(0)), ColumnBytes(q.getColumn(1)));
@@ -211,8 +217,9 @@ Result<NodeRecord> ReadNode(const SQLite::Statement& q) {
   n.prev_cert_until = q.getColumn("prev_cert_until").getInt64();
   n.ek_evidence_stored = q.getColumn("ek_evidence").getInt64() != 0;
   n.ek_cert = ColumnBytes(q.getColumn("ek_cert"));
-  TPMESH_ASSIGN_OR_RETURN(n.ek_intermediates, DecodeBlobs(q.getColumn("ek_intermediates").getString(),
-                                                          "nodes.ek_intermediates of " + what));
+  TPMESH_ASSIGN_OR_RETURN(n.ek_intermediates,
+                          DecodeBlobs(q.getColumn("ek_intermediates").getString(),
+                                      "nodes.ek_intermediates of " + what));
   return n;
 }
 
@@ -263,7 +270,8 @@ Status SqliteTx::InsertNode(const NodeRecord& node) {
 Status SqliteTx::UpdateNode(const NodeRecord& node) {
   return Guarded("nodes.update", [&]() -> Status {
     auto old = StoredKeys(db_, node.node_id);
-    if (!old) return MakeError(Code::kNotFound, "node_not_found", "no node with id '" + node.node_id + "'");
+    if (!old)
+      return MakeError(Code::kNotFound, "node_not_found", "no node with id '" + node.node_id + "'");
     TPMESH_RETURN_IF_ERROR(SyncKeys(db_, node, old));
     SQLite::Statement s(db_, kNodeUpdate);
     TPMESH_RETURN_IF_ERROR(BindNode(s, node));
@@ -316,7 +324,8 @@ Result<int64_t> SqliteTx::Generation() {
 
 Result<int64_t> SqliteTx::BumpGeneration() {
   return Guarded("generation.bump", [&]() -> Result<int64_t> {
-    SQLite::Statement q(db_, "UPDATE generation SET value = value + 1 WHERE id = 1 RETURNING value");
+    SQLite::Statement q(db_,
+                        "UPDATE generation SET value = value + 1 WHERE id = 1 RETURNING value");
     if (!q.executeStep()) {
       return MakeError(Code::kInternal, "store_corrupt", "generation row is missing");
     }

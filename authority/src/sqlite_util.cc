@@ -1,9 +1,8 @@
 #include "sqlite_util.h"
 
 #include <SQLiteCpp/Exception.h>
-#include <sqlite3.h>
-
 #include <nlohmann/json.hpp>
+#include <sqlite3.h>
 
 namespace tpmesh::authority::internal {
 namespace {
@@ -25,7 +24,8 @@ Error Conflict(int extended_code, std::string_view msg) {
       what = "constraint " + std::string(AfterColon(msg)) + " violated";
       break;
     case SQLITE_CONSTRAINT_FOREIGNKEY:
-      what = "foreign key violated: a reference (e.g. tokens.used_by) names a row that does not exist";
+      what =
+          "foreign key violated: a reference (e.g. tokens.used_by) names a row that does not exist";
       break;
     case SQLITE_CONSTRAINT_NOTNULL:
       what = std::string(AfterColon(msg)) + " must not be NULL";
@@ -45,24 +45,19 @@ Error SqliteError(int extended_code, std::string_view sqlite_message, std::strin
     return MakeError(Code::kInternal, "store_error", detail);
   }
   switch (extended_code & 0xff) {
-    case SQLITE_CONSTRAINT:
-      return Conflict(extended_code, sqlite_message);
+    case SQLITE_CONSTRAINT: return Conflict(extended_code, sqlite_message);
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
       return MakeError(Code::kUnavailable, "store_busy",
                        detail + " (another tpmesh-authority process holds the database)");
-    case SQLITE_FULL:
-      return MakeError(Code::kResourceExhausted, "store_full", detail);
+    case SQLITE_FULL: return MakeError(Code::kResourceExhausted, "store_full", detail);
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
     case SQLITE_READONLY:
-    case SQLITE_PERM:
-      return MakeError(Code::kUnavailable, "store_io_error", detail);
+    case SQLITE_PERM: return MakeError(Code::kUnavailable, "store_io_error", detail);
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return MakeError(Code::kInternal, "store_corrupt", detail);
-    default:
-      return MakeError(Code::kInternal, "store_error", detail);
+    case SQLITE_NOTADB: return MakeError(Code::kInternal, "store_corrupt", detail);
+    default: return MakeError(Code::kInternal, "store_error", detail);
   }
 }
 

@@ -1,24 +1,28 @@
-#include <sodium.h>
+#include "tpmesh/authority/state.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 
-#include "tpmesh/authority/state.h"
+#include "store_util.h"
 
 namespace tpmesh::authority {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kFiles[] = {"authority.db", "ca.crt", "ca.key", "server.crt", "server.key",
-                                  "admin.crt", "admin.key", "config-signing.key",
-                                  "config-signing.pub"};
+constexpr const char* kFiles[] = {
+    "authority.db",      "ca.crt",    "ca.key",    "server.crt",
+    "server.key",        "admin.crt", "admin.key", "config-signing.key",
+    "config-signing.pub"};
 constexpr auto kCaLifetime = std::chrono::hours(24 * 365 * 10);
 constexpr auto kServerLifetime = std::chrono::hours(24 * 365);
 constexpr auto kAdminLifetime = std::chrono::hours(24 * 365);
@@ -56,7 +60,8 @@ std::string Octal(mode_t mode) {
 // .old keys, and stray copies such as ca.key.bak) and the database with its
 // WAL (challenge secrets, tokens' hashes, membership).
 bool IsSecretFile(const std::string& name) {
-  const bool key = name.size() > 4 && (name.ends_with(".key") || name.find(".key.") != std::string::npos);
+  const bool key =
+      name.size() > 4 && (name.ends_with(".key") || name.find(".key.") != std::string::npos);
   return key || name.starts_with("authority.db");
 }
 
@@ -69,29 +74,36 @@ Status CheckStateFiles(const std::string& dir) {
     const std::string name = it->path().filename().string();
     const std::string path = Path(dir, name.c_str());
     struct stat sb {};
-    if (::stat(path.c_str(), &sb) != 0 || !S_ISREG(sb.st_mode)) continue;  // the loaders report those
+    if (::stat(path.c_str(), &sb) != 0 || !S_ISREG(sb.st_mode))
+      continue;  // the loaders report those
     if (IsSecretFile(name)) {
       if ((sb.st_mode & 077) != 0) {
-        return MakeError(Code::kFailedPrecondition, "key_file_permissions",
-                         path + " has mode " + Octal(sb.st_mode) +
-                             " and is accessible by group or others, but holds secrets; fix it with: "
-                             "chmod 600 " + path + " (and treat what it holds as exposed)");
+        return MakeError(
+            Code::kFailedPrecondition, "key_file_permissions",
+            path + " has mode " + Octal(sb.st_mode) +
+                " and is accessible by group or others, but holds secrets; fix it with: "
+                "chmod 600 " +
+                path + " (and treat what it holds as exposed)");
       }
       if (sb.st_uid != ::geteuid()) {
         const std::string me = std::to_string(::geteuid());
         return MakeError(Code::kFailedPrecondition, "key_file_owner",
                          path + " is owned by uid " + std::to_string(sb.st_uid) +
-                             ", not by the authority's user (uid " + me + "), who could not keep it "
-                             "private; fix it with: chown " + me + " " + path);
+                             ", not by the authority's user (uid " + me +
+                             "), who could not keep it "
+                             "private; fix it with: chown " +
+                             me + " " + path);
       }
     } else if ((sb.st_mode & 022) != 0) {
       return MakeError(Code::kFailedPrecondition, "state_file_permissions",
                        path + " has mode " + Octal(sb.st_mode) +
-                           " and can be changed by group or others; fix it with: chmod go-w " + path);
+                           " and can be changed by group or others; fix it with: chmod go-w " +
+                           path);
     }
   }
   if (ec) {
-    return MakeError(Code::kFailedPrecondition, "state_unreadable", "cannot list " + dir + ": " + ec.message());
+    return MakeError(Code::kFailedPrecondition, "state_unreadable",
+                     "cannot list " + dir + ": " + ec.message());
   }
   return OkStatus();
 }
@@ -102,16 +114,19 @@ Status CheckStateFiles(const std::string& dir) {
 Status CheckInitialized(const std::string& dir) {
   const std::string db = Path(dir, "authority.db");
   bool other_files = false;
-  for (const char* f : kFiles) other_files = other_files || (std::string(f) != "authority.db" && fs::exists(Path(dir, f)));
+  for (const char* f : kFiles)
+    other_files = other_files || (std::string(f) != "authority.db" && fs::exists(Path(dir, f)));
   const std::string fix =
-      other_files ? "; the directory holds authority keys, so restore authority.db from a backup, or "
-                    "run 'tpmesh-authority init --state-dir NEW_DIR' for a new authority (init "
-                    "refuses a directory that holds any authority file)"
-                  : "; run 'tpmesh-authority init --state-dir " + dir + "' first";
+      other_files
+          ? "; the directory holds authority keys, so restore authority.db from a backup, or "
+            "run 'tpmesh-authority init --state-dir NEW_DIR' for a new authority (init "
+            "refuses a directory that holds any authority file)"
+          : "; run 'tpmesh-authority init --state-dir " + dir + "' first";
   struct stat sb {};
   if (::stat(db.c_str(), &sb) != 0) {
     if (errno != ENOENT) {
-      return MakeError(Code::kFailedPrecondition, "state_unreadable", "cannot stat " + db + ": " + std::strerror(errno));
+      return MakeError(Code::kFailedPrecondition, "state_unreadable",
+                       "cannot stat " + db + ": " + std::strerror(errno));
     }
     return MakeError(Code::kFailedPrecondition, "store_missing",
                      dir + " holds no authority database (" + db + " does not exist)" + fix);
@@ -126,7 +141,8 @@ Status CheckInitialized(const std::string& dir) {
 }  // namespace
 
 Result<InitResult> InitState(const InitOptions& o, const Clock& clock, Random& rng) {
-  if (o.state_dir.empty()) return MakeError(Code::kInvalidArgument, "invalid_argument", "--state-dir is required");
+  if (o.state_dir.empty())
+    return MakeError(Code::kInvalidArgument, "invalid_argument", "--state-dir is required");
   for (const char* f : kFiles) {
     if (fs::exists(Path(o.state_dir, f))) {
       return MakeError(Code::kAlreadyExists, "state_exists",
@@ -143,9 +159,12 @@ Result<InitResult> InitState(const InitOptions& o, const Clock& clock, Random& r
   InitCleanup cleanup{o.state_dir};
 
   const TimePoint now = clock.Now();
-  TPMESH_ASSIGN_OR_RETURN(auto ca, pki::AuthorityCa::Create("tpmesh authority CA", now, kCaLifetime));
-  std::vector<std::string> names = o.server_names.empty() ? std::vector<std::string>{"localhost"} : o.server_names;
-  std::vector<std::string> ips = o.server_ips.empty() ? std::vector<std::string>{"::1", "127.0.0.1"} : o.server_ips;
+  TPMESH_ASSIGN_OR_RETURN(auto ca,
+                          pki::AuthorityCa::Create("tpmesh authority CA", now, kCaLifetime));
+  std::vector<std::string> names =
+      o.server_names.empty() ? std::vector<std::string>{"localhost"} : o.server_names;
+  std::vector<std::string> ips =
+      o.server_ips.empty() ? std::vector<std::string>{"::1", "127.0.0.1"} : o.server_ips;
   TPMESH_ASSIGN_OR_RETURN(auto server, ca.IssueServerCert(names, ips, now, kServerLifetime));
   TPMESH_ASSIGN_OR_RETURN(auto admin, ca.IssueAdminCert(o.admin_name, now, kAdminLifetime));
 
@@ -159,21 +178,24 @@ Result<InitResult> InitState(const InitOptions& o, const Clock& clock, Random& r
   TPMESH_RETURN_IF_ERROR(st);
   TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path(o.state_dir, "ca.crt"), ca.cert_pem()));
   TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path(o.state_dir, "server.key"), server.key_pem));
-  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path(o.state_dir, "server.crt"), server.cert_pem + ca.cert_pem()));
+  TPMESH_RETURN_IF_ERROR(
+      pki::WritePrivateFile(Path(o.state_dir, "server.crt"), server.cert_pem + ca.cert_pem()));
   TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path(o.state_dir, "admin.key"), admin.key_pem));
   TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path(o.state_dir, "admin.crt"), admin.cert_pem));
   sodium_memzero(server.key_pem.data(), server.key_pem.size());
   sodium_memzero(admin.key_pem.data(), admin.key_pem.size());
-  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(Path(o.state_dir, "config-signing.key"),
-                                               std::string_view(reinterpret_cast<const char*>(sk.data()), sk.size())));
+  TPMESH_RETURN_IF_ERROR(
+      pki::WritePrivateFile(Path(o.state_dir, "config-signing.key"),
+                            std::string_view(reinterpret_cast<const char*>(sk.data()), sk.size())));
   TPMESH_RETURN_IF_ERROR(WritePublicFile(Path(o.state_dir, "config-signing.pub"), pk));
 
   TPMESH_ASSIGN_OR_RETURN(auto store, OpenSqliteStore(Path(o.state_dir, "authority.db")));
-  if (Status st_ = store->Transact([&](Tx& tx) -> Status {
+  TPMESH_RETURN_IF_ERROR(internal::InTx(*store, [&](Tx& tx) -> Status {
     TPMESH_RETURN_IF_ERROR(tx.SetMeta("mesh_prefix", prefix.ToString()));
-    return tx.AppendAudit(AuditEntry{0, ToUnixSeconds(now), "system", "authority.init", "",
-                                     "", "mesh " + prefix.ToString() + ", CA sha256:" + ca.Fingerprint()});
-  }); !st_.ok()) return st_.take_error();
+    return tx.AppendAudit(
+        AuditEntry{0, ToUnixSeconds(now), "system", "authority.init", "", "",
+                   "mesh " + prefix.ToString() + ", CA sha256:" + ca.Fingerprint()});
+  }));
   cleanup.armed = false;
   return InitResult{ca.Fingerprint(), prefix.ToString(), Path(o.state_dir, "admin.crt"),
                     Path(o.state_dir, "admin.key")};
@@ -184,10 +206,11 @@ StateDirLock::~StateDirLock() {
 }
 
 Result<LoadedState> LoadState(const std::string& dir) {
-  struct stat sb{};
+  struct stat sb {};
   if (stat(dir.c_str(), &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-    return MakeError(Code::kFailedPrecondition, "state_missing",
-                     dir + " is not an authority state directory; run 'tpmesh-authority init' first");
+    return MakeError(
+        Code::kFailedPrecondition, "state_missing",
+        dir + " is not an authority state directory; run 'tpmesh-authority init' first");
   }
   TPMESH_RETURN_IF_ERROR(pki::EnsurePrivateDir(dir));
   TPMESH_RETURN_IF_ERROR(CheckStateFiles(dir));
@@ -208,12 +231,12 @@ Result<LoadedState> LoadState(const std::string& dir) {
   TPMESH_ASSIGN_OR_RETURN(s.cas, CaKeys::Load(dir));
   TPMESH_ASSIGN_OR_RETURN(s.signing, SigningKeys::Load(dir));
   TPMESH_ASSIGN_OR_RETURN(s.store, OpenExistingSqliteStore(Path(dir, "authority.db")));
-  std::optional<std::string> prefix;
-  if (Status st_ = s.store->Transact([&](Tx& tx) -> Status {
-    TPMESH_ASSIGN_OR_RETURN(prefix, tx.GetMeta("mesh_prefix"));
-    return OkStatus();
-  }); !st_.ok()) return st_.take_error();
-  if (!prefix) return MakeError(Code::kFailedPrecondition, "state_corrupt", dir + ": no mesh prefix in the database");
+  TPMESH_ASSIGN_OR_RETURN(std::optional<std::string> prefix, internal::InTx(*s.store, [](Tx& tx) {
+                            return tx.GetMeta("mesh_prefix");
+                          }));
+  if (!prefix)
+    return MakeError(Code::kFailedPrecondition, "state_corrupt",
+                     dir + ": no mesh prefix in the database");
   TPMESH_ASSIGN_OR_RETURN(s.mesh_prefix, ParseMeshPrefix(*prefix));
   return s;
 }

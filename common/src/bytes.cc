@@ -34,9 +34,19 @@ std::string HexEncode(ByteView data) {
   return out;
 }
 
+Bytes Sha256(ByteView data) {
+  Bytes out(crypto_hash_sha256_BYTES);
+  static const uint8_t kEmpty = 0;  // libsodium's input is nonnull even when empty
+  crypto_hash_sha256(out.data(), data.empty() ? &kEmpty : data.data(), data.size());
+  return out;
+}
+
+std::string Sha256Hex(ByteView data) { return HexEncode(Sha256(data)); }
+
 Result<Bytes> HexDecode(std::string_view hex) {
   if (hex.size() % 2 != 0) {
-    return MakeError(Code::kInvalidArgument, "invalid_hex", "hex string has an odd number of digits");
+    return MakeError(Code::kInvalidArgument, "invalid_hex",
+                     "hex string has an odd number of digits");
   }
   // libsodium declares its output buffer nonnull, and an empty vector's
   // data() is null: "" never reaches it.
@@ -46,7 +56,8 @@ Result<Bytes> HexDecode(std::string_view hex) {
   const char* end = nullptr;
   if (sodium_hex2bin(out.data(), out.size(), hex.data(), hex.size(), nullptr, &len, &end) != 0 ||
       end != hex.data() + hex.size()) {
-    return MakeError(Code::kInvalidArgument, "invalid_hex", "hex string contains a non-hex character");
+    return MakeError(Code::kInvalidArgument, "invalid_hex",
+                     "hex string contains a non-hex character");
   }
   out.resize(len);
   return out;

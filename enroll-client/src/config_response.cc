@@ -1,46 +1,35 @@
 #include "config_response.h"
 
-#include <nlohmann/json.hpp>
-
 #include <optional>
 
 #include "tpmesh/client/daemon.h"
+#include "tpmesh/proto/node.h"
 
 namespace tpmesh::client {
 namespace {
-
-using nlohmann::json;
 
 Error Invalid(const std::string& message) {
   return MakeError(Code::kInvalidArgument, "invalid_config", "config response: " + message);
 }
 
-// The member `name` re-encoded for meshcfg's parser; nullopt when absent.
-Result<std::optional<std::string>> Part(const json& j, const char* name) {
-  auto it = j.find(name);
-  if (it == j.end()) return std::optional<std::string>();
-  if (!it->is_object()) return Invalid(std::string("'") + name + "' is not an object");
-  return std::optional<std::string>(it->dump(-1, ' ', false, json::error_handler_t::replace));
-}
-
 }  // namespace
 
-Result<meshcfg::SignedState> VerifyConfigResponse(const std::string& body, const meshcfg::SignedState* held,
+Result<meshcfg::SignedState> VerifyConfigResponse(const std::string& body,
+                                                  const meshcfg::SignedState* held,
                                                   const std::vector<Bytes>& trusted) {
-  const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return Invalid("not a JSON object");
-  if (trusted.empty()) return MakeError(Code::kInternal, "no_trusted_keys", "no config-signing key to verify with");
-  TPMESH_ASSIGN_OR_RETURN(auto full, Part(j, "full"));
-  if (full) {
-    TPMESH_ASSIGN_OR_RETURN(auto s, meshcfg::ParseSignedState(*full));
-    TPMESH_ASSIGN_OR_RETURN(auto verified, meshcfg::VerifySignedState(s, held ? held->state.generation : -1, trusted));
+  if (trusted.empty())
+    return MakeError(Code::kInternal, "no_trusted_keys", "no config-signing key to verify with");
+  auto envelope = proto::ParseConfigEnvelope(body);
+  if (!envelope.ok()) return Invalid(envelope.error().message);
+  if (envelope->full) {
+    const meshcfg::SignedState& s = *envelope->full;
+    TPMESH_ASSIGN_OR_RETURN(
+        auto verified, meshcfg::VerifySignedState(s, held ? held->state.generation : -1, trusted));
     (void)verified;
-    return s;
+    return std::move(*envelope->full);
   }
-  TPMESH_ASSIGN_OR_RETURN(auto delta, Part(j, "delta"));
-  if (!delta) return Invalid("neither 'full' nor 'delta'");
   if (held == nullptr) return Invalid("a delta, but no base state is held");
-  TPMESH_ASSIGN_OR_RETURN(auto d, meshcfg::ParseMeshDelta(*delta));
+  const meshcfg::MeshDelta& d = *envelope->delta;
   TPMESH_ASSIGN_OR_RETURN(auto state, meshcfg::ApplyAndVerify(held->state, d, trusted));
   // Saved as mesh.json, which must parse again (a 32-byte signer key):
   // record the trusted key that verified the delta.
@@ -51,7 +40,8 @@ Result<meshcfg::SignedState> VerifyConfigResponse(const std::string& body, const
       break;
     }
   }
-  return meshcfg::SignedState{std::move(state), d.to_hash, d.signature, std::move(signer), d.co_signatures};
+  return meshcfg::SignedState{std::move(state), d.to_hash, d.signature, std::move(signer),
+                              d.co_signatures};
 }
 
 wg::DesiredDevice DesiredFor(const meshcfg::MeshState& state, std::string_view self,

@@ -35,8 +35,9 @@ Result<Bytes> LoadOrCreateWgKey(const EnrollOptions& o) {
     sodium_memzero(b64.data(), b64.size());
     if (!sk.ok() || sk->size() != 32) {
       return MakeError(Code::kFailedPrecondition, "state_corrupt",
-                       P(o, "wg.key") + " is not a base64 WireGuard private key; remove it to "
-                       "generate a new one");
+                       P(o, "wg.key") +
+                           " is not a base64 WireGuard private key; remove it to "
+                           "generate a new one");
     }
     auto pk = WgPublicFromPrivate(*sk);
     sodium_memzero(sk->data(), sk->size());
@@ -83,7 +84,9 @@ class FreshWgKey {
   Status Commit() {
     std::error_code ec;
     fs::rename(P(o_, "wg.key.new"), P(o_, "wg.key"), ec);
-    if (ec) return MakeError(Code::kInternal, "state_write_failed", P(o_, "wg.key") + ": " + ec.message());
+    if (ec)
+      return MakeError(Code::kInternal, "state_write_failed",
+                       P(o_, "wg.key") + ": " + ec.message());
     committed_ = true;
     fs::remove(P(o_, "wg.next.key"), ec);
     return pki::WritePrivateFile(P(o_, "wg.pub"), Base64Encode(public_key_) + "\n");
@@ -102,7 +105,8 @@ Result<attest::AkBlob> LoadOrCreateAk(const EnrollOptions& o, attest::Tpm& tpm) 
   }
   TPMESH_ASSIGN_OR_RETURN(auto ak, tpm.CreateAk(attest::KeyAlg::kEccP256));
   Bytes blob = ak.Serialize();
-  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(P(o, "ak.blob"), std::string(blob.begin(), blob.end())));
+  TPMESH_RETURN_IF_ERROR(
+      pki::WritePrivateFile(P(o, "ak.blob"), std::string(blob.begin(), blob.end())));
   return ak;
 }
 
@@ -115,7 +119,8 @@ Result<attest::EkBundle> ChooseEk(const EnrollOptions& o, attest::Tpm& tpm) {
   return rsa;  // no certificate at all: the authority must allowlist this EK
 }
 
-Result<net::ClientResponse> PostJson(net::Client& c, const std::string& path, const std::string& body) {
+Result<net::ClientResponse> PostJson(net::Client& c, const std::string& path,
+                                     const std::string& body) {
   TPMESH_ASSIGN_OR_RETURN(auto r, c.Post(path, body));
   if (r.status >= 300) return net::ErrorFromResponse(r);
   return r;
@@ -129,12 +134,12 @@ struct WipeOnExit {
 
 // One attestation round trip: start (checks 1-5, 14, 15 on the authority),
 // credential activation and quote on the TPM, finish.
-Result<proto::EnrollFinishResponse> AttestRound(const EnrollOptions& o, net::Client& http, attest::Tpm& tpm,
-                                                const attest::EkBundle& ek, const attest::AkBlob& ak,
-                                                const Bytes& wg_public, const std::string& csr,
-                                                const std::function<void(const std::string&)>& progress) {
-  proto::EnrollStartRequest start{o.hostname, ek.alg, ek.ek_public, ek.ek_cert_der, ek.intermediates,
-                                  ak.public_area};
+Result<proto::EnrollFinishResponse> AttestRound(
+    const EnrollOptions& o, net::Client& http, attest::Tpm& tpm, const attest::EkBundle& ek,
+    const attest::AkBlob& ak, const Bytes& wg_public, const std::string& csr,
+    const std::function<void(const std::string&)>& progress) {
+  proto::EnrollStartRequest start{o.hostname,     ek.alg,           ek.ek_public,
+                                  ek.ek_cert_der, ek.intermediates, ak.public_area};
   TPMESH_ASSIGN_OR_RETURN(auto sr, PostJson(http, "/v1/enroll/start", proto::ToJson(start)));
   TPMESH_ASSIGN_OR_RETURN(auto challenge, proto::ParseEnrollStartResponse(sr.body));
   Say(progress, "attestation round 1 passed; activating the credential and quoting PCRs");
@@ -161,7 +166,9 @@ Status SaveState(const EnrollOptions& o, const proto::EnrollFinishResponse& r) {
   // learned from earlier signing-key announcements no longer applies.
   std::error_code ec;
   fs::remove(P(o, "signing-keys.json"), ec);
-  if (ec) return MakeError(Code::kInternal, "state_write_failed", P(o, "signing-keys.json") + ": " + ec.message());
+  if (ec)
+    return MakeError(Code::kInternal, "state_write_failed",
+                     P(o, "signing-keys.json") + ": " + ec.message());
   return pki::WritePrivateFile(P(o, "node.json"), proto::ToJson(r));  // last: marks completion
 }
 
@@ -177,7 +184,8 @@ WgKeyPair GenerateWgKeyPair(Random& rng) {
 }
 
 Result<Bytes> WgPublicFromPrivate(ByteView sk) {
-  if (sk.size() != 32) return MakeError(Code::kInvalidArgument, "invalid_key", "WireGuard keys are 32 bytes");
+  if (sk.size() != 32)
+    return MakeError(Code::kInvalidArgument, "invalid_key", "WireGuard keys are 32 bytes");
   Bytes pk(32);
   if (crypto_scalarmult_base(pk.data(), sk.data()) != 0) {
     return MakeError(Code::kInvalidArgument, "invalid_key", "invalid WireGuard private key");
@@ -187,7 +195,8 @@ Result<Bytes> WgPublicFromPrivate(ByteView sk) {
 
 Result<EnrollOutcome> Enroll(const EnrollOptions& o, attest::Tpm& tpm,
                              const std::function<void(const std::string&)>& progress) {
-  if (sodium_init() < 0) return MakeError(Code::kInternal, "sodium_init", "libsodium failed to initialize");
+  if (sodium_init() < 0)
+    return MakeError(Code::kInternal, "sodium_init", "libsodium failed to initialize");
   TPMESH_RETURN_IF_ERROR(proto::ValidateHostname(o.hostname));
   for (const auto& e : o.endpoints) TPMESH_RETURN_IF_ERROR(proto::ValidateEndpoint(e));
   TPMESH_RETURN_IF_ERROR(pki::EnsurePrivateDir(o.state_dir));
@@ -204,16 +213,19 @@ Result<EnrollOutcome> Enroll(const EnrollOptions& o, attest::Tpm& tpm,
   Say(progress, "pinning the authority CA at " + o.authority_url);
   auto ca = net::FetchPinnedCa(o.authority_url, o.ca_fingerprint);
   if (!ca.ok()) {
-    return NextStep(ca.take_error(), "check --authority and that --ca-fingerprint is the one "
-                                     "'tpmesh-authority init' printed");
+    return NextStep(ca.take_error(),
+                    "check --authority and that --ca-fingerprint is the one "
+                    "'tpmesh-authority init' printed");
   }
   // One connection for start and finish (one TLS handshake per enrollment).
-  TPMESH_ASSIGN_OR_RETURN(auto http, net::MakeClient(net::ClientOptions{o.authority_url, *ca, "", "", 30, true}));
+  TPMESH_ASSIGN_OR_RETURN(
+      auto http, net::MakeClient(net::ClientOptions{o.authority_url, *ca, "", "", 30, true}));
 
   auto ek = ChooseEk(o, tpm);
   if (!ek.ok()) return NextStep(ek.take_error(), "check the TPM (--tcti) is reachable");
   Say(progress, std::string("EK ") + attest::KeyAlgName(ek->alg) +
-                    (ek->ek_cert_der ? " with certificate" : " WITHOUT certificate (needs the EK allowlist)"));
+                    (ek->ek_cert_der ? " with certificate"
+                                     : " WITHOUT certificate (needs the EK allowlist)"));
   TPMESH_ASSIGN_OR_RETURN(auto ak, LoadOrCreateAk(o, tpm));
   // --force over an enrollment: a new WireGuard key (and, as always, a new
   // node key). A first enrollment keeps a wg.key an earlier attempt made.
@@ -226,21 +238,26 @@ Result<EnrollOutcome> Enroll(const EnrollOptions& o, attest::Tpm& tpm,
   WipeOnExit wipe{node_key};
   TPMESH_ASSIGN_OR_RETURN(std::string csr, pki::MakeCsr(node_key, o.hostname));
 
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.wait_for_approval_seconds);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(o.wait_for_approval_seconds);
   for (;;) {
-    TPMESH_ASSIGN_OR_RETURN(auto result, AttestRound(o, *http, tpm, *ek, ak, wg_public, csr, progress));
+    TPMESH_ASSIGN_OR_RETURN(auto result,
+                            AttestRound(o, *http, tpm, *ek, ak, wg_public, csr, progress));
     if (result.status == "active") {
       TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(P(o, "node.key"), node_key));
       if (reenroll) TPMESH_RETURN_IF_ERROR(fresh_wg.Commit());
       TPMESH_RETURN_IF_ERROR(SaveState(o, result));
       Say(progress, "enrolled as node " + result.node_id + ": " + result.overlay_address + " in " +
-                        result.overlay_prefix + ", " + std::to_string(result.peer_count) + " peer(s)");
+                        result.overlay_prefix + ", " + std::to_string(result.peer_count) +
+                        " peer(s)");
       return EnrollOutcome{false, std::move(result)};
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       return MakeError(Code::kFailedPrecondition, "pending_approval",
-                       "node " + result.node_id + " is waiting for an admin: run 'tpmeshctl nodes "
-                       "approve " + result.node_id + "' on the admin host, then enroll again");
+                       "node " + result.node_id +
+                           " is waiting for an admin: run 'tpmeshctl nodes "
+                           "approve " +
+                           result.node_id + "' on the admin host, then enroll again");
     }
     Say(progress, "waiting for an admin to approve node " + result.node_id);
     std::this_thread::sleep_for(std::chrono::seconds(o.poll_interval_seconds));

@@ -14,9 +14,11 @@ constexpr Entry kTable[] = {
     {ExitCode::kOk, "success"},
     {ExitCode::kError, "error (the message on stderr says what)"},
     {ExitCode::kUsage, "usage error (bad option, two token sources)"},
-    {ExitCode::kPendingApproval, "enroll: waiting for an admin's approval ('tpmeshctl nodes approve')"},
+    {ExitCode::kPendingApproval,
+     "enroll: waiting for an admin's approval ('tpmeshctl nodes approve')"},
     {ExitCode::kRevoked, "this node is revoked ('run' removed its interface)"},
-    {ExitCode::kUnreachable, "authority unreachable (refused, dropped, TLS failure, timeout); retry later"},
+    {ExitCode::kUnreachable,
+     "authority unreachable (refused, dropped, TLS failure, timeout); retry later"},
     {ExitCode::kNotEnrolled, "not enrolled, or the state directory is corrupt ('enroll')"},
     {ExitCode::kCertInvalid, "node certificate expired or superseded ('enroll --force')"},
 };
@@ -36,7 +38,8 @@ ExitCode ExitCodeFor(const Error& e) {
 
 std::string ExitCodeHelp() {
   std::string out = "Exit codes:\n";
-  for (const Entry& e : kTable) out += "  " + std::to_string(ToInt(e.code)) + "  " + e.meaning + "\n";
+  for (const Entry& e : kTable)
+    out += "  " + std::to_string(ToInt(e.code)) + "  " + e.meaning + "\n";
   return out;
 }
 

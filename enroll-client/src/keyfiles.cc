@@ -22,7 +22,8 @@ Result<WgKeyPair> ReadWgKeyFile(const std::string& path) {
   sodium_memzero(b64.data(), b64.size());
   if (!sk.ok() || sk->size() != 32) {
     if (sk.ok()) sodium_memzero(sk->data(), sk->size());
-    return MakeError(Code::kFailedPrecondition, "state_corrupt", path + " is not a base64 WireGuard private key");
+    return MakeError(Code::kFailedPrecondition, "state_corrupt",
+                     path + " is not a base64 WireGuard private key");
   }
   WgKeyPair kp;
   kp.private_key = SecretBytes(*sk);
@@ -31,19 +32,22 @@ Result<WgKeyPair> ReadWgKeyFile(const std::string& path) {
   return kp;
 }
 
-Result<std::optional<WgKeyPair>> LoadNextKey(const std::string& state_dir, ByteView current_public) {
+Result<std::optional<WgKeyPair>> LoadNextKey(const std::string& state_dir,
+                                             ByteView current_public) {
   std::error_code ec;
   if (!fs::exists(NextPath(state_dir), ec)) return std::optional<WgKeyPair>();
   auto kp = ReadWgKeyFile(NextPath(state_dir));
-  if (!kp.ok() || (kp->public_key.size() == current_public.size() &&
-                   sodium_memcmp(kp->public_key.data(), current_public.data(), current_public.size()) == 0)) {
+  if (!kp.ok() ||
+      (kp->public_key.size() == current_public.size() &&
+       sodium_memcmp(kp->public_key.data(), current_public.data(), current_public.size()) == 0)) {
     DiscardNextKey(state_dir);  // corrupt, or already promoted before a crash
     return std::optional<WgKeyPair>();
   }
   return std::optional<WgKeyPair>(std::move(kp).value());
 }
 
-Result<WgKeyPair> LoadOrCreateNextKey(const std::string& state_dir, ByteView current_public, Random& rng) {
+Result<WgKeyPair> LoadOrCreateNextKey(const std::string& state_dir, ByteView current_public,
+                                      Random& rng) {
   TPMESH_ASSIGN_OR_RETURN(auto existing, LoadNextKey(state_dir, current_public));
   if (existing) return std::move(*existing);
   WgKeyPair kp = GenerateWgKeyPair(rng);
@@ -64,7 +68,8 @@ Status PromoteNextKey(const std::string& state_dir, const WgKeyPair& next) {
   Status st = pki::WritePrivateFile(state_dir + "/wg.key", b64);
   sodium_memzero(b64.data(), b64.size());
   TPMESH_RETURN_IF_ERROR(st);
-  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(state_dir + "/wg.pub", Base64Encode(next.public_key) + "\n"));
+  TPMESH_RETURN_IF_ERROR(
+      pki::WritePrivateFile(state_dir + "/wg.pub", Base64Encode(next.public_key) + "\n"));
   DiscardNextKey(state_dir);
   return OkStatus();
 }

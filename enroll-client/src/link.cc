@@ -7,9 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
-
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include "tpmesh/client/daemon.h"
@@ -78,7 +77,7 @@ class UserspaceLink final : public LinkConfigurator {
 
   Status Ensure(const std::string& ifname) override {
     const std::string sock = uapi_dir_ + "/" + ifname + ".sock";
-    struct stat sb{};
+    struct stat sb {};
     if (stat(sock.c_str(), &sb) == 0) {
       if (SocketListening(sock)) {
         if (if_nametoindex(ifname.c_str()) != 0) return OkStatus();
@@ -108,7 +107,8 @@ class UserspaceLink final : public LinkConfigurator {
   Status Configure(const std::string& ifname, const std::string& address,
                    const std::string& mesh_prefix, int mtu) override {
     TPMESH_RETURN_IF_ERROR(Ip({"link", "set", "dev", ifname, "mtu", std::to_string(mtu)}));
-    TPMESH_RETURN_IF_ERROR(Ip({"-6", "address", "replace", address + "/64", "dev", ifname, "nodad"}));
+    TPMESH_RETURN_IF_ERROR(
+        Ip({"-6", "address", "replace", address + "/64", "dev", ifname, "nodad"}));
     TPMESH_RETURN_IF_ERROR(Ip({"link", "set", "dev", ifname, "up"}));
     return Ip({"-6", "route", "replace", mesh_prefix, "dev", ifname});
   }

@@ -38,7 +38,8 @@ Result<std::unique_ptr<NodeFiles>> LoadNodeFiles(const std::string& dir,
   TPMESH_RETURN_IF_ERROR(RecoverRenewal(dir));  // an interrupted key/cert swap
   auto raw = pki::ReadFile(path("node.json"));
   if (!raw.ok()) {
-    if (raw.error().reason != "file_not_found") return Corrupt(path("node.json"), raw.error().message);
+    if (raw.error().reason != "file_not_found")
+      return Corrupt(path("node.json"), raw.error().message);
     return MakeError(Code::kFailedPrecondition, "not_enrolled",
                      "no " + path("node.json") + ": run 'tpmesh-client enroll' first");
   }
@@ -67,8 +68,9 @@ Result<std::unique_ptr<NodeFiles>> LoadNodeFiles(const std::string& dir,
 }
 
 bool SameNodeFiles(const NodeFiles& a, const NodeFiles& b) {
-  return proto::ToJson(a.enrolled) == proto::ToJson(b.enrolled) && a.authority_urls == b.authority_urls &&
-         a.node_cert == b.node_cert && a.ca == b.ca && SameSecret(AsView(a.node_key), AsView(b.node_key)) &&
+  return proto::ToJson(a.enrolled) == proto::ToJson(b.enrolled) &&
+         a.authority_urls == b.authority_urls && a.node_cert == b.node_cert && a.ca == b.ca &&
+         SameSecret(AsView(a.node_key), AsView(b.node_key)) &&
          SameSecret(a.wg_private.view(), b.wg_private.view());
 }
 

@@ -1,7 +1,5 @@
 #include "tpmesh/client/renew.h"
 
-#include <openssl/asn1.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <sodium.h>
 
@@ -12,6 +10,7 @@
 
 #include "tpmesh/client/node_state.h"
 #include "tpmesh/keyrotate/rotation.h"
+#include "tpmesh/ossl/pem.h"
 #include "tpmesh/pki/pki.h"
 #include "tpmesh/proto/renew.h"
 
@@ -26,24 +25,18 @@ Error Io(const std::string& what, const std::error_code& ec) {
   return MakeError(Code::kInternal, "state_write_failed", what + ": " + ec.message());
 }
 
-Result<TimePoint> AsnTime(const ASN1_TIME* t, const char* what) {
-  struct tm tm {};
-  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) {
-    return MakeError(Code::kInvalidArgument, "invalid_cert", std::string("node.crt: unreadable ") + what);
-  }
-  return FromUnixSeconds(static_cast<int64_t>(timegm(&tm)));
-}
-
 }  // namespace
 
 Result<CertWindow> ReadCertWindow(std::string_view pem) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
-  std::unique_ptr<X509, decltype(&X509_free)> cert(
-      bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr, X509_free);
-  if (!cert) return MakeError(Code::kInvalidArgument, "invalid_cert", "node.crt: not a PEM certificate");
+  TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr cert, ossl::ReadCertPem(pem, "node.crt", "invalid_cert"));
   CertWindow w;
-  TPMESH_ASSIGN_OR_RETURN(w.not_before, AsnTime(X509_get0_notBefore(cert.get()), "notBefore"));
-  TPMESH_ASSIGN_OR_RETURN(w.not_after, AsnTime(X509_get0_notAfter(cert.get()), "notAfter"));
+  auto not_before = ossl::FromAsn1Time(X509_get0_notBefore(cert.get()));
+  auto not_after = ossl::FromAsn1Time(X509_get0_notAfter(cert.get()));
+  if (!not_before.ok() || !not_after.ok()) {
+    return MakeError(Code::kInvalidArgument, "invalid_cert", "node.crt: unreadable validity dates");
+  }
+  w.not_before = *not_before;
+  w.not_after = *not_after;
   return w;
 }
 
@@ -58,9 +51,10 @@ Status CheckNotExpired(std::string_view cert_pem, TimePoint now) {
   struct tm tm {};
   char when[32] = "?";
   if (gmtime_r(&t, &tm) != nullptr) std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return MakeError(Code::kFailedPrecondition, "node_cert_expired",
-                   std::string("the node certificate (node.crt) expired at ") + when +
-                       "; it can no longer be renewed: enroll again with 'tpmesh-client enroll --force'");
+  return MakeError(
+      Code::kFailedPrecondition, "node_cert_expired",
+      std::string("the node certificate (node.crt) expired at ") + when +
+          "; it can no longer be renewed: enroll again with 'tpmesh-client enroll --force'");
 }
 
 Status RecoverRenewal(const std::string& dir) {
@@ -88,7 +82,8 @@ Result<bool> RenewNodeCert(const std::string& dir, attest::Tpm& tpm, net::Client
   TPMESH_ASSIGN_OR_RETURN(std::string cert, pki::ReadFile(P(dir, "node.crt")));
   TPMESH_ASSIGN_OR_RETURN(CertWindow window, ReadCertWindow(cert));
   TPMESH_RETURN_IF_ERROR(CheckNotExpired(cert, clock.Now()));
-  if (!force && !keyrotate::ShouldRenew(window.not_before, window.not_after, clock.Now())) return false;
+  if (!force && !keyrotate::ShouldRenew(window.not_before, window.not_after, clock.Now()))
+    return false;
   TPMESH_ASSIGN_OR_RETURN(auto me, pki::IdentityFromCertPem(cert));
   TPMESH_ASSIGN_OR_RETURN(std::string blob, pki::ReadFile(P(dir, "ak.blob")));
   TPMESH_ASSIGN_OR_RETURN(auto ak, attest::AkBlob::Parse(AsView(blob)));
@@ -111,7 +106,7 @@ Result<bool> RenewNodeCert(const std::string& dir, attest::Tpm& tpm, net::Client
 
   auto fr = client.Post("/v1/node/renew/finish", proto::ToJson(req));
   Result<proto::RenewFinishResponse> out =
-      !fr.ok() ? Result<proto::RenewFinishResponse>(fr.error())
+      !fr.ok()            ? Result<proto::RenewFinishResponse>(fr.error())
       : fr->status != 200 ? Result<proto::RenewFinishResponse>(net::ErrorFromResponse(*fr))
                           : proto::ParseRenewFinishResponse(fr->body);
   if (out.ok()) {

@@ -17,7 +17,8 @@ std::string Reachability(const NodeFiles& f, std::optional<Error>& problem) {
     problem = st.error();
     return "not contacted (" + st.error().message + ")";
   }
-  auto client = net::MakeClient(net::ClientOptions{f.authority_urls[0], f.ca, f.node_cert, f.node_key, 5});
+  auto client =
+      net::MakeClient(net::ClientOptions{f.authority_urls[0], f.ca, f.node_cert, f.node_key, 5});
   if (!client.ok()) {
     problem = client.error();
     return "not contacted (" + client.error().message + ")";
@@ -50,7 +51,8 @@ std::string Interface(const DaemonOptions& o, const std::map<std::string, std::s
     out += "  allowed ips: " + ips + "\n";
     out += "  latest handshake: " +
            (p.last_handshake_sec == 0 ? std::string("never")
-                                      : std::to_string(now - p.last_handshake_sec) + " s ago") + "\n";
+                                      : std::to_string(now - p.last_handshake_sec) + " s ago") +
+           "\n";
     out += "  transfer: " + std::to_string(p.rx_bytes) + " B received, " +
            std::to_string(p.tx_bytes) + " B sent\n";
   }
@@ -69,11 +71,14 @@ Result<NodeStatus> StatusReport(const DaemonOptions& o) {
   if (auto raw = pki::ReadFile(o.state_dir + "/mesh.json"); raw.ok()) {
     if (auto signed_state = meshcfg::ParseSignedState(*raw); signed_state.ok()) {
       applied = signed_state->state.generation;
-      for (const auto& m : signed_state->state.members) host_of[Base64Encode(m.wg_public_key)] = m.hostname;
+      for (const auto& m : signed_state->state.members)
+        host_of[Base64Encode(m.wg_public_key)] = m.hostname;
     }
   }
-  s.report += "applied generation: " + (applied < 0 ? std::string("none") : std::to_string(applied)) + "\n";
-  s.report += "authority " + f->authority_urls[0] + ": " + Reachability(*f, s.authority_error) + "\n";
+  s.report +=
+      "applied generation: " + (applied < 0 ? std::string("none") : std::to_string(applied)) + "\n";
+  s.report +=
+      "authority " + f->authority_urls[0] + ": " + Reachability(*f, s.authority_error) + "\n";
   s.report += Interface(o, host_of);
   return s;
 }

@@ -13,7 +13,9 @@ namespace {
 
 constexpr size_t kMaxTokenFile = 4096;
 
-Error Usage(const std::string& message) { return MakeError(Code::kInvalidArgument, "usage", message); }
+Error Usage(const std::string& message) {
+  return MakeError(Code::kInvalidArgument, "usage", message);
+}
 
 // Closes the descriptor on every path.
 struct Fd {
@@ -33,10 +35,12 @@ Result<std::string> ReadTokenFile(const std::string& path) {
   if ((st.st_mode & 077) != 0) {
     return Usage("--token-file " + path + ": readable or writable by group or others (mode 0" +
                  std::to_string((st.st_mode >> 6) & 7) + std::to_string((st.st_mode >> 3) & 7) +
-                 std::to_string(st.st_mode & 7) + "); run 'chmod 600 " + path + "' and create a new token");
+                 std::to_string(st.st_mode & 7) + "); run 'chmod 600 " + path +
+                 "' and create a new token");
   }
   if (static_cast<size_t>(st.st_size) > kMaxTokenFile) {
-    return Usage("--token-file " + path + ": larger than " + std::to_string(kMaxTokenFile) + " bytes");
+    return Usage("--token-file " + path + ": larger than " + std::to_string(kMaxTokenFile) +
+                 " bytes");
   }
   std::string text;
   char buf[512];
@@ -47,12 +51,14 @@ Result<std::string> ReadTokenFile(const std::string& path) {
     if (n == 0) break;
     text.append(buf, static_cast<size_t>(n));
     if (text.size() > kMaxTokenFile) {
-      return Usage("--token-file " + path + ": larger than " + std::to_string(kMaxTokenFile) + " bytes");
+      return Usage("--token-file " + path + ": larger than " + std::to_string(kMaxTokenFile) +
+                   " bytes");
     }
   }
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   if (text.find_first_of("\r\n") != std::string::npos) {
-    return Usage("--token-file " + path + ": holds more than one line; it must hold the token alone");
+    return Usage("--token-file " + path +
+                 ": holds more than one line; it must hold the token alone");
   }
   if (text.empty()) return Usage("--token-file " + path + ": empty");
   return text;

@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "internal.h"
+#include "tpmesh/json/reader.h"
 #include "tpmesh/keyrotate/lifecycle.h"
 
 namespace tpmesh::keyrotate {
@@ -18,40 +19,6 @@ Error Malformed(const std::string& message) {
   return MakeError(Code::kInvalidArgument, "malformed_keyring", message);
 }
 
-// Returns the member `field` of object `obj`, or sets *error naming `path`.
-const json* Field(const json& obj, const char* field, const std::string& path, std::string* error) {
-  auto it = obj.find(field);
-  if (it == obj.end() || it->is_null()) {
-    *error = path + ": required field missing";
-    return nullptr;
-  }
-  return &*it;
-}
-
-bool Int(const json& obj, const char* field, const std::string& prefix, int64_t min, int64_t max, int64_t* out,
-         std::string* error) {
-  const std::string path = prefix.empty() ? field : prefix + "." + field;
-  const json* v = Field(obj, field, path, error);
-  if (!v) return false;
-  if (!v->is_number_integer()) return *error = path + ": must be an integer", false;
-  const bool too_big = v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(max);
-  if (too_big || v->get<int64_t>() < min || v->get<int64_t>() > max) {
-    *error = path + ": out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]";
-    return false;
-  }
-  *out = v->get<int64_t>();
-  return true;
-}
-
-bool Str(const json& obj, const char* field, const std::string& prefix, std::string* out, std::string* error) {
-  const std::string path = prefix + "." + field;
-  const json* v = Field(obj, field, path, error);
-  if (!v) return false;
-  if (!v->is_string()) return *error = path + ": must be a string", false;
-  *out = v->get<std::string>();
-  return true;
-}
-
 }  // namespace
 
 std::string KeyRing::ToJson() const {
@@ -66,54 +33,51 @@ std::string KeyRing::ToJson() const {
   return doc.dump();
 }
 
+namespace {
+
+// One entry of "keys"; problems go to `r` (which names the entry).
+Result<KeyVersion> ReadVersion(JsonReader r, const std::string& where) {
+  KeyVersion v;
+  v.key_id = r.String("key_id");
+  std::string state = r.String("state");
+  int64_t nb = r.Int("not_before", 0, kMaxUnixSeconds);
+  int64_t na = r.Int("not_after", 0, kMaxUnixSeconds);
+  if (!r.ok()) return Malformed(r.message());
+  if (auto s = internal::CheckKeyId(v.key_id, where + ".key_id"); !s.ok())
+    return Malformed(s.error().message);
+  if (state == "next")
+    v.state = KeyState::kNext;
+  else if (state == "current")
+    v.state = KeyState::kCurrent;
+  else if (state == "retired")
+    v.state = KeyState::kRetired;
+  else
+    return Malformed(where + ".state: must be one of next, current, retired");
+  if (nb >= na) return Malformed(where + ": not_before must be earlier than not_after");
+  v.not_before = FromUnixSeconds(nb);
+  v.not_after = FromUnixSeconds(na);
+  return v;
+}
+
+}  // namespace
+
 Result<KeyRing> KeyRing::FromJson(std::string_view text) {
-  if (text.size() > kMaxJsonBytes) {
-    return Malformed("document is " + std::to_string(text.size()) + " bytes, limit " + std::to_string(kMaxJsonBytes));
-  }
-  json doc;
-  try {
-    doc = json::parse(text.begin(), text.end());
-  } catch (const json::exception& e) {
-    return Malformed(std::string("not valid JSON: ") + e.what());
-  }
-  if (!doc.is_object()) return Malformed("document: must be a JSON object");
-
-  std::string error;
-  const json* format = Field(doc, "format", "format", &error);
-  if (!format) return Malformed(error);
-  if (!format->is_string() || format->get<std::string>() != kFormat) {
+  JsonReader r(text, kMaxJsonBytes, "document");
+  const std::string format = r.String("format", 64);
+  if (r.ok() && format != kFormat)
     return Malformed(std::string("format: must be \"") + kFormat + "\"");
-  }
-  int64_t overlap_s = 0;
-  if (!Int(doc, "overlap_s", "", 1, kMaxOverlap.count(), &overlap_s, &error)) return Malformed(error);
-  const json* keys = Field(doc, "keys", "keys", &error);
-  if (!keys) return Malformed(error);
-  if (!keys->is_array()) return Malformed("keys: must be an array");
+  int64_t overlap_s = r.Int("overlap_s", 1, kMaxOverlap.count());
+  const json* keys = r.Required("keys");
+  if (keys && !keys->is_array()) r.Fail("keys", "must be an array");
+  if (!r.ok()) return Malformed(r.message());
   if (keys->size() > kMaxVersions) {
-    return Malformed("keys: " + std::to_string(keys->size()) + " entries, limit " + std::to_string(kMaxVersions));
+    return Malformed("keys: " + std::to_string(keys->size()) + " entries, limit " +
+                     std::to_string(kMaxVersions));
   }
-
   KeyRing ring{std::chrono::seconds{overlap_s}};
   for (size_t i = 0; i < keys->size(); ++i) {
-    const json& k = (*keys)[i];
     const std::string where = "keys[" + std::to_string(i) + "]";
-    if (!k.is_object()) return Malformed(where + ": must be an object");
-    KeyVersion v;
-    std::string state;
-    int64_t nb = 0, na = 0;
-    if (!Str(k, "key_id", where, &v.key_id, &error) || !Str(k, "state", where, &state, &error) ||
-        !Int(k, "not_before", where, 0, kMaxUnixSeconds, &nb, &error) ||
-        !Int(k, "not_after", where, 0, kMaxUnixSeconds, &na, &error)) {
-      return Malformed(error);
-    }
-    if (auto s = internal::CheckKeyId(v.key_id, where + ".key_id"); !s.ok()) return Malformed(s.error().message);
-    if (state == "next") v.state = KeyState::kNext;
-    else if (state == "current") v.state = KeyState::kCurrent;
-    else if (state == "retired") v.state = KeyState::kRetired;
-    else return Malformed(where + ".state: must be one of next, current, retired");
-    if (nb >= na) return Malformed(where + ": not_before must be earlier than not_after");
-    v.not_before = FromUnixSeconds(nb);
-    v.not_after = FromUnixSeconds(na);
+    TPMESH_ASSIGN_OR_RETURN(KeyVersion v, ReadVersion(r.Item((*keys)[i], where), where));
     ring.versions_.push_back(std::move(v));
   }
   if (auto s = ring.CheckInvariants(); !s.ok()) return Malformed(s.error().message);

@@ -50,8 +50,8 @@ const char* KeyStateName(KeyState state) {
 Result<KeyRing> KeyRing::Create(std::chrono::seconds overlap) {
   if (overlap <= std::chrono::seconds(0) || overlap > kMaxOverlap) {
     return MakeError(Code::kInvalidArgument, "invalid_overlap",
-                     "overlap: must be in [1, " + std::to_string(kMaxOverlap.count()) + "] seconds, got " +
-                         std::to_string(overlap.count()));
+                     "overlap: must be in [1, " + std::to_string(kMaxOverlap.count()) +
+                         "] seconds, got " + std::to_string(overlap.count()));
   }
   return KeyRing(overlap);
 }
@@ -64,10 +64,11 @@ const KeyVersion* KeyRing::Find(KeyState state) const {
 }
 
 void KeyRing::Normalize() {
-  std::stable_sort(versions_.begin(), versions_.end(), [](const KeyVersion& a, const KeyVersion& b) {
-    if (Rank(a.state) != Rank(b.state)) return Rank(a.state) < Rank(b.state);
-    return a.not_after > b.not_after;  // most recently retired first
-  });
+  std::stable_sort(versions_.begin(), versions_.end(),
+                   [](const KeyVersion& a, const KeyVersion& b) {
+                     if (Rank(a.state) != Rank(b.state)) return Rank(a.state) < Rank(b.state);
+                     return a.not_after > b.not_after;  // most recently retired first
+                   });
 }
 
 Status KeyRing::Announce(std::string key_id, TimePoint not_before, TimePoint not_after) {
@@ -81,13 +82,15 @@ Status KeyRing::Announce(std::string key_id, TimePoint not_before, TimePoint not
                          ") in whole seconds");
   }
   if (const KeyVersion* n = next()) {
-    return Precondition("rotation_in_progress", "key '" + n->key_id +
-                                                    "' is already announced as next; Promote or Abort it first");
+    return Precondition(
+        "rotation_in_progress",
+        "key '" + n->key_id + "' is already announced as next; Promote or Abort it first");
   }
   for (const auto& v : versions_) {
     if (v.key_id == key_id) {
-      return MakeError(Code::kAlreadyExists, "duplicate_key_id",
-                       "key id '" + key_id + "' is already in the ring as " + KeyStateName(v.state));
+      return MakeError(
+          Code::kAlreadyExists, "duplicate_key_id",
+          "key id '" + key_id + "' is already in the ring as " + KeyStateName(v.state));
     }
   }
   versions_.push_back(KeyVersion{std::move(key_id), KeyState::kNext, nb, na});
@@ -98,11 +101,12 @@ Status KeyRing::Announce(std::string key_id, TimePoint not_before, TimePoint not
 Status KeyRing::Promote(TimePoint now) {
   auto next_it = std::find_if(versions_.begin(), versions_.end(),
                               [](const KeyVersion& v) { return v.state == KeyState::kNext; });
-  if (next_it == versions_.end()) return Precondition("no_next_key", "no next key announced; Announce one first");
+  if (next_it == versions_.end())
+    return Precondition("no_next_key", "no next key announced; Announce one first");
   if (next_it->not_before > now) {
     return Precondition("not_yet_valid", "next key '" + next_it->key_id + "' is valid only from " +
-                                             std::to_string(ToUnixSeconds(next_it->not_before)) + ", now is " +
-                                             std::to_string(ToUnixSeconds(now)));
+                                             std::to_string(ToUnixSeconds(next_it->not_before)) +
+                                             ", now is " + std::to_string(ToUnixSeconds(now)));
   }
   if (next_it->not_after <= now) {
     return Precondition("next_expired", "next key '" + next_it->key_id + "' expired at " +
@@ -131,8 +135,9 @@ Status KeyRing::Abort() {
 }
 
 size_t KeyRing::Prune(TimePoint now) {
-  return std::erase_if(versions_,
-                       [now](const KeyVersion& v) { return v.state == KeyState::kRetired && v.not_after <= now; });
+  return std::erase_if(versions_, [now](const KeyVersion& v) {
+    return v.state == KeyState::kRetired && v.not_after <= now;
+  });
 }
 
 std::vector<std::string> KeyRing::Trusted(TimePoint now) const {
@@ -165,13 +170,15 @@ Status KeyRing::CheckInvariants() const {
   for (size_t i = 0; i < versions_.size(); ++i) {
     const KeyVersion& v = versions_[i];
     const std::string where = "keys[" + std::to_string(i) + "]";
-    if (auto s = internal::CheckKeyId(v.key_id, where + ".key_id"); !s.ok()) return broken(s.error().message);
+    if (auto s = internal::CheckKeyId(v.key_id, where + ".key_id"); !s.ok())
+      return broken(s.error().message);
     if (v.not_before >= v.not_after) {
       return broken(where + ": not_before must be earlier than not_after (key '" + v.key_id + "')");
     }
     for (size_t j = 0; j < i; ++j) {
       if (versions_[j].key_id == v.key_id) {
-        return broken(where + ".key_id: '" + v.key_id + "' also names keys[" + std::to_string(j) + "]");
+        return broken(where + ".key_id: '" + v.key_id + "' also names keys[" + std::to_string(j) +
+                      "]");
       }
     }
     switch (v.state) {

@@ -41,8 +41,9 @@ const char* PhaseName(Phase phase) {
   return "unknown";
 }
 
-Result<WgRotation> WgRotation::Begin(std::string node_id, Bytes next_public_key, std::set<std::string> live_peers,
-                                     TimePoint now, const RotationPolicy& policy) {
+Result<WgRotation> WgRotation::Begin(std::string node_id, Bytes next_public_key,
+                                     std::set<std::string> live_peers, TimePoint now,
+                                     const RotationPolicy& policy) {
   TPMESH_RETURN_IF_ERROR(policy.Validate());
   if (node_id.empty() || node_id.size() > kMaxIdLength) {
     return MakeError(Code::kInvalidArgument, "invalid_rotation",
@@ -50,8 +51,8 @@ Result<WgRotation> WgRotation::Begin(std::string node_id, Bytes next_public_key,
   }
   if (next_public_key.size() != kPublicKeyBytes) {
     return MakeError(Code::kInvalidArgument, "invalid_rotation",
-                     "next_public_key: must be " + std::to_string(kPublicKeyBytes) + " bytes, got " +
-                         std::to_string(next_public_key.size()));
+                     "next_public_key: must be " + std::to_string(kPublicKeyBytes) +
+                         " bytes, got " + std::to_string(next_public_key.size()));
   }
   TPMESH_RETURN_IF_ERROR(CheckLivePeers(live_peers, node_id));
   WgRotation r;
@@ -75,7 +76,8 @@ void WgRotation::StartAttempt(std::set<std::string> live_peers, TimePoint now) {
 }
 
 Status WgRotation::Started() const {
-  if (phase_ == Phase::kIdle) return Precondition("not_started", "no rotation in progress; call Begin first");
+  if (phase_ == Phase::kIdle)
+    return Precondition("not_started", "no rotation in progress; call Begin first");
   return OkStatus();
 }
 
@@ -97,8 +99,9 @@ Status WgRotation::PeerConfirmed(std::string_view peer_id, TimePoint now) {
   now = Observe(now);
   ApplyDeadline(now);
   if (phase_ == Phase::kPostponed) {
-    return Precondition("rotation_postponed", "the next key of '" + node_id_ + "' was withdrawn (attempt " +
-                                                  std::to_string(attempt_) + " missed its confirm deadline)");
+    return Precondition("rotation_postponed",
+                        "the next key of '" + node_id_ + "' was withdrawn (attempt " +
+                            std::to_string(attempt_) + " missed its confirm deadline)");
   }
   if (phase_ != Phase::kPreparing) return OkStatus();  // late duplicate: the peer already counted
   confirmed_.emplace(peer_id);
@@ -124,19 +127,20 @@ Status WgRotation::NodeSwitched(TimePoint now) {
   ApplyDeadline(now);
   switch (phase_) {
     case Phase::kPreparing:
-      return Precondition("prepare_incomplete", std::to_string(awaiting_.size()) +
-                                                    " live peer(s) have not confirmed the next key of '" +
-                                                    node_id_ + "'; the node must not switch yet");
+      return Precondition("prepare_incomplete",
+                          std::to_string(awaiting_.size()) +
+                              " live peer(s) have not confirmed the next key of '" + node_id_ +
+                              "'; the node must not switch yet");
     case Phase::kPostponed:
-      return Precondition("rotation_postponed", "the next key of '" + node_id_ +
-                                                    "' was withdrawn; the node must keep its current key");
+      return Precondition(
+          "rotation_postponed",
+          "the next key of '" + node_id_ + "' was withdrawn; the node must keep its current key");
     case Phase::kCommitting:
       phase_ = Phase::kCommitted;
       committed_at_ = now;
       return OkStatus();
     case Phase::kCommitted:
-    case Phase::kIdle:
-      return OkStatus();
+    case Phase::kIdle: return OkStatus();
   }
   return OkStatus();
 }
@@ -153,10 +157,12 @@ Status WgRotation::Retry(std::set<std::string> live_peers, TimePoint now) {
   now = Observe(now);
   ApplyDeadline(now);
   if (phase_ != Phase::kPostponed) {
-    return Precondition("not_postponed", std::string("rotation is ") + PhaseName(phase_) + ", not postponed");
+    return Precondition("not_postponed",
+                        std::string("rotation is ") + PhaseName(phase_) + ", not postponed");
   }
   if (now < *retry_at_) {
-    return Precondition("retry_too_early", "retry allowed from " + std::to_string(ToUnixSeconds(*retry_at_)) +
+    return Precondition("retry_too_early", "retry allowed from " +
+                                               std::to_string(ToUnixSeconds(*retry_at_)) +
                                                ", now is " + std::to_string(ToUnixSeconds(now)));
   }
   StartAttempt(std::move(live_peers), now);

@@ -46,7 +46,8 @@ Result<MeshState> ApplyDelta(const MeshState& base, const MeshDelta& d) {
   if (d.to_generation <= base.generation) {
     return MakeError(Code::kFailedPrecondition, "stale_generation",
                      "delta to generation " + std::to_string(d.to_generation) +
-                         " is not newer than the held generation " + std::to_string(base.generation));
+                         " is not newer than the held generation " +
+                         std::to_string(base.generation));
   }
   if (d.from_generation != base.generation) {
     return MakeError(Code::kFailedPrecondition, "generation_gap",
@@ -57,7 +58,8 @@ Result<MeshState> ApplyDelta(const MeshState& base, const MeshDelta& d) {
 
   std::set<std::string_view> named;
   for (const auto& id : d.removals) {
-    if (!named.insert(id).second) return Inconsistent("removals: node id '" + id + "' listed twice");
+    if (!named.insert(id).second)
+      return Inconsistent("removals: node id '" + id + "' listed twice");
   }
   for (const auto& m : d.upserts) {
     if (!named.insert(m.node_id).second) {
@@ -72,7 +74,8 @@ Result<MeshState> ApplyDelta(const MeshState& base, const MeshDelta& d) {
     }
   }
   for (const auto& id : d.removals) {
-    if (members.erase(id) == 0) return Inconsistent("removals: node id '" + id + "' is not a member");
+    if (members.erase(id) == 0)
+      return Inconsistent("removals: node id '" + id + "' is not a member");
   }
   for (const auto& m : d.upserts) members.insert_or_assign(m.node_id, m);
 
@@ -98,35 +101,6 @@ Result<MeshState> ApplyAndVerify(const MeshState& base, const MeshDelta& d,
   TPMESH_RETURN_IF_ERROR(VerifySignedAny(d.to_hash, d.to_generation, d.signature, d.co_signatures,
                                          trusted_public_keys));
   return next;
-}
-
-const char* NotifyRoleName(NotifyRole r) {
-  switch (r) {
-    case NotifyRole::kRemaining: return "remaining";
-    case NotifyRole::kChanged: return "changed";
-    case NotifyRole::kJoining: return "joining";
-    case NotifyRole::kRemoved: return "removed";
-  }
-  return "unknown";
-}
-
-std::vector<NotifyStep> NotifyOrder(const MeshDelta& d, const std::vector<std::string>& current_node_ids) {
-  const std::set<std::string> current(current_node_ids.begin(), current_node_ids.end());
-  const std::set<std::string> removed(d.removals.begin(), d.removals.end());
-  std::set<std::string> changed, joining;
-  for (const auto& m : d.upserts) {
-    if (removed.contains(m.node_id)) continue;  // inconsistent delta: removal wins
-    (current.contains(m.node_id) ? changed : joining).insert(m.node_id);
-  }
-
-  std::vector<NotifyStep> out;
-  for (const auto& id : current) {
-    if (!changed.contains(id) && !removed.contains(id)) out.push_back({id, NotifyRole::kRemaining});
-  }
-  for (const auto& id : changed) out.push_back({id, NotifyRole::kChanged});
-  for (const auto& id : joining) out.push_back({id, NotifyRole::kJoining});
-  for (const auto& id : removed) out.push_back({id, NotifyRole::kRemoved});
-  return out;
 }
 
 }  // namespace tpmesh::meshcfg

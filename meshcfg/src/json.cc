@@ -1,8 +1,10 @@
 // JSON wire encoding of MeshState / MeshDelta / SignedState.
-#include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "internal.h"
+#include "tpmesh/json/reader.h"
 #include "tpmesh/meshcfg/meshcfg.h"
 
 namespace tpmesh::meshcfg {
@@ -11,150 +13,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr size_t kMaxJsonBytes = 32 * 1024 * 1024;
-
-// Typed, non-throwing field access over one JSON object. Readers of nested
-// objects share the first error (which names the full field path); getters
-// return defaults after an error, callers check ok() once.
-class Reader {
- public:
-  Reader(const json& obj, std::string prefix, std::optional<std::string>* error)
-      : prefix_(std::move(prefix)), error_(error) {
-    if (obj.is_object()) obj_ = &obj;
-    else Fail("", "must be an object");
-  }
-
-  bool ok() const { return !error_->has_value(); }
-  void Fail(const std::string& field, const std::string& problem) {
-    if (ok()) *error_ = Name(field) + ": " + problem;
-  }
-  std::string Name(const std::string& field) const {
-    if (field.empty()) return prefix_.empty() ? "body" : prefix_;
-    return prefix_.empty() ? field : prefix_ + "." + field;
-  }
-
-  const json* Find(const char* field, bool required) {
-    if (!obj_ || !ok()) return nullptr;
-    auto it = obj_->find(field);
-    if (it == obj_->end() || it->is_null()) {
-      if (required) Fail(field, "required field missing");
-      return nullptr;
-    }
-    return &*it;
-  }
-
-  std::string Str(const char* field, size_t max_len) {
-    const json* v = Find(field, true);
-    if (!v) return {};
-    if (!v->is_string()) return Fail(field, "must be a string"), std::string();
-    const auto& s = v->get_ref<const std::string&>();
-    if (s.size() > max_len) return Fail(field, "longer than " + std::to_string(max_len) + " characters"), std::string();
-    return s;
-  }
-
-  int64_t Int(const char* field, int64_t min, int64_t max) {
-    const json* v = Find(field, true);
-    if (!v) return 0;
-    if (!v->is_number_integer()) return Fail(field, "must be an integer"), 0;
-    if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(max)) {
-      return Fail(field, "out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]"), 0;
-    }
-    int64_t x = v->get<int64_t>();
-    if (x < min || x > max) {
-      return Fail(field, "out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]"), 0;
-    }
-    return x;
-  }
-
-  std::optional<Bytes> OptB64(const char* field, size_t exact_len, bool required) {
-    const json* v = Find(field, required);
-    if (!v) return std::nullopt;
-    if (!v->is_string() || v->get_ref<const std::string&>().size() > 4 * exact_len) {
-      Fail(field, "must be a base64 string of " + std::to_string(exact_len) + " bytes");
-      return std::nullopt;
-    }
-    auto b = Base64Decode(v->get_ref<const std::string&>(), Name(field));
-    if (!b.ok()) return Fail(field, "not valid padded base64"), std::nullopt;
-    if (b->size() != exact_len) {
-      Fail(field, "must be " + std::to_string(exact_len) + " bytes, got " + std::to_string(b->size()));
-      return std::nullopt;
-    }
-    return std::move(*b);
-  }
-  Bytes B64(const char* field, size_t exact_len) { return OptB64(field, exact_len, true).value_or(Bytes{}); }
-
-  // Required array of at most max_items; nullptr (and an error) otherwise.
-  const json* Array(const char* field, size_t max_items) {
-    const json* v = Find(field, true);
-    if (v && (!v->is_array() || v->size() > max_items)) {
-      Fail(field, "must be an array of at most " + std::to_string(max_items) + " items");
-      return nullptr;
-    }
-    return v;
-  }
-
-  std::vector<std::string> StrList(const char* field, size_t max_items, size_t max_len) {
-    std::vector<std::string> out;
-    const json* v = Array(field, max_items);
-    if (!v) return out;
-    for (size_t i = 0; i < v->size(); ++i) {
-      const json& item = (*v)[i];
-      if (!item.is_string() || item.get_ref<const std::string&>().size() > max_len) {
-        Fail(std::string(field) + "[" + std::to_string(i) + "]",
-             "must be a string of at most " + std::to_string(max_len) + " characters");
-        return {};
-      }
-      out.push_back(item.get<std::string>());
-    }
-    return out;
-  }
-
-  // Optional array of base64 strings of exact_len bytes each; nullopt when absent.
-  std::optional<std::vector<Bytes>> OptB64List(const char* field, size_t max_items, size_t exact_len) {
-    const json* v = Find(field, false);
-    if (!v) return std::nullopt;
-    if (!v->is_array() || v->size() > max_items) {
-      Fail(field, "must be an array of at most " + std::to_string(max_items) + " items");
-      return std::nullopt;
-    }
-    std::vector<Bytes> out;
-    for (size_t i = 0; i < v->size(); ++i) {
-      const json& item = (*v)[i];
-      const std::string name = std::string(field) + "[" + std::to_string(i) + "]";
-      auto b = item.is_string() && item.get_ref<const std::string&>().size() <= 4 * exact_len
-                   ? Base64Decode(item.get_ref<const std::string&>(), Name(name))
-                   : Result<Bytes>(Error{});
-      if (!b.ok() || b->size() != exact_len) {
-        Fail(name, "must be a base64 string of " + std::to_string(exact_len) + " bytes");
-        return std::nullopt;
-      }
-      out.push_back(std::move(*b));
-    }
-    return out;
-  }
-
-  // Reader for the object `item` found at `path` (relative to this reader).
-  Reader Sub(const json& item, const std::string& path) { return Reader(item, Name(path), error_); }
-
- private:
-  const json* obj_ = nullptr;
-  std::string prefix_;
-  std::optional<std::string>* error_;
-};
-
-// Parses `text` as a JSON object; on failure sets *error.
-json ParseObject(std::string_view text, std::optional<std::string>* error) {
-  if (text.size() > kMaxJsonBytes) {
-    *error = "body: larger than " + std::to_string(kMaxJsonBytes) + " bytes";
-    return json();
-  }
-  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) *error = "body: not valid JSON";
-  else if (!j.is_object()) *error = "body: must be a JSON object";
-  return j;
-}
-
-Error Failed(const std::optional<std::string>& error) { return Invalid(error.value_or("invalid mesh config")); }
+Error Failed(const JsonReader& r) { return Invalid(r.message()); }
 
 json MemberJson(const MeshMember& m) {
   json j{{"node_id", m.node_id},
@@ -188,38 +47,40 @@ json StateJson(const MeshState& s) {
   return j;
 }
 
-MeshMember ReadMember(Reader r) {
+MeshMember ReadMember(JsonReader r) {
   MeshMember m;
-  m.node_id = r.Str("node_id", 64);
-  m.hostname = r.Str("hostname", 253);
-  m.wg_public_key = r.B64("wg_public_key", kPublicKeyBytes);
-  m.endpoints = r.StrList("endpoints", kMaxEndpoints, 64);
-  m.allowed_ips = r.StrList("allowed_ips", kMaxAllowedIps, 64);
+  m.node_id = r.String("node_id", 64);
+  m.hostname = r.String("hostname", 253);
+  m.wg_public_key = r.B64Exact("wg_public_key", kPublicKeyBytes);
+  m.endpoints = r.StringList("endpoints", kMaxEndpoints, 64, /*required=*/true);
+  m.allowed_ips = r.StringList("allowed_ips", kMaxAllowedIps, 64, /*required=*/true);
   m.persistent_keepalive = static_cast<int>(r.Int("persistent_keepalive", 0, 65535));
-  m.next_wg_public_key = r.OptB64("next_wg_public_key", kPublicKeyBytes, false);
+  m.next_wg_public_key = r.OptB64Exact("next_wg_public_key", kPublicKeyBytes);
   return m;
 }
 
-std::vector<MeshMember> ReadMembers(Reader& r, const char* field) {
+std::vector<MeshMember> ReadMembers(JsonReader& r, const char* field) {
   std::vector<MeshMember> out;
   const json* arr = r.Array(field, kMaxMembers);
   if (!arr) return out;
   out.reserve(arr->size());
   for (size_t i = 0; i < arr->size() && r.ok(); ++i) {
-    out.push_back(ReadMember(r.Sub((*arr)[i], std::string(field) + "[" + std::to_string(i) + "]")));
+    out.push_back(
+        ReadMember(r.Item((*arr)[i], std::string(field) + "[" + std::to_string(i) + "]")));
   }
   return out;
 }
 
 // Reads and validates a state from reader `r`; members come back sorted.
-Result<MeshState> ReadState(Reader r, const std::optional<std::string>& error) {
+Result<MeshState> ReadState(JsonReader r) {
   MeshState s;
   s.generation = r.Int("generation", 0, INT64_MAX);
-  s.mesh_prefix = r.Str("mesh_prefix", 64);
+  s.mesh_prefix = r.String("mesh_prefix", 64);
   s.mtu = static_cast<int>(r.Int("mtu", 1280, 65535));
   s.members = ReadMembers(r, "members");
-  s.signing_keys = r.OptB64List("signing_keys", kMaxSigningKeys, kPublicKeyBytes).value_or(std::vector<Bytes>{});
-  if (!r.ok()) return Failed(error);
+  s.signing_keys = r.OptB64ExactList("signing_keys", kMaxSigningKeys, kPublicKeyBytes)
+                       .value_or(std::vector<Bytes>{});
+  if (!r.ok()) return Failed(r);
   const std::string prefix = r.Name("");
   if (auto st = ValidateState(s); !st.ok()) {
     Error e = st.take_error();
@@ -235,14 +96,10 @@ Result<MeshState> ReadState(Reader r, const std::optional<std::string>& error) {
 std::string ToJson(const MeshState& v) { return StateJson(v).dump(); }
 
 std::string ToJson(const MeshDelta& v) {
-  json j{{"from_generation", v.from_generation},
-              {"to_generation", v.to_generation},
-              {"upserts", MembersJson(v.upserts)},
-              {"removals", v.removals},
-              {"mesh_prefix", v.mesh_prefix},
-              {"mtu", v.mtu},
-              {"to_hash", Base64Encode(v.to_hash)},
-              {"signature", Base64Encode(v.signature)}};
+  json j{{"from_generation", v.from_generation}, {"to_generation", v.to_generation},
+         {"upserts", MembersJson(v.upserts)},    {"removals", v.removals},
+         {"mesh_prefix", v.mesh_prefix},         {"mtu", v.mtu},
+         {"to_hash", Base64Encode(v.to_hash)},   {"signature", Base64Encode(v.signature)}};
   if (v.signing_keys) j["signing_keys"] = KeysJson(*v.signing_keys);
   if (!v.co_signatures.empty()) j["co_signatures"] = KeysJson(v.co_signatures);
   return j.dump();
@@ -250,39 +107,33 @@ std::string ToJson(const MeshDelta& v) {
 
 std::string ToJson(const SignedState& v) {
   json j{{"state", StateJson(v.state)},
-              {"hash", Base64Encode(v.hash)},
-              {"signature", Base64Encode(v.signature)},
-              {"signer_public_key", Base64Encode(v.signer_public_key)}};
+         {"hash", Base64Encode(v.hash)},
+         {"signature", Base64Encode(v.signature)},
+         {"signer_public_key", Base64Encode(v.signer_public_key)}};
   if (!v.co_signatures.empty()) j["co_signatures"] = KeysJson(v.co_signatures);
   return j.dump();
 }
 
-Result<MeshState> ParseMeshState(std::string_view text) {
-  std::optional<std::string> error;
-  json j = ParseObject(text, &error);
-  if (error) return Failed(error);
-  return ReadState(Reader(j, "", &error), error);
-}
+Result<MeshState> ParseMeshState(std::string_view text) { return ReadState(JsonReader(text)); }
 
 Result<MeshDelta> ParseMeshDelta(std::string_view text) {
-  std::optional<std::string> error;
-  json j = ParseObject(text, &error);
-  if (error) return Failed(error);
-  Reader r(j, "", &error);
+  JsonReader r(text);
   MeshDelta d;
   d.from_generation = r.Int("from_generation", 0, INT64_MAX - 1);
   d.to_generation = r.Int("to_generation", 0, INT64_MAX);
   d.upserts = ReadMembers(r, "upserts");
-  d.removals = r.StrList("removals", kMaxMembers, 64);
-  d.mesh_prefix = r.Str("mesh_prefix", 64);
+  d.removals = r.StringList("removals", kMaxMembers, 64, /*required=*/true);
+  d.mesh_prefix = r.String("mesh_prefix", 64);
   d.mtu = static_cast<int>(r.Int("mtu", 1280, 65535));
-  d.to_hash = r.B64("to_hash", kHashBytes);
-  d.signature = r.B64("signature", kSignatureBytes);
-  d.signing_keys = r.OptB64List("signing_keys", kMaxSigningKeys, kPublicKeyBytes);
-  d.co_signatures = r.OptB64List("co_signatures", kMaxSigningKeys, kSignatureBytes).value_or(std::vector<Bytes>{});
-  if (!r.ok()) return Failed(error);
+  d.to_hash = r.B64Exact("to_hash", kHashBytes);
+  d.signature = r.B64Exact("signature", kSignatureBytes);
+  d.signing_keys = r.OptB64ExactList("signing_keys", kMaxSigningKeys, kPublicKeyBytes);
+  d.co_signatures = r.OptB64ExactList("co_signatures", kMaxSigningKeys, kSignatureBytes)
+                        .value_or(std::vector<Bytes>{});
+  if (!r.ok()) return Failed(r);
   if (d.signing_keys) TPMESH_RETURN_IF_ERROR(ValidateSigningKeys(*d.signing_keys));
-  if (d.to_generation <= d.from_generation) return Invalid("to_generation: must be greater than from_generation");
+  if (d.to_generation <= d.from_generation)
+    return Invalid("to_generation: must be greater than from_generation");
   for (size_t i = 0; i < d.upserts.size(); ++i) {
     TPMESH_RETURN_IF_ERROR(ValidateMember(d.upserts[i], "upserts[" + std::to_string(i) + "]"));
   }
@@ -297,18 +148,16 @@ Result<MeshDelta> ParseMeshDelta(std::string_view text) {
 }
 
 Result<SignedState> ParseSignedState(std::string_view text) {
-  std::optional<std::string> error;
-  json j = ParseObject(text, &error);
-  if (error) return Failed(error);
-  Reader r(j, "", &error);
+  JsonReader r(text);
   SignedState s;
-  s.hash = r.B64("hash", kHashBytes);
-  s.signature = r.B64("signature", kSignatureBytes);
-  s.signer_public_key = r.B64("signer_public_key", kPublicKeyBytes);
-  s.co_signatures = r.OptB64List("co_signatures", kMaxSigningKeys, kSignatureBytes).value_or(std::vector<Bytes>{});
-  const json* state = r.Find("state", true);
-  if (!r.ok()) return Failed(error);
-  TPMESH_ASSIGN_OR_RETURN(s.state, ReadState(r.Sub(*state, "state"), error));
+  s.hash = r.B64Exact("hash", kHashBytes);
+  s.signature = r.B64Exact("signature", kSignatureBytes);
+  s.signer_public_key = r.B64Exact("signer_public_key", kPublicKeyBytes);
+  s.co_signatures = r.OptB64ExactList("co_signatures", kMaxSigningKeys, kSignatureBytes)
+                        .value_or(std::vector<Bytes>{});
+  const json* state = r.Required("state");
+  if (!r.ok()) return Failed(r);
+  TPMESH_ASSIGN_OR_RETURN(s.state, ReadState(r.Item(*state, "state")));
   return s;
 }
 

@@ -20,7 +20,8 @@ Bytes SignedMessage(ByteView hash, int64_t generation) {
 }
 
 Status InitSodium() {
-  if (sodium_init() < 0) return MakeError(Code::kInternal, "crypto_init_failed", "libsodium failed to initialise");
+  if (sodium_init() < 0)
+    return MakeError(Code::kInternal, "crypto_init_failed", "libsodium failed to initialise");
   return OkStatus();
 }
 
@@ -32,7 +33,8 @@ Error SignatureInvalid(const std::string& message) {
 
 Result<Bytes> SignHash(ByteView hash, int64_t generation, ByteView ed25519_secret) {
   TPMESH_RETURN_IF_ERROR(InitSodium());
-  if (hash.size() != kHashBytes) return Invalid("hash: must be 32 bytes, got " + std::to_string(hash.size()));
+  if (hash.size() != kHashBytes)
+    return Invalid("hash: must be 32 bytes, got " + std::to_string(hash.size()));
   if (generation < 0) return Invalid("generation: must be >= 0");
   if (ed25519_secret.size() != crypto_sign_SECRETKEYBYTES) {
     return MakeError(Code::kInvalidArgument, "invalid_signing_key",
@@ -40,7 +42,8 @@ Result<Bytes> SignHash(ByteView hash, int64_t generation, ByteView ed25519_secre
   }
   Bytes msg = SignedMessage(hash, generation);
   Bytes sig(crypto_sign_BYTES);
-  if (crypto_sign_detached(sig.data(), nullptr, msg.data(), msg.size(), ed25519_secret.data()) != 0) {
+  if (crypto_sign_detached(sig.data(), nullptr, msg.data(), msg.size(), ed25519_secret.data()) !=
+      0) {
     return MakeError(Code::kInternal, "signing_failed", "crypto_sign_detached failed");
   }
   return sig;
@@ -50,22 +53,25 @@ Status VerifySigned(ByteView hash, int64_t generation, ByteView signature,
                     const std::vector<Bytes>& trusted_public_keys) {
   TPMESH_RETURN_IF_ERROR(InitSodium());
   if (trusted_public_keys.empty()) {
-    return MakeError(Code::kFailedPrecondition, "no_trusted_keys", "no trusted config signing key is configured");
+    return MakeError(Code::kFailedPrecondition, "no_trusted_keys",
+                     "no trusted config signing key is configured");
   }
-  if (hash.size() != kHashBytes) return Invalid("hash: must be 32 bytes, got " + std::to_string(hash.size()));
+  if (hash.size() != kHashBytes)
+    return Invalid("hash: must be 32 bytes, got " + std::to_string(hash.size()));
   if (signature.size() != kSignatureBytes) {
     return SignatureInvalid("signature: must be 64 bytes, got " + std::to_string(signature.size()));
   }
   Bytes msg = SignedMessage(hash, generation);
   for (const auto& key : trusted_public_keys) {
-    if (key.size() != crypto_sign_PUBLICKEYBYTES) continue;  // never matches; not the sender's fault
+    if (key.size() != crypto_sign_PUBLICKEYBYTES)
+      continue;  // never matches; not the sender's fault
     if (crypto_sign_verify_detached(signature.data(), msg.data(), msg.size(), key.data()) == 0) {
       return OkStatus();
     }
   }
-  return SignatureInvalid("mesh config generation " + std::to_string(generation) +
-                          " is not signed by any of the " + std::to_string(trusted_public_keys.size()) +
-                          " trusted config signing key(s)");
+  return SignatureInvalid(
+      "mesh config generation " + std::to_string(generation) + " is not signed by any of the " +
+      std::to_string(trusted_public_keys.size()) + " trusted config signing key(s)");
 }
 
 Status VerifySignedAny(ByteView hash, int64_t generation, ByteView signature,
@@ -110,7 +116,8 @@ Result<MeshState> VerifySignedState(const SignedState& s, int64_t held_generatio
   if (s.state.generation <= held_generation) {
     return MakeError(Code::kFailedPrecondition, "stale_generation",
                      "mesh config generation " + std::to_string(s.state.generation) +
-                         " is not newer than the held generation " + std::to_string(held_generation));
+                         " is not newer than the held generation " +
+                         std::to_string(held_generation));
   }
   TPMESH_RETURN_IF_ERROR(ValidateState(s.state));
   Bytes hash = StateHash(s.state);

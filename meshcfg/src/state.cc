@@ -1,11 +1,12 @@
 // MeshState validation, canonical encoding, hash and node view.
-#include <arpa/inet.h>
+
+#include <sodium.h>
 
 #include <algorithm>
 #include <map>
-#include <sodium.h>
 
 #include "internal.h"
+#include "tpmesh/common/parse.h"
 #include "tpmesh/meshcfg/meshcfg.h"
 
 namespace tpmesh::meshcfg {
@@ -21,54 +22,19 @@ bool AllOf(std::string_view s, std::string_view allowed_extra) {
   });
 }
 
-// Decimal without sign or leading '+', at most `max_digits`, value <= max.
-bool ParseDecimal(std::string_view s, size_t max_digits, unsigned long max, unsigned long& out) {
-  if (s.empty() || s.size() > max_digits || s.find_first_not_of("0123456789") != std::string_view::npos) {
-    return false;
-  }
-  out = 0;
-  for (char c : s) out = out * 10 + static_cast<unsigned long>(c - '0');
-  return out <= max;
-}
-
-bool IsIp(const std::string& s, int family) {
-  unsigned char buf[16];
-  return inet_pton(family, s.c_str(), buf) == 1;
-}
-
 }  // namespace
 
 Status ValidateCidr(std::string_view s, const std::string& what) {
-  auto bad = [&] { return Invalid(what + ": '" + std::string(s.substr(0, 64)) + "' is not a CIDR (addr/len)"); };
-  if (s.size() > 64) return bad();
-  size_t slash = s.find('/');
-  if (slash == std::string_view::npos) return bad();
-  std::string addr(s.substr(0, slash));
-  bool v6 = addr.find(':') != std::string::npos;
-  unsigned long len = 0;
-  if (!ParseDecimal(s.substr(slash + 1), 3, v6 ? 128 : 32, len)) return bad();
-  if (!IsIp(addr, v6 ? AF_INET6 : AF_INET)) return bad();
-  return OkStatus();
+  if (ParseCidr(s).ok()) return OkStatus();
+  return Invalid(what + ": '" + std::string(s.substr(0, 64)) + "' is not a CIDR (addr/len)");
 }
 
 namespace {
 
 Status ValidateEndpoint(std::string_view s, const std::string& what) {
-  auto bad = [&] {
-    return Invalid(what + ": '" + std::string(s.substr(0, 64)) + "' is not [v6addr]:port or v4addr:port");
-  };
-  if (s.size() > 64) return bad();
-  size_t colon = s.rfind(':');
-  if (colon == std::string_view::npos) return bad();
-  unsigned long port = 0;
-  if (!ParseDecimal(s.substr(colon + 1), 5, 65535, port) || port == 0) return bad();
-  std::string host(s.substr(0, colon));
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    if (!IsIp(host.substr(1, host.size() - 2), AF_INET6)) return bad();
-  } else if (!IsIp(host, AF_INET)) {
-    return bad();
-  }
-  return OkStatus();
+  if (s.size() <= 64 && ParseHostPort(s).ok()) return OkStatus();
+  return Invalid(what + ": '" + std::string(s.substr(0, 64)) +
+                 "' is not [v6addr]:port or v4addr:port");
 }
 
 // --- canonical encoding writers (format in meshcfg.h) ---
@@ -130,19 +96,22 @@ Status ValidateMember(const MeshMember& m, std::string_view what_view) {
     return Invalid(what + ".hostname: must be 1-253 characters of [0-9A-Za-z.-]");
   }
   if (m.wg_public_key.size() != kPublicKeyBytes) {
-    return Invalid(what + ".wg_public_key: must be 32 bytes, got " + std::to_string(m.wg_public_key.size()));
+    return Invalid(what + ".wg_public_key: must be 32 bytes, got " +
+                   std::to_string(m.wg_public_key.size()));
   }
   if (m.endpoints.size() > kMaxEndpoints) {
     return Invalid(what + ".endpoints: at most " + std::to_string(kMaxEndpoints) + " allowed");
   }
   for (size_t i = 0; i < m.endpoints.size(); ++i) {
-    TPMESH_RETURN_IF_ERROR(ValidateEndpoint(m.endpoints[i], what + ".endpoints[" + std::to_string(i) + "]"));
+    TPMESH_RETURN_IF_ERROR(
+        ValidateEndpoint(m.endpoints[i], what + ".endpoints[" + std::to_string(i) + "]"));
   }
   if (m.allowed_ips.size() > kMaxAllowedIps) {
     return Invalid(what + ".allowed_ips: at most " + std::to_string(kMaxAllowedIps) + " allowed");
   }
   for (size_t i = 0; i < m.allowed_ips.size(); ++i) {
-    TPMESH_RETURN_IF_ERROR(ValidateCidr(m.allowed_ips[i], what + ".allowed_ips[" + std::to_string(i) + "]"));
+    TPMESH_RETURN_IF_ERROR(
+        ValidateCidr(m.allowed_ips[i], what + ".allowed_ips[" + std::to_string(i) + "]"));
   }
   if (m.persistent_keepalive < 0 || m.persistent_keepalive > 65535) {
     return Invalid(what + ".persistent_keepalive: must be 0-65535 seconds");
@@ -214,7 +183,8 @@ Status ValidateSigningKeys(const std::vector<Bytes>& keys) {
       return Invalid("signing_keys[" + std::to_string(i) + "]: must be 32 bytes");
     }
     for (size_t j = 0; j < i; ++j) {
-      if (keys[j] == keys[i]) return Invalid("signing_keys[" + std::to_string(i) + "]: listed twice");
+      if (keys[j] == keys[i])
+        return Invalid("signing_keys[" + std::to_string(i) + "]: listed twice");
     }
   }
   return OkStatus();
@@ -241,12 +211,7 @@ Bytes CanonicalEncoding(const MeshState& state) {
   return out;
 }
 
-Bytes StateHash(const MeshState& state) {
-  Bytes enc = CanonicalEncoding(state);
-  Bytes hash(crypto_hash_sha256_BYTES);
-  crypto_hash_sha256(hash.data(), enc.data(), enc.size());
-  return hash;
-}
+Bytes StateHash(const MeshState& state) { return Sha256(CanonicalEncoding(state)); }
 
 std::vector<MeshMember> PeersOf(const MeshState& state, std::string_view self_node_id) {
   std::vector<MeshMember> out;

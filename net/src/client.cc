@@ -5,19 +5,16 @@
 // httplib's own verification switched off: in cpp-httplib 0.11.4
 // SSLClient::load_certs() adds the system CA paths even when a CA store is
 // set (fixed upstream only in PR #2335), which would defeat pinning.
-#include <arpa/inet.h>
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 #include <openssl/ssl.h>
 
-#include <nlohmann/json.hpp>
-
-#include "ossl.h"  // pki/src: owning pointers and PEM readers
+#include "tpmesh/common/parse.h"
 #include "tpmesh/net/http.h"
+#include "tpmesh/ossl/pem.h"
 
 namespace tpmesh::net {
 namespace {
-
-namespace ossl = pki::ossl;
 
 constexpr size_t kMaxCaResponseBytes = 1024 * 1024;
 
@@ -38,41 +35,13 @@ Result<BaseUrl> ParseBaseUrl(const std::string& url) {
   u.text = url;
   if (u.text.ends_with('/')) u.text.pop_back();
   std::string rest = u.text.substr(kScheme.size());
-  if (rest.find_first_of("/?#@") != std::string::npos) return bad("only https://host[:port] is allowed (no path)");
-  std::string port;
-  if (!rest.empty() && rest[0] == '[') {
-    size_t close = rest.find(']');
-    if (close == std::string::npos) return bad("missing ']' after the IPv6 address");
-    u.host = rest.substr(1, close - 1);
-    in6_addr v6{};
-    if (inet_pton(AF_INET6, u.host.c_str(), &v6) != 1) return bad("'" + u.host + "' is not an IPv6 address");
-    u.ip_literal = true;
-    if (close + 1 < rest.size()) {
-      if (rest[close + 1] != ':') return bad("expected ':port' after ']'");
-      port = rest.substr(close + 2);
-      if (port.empty()) return bad("empty port");
-    }
-  } else {
-    size_t colon = rest.find(':');
-    u.host = rest.substr(0, colon);
-    if (colon != std::string::npos) {
-      port = rest.substr(colon + 1);
-      if (port.empty()) return bad("empty port");
-    }
-    if (u.host.empty() || u.host.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
-                              std::string::npos) {
-      return bad("host must be a DNS name, an IPv4 address or a bracketed IPv6 address");
-    }
-    in_addr v4{};
-    u.ip_literal = inet_pton(AF_INET, u.host.c_str(), &v4) == 1;
-  }
-  if (!port.empty()) {
-    if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) < 1 ||
-        std::stoi(port) > 65535) {
-      return bad("port must be a number 1-65535");
-    }
-    u.port = std::stoi(port);
-  }
+  if (rest.find_first_of("/?#@") != std::string::npos)
+    return bad("only https://host[:port] is allowed (no path)");
+  auto hp = ParseHostPort(rest, {.names = true, .port_optional = true}, "invalid_url");
+  if (!hp.ok()) return bad(hp.error().message);
+  u.host = hp->host;
+  u.ip_literal = hp->kind != HostPort::Kind::kName;
+  if (hp->has_port) u.port = hp->port;
   return u;
 }
 
@@ -88,26 +57,33 @@ class HttpsClient final : public Client {
                        "client_cert_pem and client_key_pem must be given together");
     }
     if (o.timeout_seconds < 1) {
-      return MakeError(Code::kInvalidArgument, "invalid_client_options", "timeout_seconds must be positive");
+      return MakeError(Code::kInvalidArgument, "invalid_client_options",
+                       "timeout_seconds must be positive");
     }
     if (has_cert) {
-      TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr cert,
-                              ossl::ReadCertPem(o.client_cert_pem, "client certificate", "invalid_certificate"));
-      TPMESH_ASSIGN_OR_RETURN(ossl::Pkey key, ossl::ReadKeyPem(o.client_key_pem, "client key", "invalid_key"));
+      TPMESH_ASSIGN_OR_RETURN(
+          ossl::X509Ptr cert,
+          ossl::ReadCertPem(o.client_cert_pem, "client certificate", "invalid_certificate"));
+      TPMESH_ASSIGN_OR_RETURN(ossl::Pkey key,
+                              ossl::ReadKeyPem(o.client_key_pem, "client key", "invalid_key"));
       if (X509_check_private_key(cert.get(), key.get()) != 1) {
         ERR_clear_error();
-        return MakeError(Code::kInvalidArgument, "key_mismatch", "client key does not match the client certificate");
+        return MakeError(Code::kInvalidArgument, "key_mismatch",
+                         "client key does not match the client certificate");
       }
       // httplib takes references (SSL_CTX_use_certificate/PrivateKey); ours are freed here.
-      c->cli_ = std::make_unique<httplib::SSLClient>(c->url_.host, c->url_.port, cert.get(), key.get());
+      c->cli_ =
+          std::make_unique<httplib::SSLClient>(c->url_.host, c->url_.port, cert.get(), key.get());
     } else {
       c->cli_ = std::make_unique<httplib::SSLClient>(c->url_.host, c->url_.port);
     }
     if (!c->cli_->is_valid()) return ossl::CryptoError("TLS client context");
 
     SSL_CTX* ctx = c->cli_->ssl_context();
-    if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1) return ossl::CryptoError("TLS 1.3 only");
-    c->cli_->enable_server_certificate_verification(false);  // OpenSSL verifies; see the top of this file
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1)
+      return ossl::CryptoError("TLS 1.3 only");
+    c->cli_->enable_server_certificate_verification(
+        false);  // OpenSSL verifies; see the top of this file
     if (verify) {
       TPMESH_ASSIGN_OR_RETURN(auto cas, ossl::ReadCertsPem(o.ca_pem, "CA", "invalid_certificate"));
       X509_STORE* store = X509_STORE_new();
@@ -159,7 +135,8 @@ class HttpsClient final : public Client {
 
   static Status CheckPath(const std::string& path) {
     if (path.empty() || path[0] != '/' || path.find_first_of(" \r\n\t") != std::string::npos) {
-      return MakeError(Code::kInvalidArgument, "invalid_path", "request path must start with '/' and hold no spaces");
+      return MakeError(Code::kInvalidArgument, "invalid_path",
+                       "request path must start with '/' and hold no spaces");
     }
     return OkStatus();
   }
@@ -176,7 +153,8 @@ class HttpsClient final : public Client {
         verification_failed_ = true;
       }
       // httplib's SSL_shutdown after a failed handshake adds this one; noise.
-      if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_SHUTDOWN_WHILE_IN_INIT) continue;
+      if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_SHUTDOWN_WHILE_IN_INIT)
+        continue;
       const char* reason = ERR_reason_error_string(e);
       if (!detail.empty()) detail += "; ";
       detail += reason ? reason : "unknown TLS error";
@@ -185,7 +163,8 @@ class HttpsClient final : public Client {
     std::string msg = url_.text + path + ": " + httplib::to_string(res.error());
     if (!detail.empty()) msg += ": " + detail;
     if (verification_failed_) {
-      msg += "; the server's certificate does not chain to the configured CA or does not name " + url_.host;
+      msg += "; the server's certificate does not chain to the configured CA or does not name " +
+             url_.host;
     }
     return MakeError(Code::kUnavailable, "authority_unreachable", msg);
   }
@@ -216,12 +195,14 @@ Result<std::string> GetCaBundle(HttpsClient& client) {
 
 // The PEM block of the certificate in `bundle` whose SHA-256 fingerprint is
 // `pinned` (raw bytes); kPermissionDenied if there is none.
-Result<std::string> FindPinned(const std::string& bundle, const Bytes& pinned, const std::string& url) {
+Result<std::string> FindPinned(const std::string& bundle, const Bytes& pinned,
+                               const std::string& url) {
   TPMESH_ASSIGN_OR_RETURN(std::vector<std::string> all, pki::BundleFingerprints(bundle));
   constexpr std::string_view kBegin = "-----BEGIN CERTIFICATE-----";
   constexpr std::string_view kEnd = "-----END CERTIFICATE-----";
   std::optional<std::string> found;
-  for (size_t pos = bundle.find(kBegin); pos != std::string::npos; pos = bundle.find(kBegin, pos + 1)) {
+  for (size_t pos = bundle.find(kBegin); pos != std::string::npos;
+       pos = bundle.find(kBegin, pos + 1)) {
     size_t end = bundle.find(kEnd, pos);
     if (end == std::string::npos) break;
     std::string block = bundle.substr(pos, end + kEnd.size() - pos) + "\n";
@@ -233,23 +214,25 @@ Result<std::string> FindPinned(const std::string& bundle, const Bytes& pinned, c
   if (found) return *std::move(found);
   std::string served;
   for (const std::string& f : all) served += (served.empty() ? "" : ", ") + f;
-  return Mismatch("the CA bundle served by " + url + " has fingerprint(s) " + served + "; none is the pinned " +
-                  HexEncode(pinned) + " (compare with what `tpmesh-authority init` printed)");
+  return Mismatch("the CA bundle served by " + url + " has fingerprint(s) " + served +
+                  "; none is the pinned " + HexEncode(pinned) +
+                  " (compare with what `tpmesh-authority init` printed)");
 }
 
 }  // namespace
 
 Result<std::unique_ptr<Client>> MakeClient(const ClientOptions& options) {
   if (options.ca_pem.empty()) {
-    return MakeError(Code::kInvalidArgument, "invalid_client_options",
-                     "ca_pem is required to verify the authority (bootstrap it with FetchPinnedCa)");
+    return MakeError(
+        Code::kInvalidArgument, "invalid_client_options",
+        "ca_pem is required to verify the authority (bootstrap it with FetchPinnedCa)");
   }
   TPMESH_ASSIGN_OR_RETURN(auto c, HttpsClient::Make(options, /*verify=*/true));
   return std::unique_ptr<Client>(std::move(c));
 }
 
-Result<std::string> FetchPinnedCa(const std::string& base_url, const std::string& pinned_fingerprint,
-                                  int timeout_seconds) {
+Result<std::string> FetchPinnedCa(const std::string& base_url,
+                                  const std::string& pinned_fingerprint, int timeout_seconds) {
   std::string hex;
   for (char c : pinned_fingerprint) {
     if (c != ':') hex += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -277,7 +260,8 @@ Result<std::string> FetchPinnedCa(const std::string& base_url, const std::string
   if (!bundle.ok()) {
     if (verified->verification_failed()) {
       return Mismatch("the server certificate of " + verified->url() +
-                      " does not chain to the pinned CA (or does not name the host): " + bundle.error().message);
+                      " does not chain to the pinned CA (or does not name the host): " +
+                      bundle.error().message);
     }
     return bundle.take_error();
   }

@@ -1,10 +1,14 @@
 // The one table from error codes to HTTP status (docs/protocol.md, "Errors").
+#include <nlohmann/json.hpp>
+
 #include <string>
 
+#include "tpmesh/json/reader.h"
 #include "tpmesh/net/http.h"
-#include "tpmesh/proto/enroll.h"
 
 namespace tpmesh::net {
+
+using nlohmann::json;
 
 int HttpStatusFor(Code code) {
   switch (code) {
@@ -22,16 +26,40 @@ int HttpStatusFor(Code code) {
   return 500;
 }
 
+std::string ErrorToJson(const Error& e) {
+  // Messages quote (truncated) untrusted input, which may not be valid UTF-8:
+  // replace bad bytes with U+FFFD instead of throwing.
+  return json{{"error", {{"code", CodeName(e.code)}, {"reason", e.reason}, {"message", e.message}}}}
+      .dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::optional<Error> ParseErrorJson(std::string_view text) {
+  JsonReader r(text);
+  JsonReader e = r.Object("error");
+  std::string code = e.String("code", 64);
+  Error out;
+  out.reason = e.String("reason", 128);
+  out.message = e.String("message", 4096);
+  if (!r.ok() || !e.ok()) return std::nullopt;
+  out.code = Code::kInternal;
+  for (Code c : {Code::kInvalidArgument, Code::kNotFound, Code::kAlreadyExists,
+                 Code::kPermissionDenied, Code::kUnauthenticated, Code::kFailedPrecondition,
+                 Code::kResourceExhausted, Code::kAborted, Code::kUnavailable, Code::kInternal}) {
+    if (code == CodeName(c)) out.code = c;
+  }
+  return out;
+}
+
 HttpResponse ErrorResponse(const Error& e) {
   HttpResponse r;
   r.status = HttpStatusFor(e.code);
-  r.body = proto::ErrorToJson(e);
+  r.body = ErrorToJson(e);
   r.content_type = "application/json";
   return r;
 }
 
 Error ErrorFromResponse(const ClientResponse& r) {
-  if (std::optional<Error> e = proto::ParseErrorJson(r.body)) return *std::move(e);
+  if (std::optional<Error> e = ParseErrorJson(r.body)) return *std::move(e);
   std::string excerpt;
   for (char c : r.body.substr(0, 200)) excerpt += (c >= 0x20 && c < 0x7f) ? c : '?';
   return MakeError(Code::kInternal, "http_" + std::to_string(r.status),

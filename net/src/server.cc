@@ -2,17 +2,17 @@
 //
 // Each listen address gets its own httplib::SSLServer, socket, accept thread
 // and worker pool (`worker_threads` per listener, all started before
-// StartServer returns; a thread the host refuses is an error, not an abort). Every connection does a
-// full TLS 1.3 handshake (no session tickets or cache), so the client
-// certificate is verified against the CA on every connection.
+// StartServer returns; a thread the host refuses is an error, not an abort). Every connection does
+// a full TLS 1.3 handshake (no session tickets or cache), so the client certificate is verified
+// against the CA on every connection.
 //
 // Note on "[::]:port": cpp-httplib 0.11.4 clears IPV6_V6ONLY on IPv6
 // sockets, so "[::]:port" also accepts IPv4 (as ::ffff:a.b.c.d) and listing
 // "0.0.0.0:port" with the same port as well fails with "address in use".
-#include <arpa/inet.h>
+#include <sys/socket.h>
+
 #include <httplib.h>
 #include <openssl/ssl.h>
-#include <sys/socket.h>
 
 #include <atomic>
 #include <cerrno>
@@ -26,14 +26,12 @@
 #include <thread>
 #include <vector>
 
-#include "ossl.h"  // pki/src: owning pointers and PEM readers
+#include "tpmesh/common/parse.h"
 #include "tpmesh/net/http.h"
-#include "tpmesh/proto/enroll.h"
+#include "tpmesh/ossl/pem.h"
 
 namespace tpmesh::net {
 namespace {
-
-namespace ossl = pki::ossl;
 
 constexpr time_t kIoTimeoutSeconds = 30;
 
@@ -44,36 +42,15 @@ struct ListenAddr {
 };
 
 Result<ListenAddr> ParseListen(const std::string& s) {
-  auto bad = [&](const std::string& why) {
-    return MakeError(Code::kInvalidArgument, "invalid_listen_address",
-                     "listen address '" + s + "': " + why);
-  };
-  ListenAddr a{s, "", 0};
-  std::string port;
-  if (!s.empty() && s[0] == '[') {
-    size_t close = s.find(']');
-    if (close == std::string::npos) return bad("missing ']' after the IPv6 address");
-    a.host = s.substr(1, close - 1);
-    in6_addr v6{};
-    if (inet_pton(AF_INET6, a.host.c_str(), &v6) != 1) return bad("'" + a.host + "' is not an IPv6 address");
-    if (close + 1 >= s.size() || s[close + 1] != ':') return bad("expected ':port' after ']'");
-    port = s.substr(close + 2);
-  } else {
-    size_t colon = s.rfind(':');
-    if (colon == std::string::npos) return bad("missing ':port'");
-    a.host = s.substr(0, colon);
-    in_addr v4{};
-    if (inet_pton(AF_INET, a.host.c_str(), &v4) != 1) {
-      return bad("host must be an IPv4 address or a bracketed IPv6 address such as [::]");
-    }
-    port = s.substr(colon + 1);
+  auto hp = ParseHostPort(s, {.port_zero = true}, "invalid_listen_address");
+  if (!hp.ok()) {
+    Error e = hp.take_error();
+    e.message = "listen address '" + s.substr(0, 300) + "': " + e.message +
+                " (an IPv4 address or a bracketed IPv6 address such as [::], and a port; 0 = "
+                "chosen by the system)";
+    return e;
   }
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoi(port) > 65535) {
-    return bad("port must be a number 0-65535 (0 = chosen by the system)");
-  }
-  a.port = std::stoi(port);
-  return a;
+  return ListenAddr{s, hp->host, hp->port};
 }
 
 // Certificate chain, key and client CAs, swapped as a whole (UpdateTls).
@@ -89,16 +66,20 @@ struct TlsMaterial {
   ~TlsMaterial() { X509_STORE_free(verify); }
 };
 
-Result<std::shared_ptr<const TlsMaterial>> MakeTlsMaterial(const std::string& cert_pem, const std::string& key_pem,
+Result<std::shared_ptr<const TlsMaterial>> MakeTlsMaterial(const std::string& cert_pem,
+                                                           const std::string& key_pem,
                                                            const std::string& client_ca_pem) {
   auto m = std::make_shared<TlsMaterial>();
-  TPMESH_ASSIGN_OR_RETURN(m->chain, ossl::ReadCertsPem(cert_pem, "server certificate", "invalid_certificate"));
+  TPMESH_ASSIGN_OR_RETURN(
+      m->chain, ossl::ReadCertsPem(cert_pem, "server certificate", "invalid_certificate"));
   TPMESH_ASSIGN_OR_RETURN(m->key, ossl::ReadKeyPem(key_pem, "server key", "invalid_key"));
   if (X509_check_private_key(m->chain[0].get(), m->key.get()) != 1) {
     ERR_clear_error();
-    return MakeError(Code::kInvalidArgument, "key_mismatch", "server key does not match the server certificate");
+    return MakeError(Code::kInvalidArgument, "key_mismatch",
+                     "server key does not match the server certificate");
   }
-  TPMESH_ASSIGN_OR_RETURN(m->client_cas, ossl::ReadCertsPem(client_ca_pem, "client CA", "invalid_certificate"));
+  TPMESH_ASSIGN_OR_RETURN(m->client_cas,
+                          ossl::ReadCertsPem(client_ca_pem, "client CA", "invalid_certificate"));
   m->verify = X509_STORE_new();
   if (m->verify == nullptr) return ossl::CryptoError("client CA store");
   for (const auto& ca : m->client_cas) {
@@ -123,7 +104,9 @@ struct TlsHolder {
 int ApplyTlsMaterial(SSL* ssl, void* arg) {
   auto m = static_cast<TlsHolder*>(arg)->Get();
   if (!m) return 1;
-  if (SSL_use_certificate(ssl, m->chain[0].get()) != 1 || SSL_use_PrivateKey(ssl, m->key.get()) != 1) return 0;
+  if (SSL_use_certificate(ssl, m->chain[0].get()) != 1 ||
+      SSL_use_PrivateKey(ssl, m->key.get()) != 1)
+    return 0;
   SSL_clear_chain_certs(ssl);
   for (size_t i = 1; i < m->chain.size(); ++i) {
     if (SSL_add1_chain_cert(ssl, m->chain[i].get()) != 1) return 0;
@@ -147,7 +130,8 @@ int ApplyTlsMaterial(SSL* ssl, void* arg) {
 // memory, client certificate optional but verified against the client CA.
 Status ConfigureTls(SSL_CTX* ctx, const ServerOptions& o, TlsHolder* holder) {
   SSL_CTX_set_cert_cb(ctx, ApplyTlsMaterial, holder);
-  if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1) return ossl::CryptoError("TLS 1.3 only");
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1)
+    return ossl::CryptoError("TLS 1.3 only");
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION);
   // A long poll idles on its connection for minutes: free the ~34 KiB of
   // record read/write buffers between records instead of keeping them.
@@ -155,18 +139,23 @@ Status ConfigureTls(SSL_CTX* ctx, const ServerOptions& o, TlsHolder* holder) {
   SSL_CTX_set_num_tickets(ctx, 0);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 
-  TPMESH_ASSIGN_OR_RETURN(auto chain, ossl::ReadCertsPem(o.cert_pem, "server certificate", "invalid_certificate"));
-  if (SSL_CTX_use_certificate(ctx, chain[0].get()) != 1) return ossl::CryptoError("server certificate");
+  TPMESH_ASSIGN_OR_RETURN(
+      auto chain, ossl::ReadCertsPem(o.cert_pem, "server certificate", "invalid_certificate"));
+  if (SSL_CTX_use_certificate(ctx, chain[0].get()) != 1)
+    return ossl::CryptoError("server certificate");
   for (size_t i = 1; i < chain.size(); ++i) {
-    if (SSL_CTX_add1_chain_cert(ctx, chain[i].get()) != 1) return ossl::CryptoError("server certificate chain");
+    if (SSL_CTX_add1_chain_cert(ctx, chain[i].get()) != 1)
+      return ossl::CryptoError("server certificate chain");
   }
   TPMESH_ASSIGN_OR_RETURN(ossl::Pkey key, ossl::ReadKeyPem(o.key_pem, "server key", "invalid_key"));
   if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
     ERR_clear_error();
-    return MakeError(Code::kInvalidArgument, "key_mismatch", "server key does not match the server certificate");
+    return MakeError(Code::kInvalidArgument, "key_mismatch",
+                     "server key does not match the server certificate");
   }
 
-  TPMESH_ASSIGN_OR_RETURN(auto cas, ossl::ReadCertsPem(o.client_ca_pem, "client CA", "invalid_certificate"));
+  TPMESH_ASSIGN_OR_RETURN(auto cas,
+                          ossl::ReadCertsPem(o.client_ca_pem, "client CA", "invalid_certificate"));
   X509_STORE* store = SSL_CTX_get_cert_store(ctx);
   for (const auto& ca : cas) {
     if (X509_STORE_add_cert(store, ca.get()) != 1 || SSL_CTX_add_client_CA(ctx, ca.get()) != 1) {
@@ -182,21 +171,24 @@ Status ConfigureTls(SSL_CTX* ctx, const ServerOptions& o, TlsHolder* holder) {
 // The authenticated caller of a request: from the verified client
 // certificate, or anonymous without one.
 Result<Caller> CallerOf(const SSL* ssl) {
-  if (ssl == nullptr) return MakeError(Code::kInternal, "no_tls_session", "request without a TLS session");
+  if (ssl == nullptr)
+    return MakeError(Code::kInternal, "no_tls_session", "request without a TLS session");
   X509* peer = SSL_get0_peer_certificate(ssl);
   if (peer == nullptr) return Caller{};
   if (SSL_get_verify_result(ssl) != X509_V_OK) {
-    return MakeError(Code::kUnauthenticated, "client_cert_invalid", "client certificate did not verify");
+    return MakeError(Code::kUnauthenticated, "client_cert_invalid",
+                     "client certificate did not verify");
   }
   TPMESH_ASSIGN_OR_RETURN(Bytes der, ossl::CertToDer(peer));
   TPMESH_ASSIGN_OR_RETURN(pki::PeerIdentity id, pki::IdentityFromCertDer(der.data(), der.size()));
-  return Caller{id.kind == pki::PeerKind::kAdmin ? Caller::Kind::kAdmin : Caller::Kind::kNode, id.id,
-                id.serial};
+  return Caller{id.kind == pki::PeerKind::kAdmin ? Caller::Kind::kAdmin : Caller::Kind::kNode,
+                id.id, id.serial};
 }
 
 HttpResponse TooLarge(size_t max) {
-  HttpResponse r = ErrorResponse(MakeError(Code::kInvalidArgument, "body_too_large",
-                                           "request body exceeds " + std::to_string(max) + " bytes"));
+  HttpResponse r =
+      ErrorResponse(MakeError(Code::kInvalidArgument, "body_too_large",
+                              "request body exceeds " + std::to_string(max) + " bytes"));
   r.status = 413;
   return r;
 }
@@ -230,9 +222,10 @@ httplib::Server::HandlerResponse FillTransportError(size_t max_body, httplib::Re
     case 404: e = MakeError(Code::kNotFound, "no_such_endpoint", "no such endpoint"); break;
     case 414: e = MakeError(Code::kInvalidArgument, "uri_too_long", "request URI too long"); break;
     default:
-      e = MakeError(Code::kInternal, "http_" + std::to_string(res.status), "HTTP " + std::to_string(res.status));
+      e = MakeError(Code::kInternal, "http_" + std::to_string(res.status),
+                    "HTTP " + std::to_string(res.status));
   }
-  res.set_content(proto::ErrorToJson(e), "application/json");
+  res.set_content(ErrorToJson(e), "application/json");
   return httplib::Server::HandlerResponse::Handled;
 }
 
@@ -384,7 +377,9 @@ class HttpsServer final : public Server {
     s.Post(".*", route);
     s.Delete(".*", route);
     s.set_error_handler(httplib::Server::HandlerWithResponse(
-        [max_body](const httplib::Request&, httplib::Response& res) { return FillTransportError(max_body, res); }));
+        [max_body](const httplib::Request&, httplib::Response& res) {
+          return FillTransportError(max_body, res);
+        }));
 
     errno = 0;
     if (l->addr.port == 0) {
@@ -414,7 +409,8 @@ class HttpsServer final : public Server {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!raw->svr->is_running()) {
       if (raw->exited || std::chrono::steady_clock::now() > deadline) {
-        return MakeError(Code::kInternal, "listen_failed", "listener on " + raw->addr.text + " did not start");
+        return MakeError(Code::kInternal, "listen_failed",
+                         "listener on " + raw->addr.text + " did not start");
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }

@@ -1,7 +1,8 @@
 #include "tpmesh/net/worker_memory.h"
 
-#include <openssl/crypto.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include <cstdlib>
 #include <string>

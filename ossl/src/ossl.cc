@@ -46,11 +46,6 @@ Result<Bytes> Hmac(const EVP_MD* md, ByteView key, ByteView data) {
   return out;
 }
 
-std::string Sha256Hex(ByteView data) {
-  auto d = Digest(EVP_sha256(), data);
-  return d.ok() ? HexEncode(*d) : std::string();
-}
-
 Result<TimePoint> FromAsn1Time(const ASN1_TIME* t) {
   struct tm tm {};
   if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return CryptoError("certificate time");

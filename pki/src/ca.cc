@@ -1,7 +1,7 @@
 // AuthorityCa: the tpmesh CA and the certificates it issues.
-#include <openssl/pem.h>
-
 #include <arpa/inet.h>
+
+#include <openssl/pem.h>
 
 #include <algorithm>
 #include <array>
@@ -40,7 +40,7 @@ Status SetRandomSerial(X509* cert) {
   std::array<uint8_t, 16> b{};
   SystemRandom::Instance().Fill(b);
   b[0] = static_cast<uint8_t>((b[0] & 0x7f) | 0x40);
-  ossl::BnPtr bn(BN_bin2bn(b.data(), static_cast<int>(b.size()), nullptr));
+  ossl::Bn bn(BN_bin2bn(b.data(), static_cast<int>(b.size()), nullptr));
   if (!bn || BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert)) == nullptr) {
     return ossl::CryptoError("certificate serial");
   }
@@ -56,11 +56,13 @@ Result<ossl::X509Ptr> BuildCert(const CertSpec& s, X509* issuer, EVP_PKEY* issue
   X509_NAME* subject = X509_get_subject_name(c);
   if (X509_set_version(c, X509_VERSION_3) != 1 ||
       X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8,
-                                 reinterpret_cast<const unsigned char*>(s.common_name.c_str()), -1, -1,
-                                 0) != 1 ||
+                                 reinterpret_cast<const unsigned char*>(s.common_name.c_str()), -1,
+                                 -1, 0) != 1 ||
       X509_set_issuer_name(c, issuer ? X509_get_subject_name(issuer) : subject) != 1 ||
-      ASN1_TIME_set(X509_getm_notBefore(c), static_cast<time_t>(ToUnixSeconds(s.not_before))) == nullptr ||
-      ASN1_TIME_set(X509_getm_notAfter(c), static_cast<time_t>(ToUnixSeconds(s.not_after))) == nullptr ||
+      ASN1_TIME_set(X509_getm_notBefore(c), static_cast<time_t>(ToUnixSeconds(s.not_before))) ==
+          nullptr ||
+      ASN1_TIME_set(X509_getm_notAfter(c), static_cast<time_t>(ToUnixSeconds(s.not_after))) ==
+          nullptr ||
       X509_set_pubkey(c, s.subject_key) != 1) {
     return ossl::CryptoError("building certificate");
   }
@@ -135,7 +137,8 @@ bool IsDnsName(std::string_view n) {
 
 Status ValidateLifetime(std::chrono::seconds lifetime) {
   if (lifetime.count() > 0) return OkStatus();
-  return MakeError(Code::kInvalidArgument, "invalid_lifetime", "certificate lifetime must be positive");
+  return MakeError(Code::kInvalidArgument, "invalid_lifetime",
+                   "certificate lifetime must be positive");
 }
 
 }  // namespace
@@ -173,7 +176,7 @@ struct AuthorityCa::Impl {
     auto impl = std::make_unique<Impl>();
     TPMESH_ASSIGN_OR_RETURN(impl->cert_pem, ossl::CertToPem(cert.get()));
     TPMESH_ASSIGN_OR_RETURN(Bytes der, ossl::CertToDer(cert.get()));
-    impl->fingerprint = ossl::Sha256Hex(der);
+    impl->fingerprint = Sha256Hex(der);
     TPMESH_ASSIGN_OR_RETURN(impl->not_after, ossl::FromAsn1Time(X509_get0_notAfter(cert.get())));
     impl->cert = std::move(cert);
     impl->key = std::move(key);
@@ -189,7 +192,8 @@ AuthorityCa& AuthorityCa::operator=(AuthorityCa&&) noexcept = default;
 Result<AuthorityCa> AuthorityCa::Create(std::string_view common_name, TimePoint now,
                                         std::chrono::seconds lifetime) {
   if (common_name.empty() || common_name.size() > 64) {
-    return MakeError(Code::kInvalidArgument, "invalid_common_name", "CA common name: must be 1-64 characters");
+    return MakeError(Code::kInvalidArgument, "invalid_common_name",
+                     "CA common name: must be 1-64 characters");
   }
   TPMESH_RETURN_IF_ERROR(ValidateLifetime(lifetime));
   TPMESH_ASSIGN_OR_RETURN(ossl::Pkey key, ossl::NewP256Key());
@@ -238,7 +242,9 @@ Result<std::string> AuthorityCa::IssueNodeCert(std::string_view csr_pem, std::st
                                                std::string* serial) const {
   TPMESH_RETURN_IF_ERROR(ValidateNodeId(node_id));
   TPMESH_RETURN_IF_ERROR(ValidateLifetime(lifetime));
-  auto bad = [](const std::string& why) { return MakeError(Code::kInvalidArgument, "invalid_csr", "csr: " + why); };
+  auto bad = [](const std::string& why) {
+    return MakeError(Code::kInvalidArgument, "invalid_csr", "csr: " + why);
+  };
   if (csr_pem.empty()) return bad("empty");
   if (csr_pem.size() > 16 * 1024) return bad("larger than 16 KiB");
   ossl::BioPtr bio = ossl::MemReader(csr_pem);
@@ -288,7 +294,8 @@ Result<CertAndKey> AuthorityCa::IssueAdminCert(std::string_view name, TimePoint 
 
 Result<CertAndKey> AuthorityCa::IssueServerCert(const std::vector<std::string>& dns_names,
                                                 const std::vector<std::string>& ip_addresses,
-                                                TimePoint now, std::chrono::seconds lifetime) const {
+                                                TimePoint now,
+                                                std::chrono::seconds lifetime) const {
   TPMESH_RETURN_IF_ERROR(ValidateLifetime(lifetime));
   if (dns_names.empty() && ip_addresses.empty()) {
     return MakeError(Code::kInvalidArgument, "invalid_server_name",

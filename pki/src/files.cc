@@ -1,8 +1,9 @@
 // Private files and directories: atomic 0600 writes, 0700 directories.
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sodium.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include <array>
 #include <cerrno>
@@ -30,7 +31,11 @@ struct Fd {
   ~Fd() {
     if (fd >= 0) ::close(fd);
   }
-  int release() { int f = fd; fd = -1; return f; }
+  int release() {
+    int f = fd;
+    fd = -1;
+    return f;
+  }
 };
 
 std::string ModeOctal(mode_t m) {
@@ -68,8 +73,9 @@ Status WritePrivateFile(const std::string& path, std::string_view data) {
   std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
   std::array<uint8_t, 8> rnd{};
   SystemRandom::Instance().Fill(rnd);
-  std::string tmp = (std::filesystem::path(dir) /
-                     ("." + p.filename().string() + ".tmp-" + HexEncode(rnd))).string();
+  std::string tmp =
+      (std::filesystem::path(dir) / ("." + p.filename().string() + ".tmp-" + HexEncode(rnd)))
+          .string();
 
   Fd f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)};
   if (f.fd < 0) return IoError("create", tmp, errno);
@@ -96,18 +102,21 @@ Status WritePrivateFile(const std::string& path, std::string_view data) {
 }
 
 Status EnsurePrivateDir(const std::string& dir) {
-  if (dir.empty()) return MakeError(Code::kInvalidArgument, "invalid_path", "directory path is empty");
+  if (dir.empty())
+    return MakeError(Code::kInvalidArgument, "invalid_path", "directory path is empty");
   // mkdir -p: every missing component is created 0700.
   std::filesystem::path target(dir);
   std::filesystem::path cur;
   for (const auto& part : target) {
     cur /= part;
-    if (::mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST) return IoError("mkdir", cur.string(), errno);
+    if (::mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST)
+      return IoError("mkdir", cur.string(), errno);
   }
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) return IoError("stat", dir, errno);
   if (!S_ISDIR(st.st_mode)) {
-    return MakeError(Code::kFailedPrecondition, "not_a_directory", dir + " exists and is not a directory");
+    return MakeError(Code::kFailedPrecondition, "not_a_directory",
+                     dir + " exists and is not a directory");
   }
   if ((st.st_mode & 077) != 0) {
     return MakeError(Code::kFailedPrecondition, "private_dir_permissions",
@@ -120,7 +129,8 @@ Status EnsurePrivateDir(const std::string& dir) {
 Result<std::string> ReadFile(const std::string& path) {
   Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (f.fd < 0) {
-    if (errno == ENOENT) return MakeError(Code::kNotFound, "file_not_found", path + ": no such file");
+    if (errno == ENOENT)
+      return MakeError(Code::kNotFound, "file_not_found", path + ": no such file");
     return IoError("open", path, errno);
   }
   struct stat st {};
@@ -144,7 +154,8 @@ Result<std::string> ReadFile(const std::string& path) {
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
     if (out.size() > kMaxReadBytes) {
-      status = MakeError(Code::kFailedPrecondition, "file_too_large", path + ": larger than 16 MiB");
+      status =
+          MakeError(Code::kFailedPrecondition, "file_too_large", path + ": larger than 16 MiB");
       break;
     }
   }

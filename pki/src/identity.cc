@@ -40,9 +40,10 @@ Status ValidateAdminName(std::string_view name) {
   bool ok = !name.empty() && name.size() <= 48 && alnum(name[0]);
   for (char c : name) ok = ok && (alnum(c) || c == '.' || c == '_' || c == '-');
   if (ok) return OkStatus();
-  return MakeError(Code::kInvalidArgument, "invalid_admin_name",
-                   "admin name " + Shown(name) +
-                       ": must be 1-48 characters of a-z 0-9 . _ - starting with a letter or digit");
+  return MakeError(
+      Code::kInvalidArgument, "invalid_admin_name",
+      "admin name " + Shown(name) +
+          ": must be 1-48 characters of a-z 0-9 . _ - starting with a letter or digit");
 }
 
 Result<PeerIdentity> IdentityFromCertDer(const uint8_t* der, size_t len) {
@@ -60,8 +61,9 @@ Result<PeerIdentity> IdentityFromCertDer(const uint8_t* der, size_t len) {
   for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
     if (gn->type != GEN_URI) continue;
-    std::string_view uri(reinterpret_cast<const char*>(ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier)),
-                         static_cast<size_t>(ASN1_STRING_length(gn->d.uniformResourceIdentifier)));
+    std::string_view uri(
+        reinterpret_cast<const char*>(ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier)),
+        static_cast<size_t>(ASN1_STRING_length(gn->d.uniformResourceIdentifier)));
     PeerIdentity id;
     if (uri.starts_with(kNodeUriPrefix)) {
       id.kind = PeerKind::kNode;
@@ -113,13 +115,15 @@ Result<std::string> MakeCsr(std::string_view key_pem, std::string_view common_na
   std::string cn(common_name);
   if (X509_REQ_set_version(req.get(), 0) != 1 ||
       X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                                 reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0) != 1 ||
+                                 reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
+                                 0) != 1 ||
       X509_REQ_set_pubkey(req.get(), key.get()) != 1 ||
       X509_REQ_sign(req.get(), key.get(), ossl::SigningMd(key.get())) <= 0) {
     return ossl::CryptoError("building the CSR");
   }
   ossl::BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_X509_REQ(bio.get(), req.get()) != 1) return ossl::CryptoError("CSR to PEM");
+  if (!bio || PEM_write_bio_X509_REQ(bio.get(), req.get()) != 1)
+    return ossl::CryptoError("CSR to PEM");
   char* data = nullptr;
   long n = BIO_get_mem_data(bio.get(), &data);
   return std::string(data, static_cast<size_t>(n));
@@ -131,7 +135,7 @@ Result<std::vector<std::string>> BundleFingerprints(std::string_view pem_bundle)
   std::vector<std::string> out;
   for (const auto& cert : certs) {
     TPMESH_ASSIGN_OR_RETURN(Bytes der, ossl::CertToDer(cert.get()));
-    out.push_back(ossl::Sha256Hex(der));
+    out.push_back(Sha256Hex(der));
   }
   return out;
 }

@@ -1,14 +1,13 @@
 #include "tpmesh/proto/enroll.h"
 
-#include <arpa/inet.h>
-
-#include <algorithm>
-
 #include <nlohmann/json.hpp>
 #include <sodium.h>
 
-#include "json_reader.h"
+#include <algorithm>
+
 #include "quote_json.h"
+#include "tpmesh/common/parse.h"
+#include "tpmesh/json/reader.h"
 
 namespace tpmesh::proto {
 
@@ -146,30 +145,6 @@ Result<EnrollFinishResponse> ParseEnrollFinishResponse(std::string_view text) {
   return v;
 }
 
-std::string ErrorToJson(const Error& e) {
-  // Messages quote (truncated) untrusted input, which may not be valid UTF-8:
-  // replace bad bytes with U+FFFD instead of throwing.
-  return json{{"error", {{"code", CodeName(e.code)}, {"reason", e.reason}, {"message", e.message}}}}
-      .dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-std::optional<Error> ParseErrorJson(std::string_view text) {
-  JsonReader r(text);
-  JsonReader e = r.Object("error");
-  std::string code = e.String("code", 64);
-  Error out;
-  out.reason = e.String("reason", 128);
-  out.message = e.String("message", 4096);
-  if (!r.ok() || !e.ok()) return std::nullopt;
-  out.code = Code::kInternal;
-  for (Code c : {Code::kInvalidArgument, Code::kNotFound, Code::kAlreadyExists,
-                 Code::kPermissionDenied, Code::kUnauthenticated, Code::kFailedPrecondition,
-                 Code::kResourceExhausted, Code::kAborted, Code::kUnavailable, Code::kInternal}) {
-    if (code == CodeName(c)) out.code = c;
-  }
-  return out;
-}
-
 namespace {
 
 // The hostname as an error message may quote it: at most 64 characters,
@@ -188,7 +163,8 @@ bool IsHexDigit(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'
 
 Result<std::string> CanonicalHostname(std::string_view h) {
   auto bad = [&](const std::string& why) {
-    return MakeError(Code::kInvalidArgument, "invalid_hostname", "hostname '" + Shown(h) + "': " + why);
+    return MakeError(Code::kInvalidArgument, "invalid_hostname",
+                     "hostname '" + Shown(h) + "': " + why);
   };
   if (h.empty() || h.size() > 253) return bad("must be 1-253 characters");
   if (h.back() == '.') return bad("must not end with '.' (give the name without the trailing dot)");
@@ -225,29 +201,12 @@ Status ValidateHostname(std::string_view h) {
 }
 
 Status ValidateEndpoint(std::string_view e) {
-  auto bad = [&](const std::string& why) {
-    return MakeError(Code::kInvalidArgument, "invalid_endpoint",
-                     "endpoint '" + std::string(e.substr(0, 64)) + "': " + why);
-  };
-  size_t colon = e.rfind(':');
-  if (colon == std::string_view::npos) return bad("needs a port: [v6addr]:port or v4addr:port");
-  std::string host(e.substr(0, colon));
-  std::string port(e.substr(colon + 1));
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoul(port) == 0 || std::stoul(port) > 65535) {
-    return bad("port must be 1-65535");
-  }
-  unsigned char buf[16];
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), buf) != 1) {
-      return bad("not a valid IPv6 address");
-    }
-    return OkStatus();
-  }
-  if (inet_pton(AF_INET, host.c_str(), buf) != 1) {
-    return bad("not a valid IPv4 address (IPv6 needs brackets)");
-  }
-  return OkStatus();
+  auto hp = ParseHostPort(e, {}, "invalid_endpoint");
+  if (hp.ok()) return OkStatus();
+  Error err = hp.take_error();
+  err.message = "endpoint '" + std::string(e.substr(0, 64)) + "': " + err.message +
+                " ([v6addr]:port or v4addr:port)";
+  return err;
 }
 
 }  // namespace tpmesh::proto

@@ -20,22 +20,19 @@ json PcrValuesJson(const attest::PcrValues& v) {
 
 attest::PcrValues ReadPcrValues(JsonReader& r, const char* field) {
   attest::PcrValues out;
-  const json* v = r.Raw(field);
-  if (!v) {
-    r.Fail(r.prefix() + field, "required field missing");
-    return out;
-  }
+  const json* v = r.Required(field);
+  if (!v) return out;
   if (!v->is_object() || v->size() > 24) {
-    r.Fail(r.prefix() + field, "must be an object of at most 24 PCRs");
+    r.Fail(field, "must be an object of at most 24 PCRs");
     return out;
   }
   for (const auto& [key, value] : v->items()) {
     uint32_t index = 0;
-    bool digits = !key.empty() && key.size() <= 2 &&
-                  key.find_first_not_of("0123456789") == std::string::npos;
+    bool digits =
+        !key.empty() && key.size() <= 2 && key.find_first_not_of("0123456789") == std::string::npos;
     if (digits) index = static_cast<uint32_t>(std::stoul(key));
     if (!digits || index >= 24) {
-      r.Fail(r.prefix() + field, "key '" + key.substr(0, 8) + "' is not a PCR index 0-23");
+      r.Fail(field, "key '" + key.substr(0, 8) + "' is not a PCR index 0-23");
       return {};
     }
     Bytes b;
@@ -44,7 +41,7 @@ attest::PcrValues ReadPcrValues(JsonReader& r, const char* field) {
       if (d.ok() && d->size() <= 64) b = std::move(*d);
     }
     if (b.empty()) {
-      r.Fail(r.prefix() + field + "." + key, "must be base64 of a PCR value");
+      r.Fail(std::string(field) + "." + key, "must be base64 of a PCR value");
       return {};
     }
     out[index] = std::move(b);
@@ -59,11 +56,13 @@ Result<attest::PcrSelection> ReadPcrSelection(JsonReader& outer) {
   std::vector<uint32_t> pcrs;
   if (const json* p = r.Raw("pcrs"); p && p->is_array() && p->size() <= 24) {
     for (const auto& x : *p) {
-      if (!x.is_number_unsigned()) return MakeError(Code::kInvalidArgument, "invalid_request", "pcr_selection.pcrs: must be PCR indices");
+      if (!x.is_number_unsigned())
+        return MakeError(Code::kInvalidArgument, "invalid_request",
+                         "pcr_selection.pcrs: must be PCR indices");
       pcrs.push_back(x.get<uint32_t>());
     }
   } else {
-    r.Fail("pcr_selection.pcrs", "must be an array of PCR indices");
+    r.Fail("pcrs", "must be an array of PCR indices");
   }
   if (!r.ok()) return r.error();
   TPMESH_ASSIGN_OR_RETURN(auto bank, attest::ParseHashAlg(bank_name));

@@ -4,8 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "json_reader.h"
 #include "tpmesh/attest/types.h"
+#include "tpmesh/json/reader.h"
 
 namespace tpmesh::proto {
 

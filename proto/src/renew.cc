@@ -2,8 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "json_reader.h"
 #include "quote_json.h"
+#include "tpmesh/json/reader.h"
 
 namespace tpmesh::proto {
 
@@ -45,7 +45,8 @@ Result<RenewFinishRequest> ParseRenewFinishRequest(std::string_view text) {
 }
 
 std::string ToJson(const RenewFinishResponse& v) {
-  return json{{"node_id", v.node_id}, {"node_cert", v.node_cert_pem}, {"ca_bundle", v.ca_bundle_pem}}
+  return json{
+      {"node_id", v.node_id}, {"node_cert", v.node_cert_pem}, {"ca_bundle", v.ca_bundle_pem}}
       .dump();
 }
 

@@ -57,16 +57,19 @@ class AttestRoundTrip : public ::testing::Test {
     TPMESH_ASSIGN_OR_RETURN(auto ak, tpm_->CreateAk(ak_alg));
     EnrollEvidence ev{ek.ek_public, ek.ek_cert_der, ek.intermediates, ak.public_area};
     TPMESH_ASSIGN_OR_RETURN(auto begun, verifier_->Begin(ev, log));
-    TPMESH_ASSIGN_OR_RETURN(auto secret, tpm_->ActivateCredential(ak, ek_alg, begun.first.credential));
+    TPMESH_ASSIGN_OR_RETURN(auto secret,
+                            tpm_->ActivateCredential(ak, ek_alg, begun.first.credential));
     TPMESH_ASSIGN_OR_RETURN(auto quote, tpm_->Quote(ak, begun.first.selection, begun.first.nonce));
-    return verifier_->Complete(begun.second, ChallengeResponse{std::move(secret), quote}, policy, log);
+    return verifier_->Complete(begun.second, ChallengeResponse{std::move(secret), quote}, policy,
+                               log);
   }
 
   PcrPolicy CurrentPolicy() {
     auto values = tpm_->ReadPcrs(verifier_->options().selection);
     EXPECT_TRUE(values.ok());
     PcrPolicy p{"golden", HashAlg::kSha256, {}};
-    if (values.ok()) for (auto& [pcr, v] : *values) p.golden[pcr].push_back(v);
+    if (values.ok())
+      for (auto& [pcr, v] : *values) p.golden[pcr].push_back(v);
     return p;
   }
 
@@ -153,10 +156,13 @@ TEST_F(AttestRoundTrip, QuoteReplayedWithAnOldNonceIsRefused) {
   RT_ASSERT_OK_AND_ASSIGN(auto ak, tpm_->CreateAk(KeyAlg::kEccP256));
   EnrollEvidence ev{ek.ek_public, ek.ek_cert_der, {}, ak.public_area};
   RT_ASSERT_OK_AND_ASSIGN(auto first, verifier_->Begin(ev));
-  RT_ASSERT_OK_AND_ASSIGN(auto old_quote, tpm_->Quote(ak, first.first.selection, first.first.nonce));
+  RT_ASSERT_OK_AND_ASSIGN(auto old_quote,
+                          tpm_->Quote(ak, first.first.selection, first.first.nonce));
   RT_ASSERT_OK_AND_ASSIGN(auto second, verifier_->Begin(ev));
-  RT_ASSERT_OK_AND_ASSIGN(auto secret, tpm_->ActivateCredential(ak, KeyAlg::kRsa2048, second.first.credential));
-  auto r = verifier_->Complete(second.second, ChallengeResponse{std::move(secret), old_quote}, nullptr);
+  RT_ASSERT_OK_AND_ASSIGN(auto secret,
+                          tpm_->ActivateCredential(ak, KeyAlg::kRsa2048, second.first.credential));
+  auto r =
+      verifier_->Complete(second.second, ChallengeResponse{std::move(secret), old_quote}, nullptr);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(Reason(r.error()), "quote_nonce_mismatch");
   ExpectNoHandles();
@@ -168,11 +174,15 @@ TEST_F(AttestRoundTrip, SecretReplayedOrChallengeReusedIsRefused) {
   EnrollEvidence ev{ek.ek_public, ek.ek_cert_der, {}, ak.public_area};
   ChallengeBook book(clock_);
   RT_ASSERT_OK_AND_ASSIGN(auto first, verifier_->Begin(ev));
-  RT_ASSERT_OK_AND_ASSIGN(auto old_secret, tpm_->ActivateCredential(ak, KeyAlg::kRsa2048, first.first.credential));
+  RT_ASSERT_OK_AND_ASSIGN(auto old_secret,
+                          tpm_->ActivateCredential(ak, KeyAlg::kRsa2048, first.first.credential));
   std::string id = book.Put(std::move(first.second), SystemRandom::Instance());
   RT_ASSERT_OK_AND_ASSIGN(auto pending, book.Take(id));
   RT_ASSERT_OK_AND_ASSIGN(auto quote, tpm_->Quote(ak, first.first.selection, first.first.nonce));
-  ASSERT_TRUE(verifier_->Complete(pending, ChallengeResponse{SecretBytes(old_secret.view()), quote}, nullptr).ok());
+  ASSERT_TRUE(
+      verifier_
+          ->Complete(pending, ChallengeResponse{SecretBytes(old_secret.view()), quote}, nullptr)
+          .ok());
 
   // The same challenge again: already used.
   auto again = book.Take(id);
@@ -182,16 +192,19 @@ TEST_F(AttestRoundTrip, SecretReplayedOrChallengeReusedIsRefused) {
   // The old secret against a new challenge: wrong secret.
   RT_ASSERT_OK_AND_ASSIGN(auto second, verifier_->Begin(ev));
   RT_ASSERT_OK_AND_ASSIGN(auto quote2, tpm_->Quote(ak, second.first.selection, second.first.nonce));
-  auto r = verifier_->Complete(second.second, ChallengeResponse{std::move(old_secret), quote2}, nullptr);
+  auto r =
+      verifier_->Complete(second.second, ChallengeResponse{std::move(old_secret), quote2}, nullptr);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(Reason(r.error()), "activation_secret_invalid");
 
   // An expired challenge.
   RT_ASSERT_OK_AND_ASSIGN(auto third, verifier_->Begin(ev));
-  RT_ASSERT_OK_AND_ASSIGN(auto secret3, tpm_->ActivateCredential(ak, KeyAlg::kRsa2048, third.first.credential));
+  RT_ASSERT_OK_AND_ASSIGN(auto secret3,
+                          tpm_->ActivateCredential(ak, KeyAlg::kRsa2048, third.first.credential));
   RT_ASSERT_OK_AND_ASSIGN(auto quote3, tpm_->Quote(ak, third.first.selection, third.first.nonce));
   clock_.Advance(61);
-  auto late = verifier_->Complete(third.second, ChallengeResponse{std::move(secret3), quote3}, nullptr);
+  auto late =
+      verifier_->Complete(third.second, ChallengeResponse{std::move(secret3), quote3}, nullptr);
   ASSERT_FALSE(late.ok());
   EXPECT_EQ(Reason(late.error()), "activation_secret_invalid");
   ExpectNoHandles();
@@ -200,8 +213,10 @@ TEST_F(AttestRoundTrip, SecretReplayedOrChallengeReusedIsRefused) {
 TEST_F(AttestRoundTrip, ForgedSignatureIsRefused) {
   RT_ASSERT_OK_AND_ASSIGN(auto ek, tpm_->ReadEk(KeyAlg::kRsa2048));
   RT_ASSERT_OK_AND_ASSIGN(auto ak, tpm_->CreateAk(KeyAlg::kEccP256));
-  RT_ASSERT_OK_AND_ASSIGN(auto begun, verifier_->Begin(EnrollEvidence{ek.ek_public, ek.ek_cert_der, {}, ak.public_area}));
-  RT_ASSERT_OK_AND_ASSIGN(auto secret, tpm_->ActivateCredential(ak, KeyAlg::kRsa2048, begun.first.credential));
+  RT_ASSERT_OK_AND_ASSIGN(auto begun, verifier_->Begin(EnrollEvidence{
+                                          ek.ek_public, ek.ek_cert_der, {}, ak.public_area}));
+  RT_ASSERT_OK_AND_ASSIGN(auto secret,
+                          tpm_->ActivateCredential(ak, KeyAlg::kRsa2048, begun.first.credential));
   RT_ASSERT_OK_AND_ASSIGN(auto quote, tpm_->Quote(ak, begun.first.selection, begun.first.nonce));
   quote.signature[quote.signature.size() - 5] ^= 0x01;
   auto r = verifier_->Complete(begun.second, ChallengeResponse{std::move(secret), quote}, nullptr);
@@ -223,8 +238,10 @@ TEST_F(AttestRoundTrip, TruncatedOrOversizedStructuresAreMalformed) {
   ASSERT_FALSE(r2.ok());
   EXPECT_EQ(Reason(r2.error()), kReasonMalformed);
 
-  RT_ASSERT_OK_AND_ASSIGN(auto begun, verifier_->Begin(EnrollEvidence{ek.ek_public, ek.ek_cert_der, {}, ak.public_area}));
-  RT_ASSERT_OK_AND_ASSIGN(auto secret, tpm_->ActivateCredential(ak, KeyAlg::kRsa2048, begun.first.credential));
+  RT_ASSERT_OK_AND_ASSIGN(auto begun, verifier_->Begin(EnrollEvidence{
+                                          ek.ek_public, ek.ek_cert_der, {}, ak.public_area}));
+  RT_ASSERT_OK_AND_ASSIGN(auto secret,
+                          tpm_->ActivateCredential(ak, KeyAlg::kRsa2048, begun.first.credential));
   RT_ASSERT_OK_AND_ASSIGN(auto quote, tpm_->Quote(ak, begun.first.selection, begun.first.nonce));
   quote.attest.push_back(0);
   auto r3 = verifier_->Complete(begun.second, ChallengeResponse{std::move(secret), quote}, nullptr);
@@ -283,9 +300,11 @@ TEST_F(AttestWithTools, UnrestrictedSigningKeyPosingAsAkCannotPassForgedQuote) {
   ASSERT_TRUE(testing::WriteFileBytes(d + "/forged.bin", attest).ok());
   auto env = swtpm_->ToolsEnv();
   for (const auto& argv : std::vector<std::vector<std::string>>{
-           {"tpm2_load", "-C", d + "/prim.ctx", "-u", d + "/key.pub", "-r", d + "/key.priv", "-c", d + "/key.ctx"},
+           {"tpm2_load", "-C", d + "/prim.ctx", "-u", d + "/key.pub", "-r", d + "/key.priv", "-c",
+            d + "/key.ctx"},
            {"tpm2_flushcontext", "-t"},
-           {"tpm2_sign", "-c", d + "/key.ctx", "-g", "sha256", "-o", d + "/forged.sig", d + "/forged.bin"},
+           {"tpm2_sign", "-c", d + "/key.ctx", "-g", "sha256", "-o", d + "/forged.sig",
+            d + "/forged.bin"},
            {"tpm2_flushcontext", "-t"}}) {
     auto r = RunCommand(argv, env);
     ASSERT_EQ(r.exit_code, 0) << argv[0] << ": " << r.output;
@@ -297,9 +316,9 @@ TEST_F(AttestWithTools, UnrestrictedSigningKeyPosingAsAkCannotPassForgedQuote) {
 
 TEST_F(AttestWithTools, AkWithoutFixedTpmIsRefused) {
   RT_ASSERT_OK_AND_ASSIGN(auto ek, tpm_->ReadEk(KeyAlg::kRsa2048));
-  RT_ASSERT_OK_AND_ASSIGN(Bytes key_pub,
-                          ToolsKey("sensitivedataorigin|userwithauth|restricted|sign",
-                                   "ecc256:ecdsa-sha256:null"));
+  RT_ASSERT_OK_AND_ASSIGN(
+      Bytes key_pub,
+      ToolsKey("sensitivedataorigin|userwithauth|restricted|sign", "ecc256:ecdsa-sha256:null"));
   auto begun = verifier_->Begin(EnrollEvidence{ek.ek_public, ek.ek_cert_der, {}, key_pub});
   ASSERT_FALSE(begun.ok());
   EXPECT_EQ(Reason(begun.error()), "ak_attributes_invalid");
@@ -320,25 +339,29 @@ TEST_F(AttestWithTools, Tpm2ToolsEvidenceIsAcceptedAndActivatesOurCredential) {
     return r.exit_code == 0;
   };
   ASSERT_TRUE(run({"tpm2_createek", "-G", "rsa", "-u", d + "/ek.pub", "-c", d + "/ek.ctx"}));
-  ASSERT_TRUE(run({"tpm2_createak", "-C", d + "/ek.ctx", "-c", d + "/ak.ctx", "-G", "ecc", "-g",
-                   "sha256", "-s", "ecdsa", "-u", d + "/ak.pub", "-n", d + "/ak.name", "-r",
-                   d + "/ak.priv"}));
+  ASSERT_TRUE(
+      run({"tpm2_createak", "-C", d + "/ek.ctx", "-c", d + "/ak.ctx", "-G", "ecc", "-g", "sha256",
+           "-s", "ecdsa", "-u", d + "/ak.pub", "-n", d + "/ak.name", "-r", d + "/ak.priv"}));
   ASSERT_TRUE(run({"tpm2_flushcontext", "-t"}));
   RT_ASSERT_OK_AND_ASSIGN(Bytes tools_ek, testing::ReadFileBytes(d + "/ek.pub"));
   RT_ASSERT_OK_AND_ASSIGN(Bytes tools_ak, testing::ReadFileBytes(d + "/ak.pub"));
   EXPECT_EQ(tools_ek, ek.ek_public) << "tpm2_createek and ReadEk must use the same TCG template";
 
-  RT_ASSERT_OK_AND_ASSIGN(auto begun, verifier_->Begin(EnrollEvidence{tools_ek, ek.ek_cert_der, {}, tools_ak}));
+  RT_ASSERT_OK_AND_ASSIGN(auto begun,
+                          verifier_->Begin(EnrollEvidence{tools_ek, ek.ek_cert_der, {}, tools_ak}));
   // Our MakeCredential's output in tpm2-tools' file format.
   Bytes cred = {0xba, 0xdc, 0xc0, 0xde, 0, 0, 0, 1};
-  cred.insert(cred.end(), begun.first.credential.id_object.begin(), begun.first.credential.id_object.end());
-  cred.insert(cred.end(), begun.first.credential.encrypted_secret.begin(), begun.first.credential.encrypted_secret.end());
+  cred.insert(cred.end(), begun.first.credential.id_object.begin(),
+              begun.first.credential.id_object.end());
+  cred.insert(cred.end(), begun.first.credential.encrypted_secret.begin(),
+              begun.first.credential.encrypted_secret.end());
   ASSERT_TRUE(testing::WriteFileBytes(d + "/cred.in", cred).ok());
   ASSERT_TRUE(testing::WriteFileBytes(d + "/nonce.bin", begun.first.nonce).ok());
   ASSERT_TRUE(run({"tpm2_startauthsession", "--policy-session", "-S", d + "/session.ctx"}));
   ASSERT_TRUE(run({"tpm2_policysecret", "-S", d + "/session.ctx", "-c", "e"}));
-  ASSERT_TRUE(run({"tpm2_activatecredential", "-c", d + "/ak.ctx", "-C", d + "/ek.ctx", "-i",
-                   d + "/cred.in", "-o", d + "/secret.out", "-P", "session:" + d + "/session.ctx"}));
+  ASSERT_TRUE(
+      run({"tpm2_activatecredential", "-c", d + "/ak.ctx", "-C", d + "/ek.ctx", "-i",
+           d + "/cred.in", "-o", d + "/secret.out", "-P", "session:" + d + "/session.ctx"}));
   ASSERT_TRUE(run({"tpm2_flushcontext", d + "/session.ctx"}));
   ASSERT_TRUE(run({"tpm2_flushcontext", "-t"}));
   ASSERT_TRUE(run({"tpm2_quote", "-c", d + "/ak.ctx", "-l", "sha256:0,1,2,3,4,5,6,7", "-q",

@@ -3,17 +3,18 @@
 // state directory, a key file others can read, more workers than the host
 // allows) and creates nothing then; and bytes from clients never reach its
 // log through libtss2's own logging.
-#include <gtest/gtest.h>
 #include <sys/stat.h>
+
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "tests/support/authority_proc.h"
 #include "tests/support/soft_tpm.h"
-#include "tpmesh/pki/pki.h"
 #include "tpmesh/authority/state.h"
 #include "tpmesh/net/http.h"
+#include "tpmesh/pki/pki.h"
 #include "tpmesh/proto/enroll.h"
 
 namespace tpmesh::testing {
@@ -33,8 +34,8 @@ class AuthorityStartTest : public ::testing::Test {
   std::string Trust() const { return work_->path() + "/ek-trust"; }
   std::string Authority() const { return BinDir() + "/tpmesh-authority"; }
   CommandResult Serve(const std::string& state_dir, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {Authority(), "serve", "--state-dir", state_dir, "--listen",
-                                     "[::1]:0", "--ek-trust-dir", Trust()};
+    std::vector<std::string> argv = {Authority(), "serve",   "--state-dir",    state_dir,
+                                     "--listen",  "[::1]:0", "--ek-trust-dir", Trust()};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return RunCommand(argv);
   }
@@ -52,7 +53,8 @@ TEST_F(AuthorityStartTest, UninitializedStateDirIsRefusedAndLeftEmpty) {
   ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
   CommandResult r = Serve(dir);
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("tpmesh-authority init --state-dir " + dir), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("tpmesh-authority init --state-dir " + dir), std::string::npos)
+      << r.output;
   EXPECT_EQ(r.output.find("serving"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::is_empty(dir));
 }
@@ -132,8 +134,8 @@ TEST_F(AuthorityStartTest, MalformedTpmStructuresDoNotWriteToTheLog) {
   ASSERT_TRUE(ek.ok()) << ek.error().ToString();
   auto ak = tpm.CreateAk(attest::KeyAlg::kEccP256);
   ASSERT_TRUE(ak.ok()) << ak.error().ToString();
-  proto::EnrollStartRequest start{"probe-2", attest::KeyAlg::kEccP256, ek->ek_public, ek->ek_cert_der,
-                                  ek->intermediates, ak->public_area};
+  proto::EnrollStartRequest start{"probe-2",       attest::KeyAlg::kEccP256, ek->ek_public,
+                                  ek->ek_cert_der, ek->intermediates,        ak->public_area};
   auto sr = (*client)->Post("/v1/enroll/start", proto::ToJson(start));
   ASSERT_TRUE(sr.ok()) << sr.error().ToString();
   ASSERT_EQ(sr->status, 200) << sr->body;
@@ -143,7 +145,8 @@ TEST_F(AuthorityStartTest, MalformedTpmStructuresDoNotWriteToTheLog) {
   ASSERT_TRUE(secret.ok()) << secret.error().ToString();
   auto quote = tpm.Quote(*ak, challenge->pcr_selection, challenge->nonce);
   ASSERT_TRUE(quote.ok()) << quote.error().ToString();
-  Bytes& attest = quote->attest;  // magic(4) type(2) signer(2+n) extraData(2+n) clock(17) firmware(8) pcrSelect
+  Bytes& attest =
+      quote->attest;  // magic(4) type(2) signer(2+n) extraData(2+n) clock(17) firmware(8) pcrSelect
   size_t at = 6;
   for (int i = 0; i < 2; ++i) at += 2 + ((size_t{attest[at]} << 8) | attest[at + 1]);
   at += 17 + 8;

@@ -6,12 +6,13 @@
 // fails these tests; each must exit with its documented code and say on
 // stderr what failed.
 #include <arpa/inet.h>
-#include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <atomic>
 #include <chrono>
@@ -123,7 +124,7 @@ struct Outcome {
 
 // Runs a program with stderr captured apart from stdout.
 Outcome RunProgram(const std::string& err_path, const std::vector<std::string>& argv,
-               const std::vector<std::pair<std::string, std::string>>& env = {}) {
+                   const std::vector<std::pair<std::string, std::string>>& env = {}) {
   std::vector<std::string> sh = {"sh", "-c", "exec \"$0\" \"$@\" 2>\"$TPMESH_TEST_ERR\""};
   sh.insert(sh.end(), argv.begin(), argv.end());
   auto full_env = env;
@@ -171,7 +172,8 @@ class ClientExitTest : public ::testing::Test {
     ASSERT_TRUE(key.ok());
     auto csr = pki::MakeCsr(*key, "0123456789abcdef0123");
     ASSERT_TRUE(csr.ok());
-    auto cert = ca_->IssueNodeCert(*csr, "0123456789abcdef0123", SystemClock::Instance().Now() - age, lifetime);
+    auto cert = ca_->IssueNodeCert(*csr, "0123456789abcdef0123",
+                                   SystemClock::Instance().Now() - age, lifetime);
     ASSERT_TRUE(cert.ok()) << cert.error().ToString();
     proto::EnrollFinishResponse nj;
     nj.status = "active";
@@ -217,19 +219,19 @@ class ClientExitTest : public ::testing::Test {
                                            "--interface", "tpmxt0", "--uapi-dir", Path("no-uapi")});
   }
   Outcome ClientRenew(const std::string& dir) {
-    return RunProgram(Path("renew.err"), {Bin("tpmesh-client"), "renew", "--force", "--state-dir", dir,
-                                          "--tcti", tpm_->tcti()});
+    return RunProgram(Path("renew.err"), {Bin("tpmesh-client"), "renew", "--force", "--state-dir",
+                                          dir, "--tcti", tpm_->tcti()});
   }
   Outcome ClientEnroll(const std::string& url, const std::string& dir) {
-    return RunProgram(Path("enroll.err"),
-                      {Bin("tpmesh-client"), "enroll", "--authority", url, "--ca-fingerprint",
-                       ca_->Fingerprint(), "--hostname", "node-x", "--tcti", tpm_->tcti(),
-                       "--state-dir", dir},
-                      {{"TPMESH_TOKEN", "not-a-real-token"}});
+    return RunProgram(
+        Path("enroll.err"),
+        {Bin("tpmesh-client"), "enroll", "--authority", url, "--ca-fingerprint", ca_->Fingerprint(),
+         "--hostname", "node-x", "--tcti", tpm_->tcti(), "--state-dir", dir},
+        {{"TPMESH_TOKEN", "not-a-real-token"}});
   }
   Outcome Ctl(const std::string& url, const std::string& admin_dir) {
-    return RunProgram(Path("ctl.err"),
-                      {Bin("tpmeshctl"), "--authority", url, "--admin-dir", admin_dir, "nodes", "list"});
+    return RunProgram(Path("ctl.err"), {Bin("tpmeshctl"), "--authority", url, "--admin-dir",
+                                        admin_dir, "nodes", "list"});
   }
 
   std::unique_ptr<ScopedTempDir> work_;
@@ -238,10 +240,10 @@ class ClientExitTest : public ::testing::Test {
   std::unique_ptr<Swtpm> tpm_;
 };
 
-#define EXPECT_UNREACHABLE(r, prog)                                              \
-  do {                                                                           \
-    EXPECT_EQ((r).exit_code, kClientUnreachable) << Describe(r);                 \
-    EXPECT_NE((r).err.find(prog ": "), std::string::npos) << Describe(r);        \
+#define EXPECT_UNREACHABLE(r, prog)                                                     \
+  do {                                                                                  \
+    EXPECT_EQ((r).exit_code, kClientUnreachable) << Describe(r);                        \
+    EXPECT_NE((r).err.find(prog ": "), std::string::npos) << Describe(r);               \
     EXPECT_NE((r).err.find("authority_unreachable"), std::string::npos) << Describe(r); \
   } while (0)
 
@@ -278,9 +280,11 @@ TEST_P(DroppedConnections, CtlExitsOneNamingTheFailure) {
   EXPECT_GE(listener.accepted(), 3);
 }
 
-INSTANTIATE_TEST_SUITE_P(Drops, DroppedConnections, ::testing::Values(Drop::kAtOnce, Drop::kMidRequest),
+INSTANTIATE_TEST_SUITE_P(Drops, DroppedConnections,
+                         ::testing::Values(Drop::kAtOnce, Drop::kMidRequest),
                          [](const ::testing::TestParamInfo<Drop>& i) {
-                           return i.param == Drop::kAtOnce ? std::string("AtOnce") : std::string("MidRequest");
+                           return i.param == Drop::kAtOnce ? std::string("AtOnce")
+                                                           : std::string("MidRequest");
                          });
 
 // An expired node certificate is reported as such, without a connection
@@ -288,7 +292,8 @@ INSTANTIATE_TEST_SUITE_P(Drops, DroppedConnections, ::testing::Values(Drop::kAtO
 TEST_F(ClientExitTest, ExpiredCertificateHasItsOwnExitCode) {
   DroppingListener listener(Drop::kMidRequest, server_);
   const std::string dir = Path("node");
-  ASSERT_NO_FATAL_FAILURE(MakeNodeState(dir, listener.url(), std::chrono::hours(48), std::chrono::hours(24)));
+  ASSERT_NO_FATAL_FAILURE(
+      MakeNodeState(dir, listener.url(), std::chrono::hours(48), std::chrono::hours(24)));
   ASSERT_NO_FATAL_FAILURE(StartTpm(dir));
   Outcome status = ClientStatus(dir);
   EXPECT_EQ(status.exit_code, kClientCertInvalid) << Describe(status);
@@ -321,7 +326,8 @@ TEST_F(ClientExitTest, NotEnrolledAndCorruptStateHaveTheirExitCode) {
 }
 
 TEST_F(ClientExitTest, UsageErrorsExitTwo) {
-  Outcome missing = RunProgram(Path("usage.err"), {Bin("tpmesh-client"), "enroll", "--hostname", "x"});
+  Outcome missing =
+      RunProgram(Path("usage.err"), {Bin("tpmesh-client"), "enroll", "--hostname", "x"});
   EXPECT_EQ(missing.exit_code, kClientUsage) << Describe(missing);
   EXPECT_NE(missing.err.find("--authority"), std::string::npos) << Describe(missing);
   Outcome unknown = RunProgram(Path("usage.err"), {Bin("tpmesh-client"), "frobnicate"});
@@ -338,11 +344,12 @@ TEST_F(ClientExitTest, UsageErrorsExitTwo) {
 // Two token sources are a usage error naming both; nothing is contacted.
 TEST_F(ClientExitTest, TwoTokenSourcesAreAUsageError) {
   ASSERT_NO_FATAL_FAILURE(Write(Path("token"), "tok-from-file\n"));
-  Outcome r = RunProgram(Path("tok.err"),
-                     {Bin("tpmesh-client"), "enroll", "--authority", "https://127.0.0.1:1",
-                      "--ca-fingerprint", "00", "--hostname", "node-x", "--tcti", "swtpm:port=1",
-                      "--state-dir", Path("tokdir"), "--token-file", Path("token")},
-                     {{"TPMESH_TOKEN", "tok-from-env"}});
+  Outcome r =
+      RunProgram(Path("tok.err"),
+                 {Bin("tpmesh-client"), "enroll", "--authority", "https://127.0.0.1:1",
+                  "--ca-fingerprint", "00", "--hostname", "node-x", "--tcti", "swtpm:port=1",
+                  "--state-dir", Path("tokdir"), "--token-file", Path("token")},
+                 {{"TPMESH_TOKEN", "tok-from-env"}});
   EXPECT_EQ(r.exit_code, kClientUsage) << Describe(r);
   EXPECT_NE(r.err.find("--token-file"), std::string::npos) << Describe(r);
   EXPECT_NE(r.err.find("TPMESH_TOKEN"), std::string::npos) << Describe(r);

@@ -5,10 +5,11 @@
 // the same files it says so and backs off instead. In-process RunDaemon
 // against a fake authority (net::StartServer on 127.0.0.1, which accepts
 // only the newest certificate) and a fake UAPI socket; real TLS and threads.
-#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
@@ -61,8 +62,9 @@ class Events {
 
  private:
   int CountLocked(const std::string& text) const {
-    return static_cast<int>(std::count_if(lines_.begin(), lines_.end(),
-                                          [&](const std::string& l) { return l.find(text) != std::string::npos; }));
+    return static_cast<int>(std::count_if(lines_.begin(), lines_.end(), [&](const std::string& l) {
+      return l.find(text) != std::string::npos;
+    }));
   }
   std::mutex mu_;
   std::condition_variable cv_;
@@ -115,7 +117,9 @@ class FakeUapi {
 class FakeLink : public LinkConfigurator {
  public:
   Status Ensure(const std::string&) override { return OkStatus(); }
-  Status Configure(const std::string&, const std::string&, const std::string&, int) override { return OkStatus(); }
+  Status Configure(const std::string&, const std::string&, const std::string&, int) override {
+    return OkStatus();
+  }
   Status TearDown(const std::string&) override { return OkStatus(); }
 };
 
@@ -139,9 +143,8 @@ class DaemonReloadTest : public ::testing::Test {
     so.key_pem = server_cert->key_pem;
     so.client_ca_pem = ca_->cert_pem();
     so.worker_threads = 4;
-    auto server = net::StartServer(so, [this](const net::HttpRequest& r, const net::Caller& c) {
-      return Answer(r, c);
-    });
+    auto server = net::StartServer(
+        so, [this](const net::HttpRequest& r, const net::Caller& c) { return Answer(r, c); });
     ASSERT_TRUE(server.ok()) << server.error().ToString();
     server_ = std::move(*server);
     state_ = tmp_.path() + "/state";
@@ -235,7 +238,8 @@ TEST_F(DaemonReloadTest, SupersededCertificateReloadsTheReenrolledState) {
   o.max_backoff_seconds = 2;
   StopSignal stop;
   Status result = OkStatus();
-  std::thread daemon([&] { result = RunDaemon(o, link, stop, [&](const std::string& l) { log.Add(l); }); });
+  std::thread daemon(
+      [&] { result = RunDaemon(o, link, stop, [&](const std::string& l) { log.Add(l); }); });
 
   // The same files: said so, and backed off (no reload loop).
   const bool same_seen = log.WaitFor("holds the same node certificate");
@@ -256,7 +260,8 @@ TEST_F(DaemonReloadTest, SupersededCertificateReloadsTheReenrolledState) {
   EXPECT_TRUE(served) << "the daemon never used the new certificate:\n" << log.Dump();
   EXPECT_GE(sets.Count("private_key=" + HexEncode(new_wg.private_key.view())), 1) << sets.Dump();
   EXPECT_EQ(sets.Count("private_key=" + HexEncode(old_wg.private_key.view())), 0) << sets.Dump();
-  EXPECT_GE(log.Count("set the new WireGuard key " + Base64Encode(new_wg.public_key)), 1) << log.Dump();
+  EXPECT_GE(log.Count("set the new WireGuard key " + Base64Encode(new_wg.public_key)), 1)
+      << log.Dump();
   EXPECT_GE(log.Count("reconnecting"), 1) << log.Dump();
   // Every "same files" round was followed by a backoff, not an instant retry.
   const auto lines = log.Lines();

@@ -1,10 +1,13 @@
 // Attested enrollment end to end: real tpmesh-authority and tpmesh-client
 // processes, real swtpms (manufactured with EK certificates from a CA that
 // the authority trusts), the admin API over mutual TLS.
+#include "tpmesh/proto/enroll.h"
+
 #include <arpa/inet.h>
-#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
@@ -18,7 +21,6 @@
 
 #include "tests/support/authority_proc.h"
 #include "tests/support/swtpm.h"
-#include "tpmesh/proto/enroll.h"
 
 namespace tpmesh::testing {
 namespace {
@@ -137,8 +139,13 @@ class EnrollTest : public ::testing::Test {
   }
 
   CommandResult Enroll(const Host& h, std::optional<std::string> token, bool force = false) {
-    return RunEnroll(*auth_, EnrollArgs{h.name, h.tpm->tcti(), h.state_dir, std::move(token),
-                                        force, {"[2001:db8::" + h.name.substr(h.name.rfind('-') + 1) + "]:51820"}});
+    return RunEnroll(
+        *auth_, EnrollArgs{h.name,
+                           h.tpm->tcti(),
+                           h.state_dir,
+                           std::move(token),
+                           force,
+                           {"[2001:db8::" + h.name.substr(h.name.rfind('-') + 1) + "]:51820"}});
   }
 
   static proto::EnrollFinishResponse NodeJson(const Host& h) {
@@ -183,7 +190,8 @@ class EnrollTest : public ::testing::Test {
   std::string IntegrityCheck() {
     CommandResult r = RunCommand({"sqlite3", auth_->db_path(), "PRAGMA integrity_check;"});
     if (r.exit_code != 0) return "sqlite3 exited " + std::to_string(r.exit_code) + ": " + r.output;
-    while (!r.output.empty() && (r.output.back() == '\n' || r.output.back() == '\r')) r.output.pop_back();
+    while (!r.output.empty() && (r.output.back() == '\n' || r.output.back() == '\r'))
+      r.output.pop_back();
     return r.output;
   }
 
@@ -216,7 +224,8 @@ class EnrollTest : public ::testing::Test {
   bool release_ = false;
 };
 
-#define ASSERT_ENROLLED(r) ASSERT_EQ((r).exit_code, 0) << (r).output << "\nauthority log:\n" << auth_->log()
+#define ASSERT_ENROLLED(r) \
+  ASSERT_EQ((r).exit_code, 0) << (r).output << "\nauthority log:\n" << auth_->log()
 
 // 1. Three nodes with tokens: distinct /64s, state dirs, generation; a
 //    second run without --force is a no-op.
@@ -505,7 +514,8 @@ TEST_F(EnrollTest, AuthorityCrashDuringBurstIsRecoverable) {
 
   int succeeded = 0;
   for (const auto& r : results) succeeded += r.exit_code == 0;
-  std::printf("[ crash    ] %d of %d enrollments reported success before the kill\n", succeeded, kN);
+  std::printf("[ crash    ] %d of %d enrollments reported success before the kill\n", succeeded,
+              kN);
   EXPECT_LT(succeeded, kN) << "the kill hit no enrollment in flight";
   // Crash consistency, read by an independent SQLite (replays the WAL).
   EXPECT_EQ(IntegrityCheck(), "ok");

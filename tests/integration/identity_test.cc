@@ -41,10 +41,18 @@ class IdentityTest : public ::testing::Test {
   std::string Dir(int host) const { return work_->path() + "/host-" + std::to_string(host); }
 
   CommandResult Enroll(int host, bool force, bool with_token = true) {
-    std::vector<std::string> argv = {BinDir() + "/tpmesh-client", "enroll", "--authority", auth_->url(),
-                                     "--ca-fingerprint", auth_->fingerprint(), "--hostname",
-                                     "host-" + std::to_string(host), "--tcti", tpms_[host]->tcti(),
-                                     "--state-dir", Dir(host)};
+    std::vector<std::string> argv = {BinDir() + "/tpmesh-client",
+                                     "enroll",
+                                     "--authority",
+                                     auth_->url(),
+                                     "--ca-fingerprint",
+                                     auth_->fingerprint(),
+                                     "--hostname",
+                                     "host-" + std::to_string(host),
+                                     "--tcti",
+                                     tpms_[host]->tcti(),
+                                     "--state-dir",
+                                     Dir(host)};
     if (force) argv.push_back("--force");
     std::vector<std::pair<std::string, std::string>> env;
     if (with_token) {
@@ -83,7 +91,8 @@ class IdentityTest : public ::testing::Test {
   std::unique_ptr<AuthorityProcess> auth_;
 };
 
-#define ASSERT_OK_RUN(r) ASSERT_EQ((r).exit_code, 0) << (r).output << "\nauthority log:\n" << auth_->log()
+#define ASSERT_OK_RUN(r) \
+  ASSERT_EQ((r).exit_code, 0) << (r).output << "\nauthority log:\n" << auth_->log()
 
 // Hole 1: a saved node certificate and key are refused after revoke,
 // restore and re-enrollment (before: accepted until they expired).

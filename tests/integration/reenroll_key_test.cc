@@ -4,9 +4,10 @@
 // the new one; a first enrollment keeps an existing wg.key. The token comes
 // from --token-file or TPMESH_TOKEN, never the command line. Real
 // tpmesh-authority and tpmesh-client processes, a real swtpm.
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 #include <sodium.h>
-#include <sys/stat.h>
 
 #include <filesystem>
 #include <string>
@@ -54,7 +55,8 @@ class ReenrollKeyTest : public ::testing::Test {
     auto t = Swtpm::Start();
     ASSERT_TRUE(t.ok()) << t.error().ToString();
     tpm_ = std::move(*t);
-    auto a = AuthorityProcess::Start(AuthorityOptions{{tpm_->ca_root_pem(), tpm_->ca_intermediate_pem()}});
+    auto a = AuthorityProcess::Start(
+        AuthorityOptions{{tpm_->ca_root_pem(), tpm_->ca_intermediate_pem()}});
     ASSERT_TRUE(a.ok()) << a.error().ToString();
     auth_ = std::move(*a);
     dir_ = work_->path() + "/node";
@@ -64,9 +66,18 @@ class ReenrollKeyTest : public ::testing::Test {
 
   // tpmesh-client enroll with the token from a file, the environment, or none.
   CommandResult Enroll(bool force, const std::string& token_file, const std::string& env_token) {
-    std::vector<std::string> argv = {BinDir() + "/tpmesh-client", "enroll", "--authority", auth_->url(),
-                                     "--ca-fingerprint", auth_->fingerprint(), "--hostname", "node-1",
-                                     "--tcti", tpm_->tcti(), "--state-dir", dir_};
+    std::vector<std::string> argv = {BinDir() + "/tpmesh-client",
+                                     "enroll",
+                                     "--authority",
+                                     auth_->url(),
+                                     "--ca-fingerprint",
+                                     auth_->fingerprint(),
+                                     "--hostname",
+                                     "node-1",
+                                     "--tcti",
+                                     tpm_->tcti(),
+                                     "--state-dir",
+                                     dir_};
     if (force) argv.push_back("--force");
     if (!token_file.empty()) {
       argv.push_back("--token-file");
@@ -95,7 +106,8 @@ class ReenrollKeyTest : public ::testing::Test {
   std::string AuthorityKey(const std::string& id) {
     auto r = auth_->AdminGet("/v1/admin/nodes/" + id);
     EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->raw : r.error().ToString());
-    return r.ok() && r->body.contains("wg_public_key") ? r->body["wg_public_key"].get<std::string>() : "";
+    return r.ok() && r->body.contains("wg_public_key") ? r->body["wg_public_key"].get<std::string>()
+                                                       : "";
   }
 
   std::string NodeId() {
@@ -110,7 +122,8 @@ class ReenrollKeyTest : public ::testing::Test {
   std::string dir_;
 };
 
-#define ASSERT_OK_RUN(r) ASSERT_EQ((r).exit_code, 0) << (r).output << "\nauthority log:\n" << auth_->log()
+#define ASSERT_OK_RUN(r) \
+  ASSERT_EQ((r).exit_code, 0) << (r).output << "\nauthority log:\n" << auth_->log()
 
 TEST_F(ReenrollKeyTest, ForcedReenrollmentMakesNewKeysAndKeepsTheOldOnesOnFailure) {
   // A first enrollment keeps the wg.key it finds (an earlier attempt's).
@@ -147,7 +160,8 @@ TEST_F(ReenrollKeyTest, ForcedReenrollmentMakesNewKeysAndKeepsTheOldOnesOnFailur
   EXPECT_EQ(refused.exit_code, 4) << refused.output;  // documented: node revoked
   EXPECT_NE(refused.output.find("node_revoked"), std::string::npos) << refused.output;
   EXPECT_EQ(Text(File("wg.key")), wg2) << "a failed enrollment replaced wg.key";
-  EXPECT_FALSE(std::filesystem::exists(File("wg.key.new"))) << "a failed enrollment left wg.key.new";
+  EXPECT_FALSE(std::filesystem::exists(File("wg.key.new")))
+      << "a failed enrollment left wg.key.new";
 
   // 3. Restored: back with a key it never had, the token from TPMESH_TOKEN.
   auto restore = auth_->AdminPost("/v1/admin/nodes/" + id + "/restore", {{"reason", "test"}});

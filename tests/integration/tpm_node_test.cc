@@ -3,13 +3,14 @@
 // tpm2-tools' software MakeCredential, error paths, and handle hygiene
 // (TransientHandleCount() == 0 after every call). Each test gets its own
 // freshly manufactured swtpm.
+#include <signal.h>
+
 #include <gtest/gtest.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
-#include <signal.h>
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_tctildr.h>
@@ -34,15 +35,15 @@ using testing::Swtpm;
 
 #define NODE_ASSERT_OK_AND_ASSIGN(lhs, expr) \
   NODE_ASSIGN_IMPL_(TPMESH_CONCAT_(node_r_, __LINE__), lhs, expr)
-#define NODE_ASSIGN_IMPL_(tmp, lhs, expr)           \
-  auto tmp = (expr);                                \
+#define NODE_ASSIGN_IMPL_(tmp, lhs, expr)          \
+  auto tmp = (expr);                               \
   ASSERT_TRUE(tmp.ok()) << tmp.error().ToString(); \
   lhs = std::move(tmp).value()
 
-#define EXPECT_NO_HANDLES(tpm)                                       \
-  do {                                                               \
-    auto n_ = (tpm)->TransientHandleCount();                         \
-    ASSERT_TRUE(n_.ok()) << n_.error().ToString();                   \
+#define EXPECT_NO_HANDLES(tpm)                                      \
+  do {                                                              \
+    auto n_ = (tpm)->TransientHandleCount();                        \
+    ASSERT_TRUE(n_.ok()) << n_.error().ToString();                  \
     EXPECT_EQ(*n_, 0u) << "transient objects/sessions left behind"; \
   } while (0)
 
@@ -98,9 +99,9 @@ CertKey KeyOfCert(const Bytes& der) {
   } else {
     char group[64] = {};
     size_t len = 0;
-    EXPECT_EQ(EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group,
-                                             sizeof(group), &len),
-              1);
+    EXPECT_EQ(
+        EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), &len),
+        1);
     out.type = group;
     out.material.resize(200);
     EXPECT_EQ(EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, out.material.data(),
@@ -194,9 +195,8 @@ void ExpectEkMatchesCert(const EkBundle& ek) {
   EXPECT_EQ(area.nameAlg, TPM2_ALG_SHA256);
   EXPECT_EQ(area.objectAttributes,
             static_cast<TPMA_OBJECT>(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                                     TPMA_OBJECT_SENSITIVEDATAORIGIN |
-                                     TPMA_OBJECT_ADMINWITHPOLICY | TPMA_OBJECT_RESTRICTED |
-                                     TPMA_OBJECT_DECRYPT));
+                                     TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_ADMINWITHPOLICY |
+                                     TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT));
   EXPECT_EQ(HexEncode(ByteView(area.authPolicy.buffer, area.authPolicy.size)),
             "837197674484b3f81a90cc8d46a5d724fd52d76e06520b64f2a1da1b331469aa");
   ASSERT_TRUE(ek.ek_cert_der.has_value()) << "no EK certificate in NV";
@@ -259,7 +259,7 @@ TEST_F(TpmNodeTest, NvChainIsReadInChunksAndSplit) {
   chain.insert(chain.end(), second.begin(), second.end());
   ASSERT_LT(chain.size(), 1990u);
   chain.resize(2000, 0xff);  // erased flash; the TPM's NV index limit is 2048
-  tpm_.reset();  // swtpm serves one client at a time
+  tpm_.reset();              // swtpm serves one client at a time
   auto written = swtpm_->WriteNvIndex(0x01c00123, chain);
   ASSERT_TRUE(written.ok()) << written.error().ToString();
   Reopen();
@@ -318,8 +318,7 @@ TEST_P(TpmNodeAkTest, AkIsRestrictedSigningAndSurvivesRestart) {
   EXPECT_NO_HANDLES(tpm_);
 }
 
-INSTANTIATE_TEST_SUITE_P(Algs, TpmNodeAkTest,
-                         ::testing::Values(KeyAlg::kEccP256, KeyAlg::kRsa2048),
+INSTANTIATE_TEST_SUITE_P(Algs, TpmNodeAkTest, ::testing::Values(KeyAlg::kEccP256, KeyAlg::kRsa2048),
                          [](const auto& param_info) {
                            return param_info.param == KeyAlg::kRsa2048 ? "Rsa2048" : "EccP256";
                          });
@@ -359,8 +358,8 @@ TEST_F(TpmNodeTest, QuoteStructureNonceAndPcrDigest) {
 }
 
 TEST_F(TpmNodeTest, ExtendPcrChangesOnlyThatPcr) {
-  const PcrSelection all = Sha256Pcrs({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-                                       17, 18, 19, 20, 21, 22, 23});
+  const PcrSelection all = Sha256Pcrs(
+      {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23});
   NODE_ASSERT_OK_AND_ASSIGN(PcrValues before, tpm_->ReadPcrs(all));
   ASSERT_EQ(before.size(), 24u);
   const Bytes digest = Sha256(AsView("measured thing"));
@@ -481,10 +480,10 @@ TEST_F(TpmNodeTest, TransientHandleCountSeesLeakedObjectsAndSessions) {
     TPMT_SYM_DEF sym{};
     sym.algorithm = TPM2_ALG_NULL;
     ESYS_TR hmac = ESYS_TR_NONE, policy = ESYS_TR_NONE, key = ESYS_TR_NONE;
-    EXPECT_EQ(Esys_StartAuthSession(ctx, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                    ESYS_TR_NONE, nullptr, TPM2_SE_HMAC, &sym, TPM2_ALG_SHA256,
-                                    &hmac),
-              TSS2_RC_SUCCESS);
+    EXPECT_EQ(
+        Esys_StartAuthSession(ctx, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                              ESYS_TR_NONE, nullptr, TPM2_SE_HMAC, &sym, TPM2_ALG_SHA256, &hmac),
+        TSS2_RC_SUCCESS);
     EXPECT_EQ(Esys_StartAuthSession(ctx, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
                                     ESYS_TR_NONE, nullptr, TPM2_SE_POLICY, &sym, TPM2_ALG_SHA256,
                                     &policy),
@@ -494,15 +493,15 @@ TEST_F(TpmNodeTest, TransientHandleCountSeesLeakedObjectsAndSessions) {
     tmpl.publicArea.type = TPM2_ALG_KEYEDHASH;
     tmpl.publicArea.nameAlg = TPM2_ALG_SHA256;
     tmpl.publicArea.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                                       TPMA_OBJECT_SENSITIVEDATAORIGIN |
-                                       TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT;
+                                       TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
+                                       TPMA_OBJECT_SIGN_ENCRYPT;
     tmpl.publicArea.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_HMAC;
     tmpl.publicArea.parameters.keyedHashDetail.scheme.details.hmac.hashAlg = TPM2_ALG_SHA256;
     TPM2B_DATA outside{};
     TPML_PCR_SELECTION pcrs{};
-    EXPECT_EQ(Esys_CreatePrimary(ctx, ESYS_TR_RH_NULL, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                                 ESYS_TR_NONE, &sensitive, &tmpl, &outside, &pcrs, &key, nullptr,
-                                 nullptr, nullptr, nullptr),
+    EXPECT_EQ(Esys_CreatePrimary(ctx, ESYS_TR_RH_NULL, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                                 &sensitive, &tmpl, &outside, &pcrs, &key, nullptr, nullptr,
+                                 nullptr, nullptr),
               TSS2_RC_SUCCESS);
     Esys_Finalize(&ctx);  // forgets the handles; the TPM keeps them
     Tss2_TctiLdr_Finalize(&tcti);
@@ -515,7 +514,8 @@ TEST_F(TpmNodeTest, TransientHandleCountSeesLeakedObjectsAndSessions) {
 TEST_F(TpmNodeTest, DeadTpmIsUnavailable) {
   // The TCTI writes to a socket whose peer is gone: a library must not be
   // killed by SIGPIPE, but the process disposition is the program's choice.
-  struct sigaction old{}, ign{};
+  struct sigaction old {
+  }, ign{};
   ign.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &ign, &old);
   ASSERT_TRUE(swtpm_->Stop().ok());

@@ -9,13 +9,14 @@
 // in destructors, so failed assertions leave nothing behind. Interface names
 // are random (the UAPI socket path /var/run/wireguard/<if>.sock is global).
 #include <fcntl.h>
-#include <gtest/gtest.h>
 #include <signal.h>
-#include <sodium.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <sodium.h>
 
 #include <algorithm>
 #include <chrono>
@@ -128,7 +129,7 @@ class WireguardGo {
   bool WaitReady(std::string& why) {
     const std::string sock = "/var/run/wireguard/" + ifname_ + ".sock";
     for (int i = 0; i < 100; ++i) {
-      struct stat st{};
+      struct stat st {};
       if (stat(sock.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) return true;
       int status = 0;
       if (waitpid(pid_, &status, WNOHANG) == pid_) {
@@ -310,7 +311,7 @@ TEST_F(WgDeviceE2e, PingOverTunnelBetweenNamespaces) {
   Netns na, nb;
   ASSERT_TRUE(na.ok() && nb.ok());
   Sh({"ip", "-n", na.name(), "link", "add", "veth0", "type", "veth", "peer", "name", "veth1",
-       "netns", nb.name()});
+      "netns", nb.name()});
   Sh({"ip", "-n", na.name(), "addr", "add", "fd00:a::1/64", "dev", "veth0", "nodad"});
   Sh({"ip", "-n", nb.name(), "addr", "add", "fd00:a::2/64", "dev", "veth1", "nodad"});
   Sh({"ip", "-n", na.name(), "link", "set", "veth0", "up"});
@@ -346,9 +347,10 @@ TEST_F(WgDeviceE2e, PingOverTunnelBetweenNamespaces) {
   Sh({"ip", "-n", nb.name(), "link", "set", wb.ifname(), "up"});
   ASSERT_FALSE(HasFailure());
 
-  CommandResult ping = RunCommand({"ip", "netns", "exec", na.name(), "ping", "-6", "-c", "3",
-                                   "-i", "0.2", "-w", "10", "fd00:b::2"});
-  EXPECT_EQ(ping.exit_code, 0) << ping.output << "\nA log:\n" << wa.Log() << "\nB log:\n"
+  CommandResult ping = RunCommand({"ip", "netns", "exec", na.name(), "ping", "-6", "-c", "3", "-i",
+                                   "0.2", "-w", "10", "fd00:b::2"});
+  EXPECT_EQ(ping.exit_code, 0) << ping.output << "\nA log:\n"
+                               << wa.Log() << "\nB log:\n"
                                << wb.Log();
 
   // The handshake and traffic show in get's stats.

@@ -11,6 +11,17 @@
 namespace tpmesh::testing {
 
 inline const net::Caller kAnon{};
+
+// A request as the HTTPS server hands it to the handler, from 192.0.2.1.
+inline net::HttpRequest MakeRequest(const std::string& method, const std::string& path,
+                                    const std::string& body) {
+  net::HttpRequest req;
+  req.method = method;
+  req.path = path;
+  req.body = body;
+  req.remote_addr = "192.0.2.1";
+  return req;
+}
 inline const net::Caller kAdmin{net::Caller::Kind::kAdmin, "root", ""};
 
 // A node caller as the TLS server builds it from the node's certificate:

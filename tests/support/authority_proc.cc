@@ -92,7 +92,8 @@ std::string BinDir() {
 Result<std::unique_ptr<ScopedTempDir>> ScopedTempDir::Make(const std::string& prefix) {
   std::unique_ptr<ScopedTempDir> d(new ScopedTempDir());
   std::string tmpl = "/tmp/" + prefix + "XXXXXX";
-  if (mkdtemp(tmpl.data()) == nullptr) return FixtureError(std::string("mkdtemp: ") + strerror(errno));
+  if (mkdtemp(tmpl.data()) == nullptr)
+    return FixtureError(std::string("mkdtemp: ") + strerror(errno));
   d->path_ = tmpl;
   const std::string pid_text = std::to_string(getpid());
   TPMESH_RETURN_IF_ERROR(WriteFileBytes(d->path_ + "/owner.pid", AsView(pid_text)));
@@ -145,8 +146,14 @@ std::string AuthorityProcess::log() const {
 }
 
 Status AuthorityProcess::Serve() {
-  std::vector<std::string> args = {Program("tpmesh-authority"), "serve", "--state-dir", state_dir_,
-                                   "--listen", "[::1]:0", "--ek-trust-dir", trust_dir_};
+  std::vector<std::string> args = {Program("tpmesh-authority"),
+                                   "serve",
+                                   "--state-dir",
+                                   state_dir_,
+                                   "--listen",
+                                   "[::1]:0",
+                                   "--ek-trust-dir",
+                                   trust_dir_};
   if (options_.dev_mode) args.push_back("--dev");
   if (options_.approval_queue) args.push_back("--approval-queue");
   // Everything the child touches is prepared before fork.
@@ -242,7 +249,8 @@ Result<AdminResponse> AuthorityProcess::Admin(const std::string& method, const s
   TPMESH_ASSIGN_OR_RETURN(std::string ca, ReadText(state_dir_ + "/ca.crt"));
   TPMESH_ASSIGN_OR_RETURN(std::string cert, ReadText(state_dir_ + "/admin.crt"));
   TPMESH_ASSIGN_OR_RETURN(std::string key, ReadText(state_dir_ + "/admin.key"));
-  TPMESH_ASSIGN_OR_RETURN(auto client, net::MakeClient(net::ClientOptions{url(), ca, cert, key, 30}));
+  TPMESH_ASSIGN_OR_RETURN(auto client,
+                          net::MakeClient(net::ClientOptions{url(), ca, cert, key, 30}));
   Result<net::ClientResponse> r = method == "GET"    ? client->Get(path)
                                   : method == "POST" ? client->Post(path, body)
                                                      : client->Delete(path);
@@ -270,8 +278,8 @@ Result<AdminResponse> AuthorityProcess::AdminDelete(const std::string& path) con
 
 Result<std::string> AuthorityProcess::CreateToken(int ttl_seconds,
                                                   const std::string& comment) const {
-  TPMESH_ASSIGN_OR_RETURN(auto r, AdminPost("/v1/admin/tokens",
-                                            {{"ttl_seconds", ttl_seconds}, {"comment", comment}}));
+  TPMESH_ASSIGN_OR_RETURN(
+      auto r, AdminPost("/v1/admin/tokens", {{"ttl_seconds", ttl_seconds}, {"comment", comment}}));
   if (r.status != 201 || !r.body.is_object() || !r.body.contains("token") ||
       !r.body["token"].is_string()) {
     return FixtureError("POST /v1/admin/tokens: HTTP " + std::to_string(r.status) + ": " + r.raw);
@@ -288,12 +296,18 @@ Result<nlohmann::json> AuthorityProcess::Nodes() const {
 }
 
 CommandResult RunEnroll(const AuthorityProcess& authority, const EnrollArgs& args) {
-  std::vector<std::string> argv = {Program("tpmesh-client"), "enroll",
-                                   "--authority", authority.url(),
-                                   "--ca-fingerprint", authority.fingerprint(),
-                                   "--hostname", args.hostname,
-                                   "--tcti", args.tcti,
-                                   "--state-dir", args.state_dir};
+  std::vector<std::string> argv = {Program("tpmesh-client"),
+                                   "enroll",
+                                   "--authority",
+                                   authority.url(),
+                                   "--ca-fingerprint",
+                                   authority.fingerprint(),
+                                   "--hostname",
+                                   args.hostname,
+                                   "--tcti",
+                                   args.tcti,
+                                   "--state-dir",
+                                   args.state_dir};
   if (args.token) {
     argv.push_back("--token");
     argv.push_back(*args.token);

@@ -13,7 +13,8 @@
 // PEMs into <dir>/ek-trust, and starts `tpmesh-authority serve --listen
 // [::1]:0 --dev` (no --dev when dev_mode is off) as a child in its own
 // process group (stdout+stderr to <dir>/authority.log). It returns once
-// the child printed the port it serves on. Programs are found in $TPMESH_BIN_DIR (ctest sets it to build/bin).
+// the child printed the port it serves on. Programs are found in $TPMESH_BIN_DIR (ctest sets it to
+// build/bin).
 //
 // The destructor SIGKILLs the process group, reaps the child and removes the
 // temp dir, so nothing is left behind when an assertion fails. The child also
@@ -25,12 +26,12 @@
 
 #include <sys/types.h>
 
+#include <nlohmann/json.hpp>
+
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "tests/support/swtpm.h"
 #include "tpmesh/common/result.h"

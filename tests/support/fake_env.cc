@@ -13,4 +13,41 @@ void FakeRandom::Fill(std::span<uint8_t> out) {
   }
 }
 
+MonotonicClock::Instant FakeMonotonicClock::Now() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  // An arbitrary, fixed origin: only differences mean anything.
+  return Instant(std::chrono::hours(1000) + elapsed_);
+}
+
+void FakeMonotonicClock::SleepFor(std::chrono::nanoseconds d, Wakeup& wake) {
+  if (wake.notified()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  sleeps_.push_back(d);
+  AdvanceLocked(d);
+}
+
+void FakeMonotonicClock::Advance(std::chrono::nanoseconds d) {
+  std::lock_guard<std::mutex> lock(mu_);
+  AdvanceLocked(d);
+}
+
+void FakeMonotonicClock::AdvanceLocked(std::chrono::nanoseconds d) {
+  if (d.count() <= 0) return;
+  using std::chrono::duration_cast;
+  using std::chrono::seconds;
+  const int64_t before = duration_cast<seconds>(elapsed_).count();
+  elapsed_ += d;
+  if (wall_ != nullptr) wall_->Advance(duration_cast<seconds>(elapsed_).count() - before);
+}
+
+std::vector<std::chrono::nanoseconds> FakeMonotonicClock::sleeps() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return sleeps_;
+}
+
+void FakeMonotonicClock::ClearSleeps() {
+  std::lock_guard<std::mutex> lock(mu_);
+  sleeps_.clear();
+}
+
 }  // namespace tpmesh::testing

@@ -54,8 +54,7 @@ Status UnmarshalExact(Fn fn, ByteView data, T* out, const std::string& what) {
                              " bytes)");
   }
   if (off != data.size()) {
-    return attest::Malformed(what + ": " + std::to_string(data.size() - off) +
-                             " trailing bytes");
+    return attest::Malformed(what + ": " + std::to_string(data.size() - off) + " trailing bytes");
   }
   return OkStatus();
 }
@@ -222,8 +221,8 @@ Result<SecretBytes> EccSeed(EVP_PKEY* ek, const attest::TpmPublic& pub, const EV
   if (EVP_PKEY_derive(ctx.get(), z.data(), &zlen) != 1 || zlen != 32) {
     return ossl::CryptoError("ECDH");
   }
-  return attest::KDFe(pub.name_alg, z.view(), "IDENTITY", ByteView(point.x.buffer, 32),
-                      pub.ecc_x, 8 * static_cast<size_t>(EVP_MD_get_size(md)));
+  return attest::KDFe(pub.name_alg, z.view(), "IDENTITY", ByteView(point.x.buffer, 32), pub.ecc_x,
+                      8 * static_cast<size_t>(EVP_MD_get_size(md)));
 }
 
 Result<SecretBytes> AesCfbDecrypt(ByteView key, ByteView enc) {
@@ -260,7 +259,7 @@ Result<attest::PcrSelection> Sha256Selection(const attest::PcrSelection& selecti
 }  // namespace
 
 struct SoftTpm::LoadedAk {
-  attest::UniquePkey key;
+  ossl::Pkey key;
   Bytes name;
   uint16_t scheme = attest::kAlgNull;
   uint16_t hash = attest::kAlgNull;
@@ -326,14 +325,13 @@ Result<Bytes> SoftTpm::EkSha256(KeyAlg alg) {
 
 Result<attest::AkBlob> SoftTpm::CreateAk(KeyAlg alg) {
   const bool ecc = alg == KeyAlg::kEccP256;
-  TPMESH_ASSIGN_OR_RETURN(attest::UniquePkey key,
-                          ecc ? GenerateEcKey("P-256") : GenerateRsaKey(2048));
+  TPMESH_ASSIGN_OR_RETURN(ossl::Pkey key, ecc ? GenerateEcKey("P-256") : GenerateRsaKey(2048));
   attest::AkBlob blob;
   blob.alg = alg;
   TPMESH_ASSIGN_OR_RETURN(
       blob.public_area,
-      MakeTpmPublic(key.get(), AkParams(ecc ? attest::kAlgEcdsa : attest::kAlgRsassa,
-                                        attest::kAlgSha256)));
+      MakeTpmPublic(key.get(),
+                    AkParams(ecc ? attest::kAlgEcdsa : attest::kAlgRsassa, attest::kAlgSha256)));
   unsigned char* der = nullptr;
   const int len = i2d_PrivateKey(key.get(), &der);
   if (len <= 0) return ossl::CryptoError("AK private key DER");
@@ -354,8 +352,9 @@ Result<std::shared_ptr<const SoftTpm::LoadedAk>> SoftTpm::LoadAk(const attest::A
   if (!pub.ok()) return attest::Malformed("ak.public_area: " + pub.error().message);
   const uint16_t want = ak.alg == KeyAlg::kRsa2048 ? attest::kAlgRsa : attest::kAlgEcc;
   if (pub->type != want) {
-    return attest::Malformed(std::string("ak.public_area: key type does not match the blob's alg ") +
-                             attest::KeyAlgName(ak.alg));
+    return attest::Malformed(
+        std::string("ak.public_area: key type does not match the blob's alg ") +
+        attest::KeyAlgName(ak.alg));
   }
   if ((pub->attributes & (attest::kAttrRestricted | attest::kAttrSign)) !=
       (attest::kAttrRestricted | attest::kAttrSign)) {
@@ -373,7 +372,7 @@ Result<std::shared_ptr<const SoftTpm::LoadedAk>> SoftTpm::LoadAk(const attest::A
     return AkInvalid("ak.private_area is not a SoftTpm private key");
   }
   out.key.reset(raw);
-  TPMESH_ASSIGN_OR_RETURN(attest::UniquePkey pub_key, pub->ToPkey());
+  TPMESH_ASSIGN_OR_RETURN(ossl::Pkey pub_key, pub->ToPkey());
   if (EVP_PKEY_eq(pub_key.get(), out.key.get()) != 1) {
     ERR_clear_error();
     return AkInvalid("private and public areas do not match");
@@ -411,8 +410,7 @@ Result<SecretBytes> SoftTpm::ActivateCredential(const attest::AkBlob& ak, KeyAlg
   // TPM2B_ID_OBJECT.credential = TPM2B_DIGEST(outerHMAC) || encIdentity.
   TPM2B_DIGEST integrity{};
   size_t off = 0;
-  if (Tss2_MU_TPM2B_DIGEST_Unmarshal(id.credential, id.size, &off, &integrity) !=
-          TSS2_RC_SUCCESS ||
+  if (Tss2_MU_TPM2B_DIGEST_Unmarshal(id.credential, id.size, &off, &integrity) != TSS2_RC_SUCCESS ||
       off >= id.size) {
     return ActivationFailed("the ID object has no integrity HMAC and encrypted identity");
   }
@@ -423,8 +421,7 @@ Result<SecretBytes> SoftTpm::ActivateCredential(const attest::AkBlob& ak, KeyAlg
   mac_input.insert(mac_input.end(), loaded->name.begin(), loaded->name.end());
   TPMESH_ASSIGN_OR_RETURN(Bytes expected, ossl::Hmac(md, hmac_key.view(), mac_input));
   if (!ConstantTimeEqual(expected, ByteView(integrity.buffer, integrity.size))) {
-    return ActivationFailed(
-        "integrity HMAC mismatch: not made for this EK and AK, or altered");
+    return ActivationFailed("integrity HMAC mismatch: not made for this EK and AK, or altered");
   }
 
   TPMESH_ASSIGN_OR_RETURN(SecretBytes sym_key,
@@ -488,8 +485,8 @@ Result<attest::QuoteEvidence> SoftTpm::Quote(const attest::AkBlob& ak,
   f.selection = {{attest::kAlgSha256, sel.pcrs}};
   TPMESH_ASSIGN_OR_RETURN(f.pcr_digest, attest::PcrDigest(sel.bank, sel, ev.pcr_values));
   TPMESH_ASSIGN_OR_RETURN(ev.attest, MakeQuoteAttest(f));
-  TPMESH_ASSIGN_OR_RETURN(ev.signature, SignTpm(loaded->key.get(), loaded->scheme, loaded->hash,
-                                                ev.attest));
+  TPMESH_ASSIGN_OR_RETURN(ev.signature,
+                          SignTpm(loaded->key.get(), loaded->scheme, loaded->hash, ev.attest));
   ev.selection = std::move(sel);
   return ev;
 }

@@ -60,8 +60,7 @@ struct SoftTpmOptions {
 
 class SoftTpm final : public attest::Tpm {
  public:
-  explicit SoftTpm(std::string seed = "soft-tpm",
-                   EkCertSource ek_cert = EkCertSource::kTrusted);
+  explicit SoftTpm(std::string seed = "soft-tpm", EkCertSource ek_cert = EkCertSource::kTrusted);
   explicit SoftTpm(SoftTpmOptions options);
 
   // Process-wide test CAs, created on first use. The EK issuers are

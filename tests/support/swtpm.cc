@@ -2,16 +2,17 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <netinet/in.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <tss2/tss2_mu.h>
 #include <unistd.h>
-#include <linux/close_range.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <tss2/tss2_mu.h>
 
 #include <cerrno>
 #include <chrono>
@@ -122,7 +123,8 @@ pid_t Spawn(const std::vector<std::string>& argv, const Env& env, int out_fd, bo
   if (devnull < 0) return -1;
   const pid_t parent = getpid();
   pid_t pid = fork();
-  if (pid == 0) ChildMain(path.c_str(), argp.data(), envp.data(), devnull, out_fd, parent, supervise);
+  if (pid == 0)
+    ChildMain(path.c_str(), argp.data(), envp.data(), devnull, out_fd, parent, supervise);
   close(devnull);
   return pid;
 }
@@ -196,8 +198,8 @@ void RemoveStaleDirs() {
     if (name.rfind("tpmesh-swtpm.", 0) != 0) continue;
     auto pid_text = ReadFileBytes(entry.path().string() + "/owner.pid");
     if (!pid_text.ok()) continue;
-    const long pid = std::strtol(std::string(pid_text->begin(), pid_text->end()).c_str(),
-                                 nullptr, 10);
+    const long pid =
+        std::strtol(std::string(pid_text->begin(), pid_text->end()).c_str(), nullptr, 10);
     if (pid > 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
       std::error_code rm_ec;
       fs::remove_all(entry.path(), rm_ec);
@@ -287,22 +289,23 @@ Env Swtpm::ToolsEnv() const { return {{"TPM2TOOLS_TCTI", tcti()}}; }
 Status Swtpm::Manufacture() {
   ca_conf_ = ca_dir_ + "/swtpm-localca.conf";
   if (!fs::exists(ca_conf_)) {
-    TPMESH_RETURN_IF_ERROR(WriteText(ca_conf_, "statedir = " + ca_dir_ +
-                                                   "\nsigningkey = " + ca_dir_ +
-                                                   "/signkey.pem\nissuercert = " + ca_dir_ +
-                                                   "/issuercert.pem\ncertserial = " + ca_dir_ +
-                                                   "/certserial\n"));
+    TPMESH_RETURN_IF_ERROR(
+        WriteText(ca_conf_, "statedir = " + ca_dir_ + "\nsigningkey = " + ca_dir_ +
+                                "/signkey.pem\nissuercert = " + ca_dir_ +
+                                "/issuercert.pem\ncertserial = " + ca_dir_ + "/certserial\n"));
   }
   setup_conf_ = dir_ + "/swtpm_setup.conf";
   TPMESH_RETURN_IF_ERROR(WriteText(setup_conf_,
                                    "create_certs_tool = /usr/bin/swtpm_localca\n"
-                                   "create_certs_tool_config = " + ca_conf_ + "\n"
-                                   "create_certs_tool_options = /etc/swtpm-localca.options\n"
-                                   "active_pcr_banks = sha256\n"));
-  CommandResult r = RunCommand({"swtpm_setup", "--tpm2", "--tpmstate", state_dir_,
-                                "--create-ek-cert", "--create-platform-cert", "--lock-nvram",
-                                "--pcr-banks", "sha256", "--config", setup_conf_},
-                               {{"TMPDIR", dir_}});
+                                   "create_certs_tool_config = " +
+                                       ca_conf_ +
+                                       "\n"
+                                       "create_certs_tool_options = /etc/swtpm-localca.options\n"
+                                       "active_pcr_banks = sha256\n"));
+  CommandResult r = RunCommand(
+      {"swtpm_setup", "--tpm2", "--tpmstate", state_dir_, "--create-ek-cert",
+       "--create-platform-cert", "--lock-nvram", "--pcr-banks", "sha256", "--config", setup_conf_},
+      {{"TMPDIR", dir_}});
   if (r.exit_code != 0) {
     return FixtureError("swtpm_setup exited " + std::to_string(r.exit_code) + ":\n" + r.output);
   }
@@ -317,11 +320,11 @@ Status Swtpm::Launch() {
     if (port == 0) port = FreePortPair();
     if (port == 0) break;
     const std::string p = std::to_string(port), c = std::to_string(port + 1);
-    pid_t pid = Spawn({"swtpm", "socket", "--tpm2", "--tpmstate", "dir=" + state_dir_, "--server",
-                       "type=tcp,port=" + p + ",bindaddr=127.0.0.1", "--ctrl",
-                       "type=tcp,port=" + c + ",bindaddr=127.0.0.1", "--flags",
-                       "not-need-init,startup-clear"},
-                      {}, log_fd, /*supervise=*/false);
+    pid_t pid = Spawn(
+        {"swtpm", "socket", "--tpm2", "--tpmstate", "dir=" + state_dir_, "--server",
+         "type=tcp,port=" + p + ",bindaddr=127.0.0.1", "--ctrl",
+         "type=tcp,port=" + c + ",bindaddr=127.0.0.1", "--flags", "not-need-init,startup-clear"},
+        {}, log_fd, /*supervise=*/false);
     if (pid < 0) break;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     bool exited = false;
@@ -377,9 +380,9 @@ Status Swtpm::WriteNvIndex(uint32_t index, ByteView data, const std::string& att
   std::snprintf(idx, sizeof(idx), "0x%08x", index);
   const std::string file = dir_ + "/nv-" + idx + ".bin";
   TPMESH_RETURN_IF_ERROR(WriteFileBytes(file, data));
-  CommandResult r = RunCommand({"tpm2_nvdefine", idx, "-C", "o", "-s",
-                                std::to_string(data.size()), "-a", attributes},
-                               ToolsEnv());
+  CommandResult r = RunCommand(
+      {"tpm2_nvdefine", idx, "-C", "o", "-s", std::to_string(data.size()), "-a", attributes},
+      ToolsEnv());
   if (r.exit_code != 0) return FixtureError(std::string("tpm2_nvdefine ") + idx + ":\n" + r.output);
   r = RunCommand({"tpm2_nvwrite", idx, "-C", "o", "-i", file}, ToolsEnv());
   if (r.exit_code != 0) return FixtureError(std::string("tpm2_nvwrite ") + idx + ":\n" + r.output);
@@ -407,14 +410,31 @@ Status Swtpm::ProvisionEccCert() {
   const std::string out_dir = dir_ + "/ek-p256";
   std::error_code ec;
   fs::create_directories(out_dir, ec);
-  CommandResult r = RunCommand(
-      {"swtpm_localca", "--type", "ek", "--ek",
-       "x=" + HexEncode(ByteView(pt.x.buffer, pt.x.size)) +
-           ",y=" + HexEncode(ByteView(pt.y.buffer, pt.y.size)) + ",id=secp256r1",
-       "--dir", out_dir, "--tpm-spec-family", "2.0", "--tpm-spec-level", "0",
-       "--tpm-spec-revision", "164", "--tpm-manufacturer", "id:00001014", "--tpm-model", "swtpm",
-       "--tpm-version", "id:20191023", "--tpm2", "--configfile", ca_conf_, "--optsfile",
-       "/etc/swtpm-localca.options"});
+  CommandResult r = RunCommand({"swtpm_localca",
+                                "--type",
+                                "ek",
+                                "--ek",
+                                "x=" + HexEncode(ByteView(pt.x.buffer, pt.x.size)) + ",y=" +
+                                    HexEncode(ByteView(pt.y.buffer, pt.y.size)) + ",id=secp256r1",
+                                "--dir",
+                                out_dir,
+                                "--tpm-spec-family",
+                                "2.0",
+                                "--tpm-spec-level",
+                                "0",
+                                "--tpm-spec-revision",
+                                "164",
+                                "--tpm-manufacturer",
+                                "id:00001014",
+                                "--tpm-model",
+                                "swtpm",
+                                "--tpm-version",
+                                "id:20191023",
+                                "--tpm2",
+                                "--configfile",
+                                ca_conf_,
+                                "--optsfile",
+                                "/etc/swtpm-localca.options"});
   if (r.exit_code != 0) return FixtureError("swtpm_localca (P-256 EK cert):\n" + r.output);
   TPMESH_ASSIGN_OR_RETURN(Bytes cert, ReadFileBytes(out_dir + "/ek.cert"));  // DER
   return WriteNvIndex(attest::kNvEkCertEccP256, cert, options_.ecc_cert_nv_attributes);

@@ -75,7 +75,7 @@ class Swtpm {
 
   // tctildr string: "swtpm:host=127.0.0.1,port=P".
   std::string tcti() const;
-  int port() const { return port_; }       // TPM command port
+  int port() const { return port_; }  // TPM command port
   int ctrl_port() const { return port_ + 1; }
   bool running() const { return pid_ > 0; }
 

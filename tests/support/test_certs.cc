@@ -33,8 +33,7 @@ std::atomic<long> next_serial{1000};
 
 // Fresh v3 certificate with serial, validity, subject CN (empty if `cn` is
 // empty), issuer and public key set; not yet signed.
-CertPtr Skeleton(const std::string& cn, X509_NAME* issuer_name, EVP_PKEY* pub,
-                 const Validity& v) {
+CertPtr Skeleton(const std::string& cn, X509_NAME* issuer_name, EVP_PKEY* pub, const Validity& v) {
   CertPtr c = NewCert(X509_new());
   Check(c != nullptr, "X509_new");
   Check(X509_set_version(c.get(), X509_VERSION_3) == 1, "X509_set_version");
@@ -67,14 +66,12 @@ void AddConf(X509* c, X509* issuer, int nid, const char* value) {
   Check(ok == 1, "X509_add_ext");
 }
 
-void Sign(X509* c, EVP_PKEY* key) {
-  Check(X509_sign(c, key, EVP_sha256()) > 0, "X509_sign");
-}
+void Sign(X509* c, EVP_PKEY* key) { Check(X509_sign(c, key, EVP_sha256()) > 0, "X509_sign"); }
 
 TestCa MakeCa(const TestCa* parent, const std::string& name, const Validity& v) {
   TestCa ca{name, MakeEcP256Key(), nullptr};
-  ca.cert = Skeleton(name, parent ? X509_get_subject_name(parent->cert.get()) : nullptr,
-                     ca.key.get(), v);
+  ca.cert =
+      Skeleton(name, parent ? X509_get_subject_name(parent->cert.get()) : nullptr, ca.key.get(), v);
   X509* issuer = parent ? parent->cert.get() : ca.cert.get();
   AddConf(ca.cert.get(), issuer, NID_basic_constraints, "critical,CA:TRUE");
   AddConf(ca.cert.get(), issuer, NID_key_usage, "critical,keyCertSign,cRLSign");
@@ -98,8 +95,8 @@ void AddTcgSan(X509* c, const EkCertSpec& spec) {
   Check(dn != nullptr, "X509_NAME_new");
   auto add = [&](const char* oid, const std::string& value) {
     Check(X509_NAME_add_entry_by_txt(dn, oid, MBSTRING_UTF8,
-                                     reinterpret_cast<const unsigned char*>(value.c_str()), -1,
-                                     -1, 0) == 1,
+                                     reinterpret_cast<const unsigned char*>(value.c_str()), -1, -1,
+                                     0) == 1,
           oid);
   };
   if (spec.include_manufacturer) add("2.23.133.2.1", spec.manufacturer);
@@ -161,7 +158,8 @@ Bytes MakeEkCert(const TestCa& issuer, EVP_PKEY* ek_key, const EkCertSpec& spec)
   CertPtr c = Skeleton("", X509_get_subject_name(issuer.cert.get()), ek_key, spec.validity);
   X509* ic = issuer.cert.get();
   if (spec.include_san) AddTcgSan(c.get(), spec);
-  AddConf(c.get(), ic, NID_basic_constraints, spec.is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+  AddConf(c.get(), ic, NID_basic_constraints,
+          spec.is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
   if (spec.include_eku) AddConf(c.get(), ic, NID_ext_key_usage, spec.eku_oid.c_str());
   if (spec.include_key_usage) {
     bool rsa = EVP_PKEY_get_base_id(ek_key) == EVP_PKEY_RSA;

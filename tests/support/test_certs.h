@@ -65,13 +65,13 @@ struct EkCertSpec {
   std::string model = "SLB9670";
   std::string version = "id:00070055";
   Validity validity;
-  bool is_ca = false;             // basicConstraints CA=TRUE
-  bool include_san = true;        // the TCG directoryName SAN
+  bool is_ca = false;       // basicConstraints CA=TRUE
+  bool include_san = true;  // the TCG directoryName SAN
   bool san_critical = true;
   bool include_manufacturer = true;
   bool include_eku = true;
   std::string eku_oid = "2.23.133.8.1";  // tcg-kp-EKCertificate
-  bool include_key_usage = true;  // critical; keyEncipherment (RSA) / keyAgreement (EC)
+  bool include_key_usage = true;         // critical; keyEncipherment (RSA) / keyAgreement (EC)
   std::vector<RawExtension> extra_extensions;
 };
 

@@ -14,9 +14,7 @@
 namespace tpmesh::testing {
 namespace {
 
-Error Fail(const std::string& what) {
-  return MakeError(Code::kInternal, "test_support", what);
-}
+Error Fail(const std::string& what) { return MakeError(Code::kInternal, "test_support", what); }
 
 using ossl::Bn;
 using ossl::MdCtx;
@@ -65,16 +63,16 @@ void SetScheme(TPMI_ALG_ASYM_SCHEME scheme, uint16_t hash, TPMU_ASYM_SCHEME& d) 
 
 }  // namespace
 
-Result<attest::UniquePkey> GenerateRsaKey(int bits) {
+Result<ossl::Pkey> GenerateRsaKey(int bits) {
   EVP_PKEY* k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(bits));
   if (k == nullptr) return Fail("RSA keygen");
-  return attest::UniquePkey(k);
+  return ossl::Pkey(k);
 }
 
-Result<attest::UniquePkey> GenerateEcKey(const char* group) {
+Result<ossl::Pkey> GenerateEcKey(const char* group) {
   EVP_PKEY* k = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", group);
   if (k == nullptr) return Fail("EC keygen");
-  return attest::UniquePkey(k);
+  return ossl::Pkey(k);
 }
 
 PublicParams EkParams() {
@@ -230,8 +228,8 @@ Result<Bytes> SignTpm(EVP_PKEY* key, uint16_t sig_alg, uint16_t hash_alg, ByteVi
   TPMT_SIGNATURE sig{};
   sig.sigAlg = sig_alg;
   if (sig_alg == TPM2_ALG_RSASSA || sig_alg == TPM2_ALG_RSAPSS) {
-    TPMS_SIGNATURE_RSA& r = sig_alg == TPM2_ALG_RSASSA ? sig.signature.rsassa
-                                                        : sig.signature.rsapss;
+    TPMS_SIGNATURE_RSA& r =
+        sig_alg == TPM2_ALG_RSASSA ? sig.signature.rsassa : sig.signature.rsapss;
     r.hash = hash_alg;
     if (raw.size() > sizeof r.sig.buffer) return Fail("RSA signature too long");
     r.sig.size = static_cast<UINT16>(raw.size());

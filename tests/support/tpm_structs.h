@@ -16,18 +16,18 @@
 #include "tpmesh/common/result.h"
 
 // In a gtest body: `lhs = value of expr`, or fail the test with the error.
-#define TPMESH_ASSERT_OK_AND_ASSIGN(lhs, expr)                              \
+#define TPMESH_ASSERT_OK_AND_ASSIGN(lhs, expr) \
   TPMESH_ASSERT_OK_AND_ASSIGN_IMPL_(TPMESH_CONCAT_(tpmesh_r_, __LINE__), lhs, expr)
-#define TPMESH_ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, expr)  \
-  auto tmp = (expr);                                       \
-  ASSERT_TRUE(tmp.ok()) << tmp.error().ToString();         \
+#define TPMESH_ASSERT_OK_AND_ASSIGN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                                      \
+  ASSERT_TRUE(tmp.ok()) << tmp.error().ToString();        \
   lhs = std::move(tmp).value()
 
 namespace tpmesh::testing {
 
 // Fresh OpenSSL keys. `group` is an OpenSSL name: "P-256", "P-384", ...
-[[nodiscard]] Result<attest::UniquePkey> GenerateRsaKey(int bits);
-[[nodiscard]] Result<attest::UniquePkey> GenerateEcKey(const char* group);
+[[nodiscard]] Result<ossl::Pkey> GenerateRsaKey(int bits);
+[[nodiscard]] Result<ossl::Pkey> GenerateEcKey(const char* group);
 
 // Everything in a TPMT_PUBLIC except the key itself.
 struct PublicParams {

@@ -1,9 +1,10 @@
+#include "tpmesh/attest/checks.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
 #include <string>
 
-#include "tpmesh/attest/checks.h"
 #include "tpmesh/attest/types.h"
 
 namespace tpmesh::attest {

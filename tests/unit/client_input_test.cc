@@ -1,10 +1,11 @@
 // What tpmesh-client reads from outside, read without exceptions: the ack
 // answer and config envelope from the authority, the enrollment token's
 // sources, the state directory; and the exit code each failure maps to.
-#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <string>
@@ -31,13 +32,15 @@ TEST(AckAnswer, ReadsWhatTheProtocolSays) {
   EXPECT_EQ(plain->rotation, AckAnswer::Rotation::kNone);
   EXPECT_FALSE(plain->ca_bundle);
 
-  auto prepare = ParseAckAnswer(R"({"ok": true, "rotation": {"action": "prepare"}, "ca_bundle": "PEM"})");
+  auto prepare =
+      ParseAckAnswer(R"({"ok": true, "rotation": {"action": "prepare"}, "ca_bundle": "PEM"})");
   ASSERT_TRUE(prepare.ok()) << prepare.error().ToString();
   EXPECT_EQ(prepare->rotation, AckAnswer::Rotation::kPrepare);
   ASSERT_TRUE(prepare->ca_bundle);
   EXPECT_EQ(*prepare->ca_bundle, "PEM");
 
-  auto sw = ParseAckAnswer(R"({"rotation": {"action": "switch", "next_public_key": ")" + kKey + R"("}})");
+  auto sw =
+      ParseAckAnswer(R"({"rotation": {"action": "switch", "next_public_key": ")" + kKey + R"("}})");
   ASSERT_TRUE(sw.ok()) << sw.error().ToString();
   EXPECT_EQ(sw->rotation, AckAnswer::Rotation::kSwitch);
   EXPECT_EQ(sw->next_public_key, Bytes(32, 0x42));
@@ -57,43 +60,60 @@ TEST(AckAnswer, WrongTypesAreErrorsNamingTheField) {
       {R"({"rotation": {}})", "rotation.action"},
       {R"({"rotation": {"action": ["switch"]}})", "rotation.action"},
       {R"({"rotation": {"action": "explode"}})", "rotation.action"},
-      {R"({"rotation": "switch"})", "'rotation'"},
-      {R"({"rotation": []})", "'rotation'"},
+      {R"({"rotation": "switch"})", "rotation: must be an object"},
+      {R"({"rotation": []})", "rotation: must be an object"},
       {R"({"ca_bundle": 7})", "ca_bundle"},
       {R"({"ca_bundle": {"pem": "x"}})", "ca_bundle"},
       {R"({"rotation": {"action": "switch", "next_public_key": []}})", "next_public_key"},
       {R"({"rotation": {"action": "switch", "next_public_key": 32}})", "next_public_key"},
       {R"({"rotation": {"action": "switch"}})", "next_public_key"},
       {R"({"rotation": {"action": "switch", "next_public_key": "AAAA"}})", "next_public_key"},
-      {R"({"rotation": {"action": "switch", "next_public_key": "not base64!"}})", "next_public_key"},
-      {R"([1, 2])", "not a JSON object"},
-      {R"("ok")", "not a JSON object"},
-      {R"(null)", "not a JSON object"},
-      {R"({"ok": tru)", "not a JSON object"},
-      {"", "not a JSON object"},
-      {std::string("{\"ca_bundle\": \"\xff\"}"), "not a JSON object"},  // invalid UTF-8
+      {R"({"rotation": {"action": "switch", "next_public_key": "not base64!"}})",
+       "next_public_key"},
+      {R"([1, 2])", "body: must be a JSON object"},
+      {R"("ok")", "body: must be a JSON object"},
+      {R"(null)", "body: must be a JSON object"},
+      {R"({"ok": tru)", "body: not valid JSON"},
+      {"", "body: not valid JSON"},
+      {std::string("{\"ca_bundle\": \"\xff\"}"), "body: not valid JSON"},  // invalid UTF-8
   };
   for (const auto& [body, field] : cases) {
     Result<AckAnswer> r = MakeError(Code::kInternal, "unset", "");
     EXPECT_NO_THROW(r = ParseAckAnswer(body)) << body;
     ASSERT_FALSE(r.ok()) << body;
     EXPECT_EQ(r.error().reason, "invalid_ack_answer") << body;
-    EXPECT_NE(r.error().message.find(field), std::string::npos) << body << ": " << r.error().message;
+    EXPECT_NE(r.error().message.find(field), std::string::npos)
+        << body << ": " << r.error().message;
   }
 }
 
 // ---- config envelope ------------------------------------------------------
 
+// A well-formed delta envelope (the signature is not checked before the base).
+std::string DeltaWithoutBase() {
+  meshcfg::MeshDelta d;
+  d.from_generation = 2;
+  d.to_generation = 3;
+  d.mesh_prefix = "fd12:3456:789a::/48";
+  d.mtu = 1420;
+  d.to_hash = Bytes(32, 1);
+  d.signature = Bytes(64, 2);
+  return R"({"generation": 3, "delta": )" + meshcfg::ToJson(d) + "}";
+}
+
 TEST(ConfigResponse, WrongShapesAreErrorsNotExceptions) {
   const std::vector<Bytes> trusted = {Bytes(32, 1)};
   const std::pair<std::string, std::string> cases[] = {
-      {"[]", "not a JSON object"},
-      {"{", "not a JSON object"},
-      {"{}", "neither 'full' nor 'delta'"},
-      {R"({"full": 5})", "'full' is not an object"},
-      {R"({"full": "x"})", "'full' is not an object"},
-      {R"({"delta": []})", "'delta' is not an object"},
-      {R"({"delta": {"from": 1}})", "no base state"},
+      {"[]", "body: must be a JSON object"},
+      {"{", "body: not valid JSON"},
+      {"{}", "generation: required field missing"},
+      {R"({"generation": 3})", "exactly one of 'full' and 'delta'"},
+      {R"({"generation": 3, "full": 5})", "full: must be an object"},
+      {R"({"generation": 3, "full": "x"})", "full: must be an object"},
+      {R"({"generation": 3, "delta": []})", "delta: must be an object"},
+      {R"({"generation": 3, "delta": {"from": 1}})",
+       "delta: from_generation: required field missing"},
+      {DeltaWithoutBase(), "no base state"},
   };
   for (const auto& [body, what] : cases) {
     Result<meshcfg::SignedState> r = MakeError(Code::kInternal, "unset", "");
@@ -103,7 +123,7 @@ TEST(ConfigResponse, WrongShapesAreErrorsNotExceptions) {
     EXPECT_NE(r.error().message.find(what), std::string::npos) << body << ": " << r.error().message;
   }
   // A 'full' of the right type but wrong content: meshcfg's own error.
-  auto bad = VerifyConfigResponse(R"({"full": {"state": 1}})", nullptr, trusted);
+  auto bad = VerifyConfigResponse(R"({"generation": 3, "full": {"state": 1}})", nullptr, trusted);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().reason, "");
 }
@@ -133,7 +153,9 @@ class TokenTest : public ::testing::Test {
     return r.ok() ? Error{} : r.error();
   }
   // The error message for a --token-file alone.
-  static std::string FileError(const std::string& path) { return Err(Src(std::nullopt, path, std::nullopt)).message; }
+  static std::string FileError(const std::string& path) {
+    return Err(Src(std::nullopt, path, std::nullopt)).message;
+  }
   tpmesh::testing::TempDir dir_;
 };
 
@@ -168,7 +190,8 @@ TEST_F(TokenTest, TwoSourcesAreAUsageErrorNamingBoth) {
   e = Err(Src(std::nullopt, f, "secret-in-env"));
   EXPECT_NE(e.message.find("--token-file and TPMESH_TOKEN"), std::string::npos) << e.message;
   e = Err(Src("secret-on-cmdline", f, "secret-in-env"));
-  EXPECT_NE(e.message.find("--token, --token-file and TPMESH_TOKEN"), std::string::npos) << e.message;
+  EXPECT_NE(e.message.find("--token, --token-file and TPMESH_TOKEN"), std::string::npos)
+      << e.message;
   EXPECT_EQ(e.message.find("secret"), std::string::npos) << "a token in an error: " << e.message;
 }
 
@@ -195,14 +218,16 @@ TEST_F(TokenTest, BadTokenFilesAreRefusedNamingTheFile) {
 class NodeStateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto ca = pki::AuthorityCa::Create("test CA", SystemClock::Instance().Now(), std::chrono::hours(24));
+    auto ca =
+        pki::AuthorityCa::Create("test CA", SystemClock::Instance().Now(), std::chrono::hours(24));
     ASSERT_TRUE(ca.ok());
     ca_ = std::make_unique<pki::AuthorityCa>(std::move(*ca));
   }
   std::string Cert(std::chrono::seconds age, std::chrono::seconds lifetime) {
     auto key = pki::GenerateKeyPem();
     auto csr = pki::MakeCsr(*key, "n1");
-    auto cert = ca_->IssueNodeCert(*csr, "0123456789abcdef0123", SystemClock::Instance().Now() - age, lifetime);
+    auto cert = ca_->IssueNodeCert(*csr, "0123456789abcdef0123",
+                                   SystemClock::Instance().Now() - age, lifetime);
     EXPECT_TRUE(cert.ok());
     return cert.ok() ? *cert : "";
   }
@@ -220,7 +245,8 @@ class NodeStateTest : public ::testing::Test {
     ASSERT_NO_FATAL_FAILURE(Write("node.json", proto::ToJson(nj)));
     ASSERT_NO_FATAL_FAILURE(Write("authority", "https://127.0.0.1:1\n"));
     ASSERT_NO_FATAL_FAILURE(Write("wg.key", Base64Encode(Bytes(32, 9)) + "\n"));
-    ASSERT_NO_FATAL_FAILURE(Write("node.crt", Cert(std::chrono::seconds(0), std::chrono::hours(1))));
+    ASSERT_NO_FATAL_FAILURE(
+        Write("node.crt", Cert(std::chrono::seconds(0), std::chrono::hours(1))));
     ASSERT_NO_FATAL_FAILURE(Write("node.key", "KEY"));
     ASSERT_NO_FATAL_FAILURE(Write("ca.crt", ca_->cert_pem()));
   }
@@ -232,7 +258,8 @@ TEST_F(NodeStateTest, LoadsAndComparesTheIdentityFiles) {
   ASSERT_NO_FATAL_FAILURE(WriteState());
   auto a = LoadNodeFiles(dir_.path(), {"https://[::1]:2"});
   ASSERT_TRUE(a.ok()) << a.error().ToString();
-  EXPECT_EQ((*a)->authority_urls, (std::vector<std::string>{"https://127.0.0.1:1", "https://[::1]:2"}));
+  EXPECT_EQ((*a)->authority_urls,
+            (std::vector<std::string>{"https://127.0.0.1:1", "https://[::1]:2"}));
   auto b = LoadNodeFiles(dir_.path(), {"https://[::1]:2"});
   ASSERT_TRUE(b.ok());
   EXPECT_TRUE(SameNodeFiles(**a, **b));
@@ -286,7 +313,9 @@ TEST_F(NodeStateTest, ExpiredCertificateIsNamedBeforeAnyConnection) {
 // ---- exit codes -------------------------------------------------------------
 
 TEST(ExitCodes, ReasonsMapToTheDocumentedCodes) {
-  auto code = [](const char* reason) { return ToInt(ExitCodeFor(MakeError(Code::kInternal, reason, "m"))); };
+  auto code = [](const char* reason) {
+    return ToInt(ExitCodeFor(MakeError(Code::kInternal, reason, "m")));
+  };
   EXPECT_EQ(code("pending_approval"), 3);
   EXPECT_EQ(code("node_revoked"), 4);
   EXPECT_EQ(code("authority_unreachable"), 5);
@@ -298,7 +327,9 @@ TEST(ExitCodes, ReasonsMapToTheDocumentedCodes) {
   EXPECT_EQ(code("token_invalid"), 1);
   const std::string help = ExitCodeHelp();
   for (int c = 0; c <= 7; ++c) {
-    EXPECT_NE(help.find("\n  " + std::to_string(c) + "  "), std::string::npos) << c << " missing in\n" << help;
+    EXPECT_NE(help.find("\n  " + std::to_string(c) + "  "), std::string::npos)
+        << c << " missing in\n"
+        << help;
   }
 }
 

@@ -77,6 +77,15 @@ TEST(Bytes, EmptyInputsNeverHandLibsodiumANullPointer) {
   EXPECT_TRUE(empty.empty());
 }
 
+// FIPS 180-2 test vectors, and the empty input (which libsodium must not get
+// as a null pointer).
+TEST(Bytes, Sha256KnownAnswers) {
+  EXPECT_EQ(Sha256Hex(AsView("abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256Hex(Bytes{}), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256(AsView("abc")).size(), 32u);
+}
+
 TEST(SecretBytes, MovesAndKeepsContent) {
   Bytes raw = {9, 8, 7};
   SecretBytes s(raw);

@@ -1,9 +1,9 @@
 // authority.toml: every key, and a clear error naming the file and the key
 // for everything wrong.
-#include <gtest/gtest.h>
-
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -81,7 +81,8 @@ TEST_F(ConfigTest, WrongValuesAreNamed) {
            Case{"[rotation]\nperiod = -5\n", "rotation.period must be a duration"},
            Case{"[rotation]\nperiod = true\n", "rotation.period must be a duration"},
            Case{"[rotation]\nlive_window = \"2d\"\n", "rotation.live_window"},
-           Case{"[rotation]\nperiod = \"1h\"\n", "rotation:"},  // jitter/lead no longer fit the period
+           Case{"[rotation]\nperiod = \"1h\"\n",
+                "rotation:"},  // jitter/lead no longer fit the period
            Case{"[rotation]\nperod = \"1h\"\n", "unknown key 'rotation.perod'"},
            Case{"[rotation]\nscheduled = \"yes\"\n", "scheduled must be true or false"},
            Case{"rotation = 5\n", "rotation must be a table"},
@@ -108,7 +109,8 @@ TEST_F(ConfigTest, StateDirectoryIsLockedWhileLoaded) {
     auto second = LoadState(o.state_dir);
     ASSERT_FALSE(second.ok());
     EXPECT_EQ(second.error().reason, "state_dir_in_use");
-    EXPECT_NE(second.error().message.find("authority.lock"), std::string::npos) << second.error().message;
+    EXPECT_NE(second.error().message.find("authority.lock"), std::string::npos)
+        << second.error().message;
   }
   auto again = LoadState(o.state_dir);
   EXPECT_TRUE(again.ok()) << again.error().ToString();
@@ -124,10 +126,13 @@ class LoadStateTest : public ConfigTest {
     auto init = InitState(o, SystemClock::Instance(), SystemRandom::Instance());
     ASSERT_TRUE(init.ok()) << init.error().ToString();
   }
-  std::string State(const std::string& name = "") const { return dir_.File("state") + (name.empty() ? "" : "/" + name); }
+  std::string State(const std::string& name = "") const {
+    return dir_.File("state") + (name.empty() ? "" : "/" + name);
+  }
   std::vector<std::string> Listing() const {
     std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(State())) names.push_back(e.path().filename());
+    for (const auto& e : std::filesystem::directory_iterator(State()))
+      names.push_back(e.path().filename());
     std::sort(names.begin(), names.end());
     return names;
   }
@@ -139,8 +144,10 @@ TEST_F(LoadStateTest, MissingDatabaseIsRefusedAndNotCreated) {
   auto s = LoadState(State());
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().reason, "store_missing");
-  EXPECT_NE(s.error().message.find("tpmesh-authority init"), std::string::npos) << s.error().message;
-  EXPECT_NE(s.error().message.find("backup"), std::string::npos) << s.error().message;  // keys are there
+  EXPECT_NE(s.error().message.find("tpmesh-authority init"), std::string::npos)
+      << s.error().message;
+  EXPECT_NE(s.error().message.find("backup"), std::string::npos)
+      << s.error().message;      // keys are there
   EXPECT_EQ(Listing(), before);  // no database, no -wal, no lock file
 }
 
@@ -150,7 +157,8 @@ TEST_F(LoadStateTest, EmptyDatabaseIsRefusedAndLeftEmpty) {
   auto s = LoadState(State());
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().reason, "store_empty");
-  EXPECT_NE(s.error().message.find("tpmesh-authority init"), std::string::npos) << s.error().message;
+  EXPECT_NE(s.error().message.find("tpmesh-authority init"), std::string::npos)
+      << s.error().message;
   EXPECT_EQ(std::filesystem::file_size(State("authority.db")), 0u);
   EXPECT_EQ(Listing(), before);
 }
@@ -179,7 +187,8 @@ class SecretFileModeTest : public LoadStateTest {
         auto s = LoadState(State());
         ASSERT_FALSE(s.ok()) << name << " mode " << std::oct << mode;
         EXPECT_EQ(s.error().reason, "key_file_permissions") << name << ": " << s.error().ToString();
-        EXPECT_NE(s.error().message.find("chmod 600 " + path), std::string::npos) << s.error().message;
+        EXPECT_NE(s.error().message.find("chmod 600 " + path), std::string::npos)
+            << s.error().message;
         ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
       }
     }

@@ -1,5 +1,7 @@
 // MakeCredential, undone in software with the EK private key exactly as
 // TPM2_ActivateCredential would (Part 1 section 24, B.10.3, C.6.1).
+#include "tpmesh/attest/credential.h"
+
 #include <gtest/gtest.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -13,7 +15,6 @@
 #include "tests/support/fake_env.h"
 #include "tests/support/tpm_structs.h"
 #include "tpmesh/attest/checks.h"
-#include "tpmesh/attest/credential.h"
 
 namespace tpmesh::attest {
 namespace {
@@ -27,7 +28,7 @@ using testing::MakeTpmPublic;
 using testing::PublicParams;
 
 struct Ek {
-  UniquePkey key;
+  ossl::Pkey key;
   TpmPublic pub;
 };
 
@@ -53,8 +54,8 @@ Result<Bytes> RecoverSeed(const Ek& ek, const Credential& cred) {
   TPM2B_ENCRYPTED_SECRET es{};
   size_t off = 0;
   if (Tss2_MU_TPM2B_ENCRYPTED_SECRET_Unmarshal(cred.encrypted_secret.data(),
-                                               cred.encrypted_secret.size(), &off, &es) !=
-          TSS2_RC_SUCCESS ||
+                                               cred.encrypted_secret.size(), &off,
+                                               &es) != TSS2_RC_SUCCESS ||
       off != cred.encrypted_secret.size()) {
     return Malformed("encrypted_secret");
   }
@@ -109,8 +110,8 @@ Result<Bytes> Activate(const Ek& ek, ByteView name, const Credential& cred) {
   if (!seed.ok()) return seed.take_error();
   TPM2B_ID_OBJECT id{};
   size_t off = 0;
-  if (Tss2_MU_TPM2B_ID_OBJECT_Unmarshal(cred.id_object.data(), cred.id_object.size(), &off,
-                                        &id) != TSS2_RC_SUCCESS ||
+  if (Tss2_MU_TPM2B_ID_OBJECT_Unmarshal(cred.id_object.data(), cred.id_object.size(), &off, &id) !=
+          TSS2_RC_SUCCESS ||
       off != cred.id_object.size()) {
     return Malformed("id_object");
   }
@@ -138,7 +139,7 @@ Result<Bytes> Activate(const Ek& ek, ByteView name, const Credential& cred) {
   const EVP_CIPHER* cipher =
       ek.pub.symmetric_bits == 256 ? EVP_aes_256_cfb128() : EVP_aes_128_cfb128();
   std::unique_ptr<EVP_CIPHER_CTX, void (*)(EVP_CIPHER_CTX*)> cctx(EVP_CIPHER_CTX_new(),
-                                                                   EVP_CIPHER_CTX_free);
+                                                                  EVP_CIPHER_CTX_free);
   const uint8_t iv[16] = {};
   Bytes plain(enc.size() + 16);
   int len = 0, fin = 0;
@@ -260,18 +261,18 @@ TEST(Credential, RsaSeedComesFromRng) {
   TPMESH_ASSERT_OK_AND_ASSIGN(Credential ca, MakeCredential(ek.pub, AkName(), secret, a));
   TPMESH_ASSERT_OK_AND_ASSIGN(Credential cb, MakeCredential(ek.pub, AkName(), secret, b));
   TPMESH_ASSERT_OK_AND_ASSIGN(Credential cc, MakeCredential(ek.pub, AkName(), secret, c));
-  EXPECT_EQ(ca.id_object, cb.id_object);        // same seed, same blob
+  EXPECT_EQ(ca.id_object, cb.id_object);                // same seed, same blob
   EXPECT_NE(ca.encrypted_secret, cb.encrypted_secret);  // OAEP is randomized
   EXPECT_NE(ca.id_object, cc.id_object);
 }
 
 TEST(Credential, RejectsWeakOrOddEks) {
   FakeRandom rng(1);
-  TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey rsa3072, GenerateRsaKey(3072));
+  TPMESH_ASSERT_OK_AND_ASSIGN(ossl::Pkey rsa3072, GenerateRsaKey(3072));
   TPMESH_ASSERT_OK_AND_ASSIGN(Bytes blob, MakeTpmPublic(rsa3072.get(), EkParams()));
   TPMESH_ASSERT_OK_AND_ASSIGN(TpmPublic pub, ParseTpm2bPublic(blob));
   EXPECT_FALSE(MakeCredential(pub, AkName(), Bytes(8, 1), rng).ok());
-  TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey p521, GenerateEcKey("P-521"));
+  TPMESH_ASSERT_OK_AND_ASSIGN(ossl::Pkey p521, GenerateEcKey("P-521"));
   TPMESH_ASSERT_OK_AND_ASSIGN(Bytes blob521, MakeTpmPublic(p521.get(), EkParams()));
   TPMESH_ASSERT_OK_AND_ASSIGN(TpmPublic pub521, ParseTpm2bPublic(blob521));
   EXPECT_FALSE(MakeCredential(pub521, AkName(), Bytes(8, 1), rng).ok());

@@ -34,12 +34,12 @@ const TimePoint kNow = FromUnixSeconds(1'800'000'000);  // 2027-01-15
     EXPECT_EQ(r_.error().code, Code::kPermissionDenied);                       \
   } while (0)
 
-#define EXPECT_MALFORMED(result)                                        \
-  do {                                                                  \
-    const auto& r_ = (result);                                          \
-    ASSERT_FALSE(r_.ok());                                              \
+#define EXPECT_MALFORMED(result)                                             \
+  do {                                                                       \
+    const auto& r_ = (result);                                               \
+    ASSERT_FALSE(r_.ok());                                                   \
     EXPECT_EQ(r_.error().reason, kReasonMalformed) << r_.error().ToString(); \
-    EXPECT_EQ(r_.error().code, Code::kInvalidArgument);                 \
+    EXPECT_EQ(r_.error().code, Code::kInvalidArgument);                      \
   } while (0)
 
 Bytes SpkiSha256(EVP_PKEY* key) {
@@ -250,7 +250,8 @@ TEST_F(EkCertTest, ValidityUsesOptionsNowNotWallClock) {
   spec.validity.not_after = FromUnixSeconds(1'800'000'100);  // just after kNow
   Bytes der = MakeEkCert(*ica_, rsa_->get(), spec);
   EXPECT_TRUE(Verify(der, Store()).ok());
-  auto later = VerifyEkCertificate(der, {}, Store(), EkCertOptions{.now = kNow + std::chrono::hours(1)});
+  auto later =
+      VerifyEkCertificate(der, {}, Store(), EkCertOptions{.now = kNow + std::chrono::hours(1)});
   EXPECT_REASON(later, Check::kEkCertValidity);
 }
 
@@ -470,8 +471,8 @@ TEST(SwtpmLocalCaTest, RealSwtpmChain) {
   const std::string dir = std::string(TPMESH_TEST_DATA_DIR) + "/swtpm-localca";
   auto store = TrustStore::LoadDirectory(dir);
   ASSERT_TRUE(store.ok()) << store.error().ToString();
-  EXPECT_EQ(store->root_count(), 1u);          // swtpm-localca-rootca-cert.pem
-  EXPECT_EQ(store->intermediate_count(), 1u);  // issuercert.pem (swtpm-localca)
+  EXPECT_EQ(store->root_count(), 1u);                    // swtpm-localca-rootca-cert.pem
+  EXPECT_EQ(store->intermediate_count(), 1u);            // issuercert.pem (swtpm-localca)
   const TimePoint now = FromUnixSeconds(1'900'000'000);  // 2030: within validity
   for (const char* file : {"ek-rsa.nv", "ek-ecc.nv"}) {
     SCOPED_TRACE(file);
@@ -479,8 +480,8 @@ TEST(SwtpmLocalCaTest, RealSwtpmChain) {
     ASSERT_FALSE(nv.empty());
     auto prod = VerifyEkCertificate(nv, {}, *store, EkCertOptions{.now = now});
     EXPECT_REASON(prod, Check::kSoftwareTpm);
-    auto dev = VerifyEkCertificate(nv, {}, *store,
-                                   EkCertOptions{.now = now, .allow_software_tpm = true});
+    auto dev =
+        VerifyEkCertificate(nv, {}, *store, EkCertOptions{.now = now, .allow_software_tpm = true});
     ASSERT_TRUE(dev.ok()) << dev.error().ToString();
     EXPECT_TRUE(dev->software_tpm);
     EXPECT_EQ(dev->tpm_manufacturer, "id:00001014");

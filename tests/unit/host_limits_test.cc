@@ -40,7 +40,8 @@ std::string ErrorFor(const HostLimits& h, int workers, size_t listeners = 1) {
 
 void ExpectMentions(const std::string& message, std::initializer_list<const char*> needles) {
   EXPECT_FALSE(message.empty());
-  for (const char* n : needles) EXPECT_NE(message.find(n), std::string::npos) << n << " in: " << message;
+  for (const char* n : needles)
+    EXPECT_NE(message.find(n), std::string::npos) << n << " in: " << message;
 }
 
 TEST(HostLimitsTest, RoomyHostAndNoLimitsAccept) {
@@ -51,7 +52,8 @@ TEST(HostLimitsTest, RoomyHostAndNoLimitsAccept) {
 TEST(HostLimitsTest, MaxMapCountIsTheLimitOf32000Workers) {
   // The issue: 32,000 workers need 64,000 maps; the default vm.max_map_count is 65,530.
   const std::string m = ErrorFor(Roomy(), 32000);
-  ExpectMentions(m, {"http_workers = 32000", "vm.max_map_count", "65530", "sysctl", "lower http_workers"});
+  ExpectMentions(
+      m, {"http_workers = 32000", "vm.max_map_count", "65530", "sysctl", "lower http_workers"});
   EXPECT_EQ(ErrorFor(Roomy(), 30000), "");
 }
 
@@ -98,7 +100,8 @@ TEST(HostLimitsTest, RealHostRefusesAnAbsurdWorkerCount) {
   Status absurd = CheckWorkerThreads(h, 2000000000, 1);
   ASSERT_FALSE(absurd.ok());
   EXPECT_EQ(absurd.error().reason, "host_limit");
-  EXPECT_NE(absurd.error().message.find("http_workers = 2000000000"), std::string::npos) << absurd.error().message;
+  EXPECT_NE(absurd.error().message.find("http_workers = 2000000000"), std::string::npos)
+      << absurd.error().message;
   Status small = CheckWorkerThreads(h, 16, 1);
   EXPECT_TRUE(small.ok()) << small.error().ToString();
 }

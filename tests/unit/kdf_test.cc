@@ -1,13 +1,14 @@
 // KDFa / KDFe against the TPM 2.0 Part 1 11.4.10 formulas computed block by
 // block in the test (EVP_Digest / HMAC as the oracle), plus the TPM reference
 // implementation's KDFa self-test vectors.
+#include "attest/src/kdf.h"
+
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
 #include <string>
 
-#include "attest/src/kdf.h"
 #include "tests/support/tpm_structs.h"
 #include "tpmesh/attest/tpm_public.h"
 
@@ -85,15 +86,15 @@ struct Case {
   uint32_t bits;
 };
 // Single partial block, exact block, and multi-block outputs.
-constexpr Case kCases[] = {{kAlgSha256, 128}, {kAlgSha256, 256}, {kAlgSha256, 520},
-                           {kAlgSha1, 160},   {kAlgSha1, 328},   {kAlgSha384, 384},
+constexpr Case kCases[] = {{kAlgSha256, 128},  {kAlgSha256, 256}, {kAlgSha256, 520},
+                           {kAlgSha1, 160},    {kAlgSha1, 328},   {kAlgSha384, 384},
                            {kAlgSha384, 1032}, {kAlgSha512, 8}};
 
 TEST(Kdfa, MatchesSpecFormula) {
   const Bytes key = Seq(32, 1), name = Seq(34, 9), other = Seq(5, 200);
   for (const Case& c : kCases) {
-    for (auto [u, v] : {std::pair{name, Bytes{}}, std::pair{Bytes{}, Bytes{}},
-                        std::pair{name, other}}) {
+    for (auto [u, v] :
+         {std::pair{name, Bytes{}}, std::pair{Bytes{}, Bytes{}}, std::pair{name, other}}) {
       TPMESH_ASSERT_OK_AND_ASSIGN(SecretBytes got, KDFa(c.alg, key, "STORAGE", u, v, c.bits));
       EXPECT_EQ(ToVec(got), OracleKdfa(c.alg, key, "STORAGE", u, v, c.bits))
           << "alg " << c.alg << " bits " << c.bits << " |u| " << u.size() << " |v| " << v.size();
@@ -126,8 +127,8 @@ TEST(Kdfe, MatchesSpecFormula) {
     TPMESH_ASSERT_OK_AND_ASSIGN(SecretBytes got, KDFe(c.alg, z, "IDENTITY", eph_x, ek_x, c.bits));
     EXPECT_EQ(ToVec(got), OracleKdfe(c.alg, z, "IDENTITY", eph_x, ek_x, c.bits))
         << "alg " << c.alg << " bits " << c.bits;
-    TPMESH_ASSERT_OK_AND_ASSIGN(SecretBytes empty_parties, KDFe(c.alg, z, "IDENTITY", {}, {},
-                                                                c.bits));
+    TPMESH_ASSERT_OK_AND_ASSIGN(SecretBytes empty_parties,
+                                KDFe(c.alg, z, "IDENTITY", {}, {}, c.bits));
     EXPECT_EQ(ToVec(empty_parties), OracleKdfe(c.alg, z, "IDENTITY", {}, {}, c.bits));
   }
 }

@@ -23,11 +23,11 @@ using testing::FakeClock;
 constexpr int64_t kT0 = 1'800'000'000;
 TimePoint At(int64_t offset) { return FromUnixSeconds(kT0 + offset); }
 
-#define EXPECT_REASON(expr, want_reason)                                  \
-  do {                                                                    \
-    auto r_ = (expr);                                                     \
-    ASSERT_FALSE(r_.ok()) << #expr << " unexpectedly succeeded";          \
-    EXPECT_EQ(r_.error().reason, want_reason) << r_.error().ToString();   \
+#define EXPECT_REASON(expr, want_reason)                                \
+  do {                                                                  \
+    auto r_ = (expr);                                                   \
+    ASSERT_FALSE(r_.ok()) << #expr << " unexpectedly succeeded";        \
+    EXPECT_EQ(r_.error().reason, want_reason) << r_.error().ToString(); \
   } while (0)
 
 KeyRing MakeRing(int64_t overlap_s = 3600) {
@@ -83,11 +83,13 @@ TEST(KeyRing, AnnounceRejectsBadInput) {
   KeyRing ring = RingWithCurrent();
   EXPECT_REASON(ring.Announce("", At(0), At(10)), "invalid_key_id");
   EXPECT_REASON(ring.Announce(std::string("a\nb"), At(0), At(10)), "invalid_key_id");
-  EXPECT_REASON(ring.Announce(std::string(KeyRing::kMaxKeyIdLength + 1, 'x'), At(0), At(10)), "invalid_key_id");
+  EXPECT_REASON(ring.Announce(std::string(KeyRing::kMaxKeyIdLength + 1, 'x'), At(0), At(10)),
+                "invalid_key_id");
   EXPECT_REASON(ring.Announce("k2", At(10), At(10)), "invalid_validity");
   EXPECT_REASON(ring.Announce("k2", At(10), At(5)), "invalid_validity");
   // Within one second: rounded to [ceil, floor) = empty.
-  EXPECT_REASON(ring.Announce("k2", At(10) + std::chrono::milliseconds(100), At(10) + std::chrono::milliseconds(900)),
+  EXPECT_REASON(ring.Announce("k2", At(10) + std::chrono::milliseconds(100),
+                              At(10) + std::chrono::milliseconds(900)),
                 "invalid_validity");
   EXPECT_REASON(ring.Announce("k1", At(0), At(10)), "duplicate_key_id");
   ASSERT_TRUE(ring.Announce("k2", At(0), At(10)).ok());
@@ -101,7 +103,9 @@ TEST(KeyRing, AnnounceRejectsBadInput) {
 
 TEST(KeyRing, AnnounceRoundsConservatively) {
   KeyRing ring = RingWithCurrent();
-  ASSERT_TRUE(ring.Announce("k2", At(10) + std::chrono::milliseconds(1), At(20) + std::chrono::milliseconds(999)).ok());
+  ASSERT_TRUE(ring.Announce("k2", At(10) + std::chrono::milliseconds(1),
+                            At(20) + std::chrono::milliseconds(999))
+                  .ok());
   EXPECT_EQ(ring.next()->not_before, At(11));
   EXPECT_EQ(ring.next()->not_after, At(20));
 }
@@ -191,7 +195,8 @@ TEST(KeyRing, SuccessiveRotationsOrderRetiredNewestFirst) {
   ASSERT_TRUE(ring.Promote(At(100)).ok());
   ASSERT_TRUE(ring.Announce("k3", At(0), At(100000)).ok());
   ASSERT_TRUE(ring.Promote(At(200)).ok());
-  EXPECT_REASON(ring.Announce("k1", At(0), At(10)), "duplicate_key_id");  // retired id still reserved
+  EXPECT_REASON(ring.Announce("k1", At(0), At(10)),
+                "duplicate_key_id");  // retired id still reserved
   EXPECT_EQ(ring.Trusted(At(200)), (Ids{"k3", "k2", "k1"}));
   EXPECT_EQ(ring.Trusted(At(1100)), (Ids{"k3", "k2"}));
   EXPECT_EQ(ring.Prune(At(1200)), 2u);
@@ -241,28 +246,36 @@ TEST(KeyRingJson, MalformedInputNamesTheField) {
       {doc("", "18446744073709551615"), "overlap_s: out of range"},
       {R"({"format":"tpmesh-keyring-v1","overlap_s":60,"keys":{}})", "keys: must be an array"},
       {doc("1"), "keys[0]: must be an object"},
-      {doc(key_ok + R"(,{"state":"next","not_before":1,"not_after":2})"), "keys[1].key_id: required field missing"},
-      {doc(R"({"key_id":"","state":"next","not_before":1,"not_after":2})"), "keys[0].key_id: must not be empty"},
+      {doc(key_ok + R"(,{"state":"next","not_before":1,"not_after":2})"),
+       "keys[1].key_id: required field missing"},
+      {doc(R"({"key_id":"","state":"next","not_before":1,"not_after":2})"),
+       "keys[0].key_id: must not be empty"},
       {doc(key_ok + R"(,{"key_id":"k2","state":"old","not_before":1,"not_after":2})"),
        "keys[1].state: must be one of next, current, retired"},
-      {doc(R"({"key_id":"k1","state":"next","not_before":"1","not_after":2})"), "keys[0].not_before: must be an integer"},
-      {doc(R"({"key_id":"k1","state":"next","not_before":-1,"not_after":2})"), "keys[0].not_before: out of range"},
-      {doc(R"({"key_id":"k1","state":"next","not_before":1.5,"not_after":2})"), "keys[0].not_before: must be an integer"},
+      {doc(R"({"key_id":"k1","state":"next","not_before":"1","not_after":2})"),
+       "keys[0].not_before: must be an integer"},
+      {doc(R"({"key_id":"k1","state":"next","not_before":-1,"not_after":2})"),
+       "keys[0].not_before: out of range"},
+      {doc(R"({"key_id":"k1","state":"next","not_before":1.5,"not_after":2})"),
+       "keys[0].not_before: must be an integer"},
       {doc(R"({"key_id":"k1","state":"next","not_before":5,"not_after":5})"),
        "keys[0]: not_before must be earlier than not_after"},
       {doc(key_ok + "," + key_ok), "keys[1].key_id: 'k1' also names keys[0]"},
-      {doc(key_ok + R"(,{"key_id":"k2","state":"current","not_before":1,"not_after":2})"), "more than one current"},
+      {doc(key_ok + R"(,{"key_id":"k2","state":"current","not_before":1,"not_after":2})"),
+       "more than one current"},
       {doc(R"({"key_id":"k1","state":"next","not_before":1,"not_after":2},)"
            R"({"key_id":"k2","state":"next","not_before":1,"not_after":2})"),
        "more than one next"},
-      {doc(R"({"key_id":"k1","state":"retired","not_before":1,"not_after":2})"), "retired keys without a current"},
+      {doc(R"({"key_id":"k1","state":"retired","not_before":1,"not_after":2})"),
+       "retired keys without a current"},
   };
   for (const auto& c : cases) {
     auto r = KeyRing::FromJson(c.text);
     ASSERT_FALSE(r.ok()) << c.text;
     EXPECT_EQ(r.error().reason, "malformed_keyring") << c.text;
     EXPECT_EQ(r.error().code, Code::kInvalidArgument);
-    EXPECT_NE(r.error().message.find(c.want), std::string::npos) << c.text << " -> " << r.error().message;
+    EXPECT_NE(r.error().message.find(c.want), std::string::npos)
+        << c.text << " -> " << r.error().message;
   }
 
   std::string many;
@@ -272,7 +285,8 @@ TEST(KeyRingJson, MalformedInputNamesTheField) {
   }
   auto r = KeyRing::FromJson(doc(many));
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message.find("keys: 65 entries, limit 64"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("keys: 65 entries, limit 64"), std::string::npos)
+      << r.error().message;
 }
 
 // --------------------------------------------------------------- Schedule
@@ -310,7 +324,8 @@ TEST(RotationPolicy, ValidationErrorsNameTheField) {
       {"overlap", [](RotationPolicy& p) { p.overlap = seconds(0); }},
       {"overlap", [](RotationPolicy& p) { p.overlap = p.period; }},
       {"confirm_deadline", [](RotationPolicy& p) { p.confirm_deadline = seconds(0); }},
-      {"confirm_deadline", [](RotationPolicy& p) { p.confirm_deadline = p.lead_time + seconds(1); }},
+      {"confirm_deadline",
+       [](RotationPolicy& p) { p.confirm_deadline = p.lead_time + seconds(1); }},
       {"retry_after", [](RotationPolicy& p) { p.retry_after = seconds(0); }},
       {"retry_after", [](RotationPolicy& p) { p.retry_after = p.period; }},
   };
@@ -435,8 +450,8 @@ TEST(WgRotation, HappyPathPrepareCommit) {
   EXPECT_EQ(r.phase(), Phase::kCommitting);
   EXPECT_TRUE(r.awaiting().empty());
   EXPECT_EQ(r.confirmed(), (std::set<std::string>{"b", "c"}));
-  EXPECT_TRUE(r.PublishNextKey());     // both keys still published
-  EXPECT_FALSE(r.PeersUseNextKey());   // peers must not move before the node
+  EXPECT_TRUE(r.PublishNextKey());    // both keys still published
+  EXPECT_FALSE(r.PeersUseNextKey());  // peers must not move before the node
   EXPECT_EQ(r.Retry({}, clock.Now()).error().reason, "not_postponed");
 
   // Past the confirm deadline while committing: no postponement any more.

@@ -1,3 +1,5 @@
+#include "tpmesh/meshcfg/meshcfg.h"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <sodium.h>
@@ -8,8 +10,6 @@
 #include <map>
 #include <random>
 #include <set>
-
-#include "tpmesh/meshcfg/meshcfg.h"
 
 namespace tpmesh::meshcfg {
 namespace {
@@ -41,7 +41,8 @@ MeshMember MakeMember(int i, std::mt19937_64& rng) {
   m.node_id = id;
   m.hostname = "node-" + std::to_string(i);
   m.wg_public_key = RandomBytes(rng);
-  m.endpoints = {"192.0." + std::to_string(i % 256) + "." + std::to_string(rng() % 250 + 1) + ":51820"};
+  m.endpoints = {"192.0." + std::to_string(i % 256) + "." + std::to_string(rng() % 250 + 1) +
+                 ":51820"};
   if (rng() % 2) m.endpoints.push_back("[2001:db8::" + std::to_string(i % 9000 + 1) + "]:51820");
   char prefix[64];
   std::snprintf(prefix, sizeof prefix, "fd12:3456:789a:%x::/64", i + 1);
@@ -63,9 +64,15 @@ MeshState MakeState(int n, std::mt19937_64& rng, int64_t generation = 7) {
 
 // The small state whose encoding the header documents (see Golden test).
 MeshState GoldenState() {
-  MeshMember a{"aaaa", "node-a", Filled(1), {"[2001:db8::1]:51820", "192.0.2.1:51820"},
-               {"fd12:3456:789a:1::/64"}, 0, Filled(3)};
-  MeshMember b{"bbbb", "node-b", Filled(2), {"192.0.2.2:51820"}, {"fd12:3456:789a:2::/64"}, 25, std::nullopt};
+  MeshMember a{"aaaa",
+               "node-a",
+               Filled(1),
+               {"[2001:db8::1]:51820", "192.0.2.1:51820"},
+               {"fd12:3456:789a:1::/64"},
+               0,
+               Filled(3)};
+  MeshMember b{"bbbb", "node-b",    Filled(2), {"192.0.2.2:51820"}, {"fd12:3456:789a:2::/64"},
+               25,     std::nullopt};
   return MeshState{7, "fd12:3456:789a::/48", 1420, {b, a}, {}};  // deliberately unsorted
 }
 
@@ -73,7 +80,8 @@ void PutU32(Bytes& out, uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<uint8_t>(v >> s));
 }
 void PutI64(Bytes& out, int64_t v) {
-  for (int s = 56; s >= 0; s -= 8) out.push_back(static_cast<uint8_t>(static_cast<uint64_t>(v) >> s));
+  for (int s = 56; s >= 0; s -= 8)
+    out.push_back(static_cast<uint8_t>(static_cast<uint64_t>(v) >> s));
 }
 void PutStr(Bytes& out, std::string_view s) {
   PutU32(out, static_cast<uint32_t>(s.size()));
@@ -200,7 +208,8 @@ TEST(MeshCfgValidate, RefusesMembersThatShareAKeyOrAPrefix) {
     const char* says;
   };
   const Case cases[] = {
-      {"same current key", [](MeshState& s) { s.members[1].wg_public_key = s.members[0].wg_public_key; },
+      {"same current key",
+       [](MeshState& s) { s.members[1].wg_public_key = s.members[0].wg_public_key; },
        "share WireGuard key"},
       {"next key is another's current",
        [](MeshState& s) { s.members[1].next_wg_public_key = s.members[0].wg_public_key; },
@@ -222,7 +231,8 @@ TEST(MeshCfgValidate, RefusesMembersThatShareAKeyOrAPrefix) {
     c.mutate(s);
     auto v = ValidateState(s);
     ASSERT_FALSE(v.ok()) << c.name;
-    EXPECT_NE(v.error().message.find(c.says), std::string::npos) << c.name << ": " << v.error().message;
+    EXPECT_NE(v.error().message.find(c.says), std::string::npos)
+        << c.name << ": " << v.error().message;
     EXPECT_NE(v.error().message.find("aaaa"), std::string::npos) << v.error().message;
     EXPECT_FALSE(SignState(s, sk, {}).ok()) << c.name;
   }
@@ -392,7 +402,8 @@ MeshState RandomSuccessor(const MeshState& from, std::mt19937_64& rng, int& next
       default: to.members.push_back(m);
     }
   }
-  for (int i = static_cast<int>(rng() % 4); i > 0; --i) to.members.push_back(MakeMember(next_index++, rng));
+  for (int i = static_cast<int>(rng() % 4); i > 0; --i)
+    to.members.push_back(MakeMember(next_index++, rng));
   std::shuffle(to.members.begin(), to.members.end(), rng);
   return to;
 }
@@ -402,7 +413,8 @@ TEST(MeshCfgDelta, DiffApplyRoundTripRandomStates) {
   std::mt19937_64 rng(20240607);
   for (int iter = 0; iter < 200; ++iter) {
     int next_index = 1000;
-    MeshState from = MakeState(static_cast<int>(rng() % 30), rng, static_cast<int64_t>(rng() % 100));
+    MeshState from =
+        MakeState(static_cast<int>(rng() % 30), rng, static_cast<int64_t>(rng() % 100));
     std::shuffle(from.members.begin(), from.members.end(), rng);
     MeshState to = RandomSuccessor(from, rng, next_index);
     ASSERT_TRUE(ValidateState(to).ok());
@@ -568,72 +580,6 @@ TEST(MeshCfgDelta, InconsistentDeltasRefused) {
   EXPECT_EQ(r.error().reason, "invalid_mesh_config");
 }
 
-// ---------------------------------------------------------------- rollout order
-
-std::vector<std::string> Ids(const MeshState& s) {
-  std::vector<std::string> out;
-  for (const auto& m : s.members) out.push_back(m.node_id);
-  return out;
-}
-
-TEST(MeshCfgRollout, JoinNotifiesExistingMembersFirst) {
-  std::mt19937_64 rng(8);
-  MeshState from = MakeState(4, rng);
-  MeshState to = from;
-  to.generation++;
-  to.members.push_back(MakeMember(50, rng));
-  const std::string joiner = to.members.back().node_id;
-  auto order = NotifyOrder(Diff(from, to), Ids(from));
-  ASSERT_EQ(order.size(), 5u);
-  for (size_t i = 0; i < 4; ++i) {
-    EXPECT_EQ(order[i].role, NotifyRole::kRemaining);
-    EXPECT_EQ(order[i].node_id, from.members[i].node_id);  // sorted
-  }
-  EXPECT_EQ(order[4], (NotifyStep{joiner, NotifyRole::kJoining}));
-}
-
-TEST(MeshCfgRollout, RemovalNotifiesRemainingMembersFirst) {
-  std::mt19937_64 rng(9);
-  MeshState from = MakeState(4, rng);
-  MeshState to = from;
-  to.generation++;
-  const std::string removed = to.members[0].node_id;  // sorts first, must still come last
-  to.members.erase(to.members.begin());
-  auto order = NotifyOrder(Diff(from, to), Ids(from));
-  ASSERT_EQ(order.size(), 4u);
-  EXPECT_EQ(order.back(), (NotifyStep{removed, NotifyRole::kRemoved}));
-  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(order[i].role, NotifyRole::kRemaining);
-}
-
-TEST(MeshCfgRollout, MixedDeltaIsOrderedByRole) {
-  std::mt19937_64 rng(10);
-  MeshState from = MakeState(6, rng);
-  MeshState to = from;
-  to.generation++;
-  to.members[2].endpoints = {"203.0.113.9:51820"};  // changed
-  to.members.erase(to.members.begin() + 4);          // removed
-  to.members.push_back(MakeMember(60, rng));         // joining
-  to.members.push_back(MakeMember(61, rng));         // joining
-  auto order = NotifyOrder(Diff(from, to), Ids(from));
-  ASSERT_EQ(order.size(), 8u);
-  EXPECT_TRUE(std::is_sorted(order.begin(), order.end(),
-                             [](const NotifyStep& a, const NotifyStep& b) { return a.role < b.role; }));
-  std::map<NotifyRole, int> count;
-  for (const auto& s : order) count[s.role]++;
-  EXPECT_EQ(count[NotifyRole::kRemaining], 4);
-  EXPECT_EQ(count[NotifyRole::kChanged], 1);
-  EXPECT_EQ(count[NotifyRole::kJoining], 2);
-  EXPECT_EQ(count[NotifyRole::kRemoved], 1);
-  EXPECT_EQ(order[4].node_id, from.members[2].node_id);
-  EXPECT_STREQ(NotifyRoleName(order[5].role), "joining");
-  // Duplicate current ids are ignored.
-  auto dup_ids = Ids(from);
-  dup_ids.push_back(dup_ids[0]);
-  EXPECT_EQ(NotifyOrder(Diff(from, to), dup_ids), order);
-}
-
-// ---------------------------------------------------------------- JSON
-
 TEST(MeshCfgJson, StateAndSignedStateRoundTrip) {
   KeyPair k;
   std::mt19937_64 rng(12);
@@ -667,8 +613,8 @@ TEST(MeshCfgJson, StateAndSignedStateRoundTrip) {
 // Applies `mutate` to the JSON of a valid object and expects the parse to
 // fail with invalid_mesh_config naming `needle`.
 template <typename Parse>
-void ExpectMalformed(const std::string& valid, Parse parse, const std::function<void(json&)>& mutate,
-                     const std::string& needle) {
+void ExpectMalformed(const std::string& valid, Parse parse,
+                     const std::function<void(json&)>& mutate, const std::string& needle) {
   json j = json::parse(valid);
   mutate(j);
   auto r = parse(j.dump());
@@ -698,16 +644,24 @@ TEST(MeshCfgJson, MalformedStateFieldsAreNamed) {
       {[](json& j) { j["members"] = json::object(); }, "members: must be an array"},
       {[](json& j) { j.erase("members"); }, "members: required field missing"},
       {[](json& j) { j["members"][1] = 3; }, "members[1]: must be an object"},
-      {[](json& j) { j["members"][1].erase("hostname"); }, "members[1].hostname: required field missing"},
-      {[](json& j) { j["members"][0]["wg_public_key"] = "!!!"; }, "members[0].wg_public_key: not valid padded base64"},
-      {[](json& j) { j["members"][0]["wg_public_key"] = "AAAA"; }, "members[0].wg_public_key: must be 32 bytes, got 3"},
+      {[](json& j) { j["members"][1].erase("hostname"); },
+       "members[1].hostname: required field missing"},
+      {[](json& j) { j["members"][0]["wg_public_key"] = "!!!"; },
+       "members[0].wg_public_key: not valid padded base64"},
+      {[](json& j) { j["members"][0]["wg_public_key"] = "AAAA"; },
+       "members[0].wg_public_key: must be 32 bytes, got 3"},
       {[](json& j) { j["members"][1]["next_wg_public_key"] = 7; }, "members[1].next_wg_public_key"},
-      {[](json& j) { j["members"][0]["endpoints"] = "192.0.2.1:1"; }, "members[0].endpoints: must be an array"},
-      {[](json& j) { j["members"][0]["endpoints"][1] = 1; }, "members[0].endpoints[1]: must be a string"},
+      {[](json& j) { j["members"][0]["endpoints"] = "192.0.2.1:1"; },
+       "members[0].endpoints: must be an array"},
+      {[](json& j) { j["members"][0]["endpoints"][1] = 1; },
+       "members[0].endpoints[1]: must be a string"},
       {[](json& j) { j["members"][0]["endpoints"][1] = "192.0.2.1:0"; }, "members[0].endpoints[1]"},
-      {[](json& j) { j["members"][1]["allowed_ips"][0] = "10.0.0.0/33"; }, "members[1].allowed_ips[0]"},
-      {[](json& j) { j["members"][1]["persistent_keepalive"] = 70000; }, "members[1].persistent_keepalive: out of range"},
-      {[](json& j) { j["members"][1]["node_id"] = j["members"][0]["node_id"]; }, "appears more than once"},
+      {[](json& j) { j["members"][1]["allowed_ips"][0] = "10.0.0.0/33"; },
+       "members[1].allowed_ips[0]"},
+      {[](json& j) { j["members"][1]["persistent_keepalive"] = 70000; },
+       "members[1].persistent_keepalive: out of range"},
+      {[](json& j) { j["members"][1]["node_id"] = j["members"][0]["node_id"]; },
+       "appears more than once"},
       {[](json& j) { j["members"][0]["node_id"] = "has space"; }, "members[0].node_id"},
   };
   for (auto& [mutate, needle] : cases) ExpectMalformed(valid, parse, mutate, needle);
@@ -735,10 +689,15 @@ TEST(MeshCfgJson, MalformedDeltaAndSignedStateFieldsAreNamed) {
       {[](json& j) { j.erase("signature"); }, "signature: required field missing"},
       {[](json& j) { j["signature"] = "AAAA"; }, "signature: must be 64 bytes"},
       {[](json& j) { j["to_hash"] = ""; }, "to_hash: must be 32 bytes, got 0"},
-      {[](json& j) { j["to_generation"] = j["from_generation"]; }, "to_generation: must be greater"},
-      {[](json& j) { j["removals"] = {"ok", 5}; }, "removals[1]: must be a string"},
+      {[](json& j) { j["to_generation"] = j["from_generation"]; },
+       "to_generation: must be greater"},
+      {[](json& j) {
+         j["removals"] = {"ok", 5};
+       },
+       "removals[1]: must be a string"},
       {[](json& j) { j["removals"] = {"bad id"}; }, "removals[0]"},
-      {[](json& j) { j["upserts"] = {json::object()}; }, "upserts[0].node_id: required field missing"},
+      {[](json& j) { j["upserts"] = {json::object()}; },
+       "upserts[0].node_id: required field missing"},
       {[](json& j) { j["mtu"] = "1420"; }, "mtu: must be an integer"},
       {[](json& j) { j.erase("mesh_prefix"); }, "mesh_prefix: required field missing"},
   };
@@ -751,9 +710,11 @@ TEST(MeshCfgJson, MalformedDeltaAndSignedStateFieldsAreNamed) {
   std::vector<std::pair<M, std::string>> ss_cases = {
       {[](json& j) { j.erase("state"); }, "state: required field missing"},
       {[](json& j) { j["state"] = 1; }, "state: must be an object"},
-      {[](json& j) { j["state"]["members"][0]["wg_public_key"] = "AAAA"; }, "state.members[0].wg_public_key"},
+      {[](json& j) { j["state"]["members"][0]["wg_public_key"] = "AAAA"; },
+       "state.members[0].wg_public_key"},
       {[](json& j) { j["state"]["mtu"] = 1; }, "state.mtu: out of range"},
-      {[](json& j) { j["state"]["members"][1]["allowed_ips"] = {"x"}; }, "state.members[1].allowed_ips[0]"},
+      {[](json& j) { j["state"]["members"][1]["allowed_ips"] = {"x"}; },
+       "state.members[1].allowed_ips[0]"},
       {[](json& j) { j["signer_public_key"] = "AAAA"; }, "signer_public_key: must be 32 bytes"},
       {[](json& j) { j["hash"] = 0; }, "hash: must be a base64 string"},
   };
@@ -813,9 +774,11 @@ TEST(MeshCfgSigningKeys, AnnouncedKeysAreHashedCarriedAndValidated) {
   EXPECT_EQ(ToJson(s).find("signing_keys"), std::string::npos);
   // Refusals name the field.
   s.signing_keys = {current.pk, current.pk};
-  EXPECT_NE(ValidateState(s).error().message.find("signing_keys[1]: listed twice"), std::string::npos);
+  EXPECT_NE(ValidateState(s).error().message.find("signing_keys[1]: listed twice"),
+            std::string::npos);
   s.signing_keys = {Bytes(31, 1)};
-  EXPECT_NE(ValidateState(s).error().message.find("signing_keys[0]: must be 32 bytes"), std::string::npos);
+  EXPECT_NE(ValidateState(s).error().message.find("signing_keys[0]: must be 32 bytes"),
+            std::string::npos);
   s.signing_keys = {Filled(1), Filled(2), Filled(3), Filled(4), Filled(5)};
   EXPECT_FALSE(ValidateState(s).ok());
   json j = json::parse(ToJson(MakeState(3, rng, 2)));

@@ -1,16 +1,16 @@
 // net/: HTTPS server adapter and client over loopback (IPv4 and IPv6).
-#include "tpmesh/net/http.h"
-
 #include <arpa/inet.h>
-#include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
 
 #include <csignal>
 #include <stdexcept>
 
+#include "tpmesh/net/http.h"
 #include "tpmesh/pki/pki.h"
 #include "tpmesh/proto/enroll.h"
 
@@ -40,16 +40,21 @@ Handler EchoHandler(std::string ca_bundle) {
   return [ca_bundle](const HttpRequest& r, const Caller& c) -> HttpResponse {
     if (r.path == "/throw") throw std::runtime_error("boom");
     if (r.path == "/v1/ca") {
-      return HttpResponse{200, "{\"ca_bundle\": " + std::string("\"") + [&] {
-        std::string esc;
-        for (char ch : ca_bundle) esc += ch == '\n' ? std::string("\\n") : std::string(1, ch);
-        return esc;
-      }() + "\"}", "application/json"};
+      return HttpResponse{200,
+                          "{\"ca_bundle\": " + std::string("\"") +
+                              [&] {
+                                std::string esc;
+                                for (char ch : ca_bundle)
+                                  esc += ch == '\n' ? std::string("\\n") : std::string(1, ch);
+                                return esc;
+                              }() +
+                              "\"}",
+                          "application/json"};
     }
     auto q = r.query.find("q");
     return HttpResponse{200,
-                        std::string(KindName(c.kind)) + "|" + c.id + "|" + r.method + "|" + r.path + "|" +
-                            (q == r.query.end() ? "" : q->second) + "|" + r.body,
+                        std::string(KindName(c.kind)) + "|" + c.id + "|" + r.method + "|" + r.path +
+                            "|" + (q == r.query.end() ? "" : q->second) + "|" + r.body,
                         "text/plain"};
   };
 }
@@ -67,7 +72,8 @@ constexpr char kNodeId[] = "00112233445566778899";
 pki::CertAndKey NodeCert(const pki::AuthorityCa& ca) {
   pki::CertAndKey out;
   out.key_pem = *pki::GenerateKeyPem();
-  out.cert_pem = *ca.IssueNodeCert(*pki::MakeCsr(out.key_pem, "n"), kNodeId, SystemClock::Instance().Now(), hours(1));
+  out.cert_pem = *ca.IssueNodeCert(*pki::MakeCsr(out.key_pem, "n"), kNodeId,
+                                   SystemClock::Instance().Now(), hours(1));
   return out;
 }
 
@@ -77,7 +83,10 @@ class NetTest : public ::testing::Test {
     TimePoint now = SystemClock::Instance().Now();
     pki_ = new Pki{*pki::AuthorityCa::Create("test CA", now, hours(24)),
                    *pki::AuthorityCa::Create("other CA", now, hours(24)),
-                   {}, {}, {}, {}};
+                   {},
+                   {},
+                   {},
+                   {}};
     pki_->server = *pki_->ca.IssueServerCert({"localhost"}, {"127.0.0.1", "::1"}, now, hours(24));
     pki_->admin = *pki_->ca.IssueAdminCert("alice", now, hours(24));
     pki_->node = NodeCert(pki_->ca);
@@ -91,7 +100,8 @@ class NetTest : public ::testing::Test {
     delete pki_;
   }
 
-  static ServerOptions Options(const pki::CertAndKey& cert, std::vector<std::string> listen = {"127.0.0.1:0", "[::1]:0"}) {
+  static ServerOptions Options(const pki::CertAndKey& cert,
+                               std::vector<std::string> listen = {"127.0.0.1:0", "[::1]:0"}) {
     ServerOptions o;
     o.listen = std::move(listen);
     o.cert_pem = cert.cert_pem;
@@ -104,7 +114,8 @@ class NetTest : public ::testing::Test {
   static std::string V4() { return "https://127.0.0.1:" + std::to_string(server_->ports()[0]); }
   static std::string V6() { return "https://[::1]:" + std::to_string(server_->ports()[1]); }
 
-  static std::unique_ptr<Client> Connect(const std::string& url, const pki::CertAndKey* cert = nullptr,
+  static std::unique_ptr<Client> Connect(const std::string& url,
+                                         const pki::CertAndKey* cert = nullptr,
                                          const std::string* ca = nullptr) {
     ClientOptions o;
     o.base_url = url;
@@ -179,7 +190,8 @@ TEST_F(NetTest, ClientRefusesServerFromAnotherCa) {
   auto r = c->Get("/who");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Code::kUnavailable);
-  EXPECT_NE(r.error().message.find("certificate verify failed"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("certificate verify failed"), std::string::npos)
+      << r.error().message;
   EXPECT_NE(r.error().message.find(V4()), std::string::npos) << r.error().message;
 }
 
@@ -196,8 +208,10 @@ TEST_F(NetTest, UpdateTlsSwitchesCertificateAndClientCasHot) {
   const std::string both = pki_->ca.cert_pem() + other_ca;
 
   // Bad material is refused and changes nothing.
-  EXPECT_EQ((*srv)->UpdateTls(other_server->cert_pem, pki_->server.key_pem, both).error().reason, "key_mismatch");
-  EXPECT_EQ((*srv)->UpdateTls("junk", other_server->key_pem, both).error().reason, "invalid_certificate");
+  EXPECT_EQ((*srv)->UpdateTls(other_server->cert_pem, pki_->server.key_pem, both).error().reason,
+            "key_mismatch");
+  EXPECT_EQ((*srv)->UpdateTls("junk", other_server->key_pem, both).error().reason,
+            "invalid_certificate");
   auto still = Connect(url, &pki_->node);
   ASSERT_TRUE(still);
   ASSERT_TRUE(still->Get("/who").ok());
@@ -207,7 +221,8 @@ TEST_F(NetTest, UpdateTlsSwitchesCertificateAndClientCasHot) {
   ASSERT_TRUE((*srv)->UpdateTls(other_server->cert_pem, other_server->key_pem, both).ok());
   auto old_trust = Connect(url, &pki_->node);
   ASSERT_TRUE(old_trust);
-  EXPECT_FALSE(old_trust->Get("/who").ok()) << "a client trusting only the old CA refuses the new server cert";
+  EXPECT_FALSE(old_trust->Get("/who").ok())
+      << "a client trusting only the old CA refuses the new server cert";
   for (const auto* cert : {&pki_->node, &pki_->foreign_node}) {
     auto c = Connect(url, cert, &both);
     ASSERT_TRUE(c);
@@ -234,7 +249,8 @@ TEST_F(NetTest, ClientChecksServerNameAgainstSan) {
   ASSERT_TRUE(c);
   auto r = c->Get("/who");
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message.find("certificate verify failed"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("certificate verify failed"), std::string::npos)
+      << r.error().message;
   // Nor by a DNS name the certificate does not carry.
   auto by_name = Connect("https://localhost:" + std::to_string((*srv)->ports()[0]));
   ASSERT_TRUE(by_name);
@@ -267,7 +283,8 @@ TEST_F(NetTest, FetchPinnedCaWithWrongFingerprint) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Code::kPermissionDenied);
   EXPECT_EQ(r.error().reason, "ca_fingerprint_mismatch");
-  EXPECT_NE(r.error().message.find(pki_->ca.Fingerprint()), std::string::npos);  // names what was served
+  EXPECT_NE(r.error().message.find(pki_->ca.Fingerprint()),
+            std::string::npos);  // names what was served
 
   EXPECT_EQ(FetchPinnedCa(V4(), "abc", 5).error().reason, "invalid_fingerprint");
 }
@@ -275,11 +292,13 @@ TEST_F(NetTest, FetchPinnedCaWithWrongFingerprint) {
 // A server that serves the right CA bundle but holds a certificate from
 // another CA (what a man in the middle would do) is refused.
 TEST_F(NetTest, FetchPinnedCaRefusesServerNotChainingToThePin) {
-  auto cert = pki_->other_ca.IssueServerCert({}, {"127.0.0.1"}, SystemClock::Instance().Now(), hours(1));
+  auto cert =
+      pki_->other_ca.IssueServerCert({}, {"127.0.0.1"}, SystemClock::Instance().Now(), hours(1));
   ASSERT_TRUE(cert.ok());
   auto srv = StartServer(Options(*cert, {"127.0.0.1:0"}), EchoHandler(pki_->ca.cert_pem()));
   ASSERT_TRUE(srv.ok()) << srv.error().ToString();
-  auto r = FetchPinnedCa("https://127.0.0.1:" + std::to_string((*srv)->ports()[0]), pki_->ca.Fingerprint(), 5);
+  auto r = FetchPinnedCa("https://127.0.0.1:" + std::to_string((*srv)->ports()[0]),
+                         pki_->ca.Fingerprint(), 5);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Code::kPermissionDenied);
   EXPECT_EQ(r.error().reason, "ca_fingerprint_mismatch");
@@ -340,7 +359,8 @@ TEST_F(NetTest, Tls12ClientIsRefused) {
 }
 
 TEST_F(NetTest, PortInUseIsAnError) {
-  auto r = StartServer(Options(pki_->server, {"127.0.0.1:" + std::to_string(server_->ports()[0])}), EchoHandler(""));
+  auto r = StartServer(Options(pki_->server, {"127.0.0.1:" + std::to_string(server_->ports()[0])}),
+                       EchoHandler(""));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().reason, "listen_failed");
   EXPECT_NE(r.error().message.find("127.0.0.1:"), std::string::npos);
@@ -358,7 +378,8 @@ TEST_F(NetTest, BadOptionsAreNamed) {
   ASSERT_FALSE(mismatch.ok());
   EXPECT_EQ(mismatch.error().reason, "key_mismatch");
 
-  for (const char* bad : {"http://127.0.0.1:1", "https://[::1", "https://h/path", "https://h:0", "https://a b"}) {
+  for (const char* bad :
+       {"http://127.0.0.1:1", "https://[::1", "https://h/path", "https://h:0", "https://a b"}) {
     ClientOptions co;
     co.base_url = bad;
     co.ca_pem = pki_->ca.cert_pem();

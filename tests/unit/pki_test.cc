@@ -1,10 +1,11 @@
 // pki/: CA, issued certificates, identities, CSRs, private files.
 #include "tpmesh/pki/pki.h"
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-#include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -93,7 +94,9 @@ TEST_F(PkiTest, CaIsSelfSignedCaWithBackdatedValidity) {
   EXPECT_EQ(X509_check_ca(cert.get()), 1);
   EXPECT_EQ(VerifyAgainst(cert.get(), cert.get()), X509_V_OK);
   int days = 0, secs = 0;
-  ASSERT_EQ(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(cert.get()), X509_get0_notAfter(cert.get())), 1);
+  ASSERT_EQ(
+      ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(cert.get()), X509_get0_notAfter(cert.get())),
+      1);
   EXPECT_EQ(days * 86400 + secs, 365 * 86400 + 3600);
   EVP_PKEY* pub = X509_get0_pubkey(cert.get());
   EXPECT_EQ(EVP_PKEY_get_base_id(pub), EVP_PKEY_EC);
@@ -106,19 +109,23 @@ TEST_F(PkiTest, IssuedCertsAreBackdatedInProportionToTheirLifetime) {
     std::chrono::seconds lifetime;
     long backdate;
   };
-  for (const Case& c : {Case{std::chrono::seconds(60), 6}, Case{hours(2), 720}, Case{hours(24), 3600}}) {
+  for (const Case& c :
+       {Case{std::chrono::seconds(60), 6}, Case{hours(2), 720}, Case{hours(24), 3600}}) {
     auto pem = ca_->IssueNodeCert(NodeCsr(), kNodeId, kNow, c.lifetime);
     ASSERT_TRUE(pem.ok()) << pem.error().ToString();
     X509Ptr cert = ParseCert(*pem);
     ASSERT_TRUE(cert);
     int days = 0, secs = 0;
-    ASSERT_EQ(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(cert.get()), X509_get0_notAfter(cert.get())), 1);
+    ASSERT_EQ(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(cert.get()),
+                             X509_get0_notAfter(cert.get())),
+              1);
     EXPECT_EQ(days * 86400L + secs, c.lifetime.count() + c.backdate) << c.lifetime.count();
   }
 }
 
 TEST_F(PkiTest, ServerCertNamesReadsTheSan) {
-  auto server = ca_->IssueServerCert({"authority.example", "localhost"}, {"fd00:77::1", "127.0.0.1"}, kNow, hours(1));
+  auto server = ca_->IssueServerCert({"authority.example", "localhost"},
+                                     {"fd00:77::1", "127.0.0.1"}, kNow, hours(1));
   ASSERT_TRUE(server.ok()) << server.error().ToString();
   auto names = ServerCertNames(server->cert_pem);
   ASSERT_TRUE(names.ok()) << names.error().ToString();
@@ -154,7 +161,8 @@ TEST_F(PkiTest, LoadRejectsMismatchedKeyAndGarbage) {
   auto garbage = AuthorityCa::Load("not pem", ca_->key_pem());
   ASSERT_FALSE(garbage.ok());
   EXPECT_EQ(garbage.error().reason, "invalid_certificate");
-  auto nokey = AuthorityCa::Load(ca_->cert_pem(), "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+  auto nokey = AuthorityCa::Load(ca_->cert_pem(),
+                                 "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
   ASSERT_FALSE(nokey.ok());
   EXPECT_EQ(nokey.error().reason, "invalid_key");
 
@@ -189,7 +197,8 @@ TEST_F(PkiTest, NodeCertCarriesIdentityAndChains) {
   auto again = ca_->IssueNodeCert(NodeCsr(), kNodeId, kNow, hours(24), &serial);
   ASSERT_TRUE(again.ok());
   EXPECT_NE(IdentityFromCertPem(*again)->serial, id->serial);
-  EXPECT_EQ(serial, IdentityFromCertPem(*again)->serial) << "the issuer's serial is the one TLS callers see";
+  EXPECT_EQ(serial, IdentityFromCertPem(*again)->serial)
+      << "the issuer's serial is the one TLS callers see";
 }
 
 TEST_F(PkiTest, IssuedCertsNeverOutliveTheCa) {
@@ -212,7 +221,9 @@ TEST_F(PkiTest, NodeIdCharsetEnforced) {
 }
 
 TEST_F(PkiTest, BadCsrPemIsInvalidCsr) {
-  for (const char* bad : {"", "hello", "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"}) {
+  for (const char* bad :
+       {"", "hello",
+        "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"}) {
     auto r = ca_->IssueNodeCert(bad, kNodeId, kNow, hours(1));
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().reason, "invalid_csr");
@@ -317,8 +328,10 @@ TEST_F(PkiTest, ServerCertNamesHostsAndHasNoIdentity) {
   ASSERT_FALSE(id.ok());
   EXPECT_EQ(id.error().code, Code::kUnauthenticated);
 
-  EXPECT_EQ(ca_->IssueServerCert({}, {"[::1]"}, kNow, hours(1)).error().reason, "invalid_server_name");
-  EXPECT_EQ(ca_->IssueServerCert({"a b"}, {}, kNow, hours(1)).error().reason, "invalid_server_name");
+  EXPECT_EQ(ca_->IssueServerCert({}, {"[::1]"}, kNow, hours(1)).error().reason,
+            "invalid_server_name");
+  EXPECT_EQ(ca_->IssueServerCert({"a b"}, {}, kNow, hours(1)).error().reason,
+            "invalid_server_name");
   EXPECT_EQ(ca_->IssueServerCert({}, {}, kNow, hours(1)).error().reason, "invalid_server_name");
 }
 

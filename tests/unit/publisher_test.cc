@@ -3,9 +3,8 @@
 #include "tpmesh/authority/publisher.h"
 
 #include <gtest/gtest.h>
-#include <sodium.h>
-
 #include <nlohmann/json.hpp>
+#include <sodium.h>
 
 namespace tpmesh::authority {
 namespace {

@@ -1,5 +1,7 @@
 // VerifyQuote, ParseQuoteAttest, CheckAkParameters, CheckQuoteTiming,
 // CheckPcrPolicy and PcrDigest on quotes built and signed in software.
+#include "tpmesh/attest/quote.h"
+
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
@@ -9,7 +11,6 @@
 
 #include "tests/support/tpm_structs.h"
 #include "tpmesh/attest/checks.h"
-#include "tpmesh/attest/quote.h"
 
 namespace tpmesh::attest {
 namespace {
@@ -47,12 +48,12 @@ Bytes Sha(const EVP_MD* md, ByteView data) {
 // OpenSSL keys are slow to generate (RSA); share them across tests.
 EVP_PKEY* CachedKey(const std::string& kind) {
   static std::mutex mu;
-  static std::map<std::string, UniquePkey> keys;
+  static std::map<std::string, ossl::Pkey> keys;
   std::lock_guard<std::mutex> lock(mu);
   auto& slot = keys[kind];
   if (!slot) {
-    Result<UniquePkey> k = kind.rfind("RSA-", 0) == 0 ? GenerateRsaKey(std::stoi(kind.substr(4)))
-                                                     : GenerateEcKey(kind.substr(0, 5).c_str());
+    Result<ossl::Pkey> k = kind.rfind("RSA-", 0) == 0 ? GenerateRsaKey(std::stoi(kind.substr(4)))
+                                                      : GenerateEcKey(kind.substr(0, 5).c_str());
     if (k.ok()) slot = std::move(k).value();
   }
   return slot.get();
@@ -210,10 +211,10 @@ TEST_P(QuoteTest, RejectsMissingAndExtraPcrs) {
 
 TEST_P(QuoteTest, RejectsBadSignatures) {
   // Another key of the same kind.
-  UniquePkey other;
+  ossl::Pkey other;
   {
     auto k = std::string(GetParam().key).rfind("RSA", 0) == 0 ? GenerateRsaKey(2048)
-                                                             : GenerateEcKey(GetParam().key);
+                                                              : GenerateEcKey(GetParam().key);
     ASSERT_TRUE(k.ok());
     other = std::move(k).value();
   }
@@ -316,8 +317,8 @@ TEST(CheckAkParameters, AcceptsGoodAks) {
 }
 
 TEST(CheckAkParameters, RejectsBadAttributes) {
-  for (uint32_t bit : {kAttrFixedTpm, kAttrFixedParent, kAttrSensitiveDataOrigin, kAttrRestricted,
-                       kAttrSign}) {
+  for (uint32_t bit :
+       {kAttrFixedTpm, kAttrFixedParent, kAttrSensitiveDataOrigin, kAttrRestricted, kAttrSign}) {
     PublicParams p = AkParams(kAlgEcdsa, kAlgSha256);
     p.attributes &= ~bit;
     TPMESH_ASSERT_OK_AND_ASSIGN(TpmPublic ak, AkFrom("P-256", p));
@@ -368,11 +369,11 @@ TEST(CheckQuoteTiming, AcceptsForwardProgress) {
 
 TEST(CheckQuoteTiming, RejectsGoingBackwardsAndUnsafe) {
   const ClockState prev{1000, 3, 1, true};
-  ExpectCheck(CheckQuoteTiming(prev, {2000, 2, 1, true}), Check::kQuoteTiming);  // reset back
-  ExpectCheck(CheckQuoteTiming(prev, {2000, 3, 0, true}), Check::kQuoteTiming);  // restart back
-  ExpectCheck(CheckQuoteTiming(prev, {1000, 3, 1, true}), Check::kQuoteTiming);  // clock stuck
-  ExpectCheck(CheckQuoteTiming(prev, {999, 3, 1, true}), Check::kQuoteTiming);   // clock back
-  ExpectCheck(CheckQuoteTiming(prev, {2000, 3, 1, false}), Check::kQuoteTiming); // safe == 0
+  ExpectCheck(CheckQuoteTiming(prev, {2000, 2, 1, true}), Check::kQuoteTiming);   // reset back
+  ExpectCheck(CheckQuoteTiming(prev, {2000, 3, 0, true}), Check::kQuoteTiming);   // restart back
+  ExpectCheck(CheckQuoteTiming(prev, {1000, 3, 1, true}), Check::kQuoteTiming);   // clock stuck
+  ExpectCheck(CheckQuoteTiming(prev, {999, 3, 1, true}), Check::kQuoteTiming);    // clock back
+  ExpectCheck(CheckQuoteTiming(prev, {2000, 3, 1, false}), Check::kQuoteTiming);  // safe == 0
   auto r = CheckQuoteTiming(prev, {2000, 2, 1, true});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("3 -> 2"), std::string::npos) << r.error().message;
@@ -381,8 +382,8 @@ TEST(CheckQuoteTiming, RejectsGoingBackwardsAndUnsafe) {
 // --- CheckPcrPolicy (check 11) and PcrDigest -------------------------------
 
 TEST(CheckPcrPolicy, MatchesAnyGoldenValue) {
-  PcrPolicy policy{"prod", HashAlg::kSha256,
-                   {{7, {Bytes(32, 0xaa), Bytes(32, 0xbb)}}, {0, {Bytes(32, 0x01)}}}};
+  PcrPolicy policy{
+      "prod", HashAlg::kSha256, {{7, {Bytes(32, 0xaa), Bytes(32, 0xbb)}}, {0, {Bytes(32, 0x01)}}}};
   EXPECT_EQ(policy.Selection(), *MakePcrSelection(HashAlg::kSha256, {0, 7}));
   EXPECT_TRUE(CheckPcrPolicy(policy, {{0, Bytes(32, 0x01)}, {7, Bytes(32, 0xaa)}}).ok());
   EXPECT_TRUE(CheckPcrPolicy(policy, {{0, Bytes(32, 0x01)}, {7, Bytes(32, 0xbb)}}).ok());

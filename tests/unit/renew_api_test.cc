@@ -3,21 +3,23 @@
 // with the ENROLLED AK; a failed PCR policy (check 11) or TPM timing check
 // (12) quarantines the node; a quote by another AK (13) is refused without
 // quarantine.
+#include <stdlib.h>
+
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <sodium.h>
-#include <stdlib.h>
 
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
 
-#include "tests/support/fake_env.h"
 #include "tests/support/api_test_util.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/authority_fixture.h"
+#include "tests/support/fake_env.h"
 #include "tests/support/soft_tpm.h"
+#include "tests/support/temp_dir.h"
 #include "tpmesh/authority/api.h"
 #include "tpmesh/authority/service.h"
 #include "tpmesh/authority/store.h"
@@ -74,62 +76,32 @@ struct Node {
   std::string hostname;
   std::optional<attest::AkBlob> ak;
   std::string node_id;
-  std::string cert_pem;  // from enrollment, then from each renewal
+  std::string cert_pem;          // from enrollment, then from each renewal
   bool without_ek_cert = false;  // enroll as a TPM with no EK certificate in NV
   net::Caller caller() const { return testing::NodeCaller(node_id, cert_pem); }
 };
 
-class RenewApiTest : public ::testing::Test {
+class RenewApiTest : public testing::AuthorityFixture {
  protected:
+  RenewApiTest() : AuthorityFixture("tpmesh-renew") {}
+
   void SetUp() override {
-    auto store = OpenSqliteStore(dir_.File("authority.db"));
-    ASSERT_TRUE(store.ok()) << store.error().ToString();
-    store_ = std::move(store).value();
-    auto ca = pki::AuthorityCa::Create("tpmesh test authority", clock_.Now(),
-                                       std::chrono::hours(24 * 365));
-    ASSERT_TRUE(ca.ok()) << ca.error().ToString();
-    ca_ = std::move(ca).value();
-    ASSERT_TRUE(trust_.AddPem(SoftTpm::TrustedRoot().Pem()).ok());
-    auto prefix = ParseMeshPrefix("fd12:3456:789a::/48");
-    ASSERT_TRUE(prefix.ok());
-    settings_.mesh_prefix = *prefix;
+    ASSERT_NO_FATAL_FAILURE(OpenState());
     Build();
   }
 
   // (Re)creates the service over the same store with the current settings_,
   // publishing to publisher_.
-  void Build() {
-    AuthorityKeys keys{&ca_, ca_.cert_pem(), Bytes(32, 0xc5)};
-    service_ = std::make_unique<AuthorityService>(*store_, trust_, keys, settings_, clock_,
-                                                  SystemRandom::Instance());
-    service_->SetPublisher(&publisher_);
-    handler_ = MakeApiHandler(*service_, &publisher_);
-    ASSERT_TRUE(service_->PublishCurrent().ok());
-  }
+  void Build() { BuildService(&publisher_); }
 
-  net::HttpResponse Call(const std::string& method, const std::string& path,
-                         const std::string& body = "", const net::Caller& caller = kAnon) {
-    net::HttpRequest req;
-    req.method = method;
-    req.path = path;
-    req.body = body;
-    req.remote_addr = "192.0.2.1";
-    return handler_(req, caller);
-  }
-
-  // Enrolls through the allowlist (ECC EK); sets n.ak and n.node_id.
+  // Enrolls through the allowlist (ECC EK) with a new AK; sets n.ak and
+  // n.node_id.
   void Enroll(Node& n) {
-    auto h = n.tpm.EkSha256(KeyAlg::kEccP256);
-    ASSERT_TRUE(h.ok());
-    ASSERT_EQ(Call("POST", "/v1/admin/ek-allowlist", json{{"ek_sha256", HexEncode(*h)}}.dump(),
-                   kAdmin).status, 201);
-    auto ek = n.tpm.ReadEk(KeyAlg::kEccP256);
-    ASSERT_TRUE(ek.ok());
+    ASSERT_EQ(AllowEk(n.tpm, KeyAlg::kEccP256).status, 201);
     auto ak = n.tpm.CreateAk(KeyAlg::kEccP256);
     ASSERT_TRUE(ak.ok());
     n.ak = *ak;
-    proto::EnrollStartRequest sreq{n.hostname, KeyAlg::kEccP256, ek->ek_public, ek->ek_cert_der,
-                                   ek->intermediates, n.ak->public_area};
+    proto::EnrollStartRequest sreq = StartRequest(n.tpm, KeyAlg::kEccP256, *n.ak, n.hostname);
     if (n.without_ek_cert) {
       sreq.ek_cert.reset();
       sreq.ek_intermediates.clear();
@@ -138,29 +110,13 @@ class RenewApiTest : public ::testing::Test {
     ASSERT_EQ(s.status, 200) << s.body;
     auto ch = proto::ParseEnrollStartResponse(s.body);
     ASSERT_TRUE(ch.ok());
-    proto::EnrollFinishRequest f;
-    f.challenge_id = ch->challenge_id;
-    auto secret = n.tpm.ActivateCredential(*n.ak, KeyAlg::kEccP256, ch->credential);
-    ASSERT_TRUE(secret.ok());
-    f.secret = std::move(secret).value();
-    auto quote = n.tpm.Quote(*n.ak, ch->pcr_selection, ch->nonce);
-    ASSERT_TRUE(quote.ok());
-    f.quote = *quote;
-    f.wg_public_key = Bytes(32, static_cast<uint8_t>(n.hostname.size() + n.hostname.back()));
-    f.hostname = n.hostname;
-    f.csr_pem = Csr(n.hostname);
+    proto::EnrollFinishRequest f =
+        FinishRequest(n.tpm, KeyAlg::kEccP256, *n.ak, *ch, n.hostname,
+                      Bytes(32, static_cast<uint8_t>(n.hostname.size() + n.hostname.back())));
     auto r = Call("POST", "/v1/enroll/finish", proto::ToJson(f));
     ASSERT_EQ(r.status, 200) << r.body;
     n.node_id = Parse(r).value("node_id", "");
     n.cert_pem = Parse(r).value("node_cert", "");
-  }
-
-  static std::string Csr(const std::string& cn) {
-    auto key = pki::GenerateKeyPem();
-    EXPECT_TRUE(key.ok());
-    auto csr = pki::MakeCsr(key.ok() ? *key : "", cn);
-    EXPECT_TRUE(csr.ok());
-    return csr.ok() ? *csr : "";
   }
 
   // POST /v1/node/renew/start as `n`; on 200 fills *out.
@@ -196,12 +152,17 @@ class RenewApiTest : public ::testing::Test {
     auto s = Start(n, &ch);
     if (s.status != 200) return s;
     auto r = Finish(n, Answer(n.tpm, *n.ak, ch));
-    if (r.status == 200) n.cert_pem = Parse(r).value("node_cert", n.cert_pem);  // as the client does
+    if (r.status == 200)
+      n.cert_pem = Parse(r).value("node_cert", n.cert_pem);  // as the client does
     return r;
   }
 
-  json NodeJson(const Node& n) { return Parse(Call("GET", "/v1/admin/nodes/" + n.node_id, "", kAdmin)); }
-  int64_t Generation() { return Parse(Call("GET", "/v1/admin/nodes", "", kAdmin)).value("generation", int64_t{-1}); }
+  json NodeJson(const Node& n) {
+    return Parse(Call("GET", "/v1/admin/nodes/" + n.node_id, "", kAdmin));
+  }
+  int64_t Generation() {
+    return Parse(Call("GET", "/v1/admin/nodes", "", kAdmin)).value("generation", int64_t{-1});
+  }
   std::vector<std::string> AuditActions() {
     std::vector<std::string> out;
     const json audit = Parse(Call("GET", "/v1/admin/audit", "", kAdmin));
@@ -222,32 +183,26 @@ class RenewApiTest : public ::testing::Test {
     json j = json::parse(*body);
     auto state = meshcfg::ParseSignedState(j["full"].dump());
     EXPECT_TRUE(state.ok()) << *body;
-    if (state.ok()) for (const auto& m : state->state.members) out.insert(m.hostname);
+    if (state.ok())
+      for (const auto& m : state->state.members) out.insert(m.hostname);
     return out;
   }
 
   // Makes PCR policy "golden" from `n`'s enrolled values the default.
   void AdoptPolicy(const Node& n) {
-    auto r = Call("POST", "/v1/admin/policies", json{{"name", "golden"}, {"from_node", n.node_id}}.dump(), kAdmin);
+    auto r = Call("POST", "/v1/admin/policies",
+                  json{{"name", "golden"}, {"from_node", n.node_id}}.dump(), kAdmin);
     ASSERT_EQ(r.status, 200) << r.body;
     settings_.default_policy = "golden";
     Build();
   }
 
-  TempDir dir_;
-  FakeClock clock_;
-  std::unique_ptr<Store> store_;
-  pki::AuthorityCa ca_;
-  attest::TrustStore trust_;
-  AuthoritySettings settings_;
   ConfigPublisher publisher_{[] {
     Bytes pk(32);
     SecretBytes sk(64);
     crypto_sign_keypair(pk.data(), sk.data());
     return sk;
   }()};
-  std::unique_ptr<AuthorityService> service_;
-  net::Handler handler_;
 };
 
 TEST_F(RenewApiTest, RenewalIssuesAFreshCertForTheSameNode) {
@@ -328,7 +283,10 @@ TEST_F(RenewApiTest, QuarantineEndsTheCertificatesEvenAfterApproval) {
   const net::Caller before = a.caller();
   ASSERT_TRUE(a.tpm.ExtendPcr(7, Bytes(32, 0x66)).ok());
   EXPECT_EQ(StatusReason(Renew(a)), "403 pcr_policy_mismatch");
-  ASSERT_EQ(Call("POST", "/v1/admin/nodes/" + a.node_id + "/approve", R"({"reason": "known"})", kAdmin).status, 200);
+  ASSERT_EQ(
+      Call("POST", "/v1/admin/nodes/" + a.node_id + "/approve", R"({"reason": "known"})", kAdmin)
+          .status,
+      200);
   EXPECT_EQ(NodeJson(a).value("status", ""), "active");
   EXPECT_EQ(StatusReason(Call("GET", "/v1/node/self", "", before)), "401 node_cert_superseded");
 }
@@ -418,12 +376,16 @@ TEST_F(RenewApiTest, CallerMustBeAnActiveNode) {
   Node a("renew-auth-a", "renew-auth-a");
   ASSERT_NO_FATAL_FAILURE(Enroll(a));
   EXPECT_EQ(StatusReason(Call("POST", "/v1/node/renew/start", "{}")), "401 node_cert_required");
-  EXPECT_EQ(StatusReason(Call("POST", "/v1/node/renew/start", "{}", kAdmin)), "401 node_cert_required");
+  EXPECT_EQ(StatusReason(Call("POST", "/v1/node/renew/start", "{}", kAdmin)),
+            "401 node_cert_required");
   EXPECT_EQ(StatusReason(Call("POST", "/v1/node/renew/finish", "{}")), "401 node_cert_required");
   proto::RenewStartResponse ch;
   ASSERT_EQ(Start(a, &ch).status, 200);
   auto answer = Answer(a.tpm, *a.ak, ch);
-  ASSERT_EQ(Call("POST", "/v1/admin/nodes/" + a.node_id + "/revoke", R"({"reason": "stolen"})", kAdmin).status, 200);
+  ASSERT_EQ(
+      Call("POST", "/v1/admin/nodes/" + a.node_id + "/revoke", R"({"reason": "stolen"})", kAdmin)
+          .status,
+      200);
   EXPECT_EQ(StatusReason(Start(a, &ch)), "403 node_revoked");
   EXPECT_EQ(StatusReason(Finish(a, answer)), "403 node_revoked");
 }
@@ -435,7 +397,9 @@ TEST_F(RenewApiTest, MalformedInputChangesNothing) {
   proto::RenewStartResponse ch;
   ASSERT_EQ(Start(a, &ch).status, 200);
   json good = json::parse(proto::ToJson(Answer(a.tpm, *a.ak, ch)));
-  auto post = [&](const std::string& body) { return Call("POST", "/v1/node/renew/finish", body, a.caller()); };
+  auto post = [&](const std::string& body) {
+    return Call("POST", "/v1/node/renew/finish", body, a.caller());
+  };
   EXPECT_EQ(StatusReason(post("{\"challenge_id\": ")), "400 invalid_request");
   EXPECT_EQ(StatusReason(post("[]")), "400 invalid_request");
   json j = good;
@@ -447,7 +411,8 @@ TEST_F(RenewApiTest, MalformedInputChangesNothing) {
   j = good;
   j["quote"]["pcrs"] = json{{"99", "AA=="}};
   EXPECT_EQ(StatusReason(post(j.dump())), "400 invalid_request");
-  EXPECT_EQ(StatusReason(Call("POST", "/v1/node/renew/start", "not json", a.caller())), "400 invalid_request");
+  EXPECT_EQ(StatusReason(Call("POST", "/v1/node/renew/start", "not json", a.caller())),
+            "400 invalid_request");
   EXPECT_EQ(Generation(), gen);
   EXPECT_EQ(NodeJson(a).value("status", ""), "active");
   // None of that consumed the challenge.
@@ -455,7 +420,8 @@ TEST_F(RenewApiTest, MalformedInputChangesNothing) {
   // A bad CSR after a good quote: 400, no quarantine.
   ASSERT_EQ(Start(a, &ch).status, 200);
   auto bad_csr = Answer(a.tpm, *a.ak, ch);
-  bad_csr.csr_pem = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n";
+  bad_csr.csr_pem =
+      "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n";
   EXPECT_EQ(Finish(a, bad_csr).status, 400);
   EXPECT_EQ(NodeJson(a).value("status", ""), "active");
 }
@@ -485,11 +451,14 @@ class HandlerClient final : public net::Client {
   Result<net::ClientResponse> Post(const std::string& path, const std::string& body) override {
     return Do("POST", path, body);
   }
-  Result<net::ClientResponse> Delete(const std::string& path) override { return Do("DELETE", path, ""); }
+  Result<net::ClientResponse> Delete(const std::string& path) override {
+    return Do("DELETE", path, "");
+  }
   void Cancel() override {}
 
  private:
-  Result<net::ClientResponse> Do(const std::string& method, const std::string& path, const std::string& body) {
+  Result<net::ClientResponse> Do(const std::string& method, const std::string& path,
+                                 const std::string& body) {
     net::HttpRequest req;
     req.method = method;
     req.path = path;

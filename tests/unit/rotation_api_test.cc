@@ -4,21 +4,21 @@
 // postponement when a live peer does not confirm, retry, offline peers not
 // awaited, the schedule, restart recovery, and every refusal.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <sodium.h>
 
-#include <nlohmann/json.hpp>
+#include <filesystem>
 
 #include "tests/support/api_test_util.h"
+#include "tests/support/authority_fixture.h"
 #include "tests/support/fake_env.h"
 #include "tests/support/soft_tpm.h"
 #include "tests/support/temp_dir.h"
-#include <filesystem>
-
 #include "tpmesh/authority/api.h"
-#include "tpmesh/authority/signing_keys.h"
-#include "tpmesh/meshcfg/meshcfg.h"
 #include "tpmesh/authority/service.h"
+#include "tpmesh/authority/signing_keys.h"
 #include "tpmesh/authority/store.h"
+#include "tpmesh/meshcfg/meshcfg.h"
 #include "tpmesh/pki/pki.h"
 #include "tpmesh/proto/enroll.h"
 
@@ -45,19 +45,12 @@ struct Node {
 
 Bytes Key(uint8_t fill) { return Bytes(32, fill); }
 
-class RotationApiTest : public ::testing::Test {
+class RotationApiTest : public testing::AuthorityFixture {
  protected:
+  RotationApiTest() : AuthorityFixture("tpmesh-rotation") {}
+
   void SetUp() override {
-    auto store = OpenSqliteStore(dir_.File("authority.db"));
-    ASSERT_TRUE(store.ok()) << store.error().ToString();
-    store_ = std::move(store).value();
-    auto ca = pki::AuthorityCa::Create("tpmesh test authority", clock_.Now(), std::chrono::hours(24 * 365));
-    ASSERT_TRUE(ca.ok());
-    ca_ = std::move(ca).value();
-    ASSERT_TRUE(trust_.AddPem(SoftTpm::TrustedRoot().Pem()).ok());
-    auto prefix = ParseMeshPrefix("fd12:3456:789a::/48");
-    ASSERT_TRUE(prefix.ok());
-    settings_.mesh_prefix = *prefix;
+    ASSERT_NO_FATAL_FAILURE(OpenState());
     settings_.rotation.scheduled = false;
     settings_.rotation.live_window = std::chrono::seconds(60);
     settings_.rotation.policy.confirm_deadline = std::chrono::seconds(30);
@@ -67,24 +60,7 @@ class RotationApiTest : public ::testing::Test {
     for (Node* n : {&a_, &b_, &c_}) Enroll(*n);
   }
 
-  void Build() {
-    AuthorityKeys keys{&ca_, ca_.cert_pem(), Bytes(32, 0xc5)};
-    service_ = std::make_unique<AuthorityService>(*store_, trust_, keys, settings_, clock_,
-                                                  SystemRandom::Instance());
-    service_->SetPublisher(&publisher_);
-    handler_ = MakeApiHandler(*service_, &publisher_);
-    ASSERT_TRUE(service_->PublishCurrent().ok());
-  }
-
-  net::HttpResponse Call(const std::string& method, const std::string& path, const std::string& body,
-                         const net::Caller& caller) {
-    net::HttpRequest req;
-    req.method = method;
-    req.path = path;
-    req.body = body;
-    req.remote_addr = "192.0.2.1";
-    return handler_(req, caller);
-  }
+  void Build() { BuildService(&publisher_); }
 
   void Enroll(Node& n) {
     auto r = EnrollCall(n);
@@ -96,41 +72,27 @@ class RotationApiTest : public ::testing::Test {
   // One enrollment (allowlisted EK) with n.wg_key, or a key of its own when
   // that is empty.
   net::HttpResponse EnrollCall(Node& n) {
-    auto h = n.tpm.EkSha256(KeyAlg::kEccP256);
-    EXPECT_TRUE(h.ok());
-    Call("POST", "/v1/admin/ek-allowlist", json{{"ek_sha256", HexEncode(*h)}}.dump(), kAdmin);
-    auto ek = n.tpm.ReadEk(KeyAlg::kEccP256);
+    (void)AllowEk(n.tpm, KeyAlg::kEccP256);
     auto ak = n.tpm.CreateAk(KeyAlg::kEccP256);
-    if (!ek.ok() || !ak.ok()) return net::HttpResponse{500, "test: no EK or AK"};
-    proto::EnrollStartRequest sreq{n.hostname, KeyAlg::kEccP256, ek->ek_public, ek->ek_cert_der,
-                                   ek->intermediates, ak->public_area};
-    auto s = Call("POST", "/v1/enroll/start", proto::ToJson(sreq), testing::kAnon);
+    if (!ak.ok()) return net::HttpResponse{500, "test: no AK"};
+    auto s = Call("POST", "/v1/enroll/start",
+                  proto::ToJson(StartRequest(n.tpm, KeyAlg::kEccP256, *ak, n.hostname)));
     if (s.status != 200) return s;
     auto ch = proto::ParseEnrollStartResponse(s.body);
     EXPECT_TRUE(ch.ok());
-    proto::EnrollFinishRequest f;
-    f.challenge_id = ch->challenge_id;
-    auto secret = n.tpm.ActivateCredential(*ak, KeyAlg::kEccP256, ch->credential);
-    auto quote = n.tpm.Quote(*ak, ch->pcr_selection, ch->nonce);
-    EXPECT_TRUE(secret.ok() && quote.ok());
-    f.secret = std::move(secret).value();
-    f.quote = *quote;
+    if (!ch.ok()) return net::HttpResponse{500, "test: bad challenge"};
     if (n.wg_key.empty()) n.wg_key = Key(static_cast<uint8_t>(0x10 + n.hostname.back()));
-    f.wg_public_key = n.wg_key;
-    f.hostname = n.hostname;
-    auto key = pki::GenerateKeyPem();
-    auto csr = pki::MakeCsr(*key, n.hostname);
-    EXPECT_TRUE(csr.ok());
-    f.csr_pem = *csr;
-    return Call("POST", "/v1/enroll/finish", proto::ToJson(f), testing::kAnon);
+    auto f = FinishRequest(n.tpm, KeyAlg::kEccP256, *ak, *ch, n.hostname, n.wg_key);
+    return Call("POST", "/v1/enroll/finish", proto::ToJson(f));
   }
 
   int64_t Generation() { return publisher_.generation(); }
 
   // POST /v1/node/ack of the current generation; returns the answer.
   json Ack(const Node& n, int64_t generation = -1) {
-    auto r = Call("POST", "/v1/node/ack", json{{"generation", generation < 0 ? Generation() : generation}}.dump(),
-                  n.caller());
+    auto r =
+        Call("POST", "/v1/node/ack",
+             json{{"generation", generation < 0 ? Generation() : generation}}.dump(), n.caller());
     EXPECT_EQ(r.status, 200) << r.body;
     return Parse(r);
   }
@@ -139,12 +101,16 @@ class RotationApiTest : public ::testing::Test {
   }
 
   net::HttpResponse Prepare(const Node& n, const Bytes& key) {
-    return Call("POST", "/v1/node/rotate/prepare", json{{"next_public_key", Base64Encode(key)}}.dump(), n.caller());
+    return Call("POST", "/v1/node/rotate/prepare",
+                json{{"next_public_key", Base64Encode(key)}}.dump(), n.caller());
   }
   net::HttpResponse Switched(const Node& n, const Bytes& key) {
-    return Call("POST", "/v1/node/rotate/switched", json{{"public_key", Base64Encode(key)}}.dump(), n.caller());
+    return Call("POST", "/v1/node/rotate/switched", json{{"public_key", Base64Encode(key)}}.dump(),
+                n.caller());
   }
-  net::HttpResponse Rotate(const json& body) { return Call("POST", "/v1/admin/keys/rotate", body.dump(), kAdmin); }
+  net::HttpResponse Rotate(const json& body) {
+    return Call("POST", "/v1/admin/keys/rotate", body.dump(), kAdmin);
+  }
 
   // The published full state's member entry for `n`.
   json Member(const Node& n) {
@@ -187,15 +153,7 @@ class RotationApiTest : public ::testing::Test {
     return Parse(r).value("announce_generation", int64_t{-1});
   }
 
-  testing::TempDir dir_{"tpmesh-rotation"};
-  FakeClock clock_;
-  std::unique_ptr<Store> store_;
-  pki::AuthorityCa ca_;
-  attest::TrustStore trust_;
-  AuthoritySettings settings_;
   ConfigPublisher publisher_{SecretBytes(Bytes(64, 7))};
-  std::unique_ptr<AuthorityService> service_;
-  net::Handler handler_;
   Node a_{"rot-a", "host-a"}, b_{"rot-b", "host-b"}, c_{"rot-c", "host-c"};
 };
 
@@ -386,7 +344,7 @@ TEST_F(RotationApiTest, OfflinePeersAreNotAwaited) {
   Ack(c_);
   clock_.Advance(61);  // everyone's report is now older than the live window
   Ack(a_);
-  Ack(b_);             // c is offline
+  Ack(b_);  // c is offline
   const int64_t g = StartRotation(a_, Key(0xa3));
   EXPECT_EQ(KeysOf(a_)["rotation"]["awaiting"], json::array({"host-b"}));
   Ack(b_, g);
@@ -398,7 +356,10 @@ TEST_F(RotationApiTest, RevokedPeerStopsBeingAwaited) {
   for (Node* n : {&a_, &b_, &c_}) Ack(*n);
   const int64_t g = StartRotation(a_, Key(0xa4));
   Ack(b_, g);
-  ASSERT_EQ(Call("POST", "/v1/admin/nodes/" + c_.node_id + "/revoke", json{{"reason", "t"}}.dump(), kAdmin).status, 200);
+  ASSERT_EQ(Call("POST", "/v1/admin/nodes/" + c_.node_id + "/revoke", json{{"reason", "t"}}.dump(),
+                 kAdmin)
+                .status,
+            200);
   ASSERT_TRUE(service_->RotationTick().ok());
   EXPECT_EQ(Action(Ack(a_)), "switch");
 }
@@ -436,10 +397,12 @@ TEST_F(RotationApiTest, AdminRequestsAllAndTheScheduleRequestsDueNodes) {
   }
   // The schedule: due once period - jitter - lead_time has passed.
   settings_.rotation.scheduled = true;
-  settings_.rotation.policy = keyrotate::RotationPolicy{
-      .period = std::chrono::hours(10), .lead_time = std::chrono::hours(1), .overlap = std::chrono::hours(1),
-      .jitter = std::chrono::hours(2), .confirm_deadline = std::chrono::minutes(5),
-      .retry_after = std::chrono::minutes(10)};
+  settings_.rotation.policy = keyrotate::RotationPolicy{.period = std::chrono::hours(10),
+                                                        .lead_time = std::chrono::hours(1),
+                                                        .overlap = std::chrono::hours(1),
+                                                        .jitter = std::chrono::hours(2),
+                                                        .confirm_deadline = std::chrono::minutes(5),
+                                                        .retry_after = std::chrono::minutes(10)};
   Build();  // a restart: requests survive it (they are in the store)
   EXPECT_EQ(KeysOf(a_)["rotation"].value("phase", ""), "requested");
   ASSERT_TRUE(Prepare(a_, Key(0xb1)).status == 200);
@@ -462,20 +425,25 @@ TEST_F(RotationApiTest, AdminRequestsAllAndTheScheduleRequestsDueNodes) {
 TEST_F(RotationApiTest, RefusesBadRequests) {
   EXPECT_EQ(StatusReason(Prepare(a_, Key(0xc1))), "409 rotation_not_requested");
   EXPECT_EQ(StatusReason(Rotate(json::object())), "400 invalid_request");
-  EXPECT_EQ(StatusReason(Rotate(json{{"all", true}, {"nodes", {"host-a"}}})), "400 invalid_request");
+  EXPECT_EQ(StatusReason(Rotate(json{{"all", true}, {"nodes", {"host-a"}}})),
+            "400 invalid_request");
   EXPECT_EQ(StatusReason(Rotate(json{{"nodes", {"nope"}}})), "404 node_not_found");
   EXPECT_EQ(StatusReason(Rotate(json{{"nodes", "host-a"}})), "400 invalid_request");
   EXPECT_EQ(StatusReason(Rotate(json{{"all", "yes"}})), "400 invalid_request");
   ASSERT_EQ(Rotate(json{{"nodes", {"host-a"}}}).status, 200);
-  EXPECT_EQ(StatusReason(Call("POST", "/v1/node/rotate/prepare", R"({"next_public_key":"AAAA"})", a_.caller())),
+  EXPECT_EQ(StatusReason(Call("POST", "/v1/node/rotate/prepare", R"({"next_public_key":"AAAA"})",
+                              a_.caller())),
             "400 invalid_request");
-  EXPECT_EQ(StatusReason(Call("POST", "/v1/node/rotate/prepare", "{}", a_.caller())), "400 invalid_request");
-  EXPECT_EQ(StatusReason(Call("POST", "/v1/node/rotate/prepare", "not json", a_.caller())), "400 invalid_request");
+  EXPECT_EQ(StatusReason(Call("POST", "/v1/node/rotate/prepare", "{}", a_.caller())),
+            "400 invalid_request");
+  EXPECT_EQ(StatusReason(Call("POST", "/v1/node/rotate/prepare", "not json", a_.caller())),
+            "400 invalid_request");
   EXPECT_EQ(StatusReason(Prepare(a_, Bytes(32, 0))), "400 invalid_key");
   EXPECT_EQ(StatusReason(Prepare(a_, b_.wg_key)), "409 key_in_use");
   EXPECT_EQ(StatusReason(Prepare(a_, a_.wg_key)), "409 key_in_use");
   EXPECT_EQ(StatusReason(Switched(a_, Key(0xc2))), "409 rotation_not_prepared");
-  EXPECT_EQ(StatusReason(Call("POST", "/v1/node/rotate/prepare", "{}", testing::kAnon)), "401 node_cert_required");
+  EXPECT_EQ(StatusReason(Call("POST", "/v1/node/rotate/prepare", "{}", testing::kAnon)),
+            "401 node_cert_required");
   // A failed request leaves nothing behind: a is still just "requested".
   EXPECT_EQ(KeysOf(a_)["rotation"].value("phase", ""), "requested");
   EXPECT_EQ(Member(a_).value("wg_public_key", ""), Base64Encode(a_.wg_key));
@@ -500,8 +468,10 @@ class SigningRotationTest : public RotationApiTest {
     Bytes pk(crypto_sign_PUBLICKEYBYTES), sk(crypto_sign_SECRETKEYBYTES);
     crypto_sign_keypair(pk.data(), sk.data());
     original_ = pk;
-    ASSERT_TRUE(pki::WritePrivateFile(dir_.File("config-signing.key"),
-                                      std::string(reinterpret_cast<const char*>(sk.data()), sk.size())).ok());
+    ASSERT_TRUE(
+        pki::WritePrivateFile(dir_.File("config-signing.key"),
+                              std::string(reinterpret_cast<const char*>(sk.data()), sk.size()))
+            .ok());
     sodium_memzero(sk.data(), sk.size());
     auto keys = SigningKeys::Load(dir_.path());
     ASSERT_TRUE(keys.ok()) << keys.error().ToString();
@@ -541,7 +511,8 @@ class SigningRotationTest : public RotationApiTest {
 TEST_F(SigningRotationTest, AnnounceSwitchWhenAllNodesHoldItThenRetire) {
   Rebuild();
   for (Node* n : {&a_, &b_, &c_}) Ack(*n);
-  EXPECT_TRUE(Current().state.signing_keys.empty()) << "nothing announced before the first rotation";
+  EXPECT_TRUE(Current().state.signing_keys.empty())
+      << "nothing announced before the first rotation";
   auto r = Call("POST", "/v1/admin/keys/signing/rotate", json{{"reason", "drill"}}.dump(), kAdmin);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(SigningStates(), (std::vector<std::string>{"current", "next"}));
@@ -549,10 +520,12 @@ TEST_F(SigningRotationTest, AnnounceSwitchWhenAllNodesHoldItThenRetire) {
   ASSERT_EQ(announced.state.signing_keys.size(), 2u);
   EXPECT_EQ(announced.state.signing_keys[0], original_);
   const Bytes next = announced.state.signing_keys[1];
-  EXPECT_TRUE(meshcfg::VerifySignedState(announced, -1, {original_}).ok()) << "signed by the current key";
+  EXPECT_TRUE(meshcfg::VerifySignedState(announced, -1, {original_}).ok())
+      << "signed by the current key";
   EXPECT_FALSE(meshcfg::VerifySignedState(announced, -1, {next}).ok());
   // A second rotation while one is under way is refused.
-  EXPECT_EQ(StatusReason(Call("POST", "/v1/admin/keys/signing/rotate", "{}", kAdmin)), "409 rotation_in_progress");
+  EXPECT_EQ(StatusReason(Call("POST", "/v1/admin/keys/signing/rotate", "{}", kAdmin)),
+            "409 rotation_in_progress");
 
   // Not every node holds the announcement yet: no switch.
   const int64_t g = Generation();
@@ -649,7 +622,8 @@ class CaRotationTest : public RotationApiTest {
     ASSERT_TRUE(cas.ok()) << cas.error().ToString();
     cas_ = std::move(cas).value();
     AuthorityKeys keys{&ca_, ca_.cert_pem(), Bytes(32, 0xc5), nullptr, cas_.get()};
-    service_ = std::make_unique<AuthorityService>(*store_, trust_, keys, settings_, clock_, SystemRandom::Instance());
+    service_ = std::make_unique<AuthorityService>(*store_, trust_, keys, settings_, clock_,
+                                                  SystemRandom::Instance());
     service_->SetPublisher(&publisher_);
     service_->SetTlsReloader([this](const TlsFiles& t) {
       reloads_.push_back(t.client_ca_pem);
@@ -661,7 +635,8 @@ class CaRotationTest : public RotationApiTest {
   }
 
   json AckWithBundle(const Node& n, const std::string& bundle_hash) {
-    auto r = Call("POST", "/v1/node/ack", json{{"generation", Generation()}, {"ca_bundle_sha256", bundle_hash}}.dump(),
+    auto r = Call("POST", "/v1/node/ack",
+                  json{{"generation", Generation()}, {"ca_bundle_sha256", bundle_hash}}.dump(),
                   n.caller());
     EXPECT_EQ(r.status, 200) << r.body;
     return Parse(r);
@@ -687,7 +662,8 @@ TEST_F(CaRotationTest, AnnounceDistributeSwitchRetire) {
   ASSERT_EQ(Parse(r)["authority_ca"].size(), 2u);
   ASSERT_EQ(reloads_.size(), 1u);
   EXPECT_EQ(Certs(reloads_.back()), 2u) << "the server accepts client certificates from both CAs";
-  EXPECT_EQ(StatusReason(Call("POST", "/v1/admin/keys/ca/rotate", "{}", kAdmin)), "409 rotation_in_progress");
+  EXPECT_EQ(StatusReason(Call("POST", "/v1/admin/keys/ca/rotate", "{}", kAdmin)),
+            "409 rotation_in_progress");
 
   // A node with the old bundle is handed the new one; with the new one, nothing.
   json answer = AckWithBundle(a_, old_hash);
@@ -695,9 +671,10 @@ TEST_F(CaRotationTest, AnnounceDistributeSwitchRetire) {
   const std::string bundle = answer["ca_bundle"];
   EXPECT_EQ(Certs(bundle), 2u);
   EXPECT_FALSE(AckWithBundle(a_, Sha256Hex(bundle)).contains("ca_bundle"));
-  EXPECT_EQ(StatusReason(Call("POST", "/v1/node/ack", json{{"generation", 1}, {"ca_bundle_sha256", "xyz"}}.dump(),
-                              a_.caller())),
-            "400 invalid_request");
+  EXPECT_EQ(
+      StatusReason(Call("POST", "/v1/node/ack",
+                        json{{"generation", 1}, {"ca_bundle_sha256", "xyz"}}.dump(), a_.caller())),
+      "400 invalid_request");
 
   // Not every node holds it yet: no switch.
   ASSERT_TRUE(service_->RotationTick().ok());
@@ -736,7 +713,8 @@ TEST_F(CaRotationTest, AnnounceDistributeSwitchRetire) {
   EXPECT_EQ(Certs(service_->CaBundle()), 1u);
   ASSERT_EQ(reloads_.size(), 3u);
   EXPECT_EQ(Certs(reloads_.back()), 1u);
-  for (const char* action : {"ca.announce", "ca.switch", "ca.retire"}) EXPECT_TRUE(Audited(action)) << action;
+  for (const char* action : {"ca.announce", "ca.switch", "ca.retire"})
+    EXPECT_TRUE(Audited(action)) << action;
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // The HTTPS server when the host refuses it threads: StartServer returns an
 // error naming the failure; the process does not abort (std::system_error
 // from std::thread used to escape on httplib's listener thread).
-#include <gtest/gtest.h>
 #include <sys/resource.h>
+
+#include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdio>

@@ -17,9 +17,7 @@ using attest::KeyAlg;
 
 class SoftTpmTest : public ::testing::TestWithParam<KeyAlg> {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(trust_.AddPem(SoftTpm::TrustedRoot().Pem()).ok());
-  }
+  void SetUp() override { ASSERT_TRUE(trust_.AddPem(SoftTpm::TrustedRoot().Pem()).ok()); }
 
   attest::Verifier MakeVerifier(bool require_ek_cert = true) {
     attest::VerifierOptions o;
@@ -83,8 +81,7 @@ TEST_P(SoftTpmTest, ChangedPcrFailsThePolicy) {
   ASSERT_TRUE(tpm.ExtendPcr(4, Bytes(32, 0x01)).ok());  // e.g. a different bootloader
   TPMESH_ASSERT_OK_AND_ASSIGN(SecretBytes secret,
                               tpm.ActivateCredential(ak, GetParam(), begun.first.credential));
-  TPMESH_ASSERT_OK_AND_ASSIGN(auto quote,
-                              tpm.Quote(ak, begun.first.selection, begun.first.nonce));
+  TPMESH_ASSERT_OK_AND_ASSIGN(auto quote, tpm.Quote(ak, begun.first.selection, begun.first.nonce));
   const attest::PcrPolicy policy = PolicyOf(golden);
   auto r = verifier.Complete(begun.second, {std::move(secret), quote}, &policy);
   ASSERT_FALSE(r.ok());
@@ -108,7 +105,8 @@ TEST_P(SoftTpmTest, WrongCredentialFailsActivation) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().reason, "tpm_activation_failed");
   // ...and with the right AK it activates.
-  TPMESH_ASSERT_OK_AND_ASSIGN(SecretBytes got, tpm.ActivateCredential(other_ak, GetParam(), for_other));
+  TPMESH_ASSERT_OK_AND_ASSIGN(SecretBytes got,
+                              tpm.ActivateCredential(other_ak, GetParam(), for_other));
   EXPECT_TRUE(ConstantTimeEqual(got.view(), secret));
 
   // Tampered encrypted identity (last byte of the ID object).
@@ -136,8 +134,7 @@ TEST_P(SoftTpmTest, WrongCredentialFailsActivation) {
   EXPECT_EQ(r.error().reason, "tpm_structure_malformed");
 }
 
-INSTANTIATE_TEST_SUITE_P(EkAlgs, SoftTpmTest,
-                         ::testing::Values(KeyAlg::kRsa2048, KeyAlg::kEccP256),
+INSTANTIATE_TEST_SUITE_P(EkAlgs, SoftTpmTest, ::testing::Values(KeyAlg::kRsa2048, KeyAlg::kEccP256),
                          [](const ::testing::TestParamInfo<KeyAlg>& p) {
                            return p.param == KeyAlg::kRsa2048 ? "Rsa" : "Ecc";
                          });

@@ -1,9 +1,10 @@
 // Opening the authority database: only `init` creates one (OpenSqliteStore);
 // everything else opens an existing, initialized one (OpenExistingSqliteStore)
 // and creates nothing. And the WAL stays bounded however many writes come.
+#include <sys/stat.h>
+
 #include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -30,7 +31,8 @@ TEST_F(StoreOpenExistingTest, MissingDatabaseIsRefusedAndNotCreated) {
   EXPECT_EQ(r.error().reason, "store_missing");
   EXPECT_EQ(r.error().code, Code::kFailedPrecondition);
   EXPECT_NE(r.error().message.find(Path()), std::string::npos) << r.error().message;
-  EXPECT_NE(r.error().message.find("tpmesh-authority init"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("tpmesh-authority init"), std::string::npos)
+      << r.error().message;
   EXPECT_FALSE(Exists(""));
   EXPECT_FALSE(Exists("-wal"));
   EXPECT_FALSE(Exists("-shm"));
@@ -41,7 +43,8 @@ TEST_F(StoreOpenExistingTest, ZeroByteDatabaseIsRefusedAndLeftAsItWas) {
   auto r = OpenExistingSqliteStore(Path());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().reason, "store_empty");
-  EXPECT_NE(r.error().message.find("tpmesh-authority init"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("tpmesh-authority init"), std::string::npos)
+      << r.error().message;
   EXPECT_EQ(fs::file_size(Path()), 0u);
   EXPECT_FALSE(Exists("-wal"));
   EXPECT_FALSE(Exists("-shm"));
@@ -56,7 +59,8 @@ TEST_F(StoreOpenExistingTest, SqliteFileWithoutSchemaIsRefusedAndNotMigrated) {
   auto r = OpenExistingSqliteStore(Path());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().reason, "store_empty");
-  EXPECT_NE(r.error().message.find("tpmesh-authority init"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("tpmesh-authority init"), std::string::npos)
+      << r.error().message;
   SQLite::Database raw(Path(), SQLite::OPEN_READONLY);
   EXPECT_FALSE(raw.tableExists("schema_version"));
 }
@@ -75,15 +79,17 @@ TEST_F(StoreOpenExistingTest, InitializedDatabaseOpensWithItsData) {
   {
     auto s = OpenSqliteStore(Path());
     ASSERT_TRUE(s.ok()) << s.error().ToString();
-    ASSERT_TRUE((*s)->Transact([](Tx& tx) { return tx.SetMeta("mesh_prefix", "fd00:1:2::/48"); }).ok());
+    ASSERT_TRUE(
+        (*s)->Transact([](Tx& tx) { return tx.SetMeta("mesh_prefix", "fd00:1:2::/48"); }).ok());
   }
   auto s = OpenExistingSqliteStore(Path());
   ASSERT_TRUE(s.ok()) << s.error().ToString();
   std::optional<std::string> v;
   ASSERT_TRUE((*s)->Transact([&](Tx& tx) -> Status {
-    TPMESH_ASSIGN_OR_RETURN(v, tx.GetMeta("mesh_prefix"));
-    return OkStatus();
-  }).ok());
+                    TPMESH_ASSIGN_OR_RETURN(v, tx.GetMeta("mesh_prefix"));
+                    return OkStatus();
+                  })
+                  .ok());
   EXPECT_EQ(v, std::optional<std::string>("fd00:1:2::/48"));
 }
 
@@ -108,7 +114,7 @@ TEST(StoreWalTest, WalFileStaysBoundedUnderManyWrites) {
     const uintmax_t wal = fs::file_size(path + "-wal", ec);
     if (!ec) largest = std::max(largest, wal);
   }
-  EXPECT_GT(largest, 0u);  // the writes did go through the WAL
+  EXPECT_GT(largest, 0u);                    // the writes did go through the WAL
   constexpr uintmax_t kBound = 1536 * 1024;  // 256 pages of 4 KiB + their frame headers + one write
   EXPECT_LE(largest, kBound) << "the WAL grew to " << largest << " bytes";
 }

@@ -1,10 +1,11 @@
 // Unit tests of the SQLite authority store (real SQLite files in a temp dir).
-#include <SQLiteCpp/Database.h>
-#include <gtest/gtest.h>
+#include "tpmesh/authority/store.h"
 
-#include "tests/support/temp_dir.h"
 #include <stdlib.h>
 #include <sys/stat.h>
+
+#include <SQLiteCpp/Database.h>
+#include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
@@ -14,7 +15,7 @@
 #include <set>
 #include <thread>
 
-#include "tpmesh/authority/store.h"
+#include "tests/support/temp_dir.h"
 
 namespace tpmesh::authority {
 namespace {
@@ -188,7 +189,8 @@ TEST_F(StoreTest, NodeWithoutSubnetAndUpdate) {
     }
     return OkStatus();
   });
-  Status st = store_->Transact([&](Tx& tx) { return tx.UpdateNode(MakeNode("ghost", "g", 9, {})); });
+  Status st =
+      store_->Transact([&](Tx& tx) { return tx.UpdateNode(MakeNode("ghost", "g", 9, {})); });
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, Code::kNotFound);
   EXPECT_EQ(st.error().reason, "node_not_found");
@@ -247,7 +249,8 @@ TEST_F(StoreTest, UniqueViolationsAreConflictsAndRollBack) {
 TEST_F(StoreTest, CallbackErrorAndThrowRollBack) {
   Status st = store_->Transact([&](Tx& tx) -> Status {
     TPMESH_RETURN_IF_ERROR(tx.InsertNode(MakeNode("a", "a", 1, 1)));
-    TPMESH_RETURN_IF_ERROR(tx.BumpGeneration().ok() ? OkStatus() : Status(MakeError(Code::kInternal, "x", "")));
+    TPMESH_RETURN_IF_ERROR(tx.BumpGeneration().ok() ? OkStatus()
+                                                    : Status(MakeError(Code::kInternal, "x", "")));
     return MakeError(Code::kPermissionDenied, "policy_says_no", "nope");
   });
   ASSERT_FALSE(st.ok());
@@ -460,7 +463,8 @@ void ExpectTokenEq(const TokenRecord& a, const TokenRecord& b) {
 }
 
 TEST_F(StoreTest, TokensRoundTrip) {
-  TokenRecord t{"00112233445566aa", Filled(0x11, 32), "for rack 4", 10, 20, std::nullopt, "", false};
+  TokenRecord t{
+      "00112233445566aa", Filled(0x11, 32), "for rack 4", 10, 20, std::nullopt, "", false};
   TokenRecord u{"00112233445566bb", Filled(0x22, 32), "", 11, 21, std::nullopt, "", true};
   Tx1(*store_, [&](Tx& tx) -> Status {
     TPMESH_RETURN_IF_ERROR(tx.InsertToken(t));
@@ -605,8 +609,8 @@ TEST_F(StoreTest, PoliciesRoundTrip) {
 TEST_F(StoreTest, AuditNewestFirstWithLimit) {
   Tx1(*store_, [&](Tx& tx) -> Status {
     for (int i = 0; i < 5; ++i) {
-      TPMESH_RETURN_IF_ERROR(tx.AppendAudit({0, 1000 + i, "admin:root", "node.revoke",
-                                             "node" + std::to_string(i), "r", "d"}));
+      TPMESH_RETURN_IF_ERROR(tx.AppendAudit(
+          {0, 1000 + i, "admin:root", "node.revoke", "node" + std::to_string(i), "r", "d"}));
     }
     return OkStatus();
   });
@@ -741,7 +745,8 @@ TEST_F(StoreTest, AWireGuardKeyBelongsToOneNodeEver) {
     return tx.InsertNode(b);
   });
   auto expect_in_use = [&](const NodeRecord& n, bool insert, const std::string& field) {
-    Status st = store_->Transact([&](Tx& tx) { return insert ? tx.InsertNode(n) : tx.UpdateNode(n); });
+    Status st =
+        store_->Transact([&](Tx& tx) { return insert ? tx.InsertNode(n) : tx.UpdateNode(n); });
     ASSERT_FALSE(st.ok()) << n.node_id;
     EXPECT_EQ(st.error().code, Code::kAlreadyExists);
     EXPECT_EQ(st.error().reason, "key_in_use");
@@ -867,7 +872,8 @@ TEST_F(StoreTest, CommitObserversSeeOnlyCommittedNodeWritesInOrder) {
 }
 
 TEST_F(StoreTest, AThrowingObserverDoesNotUndoTheCommit) {
-  const int id = store_->AddCommitObserver([](const CommitInfo&) { throw std::runtime_error("observer bug"); });
+  const int id = store_->AddCommitObserver(
+      [](const CommitInfo&) { throw std::runtime_error("observer bug"); });
   Tx1(*store_, [&](Tx& tx) { return tx.InsertNode(MakeNode("n1", "h1", 1, 1)); });
   EXPECT_EQ(CountNodes(*store_), 1u);
   store_->RemoveCommitObserver(id);

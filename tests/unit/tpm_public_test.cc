@@ -1,5 +1,7 @@
 // ParseTpm2bPublic, TpmPublic::Name/ToPkey/SpkiSha256 on structures built
 // with tss2-mu from OpenSSL keys.
+#include "tpmesh/attest/tpm_public.h"
+
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -7,7 +9,6 @@
 
 #include "tests/support/tpm_structs.h"
 #include "tpmesh/attest/checks.h"
-#include "tpmesh/attest/tpm_public.h"
 
 namespace tpmesh::attest {
 namespace {
@@ -34,7 +35,7 @@ Bytes Sha(const EVP_MD* md, ByteView data) {
 }
 
 TEST(TpmPublic, RsaRoundTrip) {
-  TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey key, GenerateRsaKey(2048));
+  TPMESH_ASSERT_OK_AND_ASSIGN(ossl::Pkey key, GenerateRsaKey(2048));
   TPMESH_ASSERT_OK_AND_ASSIGN(Bytes blob,
                               MakeTpmPublic(key.get(), AkParams(kAlgRsassa, kAlgSha256)));
   TPMESH_ASSERT_OK_AND_ASSIGN(TpmPublic pub, ParseTpm2bPublic(blob));
@@ -60,12 +61,12 @@ TEST(TpmPublic, RsaRoundTrip) {
   area.resize(moff);
   EXPECT_EQ(pub.area, area);
 
-  TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey back, pub.ToPkey());
+  TPMESH_ASSERT_OK_AND_ASSIGN(ossl::Pkey back, pub.ToPkey());
   EXPECT_EQ(EVP_PKEY_eq(back.get(), key.get()), 1);
 }
 
 TEST(TpmPublic, RsaKeyWithBadExponentOrEvenModulusIsMalformed) {
-  TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey key, GenerateRsaKey(2048));
+  TPMESH_ASSERT_OK_AND_ASSIGN(ossl::Pkey key, GenerateRsaKey(2048));
   TPMESH_ASSERT_OK_AND_ASSIGN(Bytes blob,
                               MakeTpmPublic(key.get(), AkParams(kAlgRsassa, kAlgSha256)));
   TPMESH_ASSERT_OK_AND_ASSIGN(TpmPublic pub, ParseTpm2bPublic(blob));
@@ -85,7 +86,7 @@ TEST(TpmPublic, RsaKeyWithBadExponentOrEvenModulusIsMalformed) {
 
 TEST(TpmPublic, EccRoundTripP256AndP384) {
   for (const char* group : {"P-256", "P-384"}) {
-    TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey key, GenerateEcKey(group));
+    TPMESH_ASSERT_OK_AND_ASSIGN(ossl::Pkey key, GenerateEcKey(group));
     TPMESH_ASSERT_OK_AND_ASSIGN(Bytes blob, MakeTpmPublic(key.get(), EkParams()));
     TPMESH_ASSERT_OK_AND_ASSIGN(TpmPublic pub, ParseTpm2bPublic(blob));
     EXPECT_EQ(pub.type, kAlgEcc);
@@ -96,21 +97,20 @@ TEST(TpmPublic, EccRoundTripP256AndP384) {
     EXPECT_EQ(pub.scheme, kAlgNull);
     EXPECT_EQ(pub.auth_policy, EkParams().auth_policy);
     EXPECT_EQ(pub.attributes & (kAttrRestricted | kAttrDecrypt), kAttrRestricted | kAttrDecrypt);
-    TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey back, pub.ToPkey());
+    TPMESH_ASSERT_OK_AND_ASSIGN(ossl::Pkey back, pub.ToPkey());
     EXPECT_EQ(EVP_PKEY_eq(back.get(), key.get()), 1) << group;
   }
 }
 
 TEST(TpmPublic, NameIsNameAlgAndDigestOfArea) {
-  TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey key, GenerateEcKey("P-256"));
+  TPMESH_ASSERT_OK_AND_ASSIGN(ossl::Pkey key, GenerateEcKey("P-256"));
   for (uint16_t alg : {kAlgSha256, kAlgSha384}) {
     auto params = AkParams(kAlgEcdsa, kAlgSha256);
     params.name_alg = alg;
     TPMESH_ASSERT_OK_AND_ASSIGN(Bytes blob, MakeTpmPublic(key.get(), params));
     TPMESH_ASSERT_OK_AND_ASSIGN(TpmPublic pub, ParseTpm2bPublic(blob));
     Bytes expected = {static_cast<uint8_t>(alg >> 8), static_cast<uint8_t>(alg)};
-    Bytes digest = Sha(alg == kAlgSha256 ? EVP_sha256() : EVP_sha384(),
-                       ByteView(blob).subspan(2));
+    Bytes digest = Sha(alg == kAlgSha256 ? EVP_sha256() : EVP_sha384(), ByteView(blob).subspan(2));
     expected.insert(expected.end(), digest.begin(), digest.end());
     TPMESH_ASSERT_OK_AND_ASSIGN(Bytes name, pub.Name());
     EXPECT_EQ(name, expected);
@@ -119,7 +119,7 @@ TEST(TpmPublic, NameIsNameAlgAndDigestOfArea) {
 }
 
 TEST(TpmPublic, NameOfUnknownNameAlgFails) {
-  TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey key, GenerateEcKey("P-256"));
+  TPMESH_ASSERT_OK_AND_ASSIGN(ossl::Pkey key, GenerateEcKey("P-256"));
   auto params = AkParams(kAlgEcdsa, kAlgSha256);
   params.name_alg = 0x0012;  // SM3_256: tss2-mu accepts it, we do not hash with it
   TPMESH_ASSERT_OK_AND_ASSIGN(Bytes blob, MakeTpmPublic(key.get(), params));
@@ -128,7 +128,7 @@ TEST(TpmPublic, NameOfUnknownNameAlgFails) {
 }
 
 TEST(TpmPublic, SpkiSha256MatchesOpenSsl) {
-  TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey key, GenerateRsaKey(2048));
+  TPMESH_ASSERT_OK_AND_ASSIGN(ossl::Pkey key, GenerateRsaKey(2048));
   TPMESH_ASSERT_OK_AND_ASSIGN(Bytes blob, MakeTpmPublic(key.get(), EkParams()));
   TPMESH_ASSERT_OK_AND_ASSIGN(TpmPublic pub, ParseTpm2bPublic(blob));
   int len = i2d_PUBKEY(key.get(), nullptr);
@@ -147,12 +147,12 @@ TEST(TpmPublic, SpkiSha256MatchesOpenSsl) {
 // fingerprints are node identities and allowlist entries.
 TEST(TpmPublic, SpkiSha256MatchesOpenSslForEveryKeyShape) {
   auto expect_same = [](const TpmPublic& pub, const std::string& what) {
-    TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey key, pub.ToPkey());
+    TPMESH_ASSERT_OK_AND_ASSIGN(ossl::Pkey key, pub.ToPkey());
     TPMESH_ASSERT_OK_AND_ASSIGN(Bytes der, SpkiDer(key.get()));  // i2d_PUBKEY
     TPMESH_ASSERT_OK_AND_ASSIGN(Bytes fp, pub.SpkiSha256());
     EXPECT_EQ(fp, Sha(EVP_sha256(), der)) << what;
   };
-  TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey rsa, GenerateRsaKey(2048));
+  TPMESH_ASSERT_OK_AND_ASSIGN(ossl::Pkey rsa, GenerateRsaKey(2048));
   TPMESH_ASSERT_OK_AND_ASSIGN(Bytes rsa_blob, MakeTpmPublic(rsa.get(), EkParams()));
   TPMESH_ASSERT_OK_AND_ASSIGN(TpmPublic rsa_pub, ParseTpm2bPublic(rsa_blob));
   expect_same(rsa_pub, "RSA, default exponent");
@@ -168,7 +168,7 @@ TEST(TpmPublic, SpkiSha256MatchesOpenSslForEveryKeyShape) {
   for (const char* group : {"P-256", "P-384"}) {
     bool short_coordinate = false;
     for (int i = 0; i < 2000 && (i < 8 || !short_coordinate); ++i) {
-      TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey key, GenerateEcKey(group));
+      TPMESH_ASSERT_OK_AND_ASSIGN(ossl::Pkey key, GenerateEcKey(group));
       TPMESH_ASSERT_OK_AND_ASSIGN(Bytes blob, MakeTpmPublic(key.get(), EkParams()));
       TPMESH_ASSERT_OK_AND_ASSIGN(TpmPublic pub, ParseTpm2bPublic(blob));
       expect_same(pub, group);
@@ -188,7 +188,7 @@ TEST(TpmPublic, SpkiSha256MatchesOpenSslForEveryKeyShape) {
 }
 
 TEST(TpmPublic, TruncatedAtEveryLengthIsMalformed) {
-  TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey key, GenerateEcKey("P-256"));
+  TPMESH_ASSERT_OK_AND_ASSIGN(ossl::Pkey key, GenerateEcKey("P-256"));
   TPMESH_ASSERT_OK_AND_ASSIGN(Bytes blob, MakeTpmPublic(key.get(), EkParams()));
   for (size_t n = 0; n < blob.size(); ++n) {
     Bytes cut(blob.begin(), blob.begin() + n);
@@ -204,7 +204,7 @@ TEST(TpmPublic, TruncatedAtEveryLengthIsMalformed) {
 }
 
 TEST(TpmPublic, TrailingBytesAndLyingSizeAreMalformed) {
-  TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey key, GenerateRsaKey(2048));
+  TPMESH_ASSERT_OK_AND_ASSIGN(ossl::Pkey key, GenerateRsaKey(2048));
   TPMESH_ASSERT_OK_AND_ASSIGN(Bytes blob, MakeTpmPublic(key.get(), EkParams()));
   ASSERT_TRUE(ParseTpm2bPublic(blob).ok());
   Bytes longer = blob;
@@ -243,7 +243,7 @@ TEST(TpmPublic, UnsupportedTypeIsMalformed) {
 }
 
 TEST(TpmPublic, ToPkeyRejectsBadKeyMaterial) {
-  TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey key, GenerateEcKey("P-256"));
+  TPMESH_ASSERT_OK_AND_ASSIGN(ossl::Pkey key, GenerateEcKey("P-256"));
   TPMESH_ASSERT_OK_AND_ASSIGN(Bytes blob, MakeTpmPublic(key.get(), EkParams()));
   TPMESH_ASSERT_OK_AND_ASSIGN(TpmPublic pub, ParseTpm2bPublic(blob));
   TpmPublic off_curve = pub;
@@ -256,7 +256,7 @@ TEST(TpmPublic, ToPkeyRejectsBadKeyMaterial) {
   too_long.ecc_x.insert(too_long.ecc_x.begin(), 1);
   EXPECT_FALSE(too_long.ToPkey().ok());
 
-  TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey p521, GenerateEcKey("P-521"));
+  TPMESH_ASSERT_OK_AND_ASSIGN(ossl::Pkey p521, GenerateEcKey("P-521"));
   TPMESH_ASSERT_OK_AND_ASSIGN(Bytes blob521, MakeTpmPublic(p521.get(), EkParams()));
   TPMESH_ASSERT_OK_AND_ASSIGN(TpmPublic pub521, ParseTpm2bPublic(blob521));
   EXPECT_EQ(pub521.curve, 0x0005);
@@ -266,7 +266,7 @@ TEST(TpmPublic, ToPkeyRejectsBadKeyMaterial) {
 }
 
 TEST(TpmPublic, RsaModulusMustMatchKeyBits) {
-  TPMESH_ASSERT_OK_AND_ASSIGN(UniquePkey key, GenerateRsaKey(2048));
+  TPMESH_ASSERT_OK_AND_ASSIGN(ossl::Pkey key, GenerateRsaKey(2048));
   TPMESH_ASSERT_OK_AND_ASSIGN(Bytes blob, MakeTpmPublic(key.get(), EkParams()));
   TPM2B_PUBLIC mu{};
   size_t off = 0;

@@ -170,7 +170,8 @@ TEST(WgDiff, LostPrefixNobodyClaimsReplacesTheFullList) {
 
 TEST(WgDiff, PrefixMovesGainerFirstNoReplaceOnLoser) {
   MemoryWgDevice dev;
-  (void)Apply(dev, Desired({Peer(0xa, {"fd00::a/128", "10.0.0.0/24"}), Peer(0xb, {"fd00::b/128"})}));
+  (void)Apply(dev,
+              Desired({Peer(0xa, {"fd00::a/128", "10.0.0.0/24"}), Peer(0xb, {"fd00::b/128"})}));
   WgDeviceConfig op =
       Apply(dev, Desired({Peer(0xa, {"fd00::a/128"}), Peer(0xb, {"fd00::b/128", "10.0.0.0/24"})}));
   ASSERT_EQ(op.peers.size(), 1u) << ToString(op);
@@ -182,11 +183,11 @@ TEST(WgDiff, PrefixMovesGainerFirstNoReplaceOnLoser) {
 
 TEST(WgDiff, KeyRotationNewEntryClaimsPrefixBeforeOldIsRemoved) {
   MemoryWgDevice dev;
-  DesiredDevice before = Desired({Peer(0xa, {"fd00::a/128"}, "[fd00:1::a]:51820", 25),
-                                  Peer(0xb, {"fd00::b/128"})});
+  DesiredDevice before =
+      Desired({Peer(0xa, {"fd00::a/128"}, "[fd00:1::a]:51820", 25), Peer(0xb, {"fd00::b/128"})});
   (void)Apply(dev, before);
-  DesiredDevice after = Desired({Peer(0xa2, {"fd00::a/128"}, "[fd00:1::a]:51820", 25),
-                                 Peer(0xb, {"fd00::b/128"})});
+  DesiredDevice after =
+      Desired({Peer(0xa2, {"fd00::a/128"}, "[fd00:1::a]:51820", 25), Peer(0xb, {"fd00::b/128"})});
   WgDeviceConfig op = Apply(dev, after, before);
   ASSERT_EQ(op.peers.size(), 2u) << ToString(op);
   EXPECT_EQ(op.peers[0].public_key, Key(0xa2));
@@ -341,7 +342,8 @@ TEST(WgDiff, RandomTransitionsConverge) {
     WgDeviceConfig op = Apply(dev, b, a);
     std::set<std::string> allowed_transient;
     for (const WgPeer& p : op.peers) {
-      if (p.replace_allowed_ips) allowed_transient.insert(p.allowed_ips.begin(), p.allowed_ips.end());
+      if (p.replace_allowed_ips)
+        allowed_transient.insert(p.allowed_ips.begin(), p.allowed_ips.end());
     }
     for (const std::string& ip : dev.transient_ownerless()) {
       EXPECT_TRUE(allowed_transient.count(ip)) << ip << " in\n" << ToString(op);

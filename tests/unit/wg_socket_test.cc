@@ -1,9 +1,10 @@
 // OpenUapiDevice's protocol handling against a fake UAPI server on a unix
 // socket in a temp dir (no root, no wireguard-go).
-#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <cstring>

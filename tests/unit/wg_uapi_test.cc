@@ -43,25 +43,36 @@ TEST(WgUapiFormat, FullSetBodyInOrder) {
   c.peers.push_back(std::move(gone));
   auto text = FormatUapiSet(c);
   ASSERT_TRUE(text.ok()) << text.error().ToString();
-  EXPECT_EQ(*text, "set=1\n"
-                   "private_key=" + Hex(0x11) + "\n"
-                   "listen_port=51820\n"
-                   "fwmark=7\n"
-                   "replace_peers=true\n"
-                   "public_key=" + Hex(0xa1) + "\n"
-                   "preshared_key=" + Hex(0x55) + "\n"
-                   "endpoint=[fd00::1]:51820\n"
-                   "persistent_keepalive_interval=25\n"
-                   "replace_allowed_ips=true\n"
-                   "allowed_ip=fd00:1::/64\n"
-                   "allowed_ip=10.0.0.2/32\n"
-                   "public_key=" + Hex(0xb2) + "\n"
-                   "update_only=true\n"
-                   "endpoint=192.0.2.1:4000\n"
-                   "persistent_keepalive_interval=0\n"
-                   "public_key=" + Hex(0xc3) + "\n"
-                   "remove=true\n"
-                   "\n");
+  EXPECT_EQ(*text,
+            "set=1\n"
+            "private_key=" +
+                Hex(0x11) +
+                "\n"
+                "listen_port=51820\n"
+                "fwmark=7\n"
+                "replace_peers=true\n"
+                "public_key=" +
+                Hex(0xa1) +
+                "\n"
+                "preshared_key=" +
+                Hex(0x55) +
+                "\n"
+                "endpoint=[fd00::1]:51820\n"
+                "persistent_keepalive_interval=25\n"
+                "replace_allowed_ips=true\n"
+                "allowed_ip=fd00:1::/64\n"
+                "allowed_ip=10.0.0.2/32\n"
+                "public_key=" +
+                Hex(0xb2) +
+                "\n"
+                "update_only=true\n"
+                "endpoint=192.0.2.1:4000\n"
+                "persistent_keepalive_interval=0\n"
+                "public_key=" +
+                Hex(0xc3) +
+                "\n"
+                "remove=true\n"
+                "\n");
 }
 
 TEST(WgUapiFormat, EmptyConfigIsNoopRequest) {
@@ -111,8 +122,7 @@ TEST(WgUapiFormat, RejectsInvalidConfigsNamingThePeerAndField) {
        "no /prefix-length"},
       {"cidr bad addr", [](WgDeviceConfig& c) { c.peers[1].allowed_ips = {"10.0.0.256/32"}; },
        "not an IPv4 or IPv6"},
-      {"remove with data",
-       [](WgDeviceConfig& c) { c.peers[1].remove = true; },
+      {"remove with data", [](WgDeviceConfig& c) { c.peers[1].remove = true; },
        "remove=true must not carry other fields"},
   };
   for (const BadSet& bc : cases) {
@@ -135,10 +145,15 @@ TEST(WgUapiFormat, RejectsInvalidConfigsNamingThePeerAndField) {
 
 // What wireguard-go 0.0.20220316 answers (field order as in device/uapi.go).
 std::string RealisticGet() {
-  return "private_key=" + Hex(0x11) + "\n"
+  return "private_key=" + Hex(0x11) +
+         "\n"
          "listen_port=51820\n"
-         "public_key=" + Hex(0xa1) + "\n"
-         "preshared_key=" + std::string(64, '0') + "\n"
+         "public_key=" +
+         Hex(0xa1) +
+         "\n"
+         "preshared_key=" +
+         std::string(64, '0') +
+         "\n"
          "protocol_version=1\n"
          "endpoint=[fd00:a::2]:51820\n"
          "last_handshake_time_sec=1700000000\n"
@@ -148,8 +163,12 @@ std::string RealisticGet() {
          "persistent_keepalive_interval=0\n"
          "allowed_ip=fd00:b::2/128\n"
          "allowed_ip=10.9.0.0/16\n"
-         "public_key=" + Hex(0xb2) + "\n"
-         "preshared_key=" + Hex(0x55) + "\n"
+         "public_key=" +
+         Hex(0xb2) +
+         "\n"
+         "preshared_key=" +
+         Hex(0x55) +
+         "\n"
          "protocol_version=1\n"
          "last_handshake_time_sec=0\n"
          "last_handshake_time_nsec=0\n"
@@ -319,19 +338,23 @@ TEST(WgUapiToString, HidesSecrets) {
 
 TEST(WgAddr, CanonicalCidr) {
   const std::pair<const char*, const char*> good[] = {
-      {"10.0.0.1/32", "10.0.0.1/32"}, {"10.1.2.3/0", "0.0.0.0/0"},
-      {"192.168.7.255/23", "192.168.6.0/23"}, {"FD00:0::1/64", "fd00::/64"},
-      {"::/0", "::/0"}, {"2001:db8::1/127", "2001:db8::/127"},
-      {"::ffff:1.2.3.4/128", "::ffff:1.2.3.4/128"}, {"fd00::1:2:3/128", "fd00::1:2:3/128"},
+      {"10.0.0.1/32", "10.0.0.1/32"},
+      {"10.1.2.3/0", "0.0.0.0/0"},
+      {"192.168.7.255/23", "192.168.6.0/23"},
+      {"FD00:0::1/64", "fd00::/64"},
+      {"::/0", "::/0"},
+      {"2001:db8::1/127", "2001:db8::/127"},
+      {"::ffff:1.2.3.4/128", "::ffff:1.2.3.4/128"},
+      {"fd00::1:2:3/128", "fd00::1:2:3/128"},
   };
   for (auto [in, want] : good) {
     auto c = CanonicalCidr(in);
     ASSERT_TRUE(c.ok()) << in << ": " << c.error().ToString();
     EXPECT_EQ(*c, want) << in;
   }
-  for (const char* bad : {"", "/", "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/ 8", "10.0.0/8",
-                          "010.0.0.0/8", "10.0.0.0/08", "fe80::1%eth0/64", "fd00::/129",
-                          "x/1", "10.0.0.0/8/8"}) {
+  for (const char* bad :
+       {"", "/", "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/ 8", "10.0.0/8", "010.0.0.0/8",
+        "10.0.0.0/08", "fe80::1%eth0/64", "fd00::/129", "x/1", "10.0.0.0/8/8"}) {
     auto c = CanonicalCidr(bad);
     ASSERT_FALSE(c.ok()) << bad;
     EXPECT_EQ(c.error().reason, "invalid_cidr");
@@ -340,17 +363,19 @@ TEST(WgAddr, CanonicalCidr) {
 
 TEST(WgAddr, CanonicalEndpoint) {
   const std::pair<const char*, const char*> good[] = {
-      {"1.2.3.4:5", "1.2.3.4:5"}, {"[FD00::01]:51820", "[fd00::1]:51820"},
-      {"[fe80::1%eth0]:1", "[fe80::1%eth0]:1"}, {"[::ffff:1.2.3.4]:65535", "[::ffff:1.2.3.4]:65535"},
+      {"1.2.3.4:5", "1.2.3.4:5"},
+      {"[FD00::01]:51820", "[fd00::1]:51820"},
+      {"[fe80::1%eth0]:1", "[fe80::1%eth0]:1"},
+      {"[::ffff:1.2.3.4]:65535", "[::ffff:1.2.3.4]:65535"},
   };
   for (auto [in, want] : good) {
     auto c = CanonicalEndpoint(in);
     ASSERT_TRUE(c.ok()) << in << ": " << c.error().ToString();
     EXPECT_EQ(*c, want);
   }
-  for (const char* bad : {"", "1.2.3.4", "1.2.3.4:", "1.2.3.4:65536", "1.2.3.4:0", "[1.2.3.4]:5",
-                          "[fd00::1]5", "[fd00::1%]:5", "[fd00::1%a/b]:5", "fd00::1:5", "host:5",
-                          "[fd00::1]:05", "1.2.3.4:+5"}) {
+  for (const char* bad :
+       {"", "1.2.3.4", "1.2.3.4:", "1.2.3.4:65536", "1.2.3.4:0", "[1.2.3.4]:5", "[fd00::1]5",
+        "[fd00::1%]:5", "[fd00::1%a/b]:5", "fd00::1:5", "host:5", "[fd00::1]:05", "1.2.3.4:+5"}) {
     auto c = CanonicalEndpoint(bad);
     ASSERT_FALSE(c.ok()) << bad;
     EXPECT_EQ(c.error().reason, "invalid_endpoint");
@@ -365,9 +390,19 @@ TEST(WgUapiFuzz, RandomAndMutatedInputsNeverCrash) {
       RealisticGet(), FormatUapiGet(SampleConfig()), "errno=0\n\n",
       "public_key=" + Hex(1) + "\nallowed_ip=10.0.0.0/8\nendpoint=[fe80::1%lo]:1\nerrno=0\n"};
   const std::string alphabet = "=\n0123456789abcdef:/.[]%-_xyzerrno";
-  const std::vector<std::string> tokens = {
-      "errno=0\n", "\n", "=", "allowed_ip=", "public_key=" + Hex(2) + "\n", "endpoint=",
-      "/128", "/33", "::", "listen_port=", "99999999999999999999", "\r", std::string(1, '\0')};
+  const std::vector<std::string> tokens = {"errno=0\n",
+                                           "\n",
+                                           "=",
+                                           "allowed_ip=",
+                                           "public_key=" + Hex(2) + "\n",
+                                           "endpoint=",
+                                           "/128",
+                                           "/33",
+                                           "::",
+                                           "listen_port=",
+                                           "99999999999999999999",
+                                           "\r",
+                                           std::string(1, '\0')};
   int parsed_ok = 0, parsed_bad = 0;
   for (int i = 0; i < 6000; ++i) {
     std::string s;
@@ -389,7 +424,10 @@ TEST(WgUapiFuzz, RandomAndMutatedInputsNeverCrash) {
             b = b == std::string::npos ? 0 : b + 1;
             en = en == std::string::npos ? s.size() : en + 1;
             std::string line = s.substr(b, en - b);
-            if (rng() % 2) s.erase(b, en - b); else s.insert(b, line);
+            if (rng() % 2)
+              s.erase(b, en - b);
+            else
+              s.insert(b, line);
             break;
           }
           default: s.resize(at); break;

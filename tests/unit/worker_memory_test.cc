@@ -3,11 +3,12 @@
 // tcache setting alone. The child processes here run this test binary again.
 #include "tpmesh/net/worker_memory.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -45,7 +46,10 @@ std::string RunChild(const char* tunables) {
   pid_t pid = fork();
   if (pid == 0) {
     setenv("TPMESH_WM_REPORT", tmpl, 1);
-    if (tunables) setenv("GLIBC_TUNABLES", tunables, 1); else unsetenv("GLIBC_TUNABLES");
+    if (tunables)
+      setenv("GLIBC_TUNABLES", tunables, 1);
+    else
+      unsetenv("GLIBC_TUNABLES");
     std::string filter = "--gtest_filter=WorkerMemoryChild.Report";
     char* argv[] = {g_self.data(), filter.data(), nullptr};
     TuneMallocForManyThreads(argv);

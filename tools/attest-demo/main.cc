@@ -19,7 +19,8 @@ void PrintLog(const CheckLog& log) {
   for (const auto& o : log) {
     std::printf("  [%s] check %2d  %s\n", o.passed ? " ok " : "FAIL", static_cast<int>(o.check),
                 CheckDescription(o.check));
-    if (!o.detail.empty() && o.detail != last) std::printf("                 %s\n", o.detail.c_str());
+    if (!o.detail.empty() && o.detail != last)
+      std::printf("                 %s\n", o.detail.c_str());
     last = o.detail;
   }
 }
@@ -111,7 +112,8 @@ int Run(const std::string& tcti, const std::string& trust_dir, KeyAlg ek_alg, Ke
     if (!fresh.ok()) return Fail("a third round 1", fresh.error());
     auto sec = (*tpm)->ActivateCredential(*ak, ek_alg, fresh->first.credential);
     auto q = (*tpm)->Quote(*ak, fresh->first.selection, fresh->first.nonce);
-    if (!sec.ok() || !q.ok()) return Fail("round 2 after extend", sec.ok() ? q.error() : sec.error());
+    if (!sec.ok() || !q.ok())
+      return Fail("round 2 after extend", sec.ok() ? q.error() : sec.error());
     auto r = verifier.Complete(fresh->second, ChallengeResponse{std::move(*sec), *q}, &policy);
     std::printf("  boot chain changed (PCR 7 extended):          %s\n",
                 r.ok() ? "ACCEPTED (bug!)" : r.error().ToString().c_str());

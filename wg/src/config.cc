@@ -35,8 +35,8 @@ std::string ToString(const WgPeer& p) {
   for (size_t i = 0; i < p.allowed_ips.size(); ++i) s += (i ? "," : "") + p.allowed_ips[i];
   s += "]";
   if (p.last_handshake_sec || p.rx_bytes || p.tx_bytes) {
-    s += " handshake=" + std::to_string(p.last_handshake_sec) + " rx=" +
-         std::to_string(p.rx_bytes) + " tx=" + std::to_string(p.tx_bytes);
+    s += " handshake=" + std::to_string(p.last_handshake_sec) +
+         " rx=" + std::to_string(p.rx_bytes) + " tx=" + std::to_string(p.tx_bytes);
   }
   return s;
 }

@@ -22,10 +22,10 @@ std::optional<std::string> CanonEndpoint(const std::optional<std::string>& s) {
 
 struct Plan {
   const DesiredPeer* want = nullptr;
-  const WgPeer* have = nullptr;          // nullptr: new peer
-  std::vector<std::string> full;         // canonical, de-duplicated, desired order
-  std::vector<std::string> gained;       // in full, not on the device
-  std::set<std::string> lost;            // on the device, not in full
+  const WgPeer* have = nullptr;     // nullptr: new peer
+  std::vector<std::string> full;    // canonical, de-duplicated, desired order
+  std::vector<std::string> gained;  // in full, not on the device
+  std::set<std::string> lost;       // on the device, not in full
 };
 
 }  // namespace
@@ -84,7 +84,8 @@ WgDeviceConfig ComputeApply(const WgDeviceConfig& current, const DesiredDevice& 
     bool changed = plan.have == nullptr;
     if (d.endpoint) {
       std::optional<std::string> want = CanonEndpoint(d.endpoint);
-      std::optional<std::string> have = plan.have ? CanonEndpoint(plan.have->endpoint) : std::nullopt;
+      std::optional<std::string> have =
+          plan.have ? CanonEndpoint(plan.have->endpoint) : std::nullopt;
       auto last_it = last_by_key.find(d.public_key);
       std::optional<std::string> last =
           last_it == last_by_key.end() ? std::nullopt : CanonEndpoint(last_it->second->endpoint);

@@ -88,7 +88,8 @@ Status MemoryWgDevice::Set(const WgDeviceConfig& c) {
     }
     if (op.preshared_key) {
       p->preshared_key.reset();
-      if (!IsZero(op.preshared_key->view())) p->preshared_key = SecretBytes(op.preshared_key->view());
+      if (!IsZero(op.preshared_key->view()))
+        p->preshared_key = SecretBytes(op.preshared_key->view());
     }
     if (op.endpoint) p->endpoint = *CanonicalEndpoint(*op.endpoint);
     if (op.persistent_keepalive) p->persistent_keepalive = op.persistent_keepalive;

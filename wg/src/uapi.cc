@@ -89,8 +89,8 @@ Result<std::string> FormatUapiSet(const WgDeviceConfig& c) {
     }
     if (p.preshared_key) {
       if (p.preshared_key->size() != kKeyLen) {
-        return ConfigError(name + ": preshared_key has " +
-                           std::to_string(p.preshared_key->size()) + " bytes, want 32");
+        return ConfigError(name + ": preshared_key has " + std::to_string(p.preshared_key->size()) +
+                           " bytes, want 32");
       }
       AppendKeyLine(out, "preshared_key", p.preshared_key->view());
     }
@@ -216,8 +216,8 @@ class GetParser {
     if (!n) return Bad("errno is not a number");
     if (*n == 0) return OkStatus();
     int e = static_cast<int>(*n);
-    std::string text = "device returned errno=" + std::string(neg ? "-" : "") +
-                       std::to_string(e) + " (" + std::strerror(e) + ")";
+    std::string text = "device returned errno=" + std::string(neg ? "-" : "") + std::to_string(e) +
+                       " (" + std::strerror(e) + ")";
     return MakeError(Code::kInternal, "wg_errno", text);
   }
 
@@ -304,9 +304,7 @@ class GetParser {
 
 }  // namespace
 
-Result<WgDeviceConfig> ParseUapiGet(std::string_view response) {
-  return GetParser().Run(response);
-}
+Result<WgDeviceConfig> ParseUapiGet(std::string_view response) { return GetParser().Run(response); }
 
 int FuzzParseUapiGet(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);

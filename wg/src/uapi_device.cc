@@ -1,9 +1,10 @@
 // The UAPI unix-socket backend of WgDevice (contract in device.h).
-#include <sodium.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include <cerrno>
 #include <cstring>
@@ -157,7 +158,7 @@ Result<std::unique_ptr<WgDevice>> OpenUapiDevice(const std::string& ifname,
     return MakeError(Code::kInvalidArgument, "invalid_ifname",
                      "socket path " + path + " is too long for a unix socket");
   }
-  struct stat st{};
+  struct stat st {};
   if (stat(path.c_str(), &st) != 0) {
     return Unavailable("no UAPI socket " + path + ": " + std::strerror(errno) +
                        " (is the userspace WireGuard daemon for " + ifname + " running?)");

@@ -17,11 +17,11 @@
 namespace tpmesh::attest {
 
 enum class Check : int {
-  kEkCertChain = 1,       // EK cert chains to a trusted root
-  kEkCertValidity = 2,    // EK cert and intermediates within validity dates
-  kEkKeyMismatch = 3,     // EK public equals the key in the EK cert
-  kAkAttributes = 4,      // AK is fixedTPM/fixedParent/sensitiveDataOrigin/restricted/sign, not decrypt
-  kAkWeak = 5,            // AK is RSA >= 2048 or ECC P-256/P-384, with a SHA-256+ scheme
+  kEkCertChain = 1,     // EK cert chains to a trusted root
+  kEkCertValidity = 2,  // EK cert and intermediates within validity dates
+  kEkKeyMismatch = 3,   // EK public equals the key in the EK cert
+  kAkAttributes = 4,  // AK is fixedTPM/fixedParent/sensitiveDataOrigin/restricted/sign, not decrypt
+  kAkWeak = 5,        // AK is RSA >= 2048 or ECC P-256/P-384, with a SHA-256+ scheme
   kActivationSecret = 6,  // credential secret correct, single use, unexpired
   kQuoteSignature = 7,    // quote signed by the AK with the AK's scheme and hash
   kQuoteStructure = 8,    // TPMS_ATTEST magic and type are a quote's
@@ -35,8 +35,9 @@ enum class Check : int {
 };
 inline constexpr int kCheckCount = 15;
 
-const char* CheckReason(Check check);       // e.g. "ek_cert_untrusted"
-const char* CheckDescription(Check check);  // e.g. "EK certificate chains to a trusted TPM vendor root"
+const char* CheckReason(Check check);  // e.g. "ek_cert_untrusted"
+const char* CheckDescription(
+    Check check);  // e.g. "EK certificate chains to a trusted TPM vendor root"
 std::optional<Check> CheckFromReason(std::string_view reason);
 
 // Error for a failed check; `detail` says what exactly was wrong.

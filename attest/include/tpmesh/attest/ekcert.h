@@ -56,9 +56,9 @@ struct EkCertInfo {
   std::string tpm_model;         // e.g. "swtpm"
   std::string tpm_version;       // e.g. "id:20191023"
   bool software_tpm = false;
-  std::string issuer;            // one-line issuer DN
+  std::string issuer;  // one-line issuer DN
   TimePoint not_after;
-  Bytes spki_sha256;             // SHA-256 of the certified key's SPKI DER
+  Bytes spki_sha256;  // SHA-256 of the certified key's SPKI DER
 };
 
 // Verifies the EK certificate: chain (1), validity of every certificate in the

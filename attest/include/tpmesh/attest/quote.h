@@ -22,10 +22,10 @@ struct ClockState {
 
 struct QuoteInfo {
   Bytes qualified_signer;
-  Bytes extra_data;          // the nonce the TPM signed
+  Bytes extra_data;  // the nonce the TPM signed
   ClockState clock;
   uint64_t firmware_version = 0;
-  PcrSelection selection;    // what the TPM says it quoted
+  PcrSelection selection;  // what the TPM says it quoted
   Bytes pcr_digest;
 };
 

@@ -11,13 +11,9 @@
 
 #include "tpmesh/common/bytes.h"
 #include "tpmesh/common/result.h"
+#include "tpmesh/ossl/ossl.h"
 
 namespace tpmesh::attest {
-
-struct EvpPkeyDeleter {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-using UniquePkey = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
 
 // TPM_ALG_ID values used here (TPM 2.0 Part 2, 6.3).
 inline constexpr uint16_t kAlgRsa = 0x0001, kAlgSha1 = 0x0004, kAlgSha256 = 0x000B,
@@ -35,15 +31,15 @@ inline constexpr uint32_t kAttrFixedTpm = 0x00000002, kAttrFixedParent = 0x00000
 
 // A parsed TPMT_PUBLIC of type RSA or ECC (others are rejected as malformed).
 struct TpmPublic {
-  Bytes area;              // the marshaled TPMT_PUBLIC (what the name hashes)
-  uint16_t type = 0;       // kAlgRsa or kAlgEcc
-  uint16_t name_alg = 0;   // kAlgSha256, ...
-  uint32_t attributes = 0; // TPMA_OBJECT
+  Bytes area;               // the marshaled TPMT_PUBLIC (what the name hashes)
+  uint16_t type = 0;        // kAlgRsa or kAlgEcc
+  uint16_t name_alg = 0;    // kAlgSha256, ...
+  uint32_t attributes = 0;  // TPMA_OBJECT
   Bytes auth_policy;
-  uint16_t symmetric = kAlgNull;  // storage keys: AES; signing keys: NULL
+  uint16_t symmetric = kAlgNull;       // storage keys: AES; signing keys: NULL
   uint16_t symmetric_bits = 0;         // key bits of `symmetric` (128, 256); 0 if NULL
   uint16_t symmetric_mode = kAlgNull;  // kAlgCfb for storage keys; NULL if `symmetric` is
-  uint16_t scheme = kAlgNull;     // RSASSA, ECDSA, ... or NULL
+  uint16_t scheme = kAlgNull;          // RSASSA, ECDSA, ... or NULL
   uint16_t scheme_hash = kAlgNull;
   // RSA
   uint16_t rsa_bits = 0;
@@ -56,7 +52,7 @@ struct TpmPublic {
   // TPM name: nameAlg (2 bytes, big-endian) || H_nameAlg(area).
   [[nodiscard]] Result<Bytes> Name() const;
   // The key as an OpenSSL public key.
-  [[nodiscard]] Result<UniquePkey> ToPkey() const;
+  [[nodiscard]] Result<ossl::Pkey> ToPkey() const;
   // SHA-256 of the DER SubjectPublicKeyInfo: the EK's stable fingerprint
   // (identical whether taken from the TPM or from the EK certificate).
   [[nodiscard]] Result<Bytes> SpkiSha256() const;

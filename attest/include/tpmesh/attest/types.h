@@ -42,9 +42,9 @@ using PcrValues = std::map<uint32_t, Bytes>;
 // What the node reports about its endorsement key.
 struct EkBundle {
   KeyAlg alg = KeyAlg::kRsa2048;
-  Bytes ek_public;                    // TPM2B_PUBLIC, marshaled
-  std::optional<Bytes> ek_cert_der;   // from NV; absent on some fTPMs
-  std::vector<Bytes> intermediates;   // DER, from NV 0x01c00100.. where present
+  Bytes ek_public;                   // TPM2B_PUBLIC, marshaled
+  std::optional<Bytes> ek_cert_der;  // from NV; absent on some fTPMs
+  std::vector<Bytes> intermediates;  // DER, from NV 0x01c00100.. where present
 };
 
 // An attestation key as stored on the node: wrapped by the TPM under the SRK,

@@ -3,9 +3,11 @@
 //   Begin(evidence)  -> checks 1-5, 14, 15; MakeCredential; fresh nonce.
 //                       Returns the Challenge for the node and the
 //                       PendingChallenge the caller keeps (secret inside).
-//   Complete(pending, response) -> checks 6-11 (13 and 12 are the caller's,
-//                       with CheckIdentity / CheckQuoteTiming, because only
-//                       the caller knows prior records).
+//   Complete(pending, response) -> checks 6-11 (12 and 13 are the caller's,
+//                       because only the caller knows prior records: 12 with
+//                       CheckQuoteTiming; 13, the same EK for a known
+//                       hostname and the same AK on renewal, against its
+//                       store, as CheckFailure(kIdentityChanged, ...)).
 //
 // The caller owns single use: a PendingChallenge must be taken out of its
 // store atomically before Complete (ChallengeBook does this in memory; the
@@ -121,15 +123,6 @@ class Verifier {
   const Clock& clock_;
   Random& rng_;
 };
-
-// Check 13: a known identity (by node id or name) re-appearing must present
-// the same EK; on re-attestation (not re-enrollment) also the same AK.
-struct KnownIdentity {
-  Bytes ek_name;
-  Bytes ak_name;
-};
-[[nodiscard]] Status CheckIdentity(const KnownIdentity& known, ByteView ek_name, ByteView ak_name,
-                                   bool allow_new_ak);
 
 // In-memory single-use challenge store with expiry (demo and tests; the
 // authority keeps challenges in SQLite with the same semantics).

@@ -24,7 +24,7 @@ MeshPrefix RandomUlaPrefix(Random& rng);
 // Accepts "x:y:z::/48" (low 80 bits must be zero; prefix length exactly 48).
 [[nodiscard]] Result<MeshPrefix> ParseMeshPrefix(std::string_view text);
 
-std::string SubnetPrefix(const MeshPrefix& mesh, uint32_t subnet);   // "fd..:0001::/64"
-std::string NodeAddress(const MeshPrefix& mesh, uint32_t subnet);    // "fd..:1::1"
+std::string SubnetPrefix(const MeshPrefix& mesh, uint32_t subnet);  // "fd..:0001::/64"
+std::string NodeAddress(const MeshPrefix& mesh, uint32_t subnet);   // "fd..:1::1"
 
 }  // namespace tpmesh::authority

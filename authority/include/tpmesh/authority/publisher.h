@@ -43,7 +43,8 @@ class ConfigPublisher {
   // Config-signing key rotation (signing_keys.h): later generations are
   // signed with `signer`, co-signed by each of `co_signers`, and carry
   // `announced` as MeshState.signing_keys.
-  void SetSigningKeys(SecretBytes signer, std::vector<SecretBytes> co_signers, std::vector<Bytes> announced);
+  void SetSigningKeys(SecretBytes signer, std::vector<SecretBytes> co_signers,
+                      std::vector<Bytes> announced);
 
   // The JSON body for a client at `since`: {"generation": G, "full": SignedState}
   // or {"generation": G, "delta": MeshDelta}. Returns at once if a newer
@@ -68,7 +69,7 @@ class ConfigPublisher {
   size_t history_members_ = 0;  // members summed over history_
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<meshcfg::SignedState> history_;  // oldest .. newest
+  std::deque<meshcfg::SignedState> history_;                      // oldest .. newest
   std::map<int64_t, std::shared_ptr<const std::string>> bodies_;  // since -> body, current gen
   std::shared_ptr<const std::string> full_body_;
   size_t waiting_ = 0;

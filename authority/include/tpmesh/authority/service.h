@@ -23,10 +23,10 @@
 
 #include "tpmesh/attest/ekcert.h"
 #include "tpmesh/attest/verifier.h"
+#include "tpmesh/authority/ca_keys.h"
 #include "tpmesh/authority/ipv6.h"
 #include "tpmesh/authority/publisher.h"
 #include "tpmesh/authority/records.h"
-#include "tpmesh/authority/ca_keys.h"
 #include "tpmesh/authority/signing_keys.h"
 #include "tpmesh/authority/store.h"
 #include "tpmesh/common/env.h"
@@ -52,17 +52,17 @@ struct RotationSettings {
                                    .jitter = std::chrono::hours(24 * 3),
                                    .confirm_deadline = std::chrono::minutes(5),
                                    .retry_after = std::chrono::minutes(10)};
-  bool scheduled = true;                  // rotate every node on policy.period
-  std::chrono::seconds live_window{90};   // reported within this: live (awaited in prepare)
+  bool scheduled = true;                 // rotate every node on policy.period
+  std::chrono::seconds live_window{90};  // reported within this: live (awaited in prepare)
 };
 
 struct AuthoritySettings {
   MeshPrefix mesh_prefix;
   int mtu = 1420;
   int persistent_keepalive = 25;
-  bool dev_mode = false;             // accept software TPM EK certificates (check 15)
+  bool dev_mode = false;  // accept software TPM EK certificates (check 15)
   AdmissionSettings admission;
-  std::string default_policy;        // PCR policy new nodes are held to ("" = none)
+  std::string default_policy;  // PCR policy new nodes are held to ("" = none)
   attest::PcrSelection pcr_selection{attest::HashAlg::kSha256, {0, 1, 2, 3, 4, 5, 6, 7}};
   std::chrono::seconds challenge_ttl{60};
   std::chrono::seconds node_cert_lifetime{24 * 3600};
@@ -78,9 +78,9 @@ struct AuthoritySettings {
 struct AuthorityKeys {
   const pki::AuthorityCa* ca = nullptr;  // not owned
   std::string ca_bundle_pem;
-  Bytes config_signing_public;           // Ed25519, 32 bytes (when `signing` is null)
-  SigningKeys* signing = nullptr;        // not owned; null: no signing-key rotation
-  CaKeys* cas = nullptr;                 // not owned; null: `ca` and no CA rotation
+  Bytes config_signing_public;     // Ed25519, 32 bytes (when `signing` is null)
+  SigningKeys* signing = nullptr;  // not owned; null: no signing-key rotation
+  CaKeys* cas = nullptr;           // not owned; null: `ca` and no CA rotation
 };
 
 // What a node last reported after applying a generation (in memory only:
@@ -94,7 +94,7 @@ struct PeerReport {
 struct NodeReport {
   int64_t applied_generation = 0;
   std::string ca_bundle_sha256;  // hex, of the CA bundle the node trusts ("" = not reported)
-  int64_t at = 0;  // unix seconds of the report
+  int64_t at = 0;                // unix seconds of the report
   std::vector<PeerReport> peers;
 };
 
@@ -137,8 +137,10 @@ class AuthorityService {
   AuthorityService& operator=(const AuthorityService&) = delete;
 
   // Enrollment round 1 / round 2 (docs/protocol.md).
-  [[nodiscard]] Result<proto::EnrollStartResponse> EnrollStart(const proto::EnrollStartRequest& req);
-  [[nodiscard]] Result<proto::EnrollFinishResponse> EnrollFinish(const proto::EnrollFinishRequest& req);
+  [[nodiscard]] Result<proto::EnrollStartResponse> EnrollStart(
+      const proto::EnrollStartRequest& req);
+  [[nodiscard]] Result<proto::EnrollFinishResponse> EnrollFinish(
+      const proto::EnrollFinishRequest& req);
 
   // Node-authenticated requests: OK only for an active node presenting a
   // certificate the authority holds valid for it (`serial`, hex): the one
@@ -167,27 +169,33 @@ class AuthorityService {
   // with: it stays valid for settings.cert_overlap beside the new one. A
   // challenge is its node's: another node's attempt leaves it intact.
   [[nodiscard]] Result<proto::RenewStartResponse> RenewStart(std::string_view node_id);
-  [[nodiscard]] Result<proto::RenewFinishResponse> RenewFinish(std::string_view node_id,
-                                                               std::string_view serial,
-                                                               const proto::RenewFinishRequest& req);
+  [[nodiscard]] Result<proto::RenewFinishResponse> RenewFinish(
+      std::string_view node_id, std::string_view serial, const proto::RenewFinishRequest& req);
 
   // Admin operations. `actor` is recorded in the audit log ("admin:<name>").
   [[nodiscard]] Result<std::vector<NodeRecord>> ListNodes();
   [[nodiscard]] Result<NodeRecord> GetNode(std::string_view id_or_hostname);
-  [[nodiscard]] Result<NodeRecord> Approve(std::string_view id, const std::string& actor, const std::string& reason);
-  [[nodiscard]] Result<NodeRecord> Revoke(std::string_view id, const std::string& actor, const std::string& reason);
-  [[nodiscard]] Result<NodeRecord> Restore(std::string_view id, const std::string& actor, const std::string& reason);
+  [[nodiscard]] Result<NodeRecord> Approve(std::string_view id, const std::string& actor,
+                                           const std::string& reason);
+  [[nodiscard]] Result<NodeRecord> Revoke(std::string_view id, const std::string& actor,
+                                          const std::string& reason);
+  [[nodiscard]] Result<NodeRecord> Restore(std::string_view id, const std::string& actor,
+                                           const std::string& reason);
 
-  [[nodiscard]] Result<CreatedToken> CreateToken(std::chrono::seconds ttl, const std::string& comment, const std::string& actor);
+  [[nodiscard]] Result<CreatedToken> CreateToken(std::chrono::seconds ttl,
+                                                 const std::string& comment,
+                                                 const std::string& actor);
   [[nodiscard]] Result<std::vector<TokenRecord>> ListTokens();
   [[nodiscard]] Result<TokenRecord> RevokeToken(std::string_view id, const std::string& actor);
 
-  [[nodiscard]] Status AllowEk(ByteView ek_sha256, const std::string& comment, const std::string& actor);
+  [[nodiscard]] Status AllowEk(ByteView ek_sha256, const std::string& comment,
+                               const std::string& actor);
   [[nodiscard]] Result<std::vector<AllowlistEntry>> ListAllowedEks();
   [[nodiscard]] Status RemoveEk(ByteView ek_sha256, const std::string& actor);
 
   // Adopts a known-good node's last verified PCR values as policy `name`.
-  [[nodiscard]] Result<PolicyRecord> AdoptPolicy(const std::string& name, std::string_view node, const std::string& actor);
+  [[nodiscard]] Result<PolicyRecord> AdoptPolicy(const std::string& name, std::string_view node,
+                                                 const std::string& actor);
   [[nodiscard]] Result<PolicyRecord> PutPolicy(attest::PcrPolicy policy, const std::string& actor);
   [[nodiscard]] Result<std::vector<PolicyRecord>> ListPolicies();
   [[nodiscard]] Status DeletePolicy(const std::string& name, const std::string& actor);
@@ -237,9 +245,9 @@ class AuthorityService {
 
   // Admin: rotate these nodes (ids or hostnames) or all active ones now.
   // Errors: node_not_found, node_not_active, invalid_request (none given).
-  [[nodiscard]] Result<std::vector<NodeRecord>> RequestRotation(const std::vector<std::string>& nodes,
-                                                                bool all, const std::string& actor,
-                                                                const std::string& reason);
+  [[nodiscard]] Result<std::vector<NodeRecord>> RequestRotation(
+      const std::vector<std::string>& nodes, bool all, const std::string& actor,
+      const std::string& reason);
   // Node: registers its next public key (32 bytes). The same key again is a
   // no-op; a different key restarts the rotation. Errors:
   // rotation_not_requested, invalid_key, key_in_use.
@@ -272,7 +280,9 @@ class AuthorityService {
   // server certificate and the client CAs) after each step.
   // Errors: "ca_rotation_unavailable", "rotation_in_progress".
   [[nodiscard]] Status RotateCa(const std::string& actor, const std::string& reason);
-  void SetTlsReloader(std::function<Status(const TlsFiles&)> reload) { tls_reload_ = std::move(reload); }
+  void SetTlsReloader(std::function<Status(const TlsFiles&)> reload) {
+    tls_reload_ = std::move(reload);
+  }
   std::vector<CaInfo> CasInfo() const;
   std::string CaBundle() const;
   std::shared_ptr<const pki::AuthorityCa> CurrentCa() const;
@@ -298,6 +308,20 @@ class AuthorityService {
                                                      const attest::AttestedNode& attested,
                                                      const std::optional<attest::PcrPolicy>& policy,
                                                      IssuedNodeCert cert);
+  // Step 3's admission decision, in its transaction: how the node is
+  // admitted, or the refusal (node_revoked, identity_changed, no EK
+  // certificate, token_invalid, node_quarantined, not_admitted).
+  struct Admission;
+  Result<Admission> Admit(Tx& tx, const proto::EnrollFinishRequest& req,
+                          const ChallengeRecord& taken, const attest::AttestedNode& attested,
+                          const std::optional<NodeRecord>& existing, int64_t now);
+  // Step 3's new row: `node` (the stored one, or empty when is_new) as the
+  // enrollment leaves it; admitted_by "" = pending.
+  static void FillEnrolledNode(NodeRecord& node, bool is_new, const std::string& admitted_by,
+                               const proto::EnrollFinishRequest& req, const ChallengeRecord& taken,
+                               const attest::AttestedNode& attested,
+                               const std::optional<attest::PcrPolicy>& policy,
+                               const std::string& cert_serial, int64_t now);
   int64_t Now() const;
   Status Quarantine(const NodeRecord& node, const Error& why);
   struct IssuedNodeCert {
@@ -306,10 +330,9 @@ class AuthorityService {
   };
   Result<IssuedNodeCert> IssueNodeCert(std::string_view csr_pem, const std::string& node_id);
   // Renewal step 4: records the new TPM state and certificate.
-  Result<proto::RenewFinishResponse> RecordRenewal(std::string_view node_id, std::string_view serial,
-                                                   const ChallengeRecord& taken,
-                                                   const attest::QuoteInfo& info,
-                                                   const attest::PcrValues& pcrs, IssuedNodeCert cert);
+  Result<proto::RenewFinishResponse> RecordRenewal(
+      std::string_view node_id, std::string_view serial, const ChallengeRecord& taken,
+      const attest::QuoteInfo& info, const attest::PcrValues& pcrs, IssuedNodeCert cert);
   // No certificate issued so far stays valid (revoke, quarantine, restore).
   static void EndCertificates(NodeRecord& n);
   // Loads the membership view from the store if it is not loaded yet.
@@ -340,13 +363,23 @@ class AuthorityService {
   // Every active node has a report and `pred` holds for it.
   bool EveryActiveNodeReported(const std::vector<NodeRecord>& nodes,
                                const std::function<bool(const NodeReport&)>& pred) const;
-  std::set<std::string> LivePeers(const std::vector<NodeRecord>& nodes, std::string_view self) const;
+  std::set<std::string> LivePeers(const std::vector<NodeRecord>& nodes,
+                                  std::string_view self) const;
   void OnAck(std::string_view node_id, int64_t applied_generation);
   Status RecoverRotations();
   Status CommitRotation(std::string_view node_id, ByteView public_key, const std::string& how);
   void ForgetRotation(std::string_view node_id);
   Status SigningTick(const std::vector<NodeRecord>& nodes);  // rot_mu_ held
   Status CaTick(const std::vector<NodeRecord>& nodes);       // rot_mu_ held
+  // RotationTick's steps (service_rotation_tick.cc), rot_mu_ held: advance
+  // the in-flight rotations, find scheduled ones and keys to retire, then
+  // write what changed (AnnounceTickWork: one generation bump).
+  struct TickWork;
+  void AdvanceRotations(const std::vector<NodeRecord>& nodes, TickWork& w);
+  void ScanSchedule(const std::vector<NodeRecord>& nodes, TickWork& w) const;
+  Status AnnounceTickWork(const TickWork& w);
+  Status WriteTickWork(Tx& tx, const TickWork& w);
+  Status RetireOldKeys(const TickWork& w);
   std::function<Status(const TlsFiles&)> tls_reload_;
   // One transaction: bumps the generation, runs fn with it; publishes the
   // new state after the commit.
@@ -361,7 +394,7 @@ class AuthorityService {
   int64_t published_generation_ = -1;
   mutable std::mutex rot_mu_;  // before any store transaction; never taken inside one
   std::map<std::string, RotationEntry> rotations_;  // by node id
-  std::set<std::string> rotation_requested_;       // mirrors rotate_requested_at != 0
+  std::set<std::string> rotation_requested_;        // mirrors rotate_requested_at != 0
   int64_t last_schedule_scan_ = 0;
   // One switch at a time: a node told to switch holds the slot until its
   // commit (or confirm_deadline). A node is only told to switch once it has

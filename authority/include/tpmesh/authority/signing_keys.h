@@ -41,9 +41,9 @@ class ConfigPublisher;
 
 struct SigningKeyInfo {
   Bytes public_key;
-  std::string state;      // "current", "next", "retired"
-  int64_t since = 0;      // next: announced at; retired: 0
-  int64_t until = 0;      // retired: co-signs until; else 0
+  std::string state;                // "current", "next", "retired"
+  int64_t since = 0;                // next: announced at; retired: 0
+  int64_t until = 0;                // retired: co-signs until; else 0
   int64_t announce_generation = 0;  // next only
 };
 

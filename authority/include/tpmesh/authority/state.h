@@ -27,9 +27,9 @@ namespace tpmesh::authority {
 
 struct InitOptions {
   std::string state_dir;
-  std::optional<std::string> mesh_prefix;   // default: random ULA /48
-  std::vector<std::string> server_names;    // DNS SANs of the server cert (default: localhost)
-  std::vector<std::string> server_ips;      // IP SANs (default: ::1, 127.0.0.1)
+  std::optional<std::string> mesh_prefix;  // default: random ULA /48
+  std::vector<std::string> server_names;   // DNS SANs of the server cert (default: localhost)
+  std::vector<std::string> server_ips;     // IP SANs (default: ::1, 127.0.0.1)
   std::string admin_name = "admin";
 };
 
@@ -59,7 +59,7 @@ class StateDirLock {
 struct LoadedState {
   std::unique_ptr<StateDirLock> lock;  // one authority process per state directory
   std::unique_ptr<Store> store;
-  std::unique_ptr<CaKeys> cas;          // CA(s), server and admin certificates
+  std::unique_ptr<CaKeys> cas;           // CA(s), server and admin certificates
   std::unique_ptr<SigningKeys> signing;  // config-signing key(s)
   MeshPrefix mesh_prefix;
 };
@@ -102,8 +102,8 @@ struct AuthorityConfig {
 // What the host lets this process start, for the HTTP worker threads (each
 // thread takes a task id, a stack and two memory maps). Unset: no limit.
 struct HostLimits {
-  uint64_t threads_self = 0;              // threads of this process now
-  std::optional<uint64_t> nproc;          // RLIMIT_NPROC, when enforced (not for root / CAP_SYS_RESOURCE)
+  uint64_t threads_self = 0;      // threads of this process now
+  std::optional<uint64_t> nproc;  // RLIMIT_NPROC, when enforced (not for root / CAP_SYS_RESOURCE)
   std::optional<uint64_t> threads_max;    // kernel.threads-max
   std::optional<uint64_t> pid_max;        // kernel.pid_max: every thread takes an id
   uint64_t threads_host = 0;              // threads on the host now (/proc/loadavg)
@@ -114,8 +114,8 @@ struct HostLimits {
   uint64_t maps_self = 0;                 // this process's memory maps now
   std::optional<uint64_t> address_space;  // RLIMIT_AS, bytes
   uint64_t address_space_self = 0;        // this process's virtual size now, bytes
-  std::optional<uint64_t> commit_free;    // vm.overcommit_memory=2: CommitLimit - Committed_AS, bytes
-  uint64_t stack_bytes = 8u << 20;        // one new thread's stack and guard page
+  std::optional<uint64_t> commit_free;  // vm.overcommit_memory=2: CommitLimit - Committed_AS, bytes
+  uint64_t stack_bytes = 8u << 20;      // one new thread's stack and guard page
 };
 
 // Reads the limits of the running process from getrlimit, /proc and the

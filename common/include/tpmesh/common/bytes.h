@@ -59,10 +59,17 @@ std::string HexEncode(ByteView data);
 // fixed length check the size themselves.
 [[nodiscard]] Result<Bytes> HexDecode(std::string_view hex);
 
+// SHA-256 of `data` (libsodium): the one SHA-256 call in tpmesh; SHA-256
+// with other digests in one code path goes through ossl::Digest.
+Bytes Sha256(ByteView data);
+// Lowercase hex of Sha256(data).
+std::string Sha256Hex(ByteView data);
+
 // Standard base64 with padding (RFC 4648 section 4).
 std::string Base64Encode(ByteView data);
 // Rejects anything that is not canonical padded base64; `what` names the
 // field in the error message.
-[[nodiscard]] Result<Bytes> Base64Decode(std::string_view b64, std::string_view what = "base64 field");
+[[nodiscard]] Result<Bytes> Base64Decode(std::string_view b64,
+                                         std::string_view what = "base64 field");
 
 }  // namespace tpmesh

@@ -50,23 +50,40 @@ Error MakeError(Code code, std::string reason, std::string message);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(implicit)
-  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT(implicit)
+  // NOLINTNEXTLINE(google-explicit-constructor): a value or an error converts
+  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
+  // NOLINTNEXTLINE(google-explicit-constructor): a value or an error converts
+  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
 
-  T& value() & { assert(ok()); return std::get<0>(v_); }
-  const T& value() const& { assert(ok()); return std::get<0>(v_); }
-  T&& value() && { assert(ok()); return std::get<0>(std::move(v_)); }
+  T& value() & {
+    assert(ok());
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    assert(ok());
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    assert(ok());
+    return std::get<0>(std::move(v_));
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T&& operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  const Error& error() const { assert(!ok()); return std::get<1>(v_); }
-  Error&& take_error() { assert(!ok()); return std::get<1>(std::move(v_)); }
+  const Error& error() const {
+    assert(!ok());
+    return std::get<1>(v_);
+  }
+  Error&& take_error() {
+    assert(!ok());
+    return std::get<1>(std::move(v_));
+  }
 
  private:
   std::variant<T, Error> v_;
@@ -76,12 +93,19 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;
-  Result(Error error) : err_(std::move(error)), ok_(false) {}  // NOLINT(implicit)
+  // NOLINTNEXTLINE(google-explicit-constructor): a value or an error converts
+  Result(Error error) : err_(std::move(error)), ok_(false) {}
 
   bool ok() const { return ok_; }
   explicit operator bool() const { return ok_; }
-  const Error& error() const { assert(!ok_); return err_; }
-  Error&& take_error() { assert(!ok_); return std::move(err_); }
+  const Error& error() const {
+    assert(!ok_);
+    return err_;
+  }
+  Error&& take_error() {
+    assert(!ok_);
+    return std::move(err_);
+  }
 
  private:
   Error err_;
@@ -100,10 +124,10 @@ inline Status OkStatus() { return Status(); }
 
 // Temporaries are named with __COUNTER__, unique per expansion, so the macros
 // nest (e.g. inside a lambda passed to a macro) without shadowing.
-#define TPMESH_RETURN_IF_ERROR_IMPL_(tmp, expr)  \
-  do {                                           \
-    auto tmp = (expr);                           \
-    if (!tmp.ok()) return tmp.take_error();      \
+#define TPMESH_RETURN_IF_ERROR_IMPL_(tmp, expr) \
+  do {                                          \
+    auto tmp = (expr);                          \
+    if (!tmp.ok()) return tmp.take_error();     \
   } while (0)
 
 #define TPMESH_RETURN_IF_ERROR(expr) \

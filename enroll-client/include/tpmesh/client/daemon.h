@@ -24,6 +24,9 @@
 //
 // The WireGuard device and the host's link setup are seams: wg::WgDevice
 // (UAPI socket now, kernel netlink later) and LinkConfigurator (ip(8) now).
+// Everything else the daemon reaches outside itself comes through
+// DaemonEnv (clocks, sleeping, randomness, HTTP clients, the device, the
+// TPM), so it runs on simulated time against an in-process authority.
 #pragma once
 
 #include <atomic>
@@ -34,8 +37,11 @@
 #include <string>
 #include <vector>
 
+#include "tpmesh/attest/tpm.h"
+#include "tpmesh/common/env.h"
 #include "tpmesh/common/result.h"
 #include "tpmesh/meshcfg/meshcfg.h"
+#include "tpmesh/net/http.h"
 #include "tpmesh/wg/device.h"
 #include "tpmesh/wg/diff.h"
 
@@ -78,9 +84,12 @@ class StopSignal {
   void Stop();
   // The daemon registers how to abort its current blocking call.
   void OnStop(std::function<void()> abort);
+  // Notified by Stop: wakes the daemon's backoff sleep at once.
+  Wakeup& wakeup() { return wakeup_; }
 
  private:
   std::atomic<bool> stopped_{false};
+  Wakeup wakeup_;
   std::mutex mu_;
   std::function<void()> abort_;
 };
@@ -89,8 +98,68 @@ class StopSignal {
 wg::DesiredDevice DesiredFor(const meshcfg::MeshState& state, std::string_view self,
                              ByteView private_key, uint16_t listen_port);
 
+// What the daemon uses of the world. The referenced clocks and randomness
+// must outlive every daemon given this env, and be thread-safe (env.h).
+struct DaemonEnv {
+  Clock& clock;          // wall time: certificate validity and renewal
+  MonotonicClock& time;  // backoff sleeps (woken by StopSignal), renewal retries
+  Random& random;        // backoff jitter, next WireGuard keys
+  // One HTTPS client per (authority URL, certificate); also used to check
+  // that re-enrolled node.crt and node.key fit together.
+  std::function<Result<std::unique_ptr<net::Client>>(const net::ClientOptions&)> make_client;
+  // The WireGuard interface `ifname` (UAPI sockets in `uapi_dir`), opened once at start.
+  std::function<Result<std::unique_ptr<wg::WgDevice>>(const std::string& ifname,
+                                                      const std::string& uapi_dir)>
+      make_device;
+  // The TPM for renewal (DaemonOptions::tcti), opened at the first renewal.
+  std::function<Result<std::unique_ptr<attest::Tpm>>(const std::string& tcti)> make_tpm;
+};
+// The real world: system clocks, libsodium, net::MakeClient,
+// wg::OpenUapiDevice, attest::OpenTpm.
+DaemonEnv SystemDaemonEnv();
+
+namespace internal {
+class Daemon;
+}
+
+// The daemon one round at a time: RunDaemon is Start, then Step until it
+// returns a status. Not thread-safe, except that `stop` may be stopped from
+// any thread (it aborts the request in flight and wakes the backoff sleep).
+class NodeDaemon {
+ public:
+  // Reads the state directory. Errors: "sodium_init", LoadNodeFiles's
+  // (node_state.h). `env`'s clocks and randomness, `link` and `stop` must
+  // outlive the daemon; `options`, `env` and `log` are copied.
+  [[nodiscard]] static Result<std::unique_ptr<NodeDaemon>> Create(const DaemonOptions& options,
+                                                                  const DaemonEnv& env,
+                                                                  LinkConfigurator& link,
+                                                                  StopSignal& stop,
+                                                                  const LogFn& log);
+  ~NodeDaemon();
+  NodeDaemon(const NodeDaemon&) = delete;
+  NodeDaemon& operator=(const NodeDaemon&) = delete;
+
+  // Once, first: sets up the link, opens the device and applies the saved
+  // config (fail-static), all before any request. Errors: the link's and
+  // make_device's; the daemon must not be stepped after one.
+  [[nodiscard]] Status Start();
+  // One round: renewal if due, then one poll (with its acknowledgement).
+  // On a failure that is not final it sleeps the backoff (env.time) and
+  // moves on to the next authority URL. Returns nullopt to go on, OK once
+  // `stop` is stopped, or Error "node_revoked" after tearing the interface
+  // down; do not step again after a status.
+  [[nodiscard]] std::optional<Status> Step();
+
+ private:
+  explicit NodeDaemon(std::unique_ptr<internal::Daemon> d);
+  std::unique_ptr<internal::Daemon> d_;
+};
+
 // Runs until `stop` is stopped (returns OK) or the node is revoked (returns
 // Error reason "node_revoked" after tearing the interface down).
+[[nodiscard]] Status RunDaemon(const DaemonOptions& options, const DaemonEnv& env,
+                               LinkConfigurator& link, StopSignal& stop, const LogFn& log);
+// The same with SystemDaemonEnv().
 [[nodiscard]] Status RunDaemon(const DaemonOptions& options, LinkConfigurator& link,
                                StopSignal& stop, const LogFn& log);
 
@@ -98,7 +167,7 @@ wg::DesiredDevice DesiredFor(const meshcfg::MeshState& state, std::string_view s
 // whether the authority answers. An expired node certificate is reported
 // without contacting the authority.
 struct NodeStatus {
-  std::string report;                   // for stdout
+  std::string report;                    // for stdout
   std::optional<Error> authority_error;  // unset iff GET /v1/node/self answered 200
 };
 // Errors: LoadNodeFiles's (node_state.h).

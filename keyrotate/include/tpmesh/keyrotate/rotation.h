@@ -103,12 +103,14 @@ class WgRotation {
   std::set<std::string> awaiting() const { return awaiting_; }
   const std::set<std::string>& confirmed() const { return confirmed_; }
   uint32_t attempt() const { return attempt_; }
-  TimePoint confirm_deadline() const { return deadline_; }          // current attempt
-  std::optional<TimePoint> retry_at() const { return retry_at_; }    // set in kPostponed
+  TimePoint confirm_deadline() const { return deadline_; }         // current attempt
+  std::optional<TimePoint> retry_at() const { return retry_at_; }  // set in kPostponed
   std::optional<TimePoint> committed_at() const { return committed_at_; }
 
   // What the authority publishes now (see the phase table above).
-  bool PublishNextKey() const { return phase_ == Phase::kPreparing || phase_ == Phase::kCommitting; }
+  bool PublishNextKey() const {
+    return phase_ == Phase::kPreparing || phase_ == Phase::kCommitting;
+  }
   bool PeersUseNextKey() const { return phase_ == Phase::kCommitted; }
   // The old key is trusted except in kCommitted from committed_at + overlap on.
   bool OldKeyTrusted(TimePoint now) const;

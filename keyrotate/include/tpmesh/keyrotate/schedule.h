@@ -49,9 +49,11 @@ std::chrono::seconds JitterFor(std::string_view node_id, std::chrono::seconds ji
 // Jitter is subtracted so `period` stays the maximum key age; the interval
 // between two switches of one node is constant, in (period - jitter, period].
 // `policy` must be valid (Validate()).
-TimePoint NextRotation(const RotationPolicy& policy, TimePoint last_rotation, std::string_view node_id);
+TimePoint NextRotation(const RotationPolicy& policy, TimePoint last_rotation,
+                       std::string_view node_id);
 
 // NextRotation(...) - policy.lead_time: when to announce the next key.
-TimePoint AnnounceAt(const RotationPolicy& policy, TimePoint last_rotation, std::string_view node_id);
+TimePoint AnnounceAt(const RotationPolicy& policy, TimePoint last_rotation,
+                     std::string_view node_id);
 
 }  // namespace tpmesh::keyrotate

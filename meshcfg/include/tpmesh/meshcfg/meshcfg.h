@@ -42,12 +42,12 @@
 //   "tpmesh-meshcfg-v1" (17 ASCII bytes) || i64 generation || 32-byte hash.
 //
 // Errors (Error.reason is stable):
-//   invalid_mesh_config      kInvalidArgument   malformed JSON, field or state ("<field>: <problem>")
-//   stale_generation         kFailedPrecondition  to_generation <= the generation held
+//   invalid_mesh_config      kInvalidArgument   malformed JSON, field or state ("<field>:
+//   <problem>") stale_generation         kFailedPrecondition  to_generation <= the generation held
 //   generation_gap           kFailedPrecondition  delta does not start at the generation held
 //   delta_inconsistent       kInvalidArgument   delta removes an unknown id, names an id twice, ...
-//   config_hash_mismatch     kPermissionDenied  applied/received state does not hash to the signed hash
-//   config_signature_invalid kPermissionDenied  no trusted key verifies the signature
+//   config_hash_mismatch     kPermissionDenied  applied/received state does not hash to the signed
+//   hash config_signature_invalid kPermissionDenied  no trusted key verifies the signature
 //   no_trusted_keys          kFailedPrecondition  empty trusted key list
 //   invalid_signing_key      kInvalidArgument   SignHash/SignState secret is not 64 bytes
 #pragma once
@@ -72,21 +72,21 @@ inline constexpr size_t kMaxAllowedIps = 64;
 inline constexpr size_t kMaxSigningKeys = 4;
 
 struct MeshMember {
-  std::string node_id;                    // stable id, 1-64 chars of [0-9A-Za-z._-]
-  std::string hostname;                   // 1-253 chars
-  Bytes wg_public_key;                    // 32 bytes
-  std::vector<std::string> endpoints;     // "[v6]:port" / "v4:port", <= 16, preference order
-  std::vector<std::string> allowed_ips;   // CIDRs, <= 64
-  int persistent_keepalive = 25;          // seconds, 0 = off, <= 65535
-  std::optional<Bytes> next_wg_public_key;  // 32 bytes: announced key for rotation (later)
+  std::string node_id;                      // stable id, 1-64 chars of [0-9A-Za-z._-]
+  std::string hostname;                     // 1-253 chars
+  Bytes wg_public_key;                      // 32 bytes
+  std::vector<std::string> endpoints;       // "[v6]:port" / "v4:port", <= 16, preference order
+  std::vector<std::string> allowed_ips;     // CIDRs, <= 64
+  int persistent_keepalive = 25;            // seconds, 0 = off, <= 65535
+  std::optional<Bytes> next_wg_public_key;  // 32 bytes: the announced next key during a rotation
 
   bool operator==(const MeshMember&) const = default;
 };
 
 struct MeshState {
-  int64_t generation = 0;         // >= 0
-  std::string mesh_prefix;        // CIDR, e.g. "fd12:3456:789a::/48"
-  int mtu = 1420;                 // 1280..65535
+  int64_t generation = 0;           // >= 0
+  std::string mesh_prefix;          // CIDR, e.g. "fd12:3456:789a::/48"
+  int mtu = 1420;                   // 1280..65535
   std::vector<MeshMember> members;  // sorted by node_id, unique (see SortMembers)
   // Config-signing keys (Ed25519, 32 bytes, <= kMaxSigningKeys, unique) that
   // clients trust from this generation on: the authority announces its next
@@ -164,7 +164,7 @@ std::vector<MeshMember> PeersOf(const MeshState& state, std::string_view self_no
 struct MeshDelta {
   int64_t from_generation = 0;
   int64_t to_generation = 0;
-  std::vector<MeshMember> upserts;   // new or changed members, sorted by node_id
+  std::vector<MeshMember> upserts;    // new or changed members, sorted by node_id
   std::vector<std::string> removals;  // node ids, sorted
   std::string mesh_prefix;
   int mtu = 1420;
@@ -193,43 +193,6 @@ MeshDelta Diff(const MeshState& from, const MeshState& to);
 // state that passes all of these is returned.
 [[nodiscard]] Result<MeshState> ApplyAndVerify(const MeshState& base, const MeshDelta& d,
                                                const std::vector<Bytes>& trusted_public_keys);
-
-// --- safe rollout order ---------------------------------------------------
-//
-// The authority pushes a delta node by node; if it stops half way, some nodes
-// hold the new generation and some the old. NotifyOrder arranges the pushes
-// so every such intermediate point is harmless:
-//   1. kRemaining: members whose own record is unchanged;
-//   2. kChanged:   existing members whose record changed (new endpoint, key
-//                  announcement): their peers learn the new record before the
-//                  node itself starts relying on it;
-//   3. kJoining:   new members, only after every existing member already
-//                  accepts their key, so a joiner never handshakes with a peer
-//                  that does not know it yet;
-//   4. kRemoved:   removed members last, after every remaining member has
-//                  dropped them, so no remaining member is left talking to a
-//                  node that already tore its side down, and the survivors
-//                  never disagree about who is in the mesh.
-// A half-done rollout thus only ever has "existing members know a joiner that
-// does not know them yet" or "a removed node still thinks it is a member";
-// never two remaining members disagreeing. Push wave by wave (wait for the
-// acknowledgements or the timeout of one role before starting the next);
-// nodes within one wave may be notified in parallel. Within a role, ids are
-// sorted. A node that fails to acknowledge must not block the other nodes:
-// it catches up later through the generation_gap / full-state path.
-enum class NotifyRole { kRemaining, kChanged, kJoining, kRemoved };
-const char* NotifyRoleName(NotifyRole r);  // "remaining", "changed", "joining", "removed"
-
-struct NotifyStep {
-  std::string node_id;
-  NotifyRole role = NotifyRole::kRemaining;
-  bool operator==(const NotifyStep&) const = default;
-};
-
-// `current_node_ids`: the members of the delta's from-state (the nodes that
-// hold a config now; duplicates ignored). Joiners are upserts not in it.
-std::vector<NotifyStep> NotifyOrder(const MeshDelta& d,
-                                    const std::vector<std::string>& current_node_ids);
 
 // --- JSON wire encoding ---------------------------------------------------
 //

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tpmesh/common/result.h"
@@ -48,6 +49,11 @@ using Handler = std::function<HttpResponse(const HttpRequest&, const Caller&)>;
 int HttpStatusFor(Code code);
 // An error response: status from the table, body {"error": {...}}.
 HttpResponse ErrorResponse(const Error& e);
+// The error body {"error": {"code", "reason", "message"}} and back (the wire
+// format of every error, docs/protocol.md "Errors"); nullopt when `json` is
+// not such a body. Bytes that are not UTF-8 are printed as U+FFFD.
+std::string ErrorToJson(const Error& e);
+std::optional<Error> ParseErrorJson(std::string_view json);
 
 struct ServerOptions {
   std::vector<std::string> listen;  // "[::]:8443", "0.0.0.0:8443", "127.0.0.1:0"
@@ -73,13 +79,14 @@ class Server {
   [[nodiscard]] virtual Status UpdateTls(const std::string& cert_pem, const std::string& key_pem,
                                          const std::string& client_ca_pem) = 0;
 };
-[[nodiscard]] Result<std::unique_ptr<Server>> StartServer(const ServerOptions& options, Handler handler);
+[[nodiscard]] Result<std::unique_ptr<Server>> StartServer(const ServerOptions& options,
+                                                          Handler handler);
 
 struct ClientOptions {
-  std::string base_url;          // "https://[::1]:8443" or "https://host:8443"
-  std::string ca_pem;            // verify the server against this CA
-  std::string client_cert_pem;   // optional: mutual TLS
-  std::string client_key_pem;    // optional, secret
+  std::string base_url;         // "https://[::1]:8443" or "https://host:8443"
+  std::string ca_pem;           // verify the server against this CA
+  std::string client_cert_pem;  // optional: mutual TLS
+  std::string client_key_pem;   // optional, secret
   int timeout_seconds = 30;
   // Reuse one TLS connection for consecutive requests (HTTP/1.1 keep-alive;
   // the server closes it after 5 s idle or 5 requests). Off: a fresh
@@ -100,7 +107,8 @@ class Client {
  public:
   virtual ~Client() = default;
   [[nodiscard]] virtual Result<ClientResponse> Get(const std::string& path) = 0;
-  [[nodiscard]] virtual Result<ClientResponse> Post(const std::string& path, const std::string& body) = 0;
+  [[nodiscard]] virtual Result<ClientResponse> Post(const std::string& path,
+                                                    const std::string& body) = 0;
   [[nodiscard]] virtual Result<ClientResponse> Delete(const std::string& path) = 0;
   // Aborts a request in flight on another thread (it returns kUnavailable).
   // The only method that may be called concurrently with the others.

@@ -31,8 +31,8 @@ enum class PeerKind { kNode, kAdmin };
 
 struct PeerIdentity {
   PeerKind kind = PeerKind::kNode;
-  std::string id;       // node id or admin name
-  std::string serial;   // certificate serial, hex
+  std::string id;      // node id or admin name
+  std::string serial;  // certificate serial, hex
   TimePoint not_after;
 };
 
@@ -48,7 +48,8 @@ class AuthorityCa {
   [[nodiscard]] static Result<AuthorityCa> Create(std::string_view common_name, TimePoint now,
                                                   std::chrono::seconds lifetime);
   // From PEM text; the key must match the certificate.
-  [[nodiscard]] static Result<AuthorityCa> Load(std::string_view cert_pem, std::string_view key_pem);
+  [[nodiscard]] static Result<AuthorityCa> Load(std::string_view cert_pem,
+                                                std::string_view key_pem);
 
   const std::string& cert_pem() const;
   std::string key_pem() const;  // secret: caller wipes
@@ -60,8 +61,9 @@ class AuthorityCa {
   // clientAuth, SAN URI tpmesh://node/<node_id>. kInvalidArgument
   // ("invalid_csr") for a bad CSR. `serial`, when not null, receives the
   // certificate's serial as PeerIdentity::serial spells it.
-  [[nodiscard]] Result<std::string> IssueNodeCert(std::string_view csr_pem, std::string_view node_id,
-                                                  TimePoint now, std::chrono::seconds lifetime,
+  [[nodiscard]] Result<std::string> IssueNodeCert(std::string_view csr_pem,
+                                                  std::string_view node_id, TimePoint now,
+                                                  std::chrono::seconds lifetime,
                                                   std::string* serial = nullptr) const;
   // Generates a key and issues an admin client certificate.
   [[nodiscard]] Result<CertAndKey> IssueAdminCert(std::string_view name, TimePoint now,

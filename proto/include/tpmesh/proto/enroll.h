@@ -75,11 +75,6 @@ std::string ToJson(const EnrollFinishResponse& v);
 [[nodiscard]] Result<EnrollFinishRequest> ParseEnrollFinishRequest(std::string_view json);
 [[nodiscard]] Result<EnrollFinishResponse> ParseEnrollFinishResponse(std::string_view json);
 
-// {"error": {"code", "reason", "message"}} and back; nullopt when `json` is not
-// such a body.
-std::string ErrorToJson(const Error& e);
-std::optional<Error> ParseErrorJson(std::string_view json);
-
 // Validation helpers shared by both sides.
 //
 // Hostnames are DNS host names, compared without regard to case: LDH labels
@@ -92,6 +87,6 @@ std::optional<Error> ParseErrorJson(std::string_view json);
 // enrollment request parsers return hostnames in that form.
 [[nodiscard]] Result<std::string> CanonicalHostname(std::string_view hostname);
 [[nodiscard]] Status ValidateHostname(std::string_view hostname);
-[[nodiscard]] Status ValidateEndpoint(std::string_view endpoint);   // "[v6]:port" or "v4:port"
+[[nodiscard]] Status ValidateEndpoint(std::string_view endpoint);  // "[v6]:port" or "v4:port"
 
 }  // namespace tpmesh::proto

@@ -30,21 +30,21 @@ namespace tpmesh::wg {
 inline constexpr size_t kKeyLen = 32;
 
 struct WgPeer {
-  Bytes public_key;                            // 32 bytes; required
-  std::optional<SecretBytes> preshared_key;    // 32 bytes; all zero = remove the PSK
-  std::optional<std::string> endpoint;         // "[v6]:port" / "v4:port"
+  Bytes public_key;                              // 32 bytes; required
+  std::optional<SecretBytes> preshared_key;      // 32 bytes; all zero = remove the PSK
+  std::optional<std::string> endpoint;           // "[v6]:port" / "v4:port"
   std::optional<uint16_t> persistent_keepalive;  // seconds; 0 = off
-  std::vector<std::string> allowed_ips;        // CIDR; added to the peer's set
-  bool replace_allowed_ips = false;            // set: drop the peer's prefixes first
-  bool remove = false;                         // set: delete this peer (no other fields)
-  bool update_only = false;                    // set: do not create the peer if absent
+  std::vector<std::string> allowed_ips;          // CIDR; added to the peer's set
+  bool replace_allowed_ips = false;              // set: drop the peer's prefixes first
+  bool remove = false;                           // set: delete this peer (no other fields)
+  bool update_only = false;                      // set: do not create the peer if absent
 
   // Filled by get only (ignored by set).
-  int64_t last_handshake_sec = 0;   // 0 = never
+  int64_t last_handshake_sec = 0;  // 0 = never
   int64_t last_handshake_nsec = 0;
   uint64_t rx_bytes = 0;
   uint64_t tx_bytes = 0;
-  uint32_t protocol_version = 0;    // 0 = not reported
+  uint32_t protocol_version = 0;  // 0 = not reported
 };
 
 struct WgDeviceConfig {

@@ -51,9 +51,9 @@
 namespace tpmesh::wg {
 
 struct DesiredPeer {
-  Bytes public_key;                     // 32 bytes
-  std::optional<std::string> endpoint;  // none: leave whatever the device has
-  uint16_t persistent_keepalive = 0;    // seconds; 0 = off
+  Bytes public_key;                      // 32 bytes
+  std::optional<std::string> endpoint;   // none: leave whatever the device has
+  uint16_t persistent_keepalive = 0;     // seconds; 0 = off
   std::vector<std::string> allowed_ips;  // CIDR, any spelling (compared canonical)
 };
 

@@ -1,5 +1,7 @@
 // The cross-platform WireGuard configuration protocol (UAPI) as pure
-// functions: no I/O, safe on untrusted input (fuzzed via FuzzParseUapiGet).
+// functions: no I/O, safe on untrusted input (FuzzParseUapiGet is their fuzz
+// entry point: tests/unit/wg_uapi_test.cc drives it with seeded mutations of
+// real dumps; the same function links into libFuzzer).
 // Spec: wireguard.com/xplatform; reference implementation wireguard-go
 // device/uapi.go.
 //

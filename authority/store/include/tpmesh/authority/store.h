@@ -42,12 +42,15 @@ class Tx {
   virtual ~Tx() = default;
 
   // Nodes
-  [[nodiscard]] virtual Result<std::optional<NodeRecord>> FindNodeById(std::string_view node_id) = 0;
-  [[nodiscard]] virtual Result<std::optional<NodeRecord>> FindNodeByHostname(std::string_view hostname) = 0;
+  [[nodiscard]] virtual Result<std::optional<NodeRecord>> FindNodeById(
+      std::string_view node_id) = 0;
+  [[nodiscard]] virtual Result<std::optional<NodeRecord>> FindNodeByHostname(
+      std::string_view hostname) = 0;
   [[nodiscard]] virtual Result<std::optional<NodeRecord>> FindNodeByEk(ByteView ek_sha256) = 0;
   [[nodiscard]] virtual Result<std::vector<NodeRecord>> ListNodes() = 0;  // ordered by hostname
   [[nodiscard]] virtual Status InsertNode(const NodeRecord& node) = 0;
-  [[nodiscard]] virtual Status UpdateNode(const NodeRecord& node) = 0;  // by node_id; kNotFound if absent
+  [[nodiscard]] virtual Status UpdateNode(
+      const NodeRecord& node) = 0;  // by node_id; kNotFound if absent
   // Lowest subnet index in [1, max_index] not held by any node (revoked ones
   // included). kResourceExhausted ("address_space_exhausted") when none.
   [[nodiscard]] virtual Result<uint32_t> FreeSubnet(uint32_t max_index) = 0;
@@ -59,7 +62,8 @@ class Tx {
   // Enrollment challenges (single use)
   [[nodiscard]] virtual Status PutChallenge(const ChallengeRecord& c) = 0;
   // Deletes and returns it; nullopt when unknown or already taken.
-  [[nodiscard]] virtual Result<std::optional<ChallengeRecord>> TakeChallenge(std::string_view id) = 0;
+  [[nodiscard]] virtual Result<std::optional<ChallengeRecord>> TakeChallenge(
+      std::string_view id) = 0;
   [[nodiscard]] virtual Status DeleteExpiredChallenges(int64_t now) = 0;
 
   // Enrollment tokens
@@ -70,7 +74,7 @@ class Tx {
   [[nodiscard]] virtual Result<std::vector<TokenRecord>> ListTokens() = 0;
 
   // EK allowlist
-  [[nodiscard]] virtual Status PutAllowlist(const AllowlistEntry& e) = 0;  // upsert
+  [[nodiscard]] virtual Status PutAllowlist(const AllowlistEntry& e) = 0;      // upsert
   [[nodiscard]] virtual Result<bool> RemoveAllowlist(ByteView ek_sha256) = 0;  // false if absent
   [[nodiscard]] virtual Result<bool> IsAllowlisted(ByteView ek_sha256) = 0;
   [[nodiscard]] virtual Result<std::vector<AllowlistEntry>> ListAllowlist() = 0;
@@ -83,7 +87,8 @@ class Tx {
 
   // Audit log (append-only)
   [[nodiscard]] virtual Status AppendAudit(const AuditEntry& e) = 0;  // id assigned
-  [[nodiscard]] virtual Result<std::vector<AuditEntry>> ListAudit(size_t limit) = 0;  // newest first
+  [[nodiscard]] virtual Result<std::vector<AuditEntry>> ListAudit(
+      size_t limit) = 0;  // newest first
 
   // Settings (mesh_prefix, mtu, ...)
   [[nodiscard]] virtual Result<std::optional<std::string>> GetMeta(std::string_view key) = 0;

@@ -77,8 +77,9 @@ Result<PcrSnapshot> EsysTpm::ReadPcrSnapshot(const PcrSelection& selection) {
       for (uint32_t pcr = 0; pcr < ps.sizeofSelect * 8u; ++pcr) {
         if (!(ps.pcrSelect[pcr / 8] & (1u << (pcr % 8)))) continue;
         if (k >= digests->count) {
-          return MakeError(Code::kInternal, "tpm_error", "PCR_Read returned fewer digests than "
-                                                         "PCRs selected");
+          return MakeError(Code::kInternal, "tpm_error",
+                           "PCR_Read returned fewer digests than "
+                           "PCRs selected");
         }
         const TPM2B_DIGEST& d = digests->digests[k++];
         if (ps.hash != bank || !remaining.count(pcr)) continue;
@@ -141,8 +142,8 @@ Result<QuoteEvidence> EsysTpm::Quote(const AkBlob& ak, const PcrSelection& selec
     if (!before.consistent || !after.consistent || !(before == after)) continue;
     QuoteEvidence ev;
     ev.attest.assign(quoted->attestationData, quoted->attestationData + quoted->size);
-    TPMESH_ASSIGN_OR_RETURN(ev.signature, Marshal(Tss2_MU_TPMT_SIGNATURE_Marshal,
-                                                  *signature.get(), "quote signature"));
+    TPMESH_ASSIGN_OR_RETURN(
+        ev.signature, Marshal(Tss2_MU_TPMT_SIGNATURE_Marshal, *signature.get(), "quote signature"));
     ev.selection = selection;
     ev.pcr_values = std::move(before.values);
     return ev;

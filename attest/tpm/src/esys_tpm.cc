@@ -4,6 +4,8 @@
 // on every return path; NV handles live in a TrCloseGuard. swtpm (libtpms)
 // has only 3 transient object slots, so no call holds more than 3 objects at
 // once (LoadAk flushes the SRK as soon as the AK is loaded).
+#include "esys_tpm.h"
+
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
@@ -17,7 +19,6 @@
 #include <optional>
 
 #include "esys_templates.h"
-#include "esys_tpm.h"
 #include "esys_util.h"
 #include "tpmesh/attest/checks.h"
 #include "tpmesh/attest/tpm.h"
@@ -32,7 +33,6 @@ using esys::Marshal;
 using esys::TpmError;
 using esys::TrCloseGuard;
 using esys::UnmarshalExact;
-
 
 Error Unavailable(const std::string& tcti, const std::string& step, TSS2_RC rc) {
   return MakeError(
@@ -59,8 +59,8 @@ std::vector<Bytes> SplitDerCerts(const Bytes& data) {
     pos += used;
   }
   ERR_clear_error();
-  const bool padding = std::all_of(data.begin() + pos, data.end(),
-                                   [](uint8_t b) { return b == 0x00 || b == 0xff; });
+  const bool padding =
+      std::all_of(data.begin() + pos, data.end(), [](uint8_t b) { return b == 0x00 || b == 0xff; });
   if (!padding) certs.emplace_back(data.begin() + pos, data.end());
   return certs;
 }
@@ -96,7 +96,8 @@ Status EsysTpm::Init() {
   }
   if (esys::IsTctiError(rc)) return Unavailable(tcti_, "GetCapability", rc);
   if (rc != TSS2_RC_SUCCESS) return TpmError("GetCapability(TPM_PT_NV_BUFFER_MAX)", rc);
-  if (buffer_max != 0) nv_buffer_max_ = static_cast<uint16_t>(std::min<uint32_t>(buffer_max, 0xffff));
+  if (buffer_max != 0)
+    nv_buffer_max_ = static_cast<uint16_t>(std::min<uint32_t>(buffer_max, 0xffff));
   return OkStatus();
 }
 
@@ -119,9 +120,9 @@ Result<std::vector<TPM2_HANDLE>> EsysTpm::ListHandles(TPM2_HANDLE first, TPM2_HA
   for (;;) {
     TPMI_YES_NO more = TPM2_NO;
     EsysOut<TPMS_CAPABILITY_DATA> data;
-    TSS2_RC rc = Esys_GetCapability(ctx_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                    TPM2_CAP_HANDLES, next, TPM2_MAX_CAP_HANDLES, &more,
-                                    data.out());
+    TSS2_RC rc =
+        Esys_GetCapability(ctx_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES, next,
+                           TPM2_MAX_CAP_HANDLES, &more, data.out());
     if (rc != TSS2_RC_SUCCESS) return TpmError("GetCapability(HANDLES)", rc);
     const TPML_HANDLE& list = data->data.handles;
     bool past_end = false;
@@ -138,9 +139,8 @@ Result<std::vector<TPM2_HANDLE>> EsysTpm::ListHandles(TPM2_HANDLE first, TPM2_HA
   return handles;
 }
 
-Status EsysTpm::CreatePrimary(ESYS_TR hierarchy, const TPM2B_PUBLIC& tmpl,
-                              const std::string& step, FlushGuard& handle,
-                              EsysOut<TPM2B_PUBLIC>* out_public) {
+Status EsysTpm::CreatePrimary(ESYS_TR hierarchy, const TPM2B_PUBLIC& tmpl, const std::string& step,
+                              FlushGuard& handle, EsysOut<TPM2B_PUBLIC>* out_public) {
   TPM2B_SENSITIVE_CREATE sensitive{};
   TPM2B_DATA outside{};
   TPML_PCR_SELECTION creation_pcr{};
@@ -171,8 +171,8 @@ Status EsysTpm::LoadAk(const AkBlob& ak, FlushGuard& handle) {
   FlushGuard srk(ctx_);
   TPMESH_RETURN_IF_ERROR(
       CreatePrimary(ESYS_TR_RH_OWNER, esys::SrkTemplate(), "creating the SRK", srk, nullptr));
-  TSS2_RC rc = Esys_Load(ctx_, srk.get(), ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv,
-                         &pub, handle.out());
+  TSS2_RC rc = Esys_Load(ctx_, srk.get(), ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub,
+                         handle.out());
   if (rc != TSS2_RC_SUCCESS) {
     const TSS2_RC code = rc & ~TSS2_RC_LAYER_MASK;
     if ((rc & TSS2_RC_LAYER_MASK) == TSS2_TPM_RC_LAYER && (code & TPM2_RC_FMT1) &&
@@ -211,8 +211,8 @@ Result<Bytes> EsysTpm::ReadNvWith(ESYS_TR auth, ESYS_TR nv, uint16_t size, TPM2_
 
 Result<std::optional<Bytes>> EsysTpm::ReadNv(TPM2_HANDLE index) {
   TrCloseGuard nv(ctx_);
-  TSS2_RC rc = Esys_TR_FromTPMPublic(ctx_, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                     nv.out());
+  TSS2_RC rc =
+      Esys_TR_FromTPMPublic(ctx_, index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, nv.out());
   if (rc != TSS2_RC_SUCCESS) {
     if (esys::BaseRc(rc) == TPM2_RC_HANDLE) return std::optional<Bytes>();
     return TpmError("NV_ReadPublic", rc);
@@ -243,8 +243,8 @@ Result<EkBundle> EsysTpm::ReadEk(KeyAlg alg) {
     FlushGuard ek(ctx_);
     EsysOut<TPM2B_PUBLIC> pub;
     TPMESH_RETURN_IF_ERROR(CreatePrimary(ESYS_TR_RH_ENDORSEMENT, esys::EkTemplate(alg),
-                                         std::string("creating the ") + KeyAlgName(alg) + " EK",
-                                         ek, &pub));
+                                         std::string("creating the ") + KeyAlgName(alg) + " EK", ek,
+                                         &pub));
     TPMESH_ASSIGN_OR_RETURN(bundle.ek_public,
                             Marshal(Tss2_MU_TPM2B_PUBLIC_Marshal, *pub.get(), "EK public"));
   }

@@ -17,30 +17,30 @@ const char* NodeStatusName(NodeStatus s);  // "pending", "active", "revoked", "q
 std::optional<NodeStatus> ParseNodeStatus(std::string_view s);
 
 struct NodeRecord {
-  std::string node_id;       // 20 hex chars: first 10 bytes of the EK fingerprint
-  std::string hostname;      // unique
+  std::string node_id;   // 20 hex chars: first 10 bytes of the EK fingerprint
+  std::string hostname;  // unique
   NodeStatus status = NodeStatus::kPending;
   std::string status_reason;
-  Bytes ek_sha256;           // EK fingerprint (SHA-256 of SPKI DER); unique
-  Bytes ek_public;           // TPM2B_PUBLIC
+  Bytes ek_sha256;  // EK fingerprint (SHA-256 of SPKI DER); unique
+  Bytes ek_public;  // TPM2B_PUBLIC
   Bytes ek_name;
-  Bytes ak_public;           // TPM2B_PUBLIC
+  Bytes ak_public;  // TPM2B_PUBLIC
   Bytes ak_name;
   std::optional<uint32_t> subnet;  // index of the node's /64 in the mesh /48; unique
-  Bytes wg_public_key;       // 32 bytes
+  Bytes wg_public_key;             // 32 bytes
   std::vector<std::string> endpoints;
-  std::string pcr_policy;    // policy name it was admitted under ("" = none)
-  attest::PcrValues pcr_values;     // from the last verified quote
-  attest::ClockState tpm_clock;     // from the last verified quote (check 12)
+  std::string pcr_policy;        // policy name it was admitted under ("" = none)
+  attest::PcrValues pcr_values;  // from the last verified quote
+  attest::ClockState tpm_clock;  // from the last verified quote (check 12)
   int64_t enrolled_at = 0;
   int64_t updated_at = 0;
   int64_t last_seen = 0;
   int64_t enroll_count = 0;
   // WireGuard key rotation (service.h, "Key rotation").
-  Bytes next_wg_public_key;      // announced next key; empty = none
-  int64_t wg_key_since = 0;      // when wg_public_key became current
-  Bytes prev_wg_public_key;      // retired by the last rotation; empty = none
-  int64_t prev_wg_key_until = 0; // end of its overlap window
+  Bytes next_wg_public_key;         // announced next key; empty = none
+  int64_t wg_key_since = 0;         // when wg_public_key became current
+  Bytes prev_wg_public_key;         // retired by the last rotation; empty = none
+  int64_t prev_wg_key_until = 0;    // end of its overlap window
   int64_t rotate_requested_at = 0;  // rotation due, next key not registered yet (0 = no)
   // Node certificates (docs/protocol.md, "Node certificates"): a node
   // request is accepted only with one the authority holds valid for it.
@@ -62,13 +62,13 @@ struct NodeRecord {
 inline constexpr const char* kAnyLegacyCert = "*";
 
 struct TokenRecord {
-  std::string id;          // public handle, 16 hex chars
-  Bytes hash;              // SHA-256 of the secret token; the token itself is never stored
+  std::string id;  // public handle, 16 hex chars
+  Bytes hash;      // SHA-256 of the secret token; the token itself is never stored
   std::string comment;
   int64_t created_at = 0;
   int64_t expires_at = 0;
   std::optional<int64_t> used_at;
-  std::string used_by;     // node id
+  std::string used_by;  // node id
   bool revoked = false;
 };
 
@@ -104,7 +104,7 @@ struct ChallengeRecord {
   attest::PcrSelection selection;
   Bytes ek_public, ak_public, ek_name, ak_name, ek_sha256;
   bool has_ek_cert = false;
-  Bytes ek_cert;                     // DER (enrollment only; empty = none)
+  Bytes ek_cert;  // DER (enrollment only; empty = none)
   std::vector<Bytes> ek_intermediates;
   int64_t expires_at = 0;
 };

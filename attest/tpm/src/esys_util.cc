@@ -28,8 +28,9 @@ Error TpmError(const std::string& step, TSS2_RC rc) {
   if (base == TPM2_RC_OBJECT_MEMORY || base == TPM2_RC_SESSION_MEMORY ||
       base == TPM2_RC_SESSION_HANDLES || base == TPM2_RC_OBJECT_HANDLES) {
     return MakeError(Code::kResourceExhausted, "tpm_error",
-                     text + "; the TPM is out of object/session slots (a process that did not "
-                            "flush its handles? use device:/dev/tpmrm0, not /dev/tpm0)");
+                     text +
+                         "; the TPM is out of object/session slots (a process that did not "
+                         "flush its handles? use device:/dev/tpmrm0, not /dev/tpm0)");
   }
   return MakeError(Code::kInternal, "tpm_error", text);
 }
