@@ -13,7 +13,6 @@ using nlohmann::json;
 
 constexpr size_t kKeyBytes = 32;
 constexpr size_t kMaxCaBundle = 65536;
-constexpr size_t kMaxConfigBytes = 32 * 1024 * 1024;
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
@@ -72,7 +71,7 @@ std::string ToJson(const ConfigEnvelope& v) {
 }
 
 Result<ConfigEnvelope> ParseConfigEnvelope(std::string_view text) {
-  JsonReader r(text, kMaxConfigBytes);
+  JsonReader r(text);  // JsonReader::kDefaultMaxBytes (32 MiB) bounds a whole mesh config
   ConfigEnvelope v;
   v.generation = r.Int("generation", 0, INT64_MAX);
   v.full = Part<meshcfg::SignedState>(
