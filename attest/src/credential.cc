@@ -154,12 +154,9 @@ Result<Bytes> AesCfbEncrypt(ByteView key, ByteView plain) {
   return out;
 }
 
-// MakeCredential; `ek_key` is ek.ToPkey() or nullptr (built here, after
-// the argument checks).
-Result<Credential> MakeCredentialWith(const TpmPublic& ek, EVP_PKEY* ek_key, ByteView object_name,
-                                      ByteView secret, Random& rng) {
-  TPMESH_RETURN_IF_ERROR(CheckEk(ek));
-  const EVP_MD* md = ossl::MdForTpmAlg(ek.name_alg);
+// The arguments of MakeCredential other than the EK: a secret of 1 to
+// digest-size bytes, and a name that is nameAlg || digest.
+Status CheckCredentialArgs(const EVP_MD* md, ByteView object_name, ByteView secret) {
   const size_t digest_size = static_cast<size_t>(EVP_MD_get_size(md));
   if (secret.empty() || secret.size() > digest_size) {
     return BadArg("secret is " + std::to_string(secret.size()) + " bytes, must be 1 to " +
@@ -172,18 +169,65 @@ Result<Credential> MakeCredentialWith(const TpmPublic& ek, EVP_PKEY* ek_key, Byt
       object_name.size() != 2 + static_cast<size_t>(EVP_MD_get_size(name_md))) {
     return Malformed("object_name: not nameAlg || digest with a supported hash");
   }
+  return OkStatus();
+}
+
+// TPM2B_ID_OBJECT (credential = TPM2B_DIGEST(outerHMAC) || encIdentity) and
+// TPM2B_ENCRYPTED_SECRET, marshalled.
+Result<Credential> MarshalCredential(const Bytes& outer_hmac, const Bytes& enc_identity,
+                                     const Bytes& encrypted_seed) {
+  TPM2B_ID_OBJECT id{};
+  TPM2B_DIGEST hmac2b{};
+  hmac2b.size = static_cast<UINT16>(outer_hmac.size());
+  std::memcpy(hmac2b.buffer, outer_hmac.data(), outer_hmac.size());
+  size_t id_off = 0;
+  if (Tss2_MU_TPM2B_DIGEST_Marshal(&hmac2b, id.credential, sizeof id.credential, &id_off) !=
+          TSS2_RC_SUCCESS ||
+      sizeof id.credential - id_off < enc_identity.size()) {
+    return BadArg("credential does not fit TPM2B_ID_OBJECT");
+  }
+  std::memcpy(id.credential + id_off, enc_identity.data(), enc_identity.size());
+  id.size = static_cast<UINT16>(id_off + enc_identity.size());
+
+  TPM2B_ENCRYPTED_SECRET es{};
+  if (encrypted_seed.size() > sizeof es.secret) return BadArg("encrypted seed too large");
+  es.size = static_cast<UINT16>(encrypted_seed.size());
+  std::memcpy(es.secret, encrypted_seed.data(), encrypted_seed.size());
+
+  Credential out;
+  out.id_object.resize(sizeof id);
+  out.encrypted_secret.resize(sizeof es);
+  size_t o1 = 0, o2 = 0;
+  if (Tss2_MU_TPM2B_ID_OBJECT_Marshal(&id, out.id_object.data(), out.id_object.size(), &o1) !=
+          TSS2_RC_SUCCESS ||
+      Tss2_MU_TPM2B_ENCRYPTED_SECRET_Marshal(&es, out.encrypted_secret.data(),
+                                             out.encrypted_secret.size(), &o2) != TSS2_RC_SUCCESS) {
+    return BadArg("cannot marshal credential");
+  }
+  out.id_object.resize(o1);
+  out.encrypted_secret.resize(o2);
+  return out;
+}
+
+// MakeCredential; `ek_key` is ek.ToPkey() or nullptr (built here, after
+// the argument checks).
+Result<Credential> MakeCredentialWith(const TpmPublic& ek, EVP_PKEY* ek_key, ByteView object_name,
+                                      ByteView secret, Random& rng) {
+  TPMESH_RETURN_IF_ERROR(CheckEk(ek));
+  const EVP_MD* md = ossl::MdForTpmAlg(ek.name_alg);
+  const size_t digest_size = static_cast<size_t>(EVP_MD_get_size(md));
+  TPMESH_RETURN_IF_ERROR(CheckCredentialArgs(md, object_name, secret));
 
   ossl::Pkey built;
   if (ek_key == nullptr) {
     TPMESH_ASSIGN_OR_RETURN(built, ek.ToPkey());
     ek_key = built.get();
   }
-  EVP_PKEY* key = ek_key;
   Seed seed;
   if (ek.type == kAlgRsa) {
-    TPMESH_ASSIGN_OR_RETURN(seed, RsaSeed(key, md, rng));
+    TPMESH_ASSIGN_OR_RETURN(seed, RsaSeed(ek_key, md, rng));
   } else {
-    TPMESH_ASSIGN_OR_RETURN(seed, EccSeed(ek, key, md));
+    TPMESH_ASSIGN_OR_RETURN(seed, EccSeed(ek, ek_key, md));
   }
 
   // encIdentity = AES-CFB(symKey, 0-IV, TPM2B_DIGEST(secret)).
@@ -205,39 +249,7 @@ Result<Credential> MakeCredentialWith(const TpmPublic& ek, EVP_PKEY* ek_key, Byt
   Bytes mac_input = enc_identity;
   mac_input.insert(mac_input.end(), object_name.begin(), object_name.end());
   TPMESH_ASSIGN_OR_RETURN(Bytes outer_hmac, ossl::Hmac(md, hmac_key.view(), mac_input));
-
-  // TPM2B_ID_OBJECT.credential = TPM2B_DIGEST(outerHMAC) || encIdentity.
-  TPM2B_ID_OBJECT id{};
-  TPM2B_DIGEST hmac2b{};
-  hmac2b.size = static_cast<UINT16>(outer_hmac.size());
-  std::memcpy(hmac2b.buffer, outer_hmac.data(), outer_hmac.size());
-  size_t id_off = 0;
-  if (Tss2_MU_TPM2B_DIGEST_Marshal(&hmac2b, id.credential, sizeof id.credential, &id_off) !=
-          TSS2_RC_SUCCESS ||
-      sizeof id.credential - id_off < enc_identity.size()) {
-    return BadArg("credential does not fit TPM2B_ID_OBJECT");
-  }
-  std::memcpy(id.credential + id_off, enc_identity.data(), enc_identity.size());
-  id.size = static_cast<UINT16>(id_off + enc_identity.size());
-
-  TPM2B_ENCRYPTED_SECRET es{};
-  if (seed.encrypted.size() > sizeof es.secret) return BadArg("encrypted seed too large");
-  es.size = static_cast<UINT16>(seed.encrypted.size());
-  std::memcpy(es.secret, seed.encrypted.data(), seed.encrypted.size());
-
-  Credential out;
-  out.id_object.resize(sizeof id);
-  out.encrypted_secret.resize(sizeof es);
-  size_t o1 = 0, o2 = 0;
-  if (Tss2_MU_TPM2B_ID_OBJECT_Marshal(&id, out.id_object.data(), out.id_object.size(), &o1) !=
-          TSS2_RC_SUCCESS ||
-      Tss2_MU_TPM2B_ENCRYPTED_SECRET_Marshal(&es, out.encrypted_secret.data(),
-                                             out.encrypted_secret.size(), &o2) != TSS2_RC_SUCCESS) {
-    return BadArg("cannot marshal credential");
-  }
-  out.id_object.resize(o1);
-  out.encrypted_secret.resize(o2);
-  return out;
+  return MarshalCredential(outer_hmac, enc_identity, seed.encrypted);
 }
 
 }  // namespace

@@ -335,6 +335,30 @@ class HttpsServer final : public Server {
     }
   }
 
+  // Every GET, POST and DELETE goes to `handler` through Dispatch; transport
+  // errors (too large, malformed) get the same JSON error body.
+  static void InstallRoutes(httplib::SSLServer& s, std::shared_ptr<const Handler> handler,
+                            size_t max_body) {
+    auto route = [handler, max_body](const httplib::Request& req, httplib::Response& res) {
+      HttpResponse out;
+      try {
+        out = Dispatch(*handler, max_body, req);
+      } catch (...) {
+        out = ErrorResponse(MakeError(Code::kInternal, "internal_error",
+                                      "the request handler failed unexpectedly"));
+      }
+      res.status = out.status;
+      res.set_content(out.body, out.content_type);
+    };
+    s.Get(".*", route);
+    s.Post(".*", route);
+    s.Delete(".*", route);
+    s.set_error_handler(httplib::Server::HandlerWithResponse(
+        [max_body](const httplib::Request&, httplib::Response& res) {
+          return FillTransportError(max_body, res);
+        }));
+  }
+
   Status Add(const ServerOptions& o, ListenAddr addr, std::shared_ptr<const Handler> handler) {
     auto l = std::make_unique<Listener>();
     l->addr = std::move(addr);
@@ -361,25 +385,7 @@ class HttpsServer final : public Server {
       int yes = 1;
       setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     });
-    size_t max_body = o.max_body_bytes;
-    auto route = [handler, max_body](const httplib::Request& req, httplib::Response& res) {
-      HttpResponse out;
-      try {
-        out = Dispatch(*handler, max_body, req);
-      } catch (...) {
-        out = ErrorResponse(MakeError(Code::kInternal, "internal_error",
-                                      "the request handler failed unexpectedly"));
-      }
-      res.status = out.status;
-      res.set_content(out.body, out.content_type);
-    };
-    s.Get(".*", route);
-    s.Post(".*", route);
-    s.Delete(".*", route);
-    s.set_error_handler(httplib::Server::HandlerWithResponse(
-        [max_body](const httplib::Request&, httplib::Response& res) {
-          return FillTransportError(max_body, res);
-        }));
+    InstallRoutes(s, std::move(handler), o.max_body_bytes);
 
     errno = 0;
     if (l->addr.port == 0) {

@@ -30,6 +30,45 @@ int Fail(const char* step, const Error& e) {
   return 1;
 }
 
+// Three attacks on the round just completed; each must be refused.
+// Returns 0 when all three are, else 1.
+int RefuseAttacks(Tpm& tpm, const AkBlob& ak, KeyAlg ek_alg, Verifier& verifier,
+                  const EnrollEvidence& evidence, const PcrPolicy& policy, ChallengeBook& book,
+                  const std::string& challenge_id, const PendingChallenge& pending,
+                  const QuoteEvidence& quote) {
+  std::printf("Attacks the verifier must refuse:\n");
+  {
+    auto again = book.Take(challenge_id);
+    std::printf("  the same answer sent a second time:            %s\n",
+                again.ok() ? "ACCEPTED (bug!)" : again.error().ToString().c_str());
+    if (again.ok()) return 1;
+  }
+  {
+    auto fresh = verifier.Begin(evidence);
+    if (!fresh.ok()) return Fail("a second round 1", fresh.error());
+    ChallengeResponse old{SecretBytes(pending.secret.view()), quote};
+    auto r = verifier.Complete(fresh->second, old, &policy);
+    std::printf("  replayed secret and quote on a new challenge: %s\n",
+                r.ok() ? "ACCEPTED (bug!)" : r.error().ToString().c_str());
+    if (r.ok()) return 1;
+  }
+  {
+    Bytes measurement(32, 0x42);
+    if (auto s = tpm.ExtendPcr(7, measurement); !s.ok()) return Fail("PCR extend", s.error());
+    auto fresh = verifier.Begin(evidence);
+    if (!fresh.ok()) return Fail("a third round 1", fresh.error());
+    auto sec = tpm.ActivateCredential(ak, ek_alg, fresh->first.credential);
+    auto q = tpm.Quote(ak, fresh->first.selection, fresh->first.nonce);
+    if (!sec.ok() || !q.ok())
+      return Fail("round 2 after extend", sec.ok() ? q.error() : sec.error());
+    auto r = verifier.Complete(fresh->second, ChallengeResponse{std::move(*sec), *q}, &policy);
+    std::printf("  boot chain changed (PCR 7 extended):          %s\n",
+                r.ok() ? "ACCEPTED (bug!)" : r.error().ToString().c_str());
+    if (r.ok()) return 1;
+  }
+  return 0;
+}
+
 int Run(const std::string& tcti, const std::string& trust_dir, KeyAlg ek_alg, KeyAlg ak_alg,
         bool dev) {
   std::printf("Node: opening the TPM at %s\n", tcti.c_str());
@@ -89,35 +128,10 @@ int Run(const std::string& tcti, const std::string& trust_dir, KeyAlg ek_alg, Ke
   std::printf("  -> ADMITTED: EK fingerprint sha256:%s\n\n",
               HexEncode(node->ek_spki_sha256).c_str());
 
-  std::printf("Attacks the verifier must refuse:\n");
-  {
-    auto again = book.Take(challenge_id);
-    std::printf("  the same answer sent a second time:            %s\n",
-                again.ok() ? "ACCEPTED (bug!)" : again.error().ToString().c_str());
-    if (again.ok()) return 1;
-  }
-  {
-    auto fresh = verifier.Begin(evidence);
-    if (!fresh.ok()) return Fail("a second round 1", fresh.error());
-    ChallengeResponse old{SecretBytes(pending->secret.view()), *quote};
-    auto r = verifier.Complete(fresh->second, old, &policy);
-    std::printf("  replayed secret and quote on a new challenge: %s\n",
-                r.ok() ? "ACCEPTED (bug!)" : r.error().ToString().c_str());
-    if (r.ok()) return 1;
-  }
-  {
-    Bytes measurement(32, 0x42);
-    if (auto s = (*tpm)->ExtendPcr(7, measurement); !s.ok()) return Fail("PCR extend", s.error());
-    auto fresh = verifier.Begin(evidence);
-    if (!fresh.ok()) return Fail("a third round 1", fresh.error());
-    auto sec = (*tpm)->ActivateCredential(*ak, ek_alg, fresh->first.credential);
-    auto q = (*tpm)->Quote(*ak, fresh->first.selection, fresh->first.nonce);
-    if (!sec.ok() || !q.ok())
-      return Fail("round 2 after extend", sec.ok() ? q.error() : sec.error());
-    auto r = verifier.Complete(fresh->second, ChallengeResponse{std::move(*sec), *q}, &policy);
-    std::printf("  boot chain changed (PCR 7 extended):          %s\n",
-                r.ok() ? "ACCEPTED (bug!)" : r.error().ToString().c_str());
-    if (r.ok()) return 1;
+  if (int rc = RefuseAttacks(**tpm, *ak, ek_alg, verifier, evidence, policy, book, challenge_id,
+                             *pending, *quote);
+      rc != 0) {
+    return rc;
   }
   auto handles = (*tpm)->TransientHandleCount();
   if (!handles.ok()) return Fail("counting TPM handles", handles.error());

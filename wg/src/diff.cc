@@ -30,29 +30,17 @@ struct Plan {
 
 }  // namespace
 
-WgDeviceConfig ComputeApply(const WgDeviceConfig& current, const DesiredDevice& desired,
-                            const DesiredDevice& last_applied) {
-  WgDeviceConfig out;
-  if (desired.private_key &&
-      (!current.private_key ||
-       !ConstantTimeEqual(current.private_key->view(), desired.private_key->view()))) {
-    out.private_key = SecretBytes(desired.private_key->view());
-  }
-  if (desired.listen_port && *desired.listen_port != 0 &&
-      current.listen_port != desired.listen_port) {
-    out.listen_port = desired.listen_port;
-  }
+namespace {
 
+// What each desired peer needs (first entry of a duplicated key counts);
+// `wanted` collects the desired keys, `claimed` the prefixes some peer gains.
+std::vector<Plan> PlanPeers(const WgDeviceConfig& current, const DesiredDevice& desired,
+                            std::set<Bytes>& wanted, std::set<std::string>& claimed) {
   std::map<Bytes, const WgPeer*> have_by_key;
   for (const WgPeer& p : current.peers) have_by_key.emplace(p.public_key, &p);
-  std::map<Bytes, const DesiredPeer*> last_by_key;
-  for (const DesiredPeer& p : last_applied.peers) last_by_key.emplace(p.public_key, &p);
-
   std::vector<Plan> plans;
-  std::set<Bytes> wanted;
-  std::set<std::string> claimed;  // prefixes some peer gains in phase 1
   for (const DesiredPeer& d : desired.peers) {
-    if (!wanted.insert(d.public_key).second) continue;  // duplicate: first entry counts
+    if (!wanted.insert(d.public_key).second) continue;
     Plan plan;
     plan.want = &d;
     auto it = have_by_key.find(d.public_key);
@@ -75,38 +63,66 @@ WgDeviceConfig ComputeApply(const WgDeviceConfig& current, const DesiredDevice& 
     }
     plans.push_back(std::move(plan));
   }
+  return plans;
+}
+
+// Phase 1 for one peer: new or changed fields and gained prefixes only.
+// nullopt: nothing to send. The endpoint is set only when the desired one
+// changed since the last apply (a roamed endpoint the device learnt stays).
+std::optional<WgPeer> PhaseOnePatch(const Plan& plan, const DesiredPeer* last) {
+  const DesiredPeer& d = *plan.want;
+  WgPeer p;
+  p.public_key = d.public_key;
+  bool changed = plan.have == nullptr;
+  if (d.endpoint) {
+    std::optional<std::string> want = CanonEndpoint(d.endpoint);
+    std::optional<std::string> have = plan.have ? CanonEndpoint(plan.have->endpoint) : std::nullopt;
+    std::optional<std::string> was = last ? CanonEndpoint(last->endpoint) : std::nullopt;
+    bool config_changed = !plan.have || !have || was != want;
+    if (config_changed && have != want) {
+      p.endpoint = want;
+      changed = true;
+    }
+  }
+  uint16_t have_ka = plan.have ? plan.have->persistent_keepalive.value_or(0) : 0;
+  if (d.persistent_keepalive != have_ka) {
+    p.persistent_keepalive = d.persistent_keepalive;
+    changed = true;
+  }
+  if (!plan.gained.empty()) {
+    p.allowed_ips = plan.gained;
+    changed = true;
+  }
+  if (!changed) return std::nullopt;
+  return p;
+}
+
+}  // namespace
+
+WgDeviceConfig ComputeApply(const WgDeviceConfig& current, const DesiredDevice& desired,
+                            const DesiredDevice& last_applied) {
+  WgDeviceConfig out;
+  if (desired.private_key &&
+      (!current.private_key ||
+       !ConstantTimeEqual(current.private_key->view(), desired.private_key->view()))) {
+    out.private_key = SecretBytes(desired.private_key->view());
+  }
+  if (desired.listen_port && *desired.listen_port != 0 &&
+      current.listen_port != desired.listen_port) {
+    out.listen_port = desired.listen_port;
+  }
+  std::map<Bytes, const DesiredPeer*> last_by_key;
+  for (const DesiredPeer& p : last_applied.peers) last_by_key.emplace(p.public_key, &p);
+  std::set<Bytes> wanted;
+  std::set<std::string> claimed;
+  const std::vector<Plan> plans = PlanPeers(current, desired, wanted, claimed);
 
   // Phase 1: new and changed peers, gained prefixes only (atomic moves).
   for (const Plan& plan : plans) {
-    const DesiredPeer& d = *plan.want;
-    WgPeer p;
-    p.public_key = d.public_key;
-    bool changed = plan.have == nullptr;
-    if (d.endpoint) {
-      std::optional<std::string> want = CanonEndpoint(d.endpoint);
-      std::optional<std::string> have =
-          plan.have ? CanonEndpoint(plan.have->endpoint) : std::nullopt;
-      auto last_it = last_by_key.find(d.public_key);
-      std::optional<std::string> last =
-          last_it == last_by_key.end() ? std::nullopt : CanonEndpoint(last_it->second->endpoint);
-      bool config_changed = !plan.have || !have || last != want;
-      if (config_changed && have != want) {
-        p.endpoint = want;
-        changed = true;
-      }
-    }
-    uint16_t have_ka = plan.have ? plan.have->persistent_keepalive.value_or(0) : 0;
-    if (d.persistent_keepalive != have_ka) {
-      p.persistent_keepalive = d.persistent_keepalive;
-      changed = true;
-    }
-    if (!plan.gained.empty()) {
-      p.allowed_ips = plan.gained;
-      changed = true;
-    }
-    if (changed) out.peers.push_back(std::move(p));
+    auto last = last_by_key.find(plan.want->public_key);
+    auto p = PhaseOnePatch(plan, last == last_by_key.end() ? nullptr : last->second);
+    if (p) out.peers.push_back(std::move(*p));
   }
-
   // Phase 2: peers losing a prefix that nobody claims: full replace.
   for (const Plan& plan : plans) {
     bool must_drop = false;
@@ -119,7 +135,6 @@ WgDeviceConfig ComputeApply(const WgDeviceConfig& current, const DesiredDevice& 
     p.allowed_ips = plan.full;
     out.peers.push_back(std::move(p));
   }
-
   // Phase 3: removals.
   for (const WgPeer& c : current.peers) {
     if (wanted.count(c.public_key)) continue;
