@@ -106,9 +106,7 @@ int Serve(AuthorityConfig cfg, log::Level log_level) {
   settings.node_cert_lifetime = cfg.node_cert_lifetime;
   settings.rotation = cfg.rotation;
   settings.log = log::AsLogFn(logger);
-  AuthorityKeys keys;
-  keys.signing = state->signing.get();
-  keys.cas = state->cas.get();
+  AuthorityKeys keys{*state->signing, *state->cas};
   AuthorityService service(*state->store, *trust, keys, settings, SystemClock::Instance(),
                            SystemRandom::Instance());
   ConfigPublisher publisher(SecretBytes{});  // keys from Configure, before anything is published

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "bench/bench.h"
+#include "tests/support/authority_keys.h"
 #include "tpmesh/authority/publisher.h"
 #include "tpmesh/authority/service.h"
 #include "tpmesh/authority/store.h"
@@ -123,8 +124,7 @@ Status ChangeBytes(const authority::MeshPrefix& prefix, uint32_t n, const std::s
 }
 
 // Lines are named with `sfx` (under --selftest n is smaller than the name says).
-Status AuthorityPath(const BenchConfig& cfg, uint32_t n, const std::string& sfx, ByteView secret,
-                     Reporter& out) {
+Status AuthorityPath(const BenchConfig& cfg, uint32_t n, const std::string& sfx, Reporter& out) {
   TempDir dir;
   if (!dir.ok()) return BenchError("mkdtemp failed");
   TPMESH_ASSIGN_OR_RETURN(auto store, authority::OpenSqliteStore(dir.File("authority.db")));
@@ -135,10 +135,13 @@ Status AuthorityPath(const BenchConfig& cfg, uint32_t n, const std::string& sfx,
   attest::TrustStore trust;
   authority::AuthoritySettings settings;
   TPMESH_ASSIGN_OR_RETURN(settings.mesh_prefix, authority::ParseMeshPrefix(kMeshPrefix));
-  authority::AuthorityKeys keys{nullptr, "", Bytes(32, 0)};  // no certificates issued here
-  authority::AuthorityService service(*store, trust, keys, settings, SystemClock::Instance(),
+  // The authority's keys as `tpmesh-authority init` makes them.
+  TPMESH_ASSIGN_OR_RETURN(auto keys,
+                          testing::InitAuthorityKeys(dir.File("keys"), SystemClock::Instance()));
+  authority::AuthorityService service(*store, trust, keys.keys(), settings, SystemClock::Instance(),
                                       SystemRandom::Instance());
-  authority::ConfigPublisher publisher{SecretBytes(secret)};
+  authority::ConfigPublisher publisher{SecretBytes{}};
+  keys.signing->Configure(publisher);  // as `serve` does
   service.SetPublisher(&publisher);
   const int iters = cfg.selftest ? 1 : cfg.quick ? 3 : 10;
   // At start: read every row, build, sign (once per process).
@@ -221,9 +224,9 @@ Status RunConfigBuild(const BenchConfig& cfg, Reporter& out) {
   for (uint32_t n : Sweep(cfg, {2000, 5000, 10000})) {
     TPMESH_RETURN_IF_ERROR(ChangeBytes(prefix, n, SizeSuffix(n), sk.view(), public_key, out));
   }
-  TPMESH_RETURN_IF_ERROR(AuthorityPath(cfg, n_big, "_n10000", sk.view(), out));
+  TPMESH_RETURN_IF_ERROR(AuthorityPath(cfg, n_big, "_n10000", out));
   for (uint32_t n : Sweep(cfg, {1000, 2000, 5000})) {
-    TPMESH_RETURN_IF_ERROR(AuthorityPath(cfg, n, SizeSuffix(n), sk.view(), out));
+    TPMESH_RETURN_IF_ERROR(AuthorityPath(cfg, n, SizeSuffix(n), out));
   }
   return OkStatus();
 }

@@ -39,7 +39,6 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
-#include <sodium.h>
 
 #include <algorithm>
 #include <atomic>
@@ -49,6 +48,7 @@
 #include <thread>
 
 #include "bench/bench.h"
+#include "tests/support/authority_keys.h"
 #include "tpmesh/authority/api.h"
 #include "tpmesh/authority/publisher.h"
 #include "tpmesh/authority/service.h"
@@ -136,22 +136,20 @@ double ThreadCpu(pthread_t t) {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
-// What the authority and its clients share: CA and config-signing key.
+// What the authority and its clients share: the authority's keys in a state
+// directory as `tpmesh-authority init` makes one, the CA, the config-signing
+// public key.
 struct Keys {
-  pki::AuthorityCa ca;
-  SecretBytes sign_secret{crypto_sign_SECRETKEYBYTES};
+  testing::AuthorityKeyFiles files;
+  std::shared_ptr<const pki::AuthorityCa> ca;
   Bytes sign_public;
 };
 
-Result<std::unique_ptr<Keys>> MakeKeys() {
-  if (sodium_init() < 0) return BenchError("sodium_init");
+Result<std::unique_ptr<Keys>> MakeKeys(const std::string& dir) {
   auto k = std::make_unique<Keys>();
-  TPMESH_ASSIGN_OR_RETURN(
-      k->ca, pki::AuthorityCa::Create("tpmesh bench authority", SystemClock::Instance().Now(),
-                                      std::chrono::hours(24)));
-  uint8_t pk[crypto_sign_PUBLICKEYBYTES];
-  crypto_sign_keypair(pk, k->sign_secret.data());
-  k->sign_public.assign(pk, pk + sizeof pk);
+  TPMESH_ASSIGN_OR_RETURN(k->files, testing::InitAuthorityKeys(dir, SystemClock::Instance()));
+  k->ca = k->files.cas->Current();
+  k->sign_public = k->files.signing->current_public();
   return k;
 }
 
@@ -172,8 +170,8 @@ struct Authority {
   }
 };
 
-Result<std::unique_ptr<Authority>> StartAuthority(const Keys& keys, const std::string& db,
-                                                  uint32_t nodes, int workers) {
+Result<std::unique_ptr<Authority>> StartAuthority(Keys& keys, const std::string& db, uint32_t nodes,
+                                                  int workers) {
   auto a = std::make_unique<Authority>();
   TPMESH_ASSIGN_OR_RETURN(a->store, authority::OpenSqliteStore(db));
   TPMESH_RETURN_IF_ERROR(a->store->Transact([&](authority::Tx& tx) -> Status {
@@ -187,21 +185,20 @@ Result<std::unique_ptr<Authority>> StartAuthority(const Keys& keys, const std::s
   }));
   TPMESH_ASSIGN_OR_RETURN(a->settings.mesh_prefix, authority::ParseMeshPrefix(kMeshPrefix));
   a->settings.rotation.scheduled = false;  // nothing but the join changes the mesh
-  authority::AuthorityKeys ak{&keys.ca, keys.ca.cert_pem(), keys.sign_public};
-  a->service = std::make_unique<authority::AuthorityService>(
-      *a->store, a->trust, ak, a->settings, SystemClock::Instance(), SystemRandom::Instance());
-  a->publisher = std::make_unique<authority::ConfigPublisher>(SecretBytes(keys.sign_secret.view()));
+  a->service = std::make_unique<authority::AuthorityService>(*a->store, a->trust, keys.files.keys(),
+                                                             a->settings, SystemClock::Instance(),
+                                                             SystemRandom::Instance());
+  a->publisher = std::make_unique<authority::ConfigPublisher>(SecretBytes{});
+  keys.files.signing->Configure(*a->publisher);  // as `serve` does
   a->service->SetPublisher(a->publisher.get());
   TPMESH_RETURN_IF_ERROR(a->service->PublishCurrent());
   a->rss_state_kb = RssKb();
-  const TimePoint now = SystemClock::Instance().Now();
-  TPMESH_ASSIGN_OR_RETURN(auto server_cert, keys.ca.IssueServerCert({"localhost"}, {"::1"}, now,
-                                                                    std::chrono::hours(24)));
+  const authority::TlsFiles tls = keys.files.cas->Tls();
   net::ServerOptions so;
   so.listen = {"[::1]:0"};
-  so.cert_pem = server_cert.cert_pem;
-  so.key_pem = server_cert.key_pem;
-  so.client_ca_pem = keys.ca.cert_pem();
+  so.cert_pem = tls.cert_pem;
+  so.key_pem = tls.key_pem;
+  so.client_ca_pem = tls.client_ca_pem;
   so.worker_threads = workers;
   TPMESH_ASSIGN_OR_RETURN(
       a->server, net::StartServer(so, authority::MakeApiHandler(*a->service, a->publisher.get())));
@@ -235,7 +232,7 @@ class PollClients {
     const TimePoint now = SystemClock::Instance().Now();
     for (uint32_t i = 0; i < slots_.size(); ++i) {
       TPMESH_ASSIGN_OR_RETURN(slots_[i].cert_pem,
-                              keys_.ca.IssueNodeCert(csr, NodeId(i), now, std::chrono::hours(24)));
+                              keys_.ca->IssueNodeCert(csr, NodeId(i), now, std::chrono::hours(24)));
     }
     return OkStatus();
   }
@@ -290,7 +287,7 @@ class PollClients {
  private:
   void Run(Slot& s) {
     auto client = net::MakeClient(
-        net::ClientOptions{url_, keys_.ca.cert_pem(), s.cert_pem, key_pem_, kPollWait + 15});
+        net::ClientOptions{url_, keys_.ca->cert_pem(), s.cert_pem, key_pem_, kPollWait + 15});
     if (!client.ok()) return Fail(s, client.error());
     const std::string path =
         "/v1/node/config?since=" + std::to_string(since_) + "&wait=" + std::to_string(kPollWait);
@@ -361,7 +358,7 @@ Status ConvergeOnce(uint32_t n, Reporter& out) {
   const long fds = RaiseFdLimit();
   TempDir dir;
   if (!dir.ok()) return BenchError("mkdtemp failed");
-  TPMESH_ASSIGN_OR_RETURN(auto keys, MakeKeys());
+  TPMESH_ASSIGN_OR_RETURN(auto keys, MakeKeys(dir.File("keys")));
   TPMESH_ASSIGN_OR_RETURN(
       auto auth, StartAuthority(*keys, dir.File("authority.db"), n, static_cast<int>(n) + 64));
   TPMESH_ASSIGN_OR_RETURN(const meshcfg::MeshState held,
@@ -487,8 +484,8 @@ struct Shared {
   char error[512] = {};
 };
 
-[[noreturn]] void AuthorityChild(Shared* sh, const Keys& keys, const std::string& db,
-                                 uint32_t nodes, int workers) {
+[[noreturn]] void AuthorityChild(Shared* sh, Keys& keys, const std::string& db, uint32_t nodes,
+                                 int workers) {
   sh->rss_fork_kb = RssKb();
   auto a = StartAuthority(keys, db, nodes, workers);
   if (!a.ok()) {
@@ -523,7 +520,7 @@ Status RssOnce(uint32_t nodes, uint32_t w, bool named_target, Reporter& out) {
   RaiseFdLimit();
   TempDir dir;
   if (!dir.ok()) return BenchError("mkdtemp failed");
-  TPMESH_ASSIGN_OR_RETURN(auto keys, MakeKeys());
+  TPMESH_ASSIGN_OR_RETURN(auto keys, MakeKeys(dir.File("keys")));
   malloc_trim(0);  // the child inherits (and counts) the parent's heap
   void* mem =
       mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);

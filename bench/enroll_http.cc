@@ -22,14 +22,13 @@
 // (synthetic rows), enroll_http_per_s_nN and enroll_http_server_cpu_ms_per_enroll_nN.
 #include <pthread.h>
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <thread>
 
 #include "bench/bench.h"
+#include "tests/support/authority_keys.h"
 #include "tests/support/soft_tpm.h"
 #include "tpmesh/authority/api.h"
 #include "tpmesh/authority/publisher.h"
@@ -126,32 +125,28 @@ Status RunWindow(std::vector<std::vector<Node>>& nodes, uint32_t preload, double
     }
     return OkStatus();
   }));
-  const TimePoint now = SystemClock::Instance().Now();
-  TPMESH_ASSIGN_OR_RETURN(
-      auto ca, pki::AuthorityCa::Create("tpmesh bench authority", now, std::chrono::hours(24)));
-  TPMESH_ASSIGN_OR_RETURN(auto server_cert,
-                          ca.IssueServerCert({"localhost"}, {"::1"}, now, std::chrono::hours(24)));
+  // The authority's keys as `tpmesh-authority init` makes them.
+  TPMESH_ASSIGN_OR_RETURN(auto keys,
+                          testing::InitAuthorityKeys(dir.File("keys"), SystemClock::Instance()));
+  const std::string ca_pem = keys.cas->Current()->cert_pem();
   attest::TrustStore trust;
   TPMESH_RETURN_IF_ERROR(trust.AddPem(testing::SoftTpm::TrustedRoot().Pem()));
-  if (sodium_init() < 0) return BenchError("sodium_init");
-  uint8_t pk[crypto_sign_PUBLICKEYBYTES];
-  SecretBytes sk(crypto_sign_SECRETKEYBYTES);
-  crypto_sign_keypair(pk, sk.data());
 
   authority::AuthoritySettings settings;
   TPMESH_ASSIGN_OR_RETURN(settings.mesh_prefix, authority::ParseMeshPrefix("fd12:3456:789a::/48"));
-  authority::AuthorityKeys keys{&ca, ca.cert_pem(), Bytes(pk, pk + sizeof pk)};
-  authority::AuthorityService service(*store, trust, keys, settings, SystemClock::Instance(),
+  authority::AuthorityService service(*store, trust, keys.keys(), settings, SystemClock::Instance(),
                                       SystemRandom::Instance());
-  authority::ConfigPublisher publisher{SecretBytes(sk.view())};
+  authority::ConfigPublisher publisher{SecretBytes{}};
+  keys.signing->Configure(publisher);  // as `serve` does
   service.SetPublisher(&publisher);
   TPMESH_RETURN_IF_ERROR(service.PublishCurrent());
 
+  const authority::TlsFiles tls = keys.cas->Tls();
   net::ServerOptions so;
   so.listen = {"[::1]:0"};
-  so.cert_pem = server_cert.cert_pem;
-  so.key_pem = server_cert.key_pem;
-  so.client_ca_pem = ca.cert_pem();
+  so.cert_pem = tls.cert_pem;
+  so.key_pem = tls.key_pem;
+  so.client_ca_pem = tls.client_ca_pem;
   so.worker_threads = 64;
   TPMESH_ASSIGN_OR_RETURN(auto server,
                           net::StartServer(so, authority::MakeApiHandler(service, &publisher)));
@@ -172,7 +167,7 @@ Status RunWindow(std::vector<std::vector<Node>>& nodes, uint32_t preload, double
                          "bench-client");  // perf report --comm tells the sides apart
       // As enroll-client: a new client (one TLS connection, kept alive from
       // start to finish) per enrollment.
-      const net::ClientOptions opts{url, ca.cert_pem(), "", "", 30, true};
+      const net::ClientOptions opts{url, ca_pem, "", "", 30, true};
       auto client = net::MakeClient(opts);  // checks the options once before timing
       auto key = pki::GenerateKeyPem();
       auto csr = key.ok() ? pki::MakeCsr(*key, "bench-node") : Result<std::string>(key.error());

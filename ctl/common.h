@@ -38,6 +38,13 @@ struct Request {
   std::optional<json> body;  // POST body
 };
 
+// A POST whose body is a proto/admin_requests.h type, printed by its
+// proto::ToJson (found by argument-dependent lookup).
+template <typename T>
+Request PostRequest(std::string path, const T& body) {
+  return Request{"POST", std::move(path), json::parse(ToJson(body), nullptr, false)};
+}
+
 // Sends one request; returns the parsed body of a 2xx response, or the
 // authority's error (reason/message from its {"error": {...}} body).
 class AdminApi {

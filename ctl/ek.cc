@@ -3,6 +3,7 @@
 
 #include "ctl/common.h"
 #include "tpmesh/proto/admin.h"
+#include "tpmesh/proto/admin_requests.h"
 
 namespace tpmesh::ctl {
 namespace {
@@ -15,7 +16,9 @@ struct EkArgs {
 Result<Request> BuildAllow(const EkArgs& a) {
   TPMESH_ASSIGN_OR_RETURN(std::string hex, NormalizeSha256(a.sha256));
   TPMESH_ASSIGN_OR_RETURN(std::string comment, CheckText(a.comment, "comment"));
-  return Request{"POST", "/v1/admin/ek-allowlist", json{{"ek_sha256", hex}, {"comment", comment}}};
+  TPMESH_ASSIGN_OR_RETURN(Bytes hash, proto::ParseSha256Hex(hex, "ek_sha256"));
+  return PostRequest("/v1/admin/ek-allowlist",
+                     proto::EkAllowRequest{std::move(hash), std::move(comment)});
 }
 
 Result<Request> BuildRemove(const EkArgs& a) {

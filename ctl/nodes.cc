@@ -2,6 +2,7 @@
 #include <ostream>
 
 #include "ctl/common.h"
+#include "tpmesh/proto/admin_requests.h"
 #include "tpmesh/proto/node.h"
 
 namespace tpmesh::ctl {
@@ -72,15 +73,15 @@ void RenderAction(const proto::NodeView& n, View& v) {
 Result<Request> NodeAction(const NodeArgs& a, const char* verb, bool reason_required) {
   TPMESH_ASSIGN_OR_RETURN(std::string node, CheckPathName(a.node, "node"));
   TPMESH_ASSIGN_OR_RETURN(std::string reason, CheckText(a.reason, "reason"));
-  json body = json::object();
+  proto::NodeActionRequest body;
   if (HasText(reason)) {
-    body["reason"] = reason;
+    body.reason = reason;
   } else if (reason_required) {
     return Invalid("reason_required", std::string("nodes ") + verb +
                                           " needs --reason TEXT (recorded in the audit log and "
                                           "shown as the node's status reason)");
   }
-  return Request{"POST", "/v1/admin/nodes/" + EncodePathSegment(node) + "/" + verb, body};
+  return PostRequest("/v1/admin/nodes/" + EncodePathSegment(node) + "/" + verb, body);
 }
 
 }  // namespace

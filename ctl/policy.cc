@@ -6,6 +6,7 @@
 
 #include "ctl/common.h"
 #include "tpmesh/proto/admin.h"
+#include "tpmesh/proto/admin_requests.h"
 
 namespace tpmesh::ctl {
 namespace {
@@ -18,29 +19,33 @@ struct PolicyArgs {
 
 Result<std::string> CheckPolicyName(const std::string& name) {
   TPMESH_ASSIGN_OR_RETURN(std::string n, CheckPathName(name, "policy"));
-  if (n.size() > 64) return Invalid("invalid_policy", "policy name: longer than 64 characters");
+  if (n.size() > proto::kMaxPolicyName) {
+    return Invalid("invalid_policy", "policy name: longer than " +
+                                         std::to_string(proto::kMaxPolicyName) + " characters");
+  }
   return n;
 }
 
 Result<Request> BuildAdopt(const PolicyArgs& a) {
   TPMESH_ASSIGN_OR_RETURN(std::string name, CheckPolicyName(a.name));
   TPMESH_ASSIGN_OR_RETURN(std::string node, CheckPathName(a.from_node, "node"));
-  return Request{"POST", "/v1/admin/policies", json{{"name", name}, {"from_node", node}}};
+  return PostRequest("/v1/admin/policies",
+                     proto::PolicyPutRequest{std::move(name), std::move(node), std::nullopt});
 }
 
 Result<Request> BuildSet(const PolicyArgs& a) {
   TPMESH_ASSIGN_OR_RETURN(std::string name, CheckPolicyName(a.name));
   if (a.pcrs.empty())
     return Invalid("invalid_pcr", "policy set needs at least one --pcr INDEX=HEX");
-  std::map<uint32_t, std::vector<std::string>> golden;  // several values for one PCR: any may match
+  std::map<uint32_t, std::vector<Bytes>> golden;  // several values for one PCR: any may match
   for (const auto& arg : a.pcrs) {
     TPMESH_ASSIGN_OR_RETURN(PcrArg p, ParsePcrArg(arg));
+    TPMESH_ASSIGN_OR_RETURN(Bytes value, proto::ParseSha256Hex(p.hex, "--pcr"));
     auto& values = golden[p.index];
-    if (std::find(values.begin(), values.end(), p.hex) == values.end()) values.push_back(p.hex);
+    if (std::find(values.begin(), values.end(), value) == values.end()) values.push_back(value);
   }
-  json pcrs = json::object();
-  for (const auto& [idx, values] : golden) pcrs[std::to_string(idx)] = values;
-  return Request{"POST", "/v1/admin/policies", json{{"name", name}, {"pcrs", pcrs}}};
+  return PostRequest("/v1/admin/policies",
+                     proto::PolicyPutRequest{std::move(name), std::nullopt, std::move(golden)});
 }
 
 Result<Request> BuildRemove(const PolicyArgs& a) {

@@ -3,6 +3,7 @@
 
 #include "ctl/common.h"
 #include "tpmesh/proto/admin.h"
+#include "tpmesh/proto/admin_requests.h"
 
 namespace tpmesh::ctl {
 namespace {
@@ -21,7 +22,7 @@ Result<Request> BuildCreate(const TokenArgs& a) {
     return Invalid("invalid_ttl", "--ttl " + Sanitize(a.ttl) + ": tokens live at most 30d");
   }
   TPMESH_ASSIGN_OR_RETURN(std::string comment, CheckText(a.comment, "comment"));
-  return Request{"POST", "/v1/admin/tokens", json{{"ttl_seconds", ttl}, {"comment", comment}}};
+  return PostRequest("/v1/admin/tokens", proto::TokenCreateRequest{ttl, std::move(comment)});
 }
 
 void RenderCreate(const proto::TokenView& r, View& v) {

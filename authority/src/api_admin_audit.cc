@@ -3,13 +3,14 @@
 
 #include "api_internal.h"
 #include "tpmesh/proto/admin.h"
+#include "tpmesh/proto/admin_requests.h"
 
 namespace tpmesh::authority::internal {
 
 using net::HttpResponse;
 
 HttpResponse AdminAudit(AdminCall& call) {
-  if (!call.Done()) return call.Bad();
+  if (!call.NoBody()) return call.Bad();
   size_t limit = 100;
   if (auto it = call.req().query.find("limit"); it != call.req().query.end()) {
     const std::string& v = it->second;

@@ -1,6 +1,7 @@
 // /v1/admin/ek-allowlist: EKs admitted without a token.
 #include "api_internal.h"
 #include "tpmesh/proto/admin.h"
+#include "tpmesh/proto/admin_requests.h"
 
 namespace tpmesh::authority::internal {
 
@@ -10,16 +11,14 @@ HttpResponse AdminEkAllowlist(AdminCall& call) {
   const std::string& m = call.req().method;
   AuthorityService& s = call.service();
   if (call.req().path == "/v1/admin/ek-allowlist" && m == "POST") {
-    auto hash = call.body().Sha256Hex("ek_sha256");
-    const std::string comment = call.body().Text("comment").value_or("");
-    call.body().Require("ek_sha256", hash);
-    if (!call.Done()) return call.Bad();
-    if (auto st = s.AllowEk(*hash, comment, call.actor()); !st.ok())
+    auto body = call.Body(proto::ParseEkAllowRequest);
+    if (!body) return call.Bad();
+    if (auto st = s.AllowEk(body->ek_sha256, body->comment, call.actor()); !st.ok())
       return net::ErrorResponse(st.error());
-    return JsonText(201, proto::ToJson(proto::EkAllowResponse{HexEncode(*hash)}));
+    return JsonText(201, proto::ToJson(proto::EkAllowResponse{HexEncode(body->ek_sha256)}));
   }
   if (call.req().path == "/v1/admin/ek-allowlist" && m == "GET") {
-    if (!call.Done()) return call.Bad();
+    if (!call.NoBody()) return call.Bad();
     auto entries = s.ListAllowedEks();
     if (!entries.ok()) return net::ErrorResponse(entries.error());
     proto::EkAllowlistResponse out;
@@ -29,9 +28,9 @@ HttpResponse AdminEkAllowlist(AdminCall& call) {
   }
   auto param = call.Param("/v1/admin/ek-allowlist/");
   if (!param || m != "DELETE") return call.NotFound();
-  auto hash = ParseSha256Hex(*param, "ek_sha256");
+  auto hash = proto::ParseSha256Hex(*param, "ek_sha256");
   if (!hash.ok()) return net::ErrorResponse(hash.error());
-  if (!call.Done()) return call.Bad();
+  if (!call.NoBody()) return call.Bad();
   if (auto st = s.RemoveEk(*hash, call.actor()); !st.ok()) return net::ErrorResponse(st.error());
   return JsonText(200, proto::ToJson(proto::RemovedResponse{HexEncode(*hash)}));
 }

@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "api_internal.h"
+#include "tpmesh/proto/admin_requests.h"
 #include "tpmesh/proto/node.h"
 
 namespace tpmesh::authority::internal {
@@ -41,7 +42,7 @@ HttpResponse NodeAnswer(const Result<NodeRecord>& n, const MeshPrefix& mesh) {
 }
 
 HttpResponse AdminNodesList(AdminCall& call) {
-  if (!call.Done()) return call.Bad();
+  if (!call.NoBody()) return call.Bad();
   const MeshPrefix& mesh = call.service().settings().mesh_prefix;
   auto nodes = call.service().ListNodes();
   if (!nodes.ok()) return net::ErrorResponse(nodes.error());
@@ -75,13 +76,17 @@ HttpResponse AdminNode(AdminCall& call) {
   if ((method == "GET") != verb.empty() || (method != "GET" && method != "POST")) {
     return call.NotFound();
   }
-  auto id = CanonicalNodeRef(ref, "node");
+  auto id = proto::CanonicalNodeRef(ref, "node");
   if (!id.ok()) return net::ErrorResponse(id.error());
-  const std::string reason = verb.empty() ? "" : call.body().Text("reason").value_or("");
-  if (!call.Done()) return call.Bad();
   AuthorityService& s = call.service();
   const MeshPrefix& mesh = s.settings().mesh_prefix;
-  if (verb.empty()) return NodeAnswer(s.GetNode(*id), mesh);
+  if (verb.empty()) {
+    if (!call.NoBody()) return call.Bad();
+    return NodeAnswer(s.GetNode(*id), mesh);
+  }
+  auto body = call.Body(proto::ParseNodeActionRequest);
+  if (!body) return call.Bad();
+  const std::string& reason = body->reason;
   if (verb == "approve") {
     return NodeAnswer(s.Approve(*id, call.actor(), reason.empty() ? "approved by admin" : reason),
                       mesh);

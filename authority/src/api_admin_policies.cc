@@ -1,6 +1,7 @@
 // /v1/admin/policies: PCR policies (define, adopt from a node, list, remove).
 #include "api_internal.h"
 #include "tpmesh/proto/admin.h"
+#include "tpmesh/proto/admin_requests.h"
 
 namespace tpmesh::authority::internal {
 
@@ -23,18 +24,12 @@ HttpResponse PolicyAnswer(const Result<PolicyRecord>& p) {
 }
 
 HttpResponse PutPolicy(AdminCall& call) {
-  auto name = call.body().PolicyName("name");
-  auto from = call.body().NodeRef("from_node");
-  auto pcrs = call.body().Pcrs("pcrs");
-  call.body().Require("name", name);
-  if (from && pcrs)
-    call.body().Fail("pcrs", "give either from_node (adopt) or pcrs (define), not both");
-  if (!from && !pcrs) {
-    call.body().Fail("pcrs", "required field missing (or from_node, to adopt a node's values)");
+  auto body = call.Body(proto::ParsePolicyPutRequest);
+  if (!body) return call.Bad();
+  if (body->from_node) {
+    return PolicyAnswer(call.service().AdoptPolicy(body->name, *body->from_node, call.actor()));
   }
-  if (!call.Done()) return call.Bad();
-  if (from) return PolicyAnswer(call.service().AdoptPolicy(*name, *from, call.actor()));
-  attest::PcrPolicy pol{*name, attest::HashAlg::kSha256, std::move(*pcrs)};
+  attest::PcrPolicy pol{body->name, attest::HashAlg::kSha256, std::move(*body->pcrs)};
   return PolicyAnswer(call.service().PutPolicy(std::move(pol), call.actor()));
 }
 
@@ -43,7 +38,7 @@ HttpResponse PutPolicy(AdminCall& call) {
 HttpResponse AdminPolicies(AdminCall& call) {
   const std::string& m = call.req().method;
   if (call.req().path == "/v1/admin/policies" && m == "GET") {
-    if (!call.Done()) return call.Bad();
+    if (!call.NoBody()) return call.Bad();
     auto list = call.service().ListPolicies();
     if (!list.ok()) return net::ErrorResponse(list.error());
     proto::PolicyListResponse out;
@@ -53,9 +48,9 @@ HttpResponse AdminPolicies(AdminCall& call) {
   if (call.req().path == "/v1/admin/policies" && m == "POST") return PutPolicy(call);
   auto param = call.Param("/v1/admin/policies/");
   if (!param || m != "DELETE") return call.NotFound();
-  if (auto st = ValidatePolicyName(*param, "policy name"); !st.ok())
+  if (auto st = proto::ValidatePolicyName(*param, "policy name"); !st.ok())
     return net::ErrorResponse(st.error());
-  if (!call.Done()) return call.Bad();
+  if (!call.NoBody()) return call.Bad();
   if (auto st = call.service().DeletePolicy(*param, call.actor()); !st.ok()) {
     return net::ErrorResponse(st.error());
   }

@@ -4,13 +4,14 @@
 
 #include "api_internal.h"
 #include "tpmesh/proto/admin.h"
+#include "tpmesh/proto/admin_requests.h"
 
 namespace tpmesh::authority::internal {
 
 using net::HttpResponse;
 
 HttpResponse AdminStatus(AdminCall& call) {
-  if (!call.Done()) return call.Bad();
+  if (!call.NoBody()) return call.Bad();
   AuthorityService& s = call.service();
   auto nodes = s.ListNodes();
   if (!nodes.ok()) return net::ErrorResponse(nodes.error());

@@ -1,6 +1,7 @@
 // /v1/admin/tokens: create, list and revoke enrollment tokens.
 #include "api_internal.h"
 #include "tpmesh/proto/admin.h"
+#include "tpmesh/proto/admin_requests.h"
 
 namespace tpmesh::authority::internal {
 
@@ -21,10 +22,10 @@ proto::TokenView ViewOf(const TokenRecord& t) {
 }
 
 HttpResponse Create(AdminCall& call) {
-  const int64_t ttl = call.body().Int("ttl_seconds").value_or(3600);
-  const std::string comment = call.body().Text("comment").value_or("");
-  if (!call.Done()) return call.Bad();
-  auto t = call.service().CreateToken(std::chrono::seconds(ttl), comment, call.actor());
+  auto body = call.Body(proto::ParseTokenCreateRequest);
+  if (!body) return call.Bad();
+  auto t = call.service().CreateToken(std::chrono::seconds(body->ttl_seconds), body->comment,
+                                      call.actor());
   if (!t.ok()) return net::ErrorResponse(t.error());
   proto::TokenView v = ViewOf(t->record);
   v.token = t->token;
@@ -37,7 +38,7 @@ HttpResponse AdminTokens(AdminCall& call) {
   const std::string& m = call.req().method;
   if (call.req().path == "/v1/admin/tokens" && m == "POST") return Create(call);
   if (call.req().path == "/v1/admin/tokens" && m == "GET") {
-    if (!call.Done()) return call.Bad();
+    if (!call.NoBody()) return call.Bad();
     auto list = call.service().ListTokens();
     if (!list.ok()) return net::ErrorResponse(list.error());
     proto::TokenListResponse out;
@@ -46,9 +47,9 @@ HttpResponse AdminTokens(AdminCall& call) {
   }
   auto param = call.Param("/v1/admin/tokens/");
   if (!param || m != "DELETE") return call.NotFound();
-  auto id = CanonicalTokenId(*param, "token id");
+  auto id = proto::CanonicalTokenId(*param, "token id");
   if (!id.ok()) return net::ErrorResponse(id.error());
-  if (!call.Done()) return call.Bad();
+  if (!call.NoBody()) return call.Bad();
   auto t = call.service().RevokeToken(*id, call.actor());
   if (!t.ok()) return net::ErrorResponse(t.error());
   return JsonText(200, proto::ToJson(ViewOf(*t)));

@@ -21,9 +21,9 @@
 #include <optional>
 #include <string>
 
-#include "admin_input.h"
 #include "tpmesh/authority/service.h"
 #include "tpmesh/net/http.h"
+#include "tpmesh/proto/admin_requests.h"
 #include "tpmesh/proto/node.h"
 
 namespace tpmesh::authority::internal {
@@ -55,26 +55,36 @@ net::HttpResponse ErrorOr(const Result<T>& r,
 
 net::HttpResponse NoSuchEndpoint(const net::HttpRequest& req);
 
-// One admin request: its strictly read body (admin_input.h), the acting
-// admin as the audit log names it ("admin:<name>") and the path parameter.
-// Not thread-safe; lives for one request.
+// One admin request: its body, read strictly by a proto/ request parser
+// (admin_requests.h and the like), the acting admin as the audit log names
+// it ("admin:<name>") and the path parameter. Not thread-safe; lives for one
+// request.
 class AdminCall {
  public:
   AdminCall(ApiContext ctx, const net::HttpRequest& req, std::string actor)
-      : ctx_(ctx), req_(req), actor_(std::move(actor)), body_(req.body) {}
+      : ctx_(ctx), req_(req), actor_(std::move(actor)) {}
 
   AuthorityService& service() const { return ctx_.service; }
   ConfigPublisher* publisher() const { return ctx_.publisher; }
   const net::HttpRequest& req() const { return req_; }
   const std::string& actor() const { return actor_; }
-  AdminBody& body() { return body_; }
 
-  // True when the body held nothing but the fields read so far; else Bad()
-  // answers why.
-  bool Done() {
-    status_ = body_.Finish();
-    return status_.ok();
+  // The body as `parse` reads it (proto::Parse<X>Request); nullopt when it
+  // refuses the body, and Bad() then answers why.
+  template <typename T>
+  std::optional<T> Body(Result<T> (*parse)(std::string_view)) {
+    Result<T> r = parse(req_.body);
+    if (!r.ok()) {
+      status_ = r.take_error();
+      return std::nullopt;
+    }
+    status_ = OkStatus();
+    return std::move(r).value();
   }
+  // True when the body takes no fields ("" or {}, proto::ParseEmptyRequest);
+  // else Bad() answers why.
+  bool NoBody() { return Body(proto::ParseEmptyRequest).has_value(); }
+  // The refusal of the last Body() or NoBody(); only after one refused.
   net::HttpResponse Bad() const { return net::ErrorResponse(status_.error()); }
   net::HttpResponse NotFound() const { return NoSuchEndpoint(req_); }
   // The one path segment after `prefix`, or nullopt.
@@ -84,7 +94,6 @@ class AdminCall {
   ApiContext ctx_;
   const net::HttpRequest& req_;
   std::string actor_;
-  AdminBody body_;
   Status status_;
 };
 

@@ -7,6 +7,7 @@
 
 #include "api_internal.h"
 #include "tpmesh/net/worker_memory.h"
+#include "tpmesh/proto/admin_requests.h"
 #include "tpmesh/proto/node.h"
 #include "tpmesh/proto/renew.h"
 
@@ -108,9 +109,8 @@ HttpResponse NodeRotateSwitched(const HttpRequest& req, const Caller& caller, Ap
 
 // The body is {} (or empty): the caller's certificate names the node.
 HttpResponse NodeRenewStart(const HttpRequest& req, const Caller& caller, ApiContext& ctx) {
-  if (!req.body.empty()) {
-    AdminBody body(req.body);  // strict: an object with no fields
-    if (auto st = body.Finish(); !st.ok()) return net::ErrorResponse(st.error());
+  if (auto empty = proto::ParseEmptyRequest(req.body); !empty.ok()) {
+    return net::ErrorResponse(empty.error());
   }
   auto out = ctx.service.RenewStart(caller.id);
   if (!out.ok()) return net::ErrorResponse(out.error());

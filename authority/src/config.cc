@@ -2,9 +2,9 @@
 
 #include <set>
 
-#include "admin_input.h"
 #include "tpmesh/authority/state.h"
 #include "tpmesh/common/parse.h"
+#include "tpmesh/proto/admin_fields.h"
 
 namespace tpmesh::authority {
 namespace {
@@ -94,7 +94,7 @@ Status ReadTopLevel(const ConfigReader& r, const toml::table& t, AuthorityConfig
   TPMESH_RETURN_IF_ERROR(r.Str(t, "ek_trust_dir", c.ek_trust_dir));
   TPMESH_RETURN_IF_ERROR(r.Str(t, "default_policy", c.default_policy));
   if (!c.default_policy.empty()) {
-    if (Status st = ValidatePolicyName(c.default_policy, "default_policy"); !st.ok()) {
+    if (Status st = proto::ValidatePolicyName(c.default_policy, "default_policy"); !st.ok()) {
       return r.Fail(st.error().message);
     }
   }

@@ -206,7 +206,27 @@ CREATE TRIGGER nodes_wg_key_claimed_update BEFORE UPDATE ON nodes
   BEGIN SELECT RAISE(ABORT, 'wg_keys: node key not claimed by the node'); END;
 )sql";
 
-constexpr std::array<const char*, 3> kAll = {kV1, kV2, kV3};
+// Version 4: renewal challenges are their own kind (records.h, ChallengeKind).
+//   challenges.kind     'enrollment' or 'renewal'; a challenge is only taken
+//                       as its own kind (Tx::TakeChallenge);
+//   challenges.node_id  the node a renewal challenge was issued to ('' for
+//                       enrollment ones; the CHECK ties the two together).
+//   Before this version a renewal challenge was a row with hostname
+//   'renew:<node id>' and a random secret nobody ever saw: rows still in
+//   flight become renewal rows of that node, with no hostname and an empty
+//   secret. `secret` stays NOT NULL (SQLite cannot relax it without
+//   rebuilding the table): a renewal row holds a zero-length blob.
+constexpr const char* kV4 = R"sql(
+ALTER TABLE challenges ADD COLUMN kind TEXT NOT NULL DEFAULT 'enrollment'
+  CONSTRAINT challenges_kind_valid CHECK (kind IN ('enrollment', 'renewal'));
+ALTER TABLE challenges ADD COLUMN node_id TEXT NOT NULL DEFAULT ''
+  CONSTRAINT challenges_renewal_names_node CHECK ((kind = 'renewal') = (node_id != ''));
+UPDATE challenges
+  SET kind = 'renewal', node_id = substr(hostname, 7), hostname = '', secret = x''
+  WHERE substr(hostname, 1, 6) = 'renew:' AND length(hostname) > 6;
+)sql";
+
+constexpr std::array<const char*, 4> kAll = {kV1, kV2, kV3, kV4};
 
 }  // namespace
 

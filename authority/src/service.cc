@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "admission.h"
 #include "mesh_view.h"
 #include "service_util.h"
 #include "store_util.h"
@@ -64,6 +65,7 @@ Result<proto::EnrollStartResponse> AuthorityService::EnrollStart(
   Bytes id(16);
   rng_.Fill(id);
   rec.id = HexEncode(id);
+  rec.kind = ChallengeKind::kEnrollment;
   rec.hostname = req.hostname;
   rec.ek_alg = req.ek_alg;
   rec.secret = std::move(pending.secret);
@@ -109,13 +111,7 @@ Result<proto::EnrollStartResponse> AuthorityService::EnrollStart(
 
 Status AuthorityService::NoCertAllowed(Tx& tx, ByteView ek_sha256) {
   TPMESH_ASSIGN_OR_RETURN(bool allowed, tx.IsAllowlisted(ek_sha256));
-  if (allowed && settings_.admission.allowlist) return OkStatus();
-  return attest::CheckFailure(
-      attest::Check::kEkCertChain,
-      "the node sent no EK certificate and its EK (sha256:" + HexEncode(ek_sha256) +
-          (allowed ? ") is on the allowlist, but allowlist admission is off on this authority"
-                   : ") is not on the allowlist; only the allowlist can admit a TPM without an EK "
-                     "certificate ('tpmeshctl ek allow')"));
+  return internal::CheckNoCertAllowed(ek_sha256, allowed, settings_.admission.allowlist);
 }
 
 Result<std::optional<attest::PcrPolicy>> AuthorityService::PolicyFor(
@@ -140,7 +136,7 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
   std::optional<NodeRecord> known;
   std::optional<attest::PcrPolicy> policy;
   TPMESH_RETURN_IF_ERROR(InTx(store_, [&](Tx& tx) -> Status {
-    TPMESH_ASSIGN_OR_RETURN(taken, tx.TakeChallenge(req.challenge_id));
+    TPMESH_ASSIGN_OR_RETURN(taken, tx.TakeChallenge(req.challenge_id, ChallengeKind::kEnrollment));
     if (!taken) return OkStatus();
     TPMESH_ASSIGN_OR_RETURN(known, tx.FindNodeByEk(taken->ek_sha256));
     TPMESH_ASSIGN_OR_RETURN(policy, PolicyFor(tx, known));
@@ -181,65 +177,6 @@ Result<proto::EnrollFinishResponse> AuthorityService::EnrollFinish(
   const std::string node_id = NodeIdFromEk(attested.ek_spki_sha256);
   TPMESH_ASSIGN_OR_RETURN(IssuedNodeCert cert, IssueNodeCert(req.csr_pem, node_id));
   return AdmitAndRecord(req, *taken, attested, policy, std::move(cert));
-}
-
-// How an enrollment is admitted (step 3): by what ("" = it waits for
-// approval), and the token it consumes.
-struct AuthorityService::Admission {
-  std::string admitted_by;
-  std::optional<TokenRecord> token;
-};
-
-Result<AuthorityService::Admission> AuthorityService::Admit(
-    Tx& tx, const proto::EnrollFinishRequest& req, const ChallengeRecord& taken,
-    const attest::AttestedNode& attested, const std::optional<NodeRecord>& existing, int64_t now) {
-  if (existing && existing->status == NodeStatus::kRevoked) return Revoked(*existing);
-  TPMESH_ASSIGN_OR_RETURN(auto holder, tx.FindNodeByHostname(req.hostname));
-  if (holder && holder->ek_sha256 != attested.ek_spki_sha256) {
-    return attest::CheckFailure(attest::Check::kIdentityChanged,
-                                "hostname '" + req.hostname + "' belongs to node " +
-                                    holder->node_id + " with a different EK");
-  }
-
-  // Nothing but the allowlist vouches for a TPM without an EK certificate:
-  // no token, no approval queue, and no earlier admission (the allowlist
-  // entry may have been removed since, or dev mode switched off).
-  if (!taken.has_ek_cert) TPMESH_RETURN_IF_ERROR(NoCertAllowed(tx, attested.ek_spki_sha256));
-  Admission out;
-  std::string& admitted_by = out.admitted_by;
-  if (existing && existing->status == NodeStatus::kActive) admitted_by = "re-enrollment";
-  if (admitted_by.empty() && settings_.admission.allowlist) {
-    TPMESH_ASSIGN_OR_RETURN(bool allowed, tx.IsAllowlisted(attested.ek_spki_sha256));
-    if (allowed) admitted_by = "allowlist";
-  }
-  if (admitted_by.empty() && req.token) {
-    if (!settings_.admission.tokens) {
-      return MakeError(Code::kPermissionDenied, "token_invalid",
-                       "enrollment tokens are disabled on this authority");
-    }
-    TPMESH_ASSIGN_OR_RETURN(out.token, tx.FindTokenByHash(internal::TokenHash(*req.token)));
-    const auto& token = out.token;
-    if (!token || token->revoked || token->used_at || token->expires_at < now) {
-      return MakeError(Code::kPermissionDenied, "token_invalid",
-                       !token           ? "the enrollment token is not known"
-                       : token->revoked ? "the enrollment token was revoked"
-                       : token->used_at ? "the enrollment token was already used"
-                                        : "the enrollment token expired");
-    }
-    admitted_by = "token " + token->id;
-  }
-  if (existing && existing->status == NodeStatus::kQuarantined) {
-    return MakeError(Code::kPermissionDenied, "node_quarantined",
-                     "node " + existing->node_id + " is quarantined (" + existing->status_reason +
-                         "); an admin must approve it");
-  }
-  if (admitted_by.empty() && !settings_.admission.approval_queue) {
-    return MakeError(
-        Code::kPermissionDenied, "not_admitted",
-        "attestation passed, but this EK (sha256:" + HexEncode(attested.ek_spki_sha256) +
-            ") is not on the allowlist and no valid enrollment token was given");
-  }
-  return out;
 }
 
 void AuthorityService::FillEnrolledNode(NodeRecord& node, bool is_new,
@@ -287,6 +224,29 @@ void AuthorityService::FillEnrolledNode(NodeRecord& node, bool is_new,
 
 namespace {
 
+// Step 3's admission facts (admission.h), read in its transaction.
+Result<internal::AdmissionFacts> ReadAdmissionFacts(Tx& tx, const AdmissionSettings& settings,
+                                                    const proto::EnrollFinishRequest& req,
+                                                    const ChallengeRecord& taken,
+                                                    const attest::AttestedNode& attested,
+                                                    std::optional<NodeRecord> existing,
+                                                    int64_t now) {
+  internal::AdmissionFacts f;
+  f.hostname = req.hostname;
+  f.ek_sha256 = attested.ek_spki_sha256;
+  f.has_ek_cert = taken.has_ek_cert;
+  TPMESH_ASSIGN_OR_RETURN(f.allowlisted, tx.IsAllowlisted(f.ek_sha256));
+  f.existing = std::move(existing);
+  TPMESH_ASSIGN_OR_RETURN(f.holder, tx.FindNodeByHostname(req.hostname));
+  f.token_given = req.token.has_value();
+  if (req.token) {
+    TPMESH_ASSIGN_OR_RETURN(f.token, tx.FindTokenByHash(internal::TokenHash(*req.token)));
+  }
+  f.settings = settings;
+  f.now = now;
+  return f;
+}
+
 AuditEntry EnrollAudit(const NodeRecord& node, bool active, bool is_new,
                        const std::string& previous_hostname, const MeshPrefix& mesh, int64_t now) {
   AuditEntry audit;
@@ -315,7 +275,9 @@ Result<proto::EnrollFinishResponse> AuthorityService::AdmitAndRecord(
   TPMESH_RETURN_IF_ERROR(InTx(store_, [&](Tx& tx) -> Status {
     const int64_t now = Now();
     TPMESH_ASSIGN_OR_RETURN(auto existing, tx.FindNodeByEk(attested.ek_spki_sha256));
-    TPMESH_ASSIGN_OR_RETURN(Admission admission, Admit(tx, req, taken, attested, existing, now));
+    TPMESH_ASSIGN_OR_RETURN(auto facts, ReadAdmissionFacts(tx, settings_.admission, req, taken,
+                                                           attested, existing, now));
+    TPMESH_ASSIGN_OR_RETURN(internal::AdmissionDecision admission, internal::Decide(facts));
     const bool active = !admission.admitted_by.empty();
     node = existing.value_or(NodeRecord{});
     const bool is_new = !existing;
@@ -429,9 +391,8 @@ Result<RotationDirective> AuthorityService::RecordReport(std::string_view node_i
                          std::to_string(current) + "], the generations this authority published");
   }
   RotationDirective d;
-  if (keys_.cas && !report.ca_bundle_sha256.empty() &&
-      report.ca_bundle_sha256 != keys_.cas->BundleSha256()) {
-    d.ca_bundle = keys_.cas->Bundle();
+  if (!report.ca_bundle_sha256.empty() && report.ca_bundle_sha256 != keys_.cas.BundleSha256()) {
+    d.ca_bundle = keys_.cas.Bundle();
   }
   {
     std::lock_guard<std::mutex> lock(reports_mu_);

@@ -4,10 +4,10 @@
 
 #include <algorithm>
 
-#include "admin_input.h"
 #include "service_util.h"
 #include "store_util.h"
 #include "tpmesh/authority/service.h"
+#include "tpmesh/proto/admin_fields.h"
 
 namespace tpmesh::authority {
 
@@ -180,7 +180,7 @@ Result<PolicyRecord> AuthorityService::AdoptPolicy(const std::string& name, std:
 
 Result<PolicyRecord> AuthorityService::PutPolicy(attest::PcrPolicy policy,
                                                  const std::string& actor) {
-  TPMESH_RETURN_IF_ERROR(ValidatePolicyName(policy.name));
+  TPMESH_RETURN_IF_ERROR(proto::ValidatePolicyName(policy.name));
   if (policy.golden.empty()) {
     return MakeError(Code::kInvalidArgument, "invalid_policy", "a policy needs at least one PCR");
   }

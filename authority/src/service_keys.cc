@@ -5,29 +5,26 @@
 
 namespace tpmesh::authority {
 
-Bytes AuthorityService::ConfigSigningPublic() const {
-  return keys_.signing ? keys_.signing->current_public() : keys_.config_signing_public;
-}
+Bytes AuthorityService::ConfigSigningPublic() const { return keys_.signing.current_public(); }
 
 std::vector<SigningKeyInfo> AuthorityService::SigningKeysInfo() const {
-  if (keys_.signing) return keys_.signing->Info();
-  return {SigningKeyInfo{keys_.config_signing_public, "current", 0, 0, 0}};
+  return keys_.signing.Info();
 }
 
 Status AuthorityService::RotateSigningKey(const std::string& actor, const std::string& reason) {
-  if (!keys_.signing || !publisher_) {
+  if (!publisher_) {
     return MakeError(Code::kFailedPrecondition, "signing_rotation_unavailable",
-                     "this authority was started without rotatable config-signing keys");
+                     "this authority publishes no configs to announce a config-signing key in");
   }
   std::lock_guard<std::mutex> lock(rot_mu_);
   const int64_t now = Now();
-  TPMESH_RETURN_IF_ERROR(keys_.signing->Announce(rng_, now, INT64_MAX));
-  keys_.signing->Configure(*publisher_);
+  TPMESH_RETURN_IF_ERROR(keys_.signing.Announce(rng_, now, INT64_MAX));
+  keys_.signing.Configure(*publisher_);
   // Every generation committed after this read is published after Configure,
   // so it carries the announcement.
   TPMESH_ASSIGN_OR_RETURN(int64_t before, Generation());
-  TPMESH_RETURN_IF_ERROR(keys_.signing->SetAnnounceGeneration(before + 1));
-  auto info = keys_.signing->Info();
+  TPMESH_RETURN_IF_ERROR(keys_.signing.SetAnnounceGeneration(before + 1));
+  auto info = keys_.signing.Info();
   return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
     return tx.AppendAudit(AuditEntry{0, now, actor, "signing_key.announce", "", reason,
                                      "next config-signing key " +
@@ -39,15 +36,16 @@ Status AuthorityService::RotateSigningKey(const std::string& actor, const std::s
 // rot_mu_ held. Switch once every active node holds a generation carrying
 // the announcement (or after the overlap); retire after the overlap.
 Status AuthorityService::SigningTick(const std::vector<NodeRecord>& nodes) {
-  if (!keys_.signing || !publisher_) return OkStatus();
-  SigningKeys& keys = *keys_.signing;
+  if (!publisher_) return OkStatus();
+  SigningKeys& keys = keys_.signing;
   const int64_t now = Now();
   const int64_t overlap = settings_.rotation.policy.overlap.count();
-  if (keys.has_next()) {
-    const int64_t announced = keys.next_announce_generation();
-    const bool all = EveryActiveNodeReported(
-        nodes, [&](const NodeReport& r) { return r.applied_generation >= announced; });
-    if (!all && now < keys.next_announced_at() + overlap) return OkStatus();
+  const int64_t announced = keys.next_announce_generation();
+  const bool all = keys.has_next() && EveryActiveNodeReported(nodes, [&](const NodeReport& r) {
+                     return r.applied_generation >= announced;
+                   });
+  const keyrotate::KeyStep step = keys.Due(now, overlap, all);
+  if (step == keyrotate::KeyStep::kSwitch) {
     const Bytes old = keys.current_public();
     TPMESH_RETURN_IF_ERROR(keys.Switch(now + overlap));
     keys.Configure(*publisher_);
@@ -60,7 +58,7 @@ Status AuthorityService::SigningTick(const std::vector<NodeRecord>& nodes) {
                          std::to_string(now + overlap)});
     });
   }
-  if (keys.has_old() && now >= keys.old_until()) {
+  if (step == keyrotate::KeyStep::kRetire) {
     TPMESH_RETURN_IF_ERROR(keys.Retire());
     keys.Configure(*publisher_);
     return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
@@ -72,29 +70,23 @@ Status AuthorityService::SigningTick(const std::vector<NodeRecord>& nodes) {
 }
 
 std::shared_ptr<const pki::AuthorityCa> AuthorityService::CurrentCa() const {
-  if (keys_.cas) return keys_.cas->Current();
-  return std::shared_ptr<const pki::AuthorityCa>(std::shared_ptr<void>(), keys_.ca);  // not owned
+  return keys_.cas.Current();
 }
 
-std::string AuthorityService::CaBundle() const {
-  return keys_.cas ? keys_.cas->Bundle() : keys_.ca_bundle_pem;
-}
+std::string AuthorityService::CaBundle() const { return keys_.cas.Bundle(); }
 
-std::vector<CaInfo> AuthorityService::CasInfo() const {
-  if (keys_.cas) return keys_.cas->Info();
-  return {CaInfo{keys_.ca ? keys_.ca->Fingerprint() : "", "current", 0, 0}};
-}
+std::vector<CaInfo> AuthorityService::CasInfo() const { return keys_.cas.Info(); }
 
 Status AuthorityService::RotateCa(const std::string& actor, const std::string& reason) {
-  if (!keys_.cas || !publisher_) {
+  if (!publisher_) {
     return MakeError(Code::kFailedPrecondition, "ca_rotation_unavailable",
-                     "this authority was started without a rotatable CA");
+                     "this authority publishes no configs to wake its nodes with");
   }
   std::lock_guard<std::mutex> lock(rot_mu_);
   const int64_t now = Now();
-  TPMESH_RETURN_IF_ERROR(keys_.cas->Announce(clock_.Now()));
-  if (tls_reload_) TPMESH_RETURN_IF_ERROR(tls_reload_(keys_.cas->Tls()));
-  const std::string fp = keys_.cas->Info().back().fingerprint;
+  TPMESH_RETURN_IF_ERROR(keys_.cas.Announce(clock_.Now()));
+  if (tls_reload_) TPMESH_RETURN_IF_ERROR(tls_reload_(keys_.cas.Tls()));
+  const std::string fp = keys_.cas.Info().back().fingerprint;
   // A new generation wakes every node; its acknowledgement fetches the bundle.
   return BumpAndPublish([&](Tx& tx, int64_t) -> Status {
     return tx.AppendAudit(
@@ -106,15 +98,16 @@ Status AuthorityService::RotateCa(const std::string& actor, const std::string& r
 // rot_mu_ held. Switch once every active node trusts the new bundle (or
 // after the overlap); retire once every certificate the old CA issued expired.
 Status AuthorityService::CaTick(const std::vector<NodeRecord>& nodes) {
-  if (!keys_.cas || !publisher_) return OkStatus();
-  CaKeys& cas = *keys_.cas;
+  if (!publisher_) return OkStatus();
+  CaKeys& cas = keys_.cas;
   const int64_t now = Now();
   const int64_t overlap = settings_.rotation.policy.overlap.count();
-  if (cas.has_next()) {
-    const std::string want = cas.BundleSha256();
-    const bool all = EveryActiveNodeReported(
-        nodes, [&](const NodeReport& r) { return r.ca_bundle_sha256 == want; });
-    if (!all && now < cas.next_announced_at() + overlap) return OkStatus();
+  const std::string want = cas.BundleSha256();
+  const bool all = cas.has_next() && EveryActiveNodeReported(nodes, [&](const NodeReport& r) {
+                     return r.ca_bundle_sha256 == want;
+                   });
+  const keyrotate::KeyStep step = cas.Due(now, overlap, all);
+  if (step == keyrotate::KeyStep::kSwitch) {
     // Certificates the old CA issued (backdated by at most a tenth of their
     // lifetime) are valid until at most now + lifetime.
     const int64_t until = now + std::max<int64_t>(overlap, settings_.node_cert_lifetime.count());
@@ -129,7 +122,7 @@ Status AuthorityService::CaTick(const std::vector<NodeRecord>& nodes) {
                          "; sha256:" + old_fp + " stays trusted until " + std::to_string(until)});
     });
   }
-  if (cas.has_old() && now >= cas.old_until()) {
+  if (step == keyrotate::KeyStep::kRetire) {
     TPMESH_RETURN_IF_ERROR(cas.Retire());
     if (tls_reload_) TPMESH_RETURN_IF_ERROR(tls_reload_(cas.Tls()));
     return BumpAndPublish([&](Tx& tx, int64_t) -> Status {

@@ -12,11 +12,6 @@ using internal::InTx;
 using internal::NodeNotFound;
 using internal::NotActive;
 
-// Renewal challenges share the challenges table with enrollment ones. Their
-// "hostname" is "renew:<node id>": never a valid hostname, so enroll/finish
-// cannot consume one, and it binds the challenge to the node it was issued to.
-std::string RenewTag(std::string_view node_id) { return "renew:" + std::string(node_id); }
-
 Error UnknownChallenge() {
   return attest::CheckFailure(attest::Check::kActivationSecret,
                               "unknown or already used renewal challenge: each challenge answers "
@@ -30,11 +25,11 @@ Result<proto::RenewStartResponse> AuthorityService::RenewStart(std::string_view 
   Bytes id(16);
   rng_.Fill(id);
   rec.id = HexEncode(id);
-  rec.hostname = RenewTag(node_id);
-  // No credential in renewal (the AK was bound to the EK at enrollment); the
-  // column is NOT NULL, so it holds random bytes nobody ever sees.
-  rec.secret = SecretBytes(32);
-  rng_.Fill(std::span<uint8_t>(rec.secret.data(), rec.secret.size()));
+  // Its own kind, bound to its node: enroll/finish cannot take it. No
+  // credential in renewal (the AK was bound to the EK at enrollment), so no
+  // secret.
+  rec.kind = ChallengeKind::kRenewal;
+  rec.node_id = std::string(node_id);
   rec.nonce = Bytes(32);
   rng_.Fill(rec.nonce);
   rec.selection = settings_.pcr_selection;
@@ -103,9 +98,9 @@ Result<proto::RenewFinishResponse> AuthorityService::RenewFinish(
   std::optional<attest::PcrPolicy> policy;
   bool allowlisted = false;
   TPMESH_RETURN_IF_ERROR(InTx(store_, [&](Tx& tx) -> Status {
-    TPMESH_ASSIGN_OR_RETURN(taken, tx.TakeChallenge(req.challenge_id));
+    TPMESH_ASSIGN_OR_RETURN(taken, tx.TakeChallenge(req.challenge_id, ChallengeKind::kRenewal));
     if (!taken) return UnknownChallenge();
-    if (taken->hostname != RenewTag(node_id)) {
+    if (taken->node_id != node_id) {
       return attest::CheckFailure(
           attest::Check::kActivationSecret,
           "the challenge was not issued to node " + std::string(node_id) + " for renewal");

@@ -56,8 +56,8 @@ Status AuthorityService::RotationTick() {
        now - switch_granted_at_ > settings_.rotation.policy.confirm_deadline.count())) {
     switch_holder_.clear();  // told to switch but never reported it: let the others go
   }
-  const bool signing = keys_.signing && (keys_.signing->has_next() || keys_.signing->has_old());
-  const bool ca = keys_.cas && (keys_.cas->has_next() || keys_.cas->has_old());
+  const bool signing = keys_.signing.has_next() || keys_.signing.has_old();
+  const bool ca = keys_.cas.has_next() || keys_.cas.has_old();
   if (rotations_.empty() && !scan && !signing && !ca) return OkStatus();
   TPMESH_ASSIGN_OR_RETURN(std::vector<NodeRecord> nodes,
                           InTx(store_, [](Tx& tx) { return tx.ListNodes(); }));

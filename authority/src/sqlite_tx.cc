@@ -14,12 +14,22 @@ namespace {
 
 constexpr const char* kChallengeColumns =
     "id, hostname, ek_alg, secret, nonce, pcr_bank, pcrs, ek_public, ak_public, ek_name, ak_name, "
-    "ek_sha256, has_ek_cert, expires_at, ek_cert, ek_intermediates";
+    "ek_sha256, has_ek_cert, expires_at, ek_cert, ek_intermediates, kind, node_id";
 constexpr const char* kTokenColumns =
     "id, hash, comment, created_at, expires_at, used_at, used_by, revoked";
 
 Error Corrupt(std::string what, const Error& why) {
   return MakeError(Code::kInternal, "store_corrupt", what + " is corrupt: " + why.message);
+}
+
+// challenges.kind (schema v4).
+const char* KindName(ChallengeKind k) {
+  return k == ChallengeKind::kRenewal ? "renewal" : "enrollment";
+}
+Result<ChallengeKind> ParseKind(const std::string& s) {
+  if (s == "enrollment") return ChallengeKind::kEnrollment;
+  if (s == "renewal") return ChallengeKind::kRenewal;
+  return MakeError(Code::kInternal, "store_corrupt", "unknown challenge kind '" + s + "'");
 }
 
 // Reads a challenge row; the secret goes straight from SQLite's buffer into
@@ -28,7 +38,11 @@ Result<ChallengeRecord> ReadChallenge(const SQLite::Statement& q) {
   ChallengeRecord c;
   c.id = q.getColumn("id").getString();
   const std::string what = "challenge '" + c.id + "'";
+  auto kind = ParseKind(q.getColumn("kind").getString());
+  if (!kind.ok()) return Corrupt("challenges.kind of " + what, kind.error());
+  c.kind = *kind;
   c.hostname = q.getColumn("hostname").getString();
+  c.node_id = q.getColumn("node_id").getString();
   auto alg = attest::ParseKeyAlg(q.getColumn("ek_alg").getString());
   if (!alg.ok()) return Corrupt("challenges.ek_alg of " + what, alg.error());
   c.ek_alg = *alg;
@@ -129,9 +143,12 @@ Status SqliteTx::PutChallenge(const ChallengeRecord& c) {
     SQLite::Statement s(db_, std::string("INSERT INTO challenges (") + kChallengeColumns +
                                  ") VALUES (:id, :hostname, :ek_alg, :secret, :nonce, :pcr_bank, "
                                  ":pcrs, :ek_public, :ak_public, :ek_name, :ak_name, :ek_sha256, "
-                                 ":has_ek_cert, :expires_at, :ek_cert, :ek_intermediates)");
+                                 ":has_ek_cert, :expires_at, :ek_cert, :ek_intermediates, :kind, "
+                                 ":node_id)");
     s.bind(":id", c.id);
+    s.bind(":kind", KindName(c.kind));
     s.bind(":hostname", c.hostname);
+    s.bind(":node_id", c.node_id);
     s.bind(":ek_alg", attest::KeyAlgName(c.ek_alg));
     BindBlobNoCopy(s, ":secret", c.secret.view());  // `c` outlives `s`
     BindBlob(s, ":nonce", c.nonce);
@@ -151,20 +168,23 @@ Status SqliteTx::PutChallenge(const ChallengeRecord& c) {
   });
 }
 
-Result<std::optional<ChallengeRecord>> SqliteTx::TakeChallenge(std::string_view id) {
+Result<std::optional<ChallengeRecord>> SqliteTx::TakeChallenge(std::string_view id,
+                                                               ChallengeKind kind) {
   return Guarded("challenges.take", [&]() -> Result<std::optional<ChallengeRecord>> {
     std::optional<ChallengeRecord> found;
     {
-      SQLite::Statement q(
-          db_, std::string("SELECT ") + kChallengeColumns + " FROM challenges WHERE id = :id");
+      SQLite::Statement q(db_, std::string("SELECT ") + kChallengeColumns +
+                                   " FROM challenges WHERE id = :id AND kind = :kind");
       q.bind(":id", std::string(id));
+      q.bind(":kind", KindName(kind));
       TPMESH_ASSIGN_OR_RETURN(found, FirstRow<ChallengeRecord>(q, ReadChallenge));
     }
     if (!found) return found;
     // Same IMMEDIATE transaction as the SELECT: no other writer can take it
     // in between; with the delete committed, a second take sees nothing.
-    SQLite::Statement d(db_, "DELETE FROM challenges WHERE id = :id");
+    SQLite::Statement d(db_, "DELETE FROM challenges WHERE id = :id AND kind = :kind");
     d.bind(":id", std::string(id));
+    d.bind(":kind", KindName(kind));
     d.exec();
     return found;
   });

@@ -29,7 +29,8 @@ class SqliteTx final : public Tx {
   Result<int64_t> BumpGeneration() override;
 
   Status PutChallenge(const ChallengeRecord& c) override;
-  Result<std::optional<ChallengeRecord>> TakeChallenge(std::string_view id) override;
+  Result<std::optional<ChallengeRecord>> TakeChallenge(std::string_view id,
+                                                       ChallengeKind kind) override;
   Status DeleteExpiredChallenges(int64_t now) override;
 
   Status InsertToken(const TokenRecord& t) override;

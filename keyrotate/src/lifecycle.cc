@@ -1,9 +1,5 @@
-// KeyRing operations and invariants (JSON form in keyring_json.cc).
+// KeyLifecycle: announce -> switch -> retire of one authority key.
 #include "tpmesh/keyrotate/lifecycle.h"
-
-#include <algorithm>
-
-#include "internal.h"
 
 namespace tpmesh::keyrotate {
 
@@ -13,30 +9,7 @@ Error Precondition(std::string reason, std::string message) {
   return MakeError(Code::kFailedPrecondition, std::move(reason), std::move(message));
 }
 
-int Rank(KeyState s) {
-  switch (s) {
-    case KeyState::kNext: return 0;
-    case KeyState::kCurrent: return 1;
-    case KeyState::kRetired: return 2;
-  }
-  return 3;
-}
-
 }  // namespace
-
-Status internal::CheckKeyId(std::string_view id, std::string_view what) {
-  auto bad = [&](const std::string& problem) {
-    return MakeError(Code::kInvalidArgument, "invalid_key_id", std::string(what) + ": " + problem);
-  };
-  if (id.empty()) return bad("must not be empty");
-  if (id.size() > KeyRing::kMaxKeyIdLength) {
-    return bad("longer than " + std::to_string(KeyRing::kMaxKeyIdLength) + " bytes");
-  }
-  for (unsigned char c : id) {
-    if (c < 0x20 || c == 0x7f) return bad("contains a control character");
-  }
-  return OkStatus();
-}
 
 const char* KeyStateName(KeyState state) {
   switch (state) {
@@ -47,150 +20,47 @@ const char* KeyStateName(KeyState state) {
   return "unknown";
 }
 
-Result<KeyRing> KeyRing::Create(std::chrono::seconds overlap) {
-  if (overlap <= std::chrono::seconds(0) || overlap > kMaxOverlap) {
-    return MakeError(Code::kInvalidArgument, "invalid_overlap",
-                     "overlap: must be in [1, " + std::to_string(kMaxOverlap.count()) +
-                         "] seconds, got " + std::to_string(overlap.count()));
-  }
-  return KeyRing(overlap);
+KeyLifecycle KeyLifecycle::Restore(std::string noun, std::optional<Next> next,
+                                   std::optional<Old> old, bool rotated) {
+  KeyLifecycle lc(std::move(noun));
+  lc.next_ = next;
+  lc.old_ = old;
+  lc.rotated_ = rotated || old.has_value();
+  return lc;
 }
 
-const KeyVersion* KeyRing::Find(KeyState state) const {
-  for (const auto& v : versions_) {
-    if (v.state == state) return &v;
+Status KeyLifecycle::Announce(int64_t now, int64_t announce_generation) {
+  if (next_)
+    return Precondition("rotation_in_progress", "a next " + noun_ + " is announced already");
+  if (old_) {
+    return Precondition("rotation_in_progress",
+                        "the previous " + noun_ + " is still in its overlap");
   }
-  return nullptr;
-}
-
-void KeyRing::Normalize() {
-  std::stable_sort(versions_.begin(), versions_.end(),
-                   [](const KeyVersion& a, const KeyVersion& b) {
-                     if (Rank(a.state) != Rank(b.state)) return Rank(a.state) < Rank(b.state);
-                     return a.not_after > b.not_after;  // most recently retired first
-                   });
-}
-
-Status KeyRing::Announce(std::string key_id, TimePoint not_before, TimePoint not_after) {
-  TPMESH_RETURN_IF_ERROR(internal::CheckKeyId(key_id, "key_id"));
-  const TimePoint nb = internal::CeilSeconds(not_before);
-  const TimePoint na = internal::FloorSeconds(not_after);
-  if (nb >= na) {
-    return MakeError(Code::kInvalidArgument, "invalid_validity",
-                     "key '" + key_id + "': not_before (" + std::to_string(ToUnixSeconds(nb)) +
-                         ") must be earlier than not_after (" + std::to_string(ToUnixSeconds(na)) +
-                         ") in whole seconds");
-  }
-  if (const KeyVersion* n = next()) {
-    return Precondition(
-        "rotation_in_progress",
-        "key '" + n->key_id + "' is already announced as next; Promote or Abort it first");
-  }
-  for (const auto& v : versions_) {
-    if (v.key_id == key_id) {
-      return MakeError(
-          Code::kAlreadyExists, "duplicate_key_id",
-          "key id '" + key_id + "' is already in the ring as " + KeyStateName(v.state));
-    }
-  }
-  versions_.push_back(KeyVersion{std::move(key_id), KeyState::kNext, nb, na});
-  Normalize();
+  next_ = Next{now, announce_generation};
   return OkStatus();
 }
 
-Status KeyRing::Promote(TimePoint now) {
-  auto next_it = std::find_if(versions_.begin(), versions_.end(),
-                              [](const KeyVersion& v) { return v.state == KeyState::kNext; });
-  if (next_it == versions_.end())
-    return Precondition("no_next_key", "no next key announced; Announce one first");
-  if (next_it->not_before > now) {
-    return Precondition("not_yet_valid", "next key '" + next_it->key_id + "' is valid only from " +
-                                             std::to_string(ToUnixSeconds(next_it->not_before)) +
-                                             ", now is " + std::to_string(ToUnixSeconds(now)));
-  }
-  if (next_it->not_after <= now) {
-    return Precondition("next_expired", "next key '" + next_it->key_id + "' expired at " +
-                                            std::to_string(ToUnixSeconds(next_it->not_after)) +
-                                            "; Abort it and announce a fresh one");
-  }
-  next_it->state = KeyState::kCurrent;
-  // Retire the old current (now the other kCurrent, if any).
-  for (auto it = versions_.begin(); it != versions_.end(); ++it) {
-    if (it->state != KeyState::kCurrent || it == next_it) continue;
-    it->state = KeyState::kRetired;
-    it->not_after = std::min(it->not_after, internal::FloorSeconds(now + overlap_));
-    if (it->not_after <= now || it->not_after <= it->not_before) versions_.erase(it);
-    break;
-  }
-  Normalize();
+Status KeyLifecycle::SetAnnounceGeneration(int64_t generation) {
+  if (!next_) return Precondition("no_next_key", "no next " + noun_ + " is announced");
+  next_->announce_generation = generation;
   return OkStatus();
 }
 
-Status KeyRing::Abort() {
-  auto it = std::find_if(versions_.begin(), versions_.end(),
-                         [](const KeyVersion& v) { return v.state == KeyState::kNext; });
-  if (it == versions_.end()) return Precondition("no_next_key", "no next key to abort");
-  versions_.erase(it);
+Status KeyLifecycle::Switch(int64_t until) {
+  if (!next_) return Precondition("no_next_key", "no next " + noun_ + " is announced");
+  next_.reset();
+  old_ = Old{until};
+  rotated_ = true;
   return OkStatus();
 }
 
-size_t KeyRing::Prune(TimePoint now) {
-  return std::erase_if(versions_, [now](const KeyVersion& v) {
-    return v.state == KeyState::kRetired && v.not_after <= now;
-  });
-}
-
-std::vector<std::string> KeyRing::Trusted(TimePoint now) const {
-  std::vector<std::string> ids;
-  const KeyVersion* c = current();
-  if (c && c->ValidAt(now)) ids.push_back(c->key_id);
-  const KeyVersion* n = next();
-  if (n && n->ValidAt(now)) ids.push_back(n->key_id);
-  for (const auto& v : versions_) {
-    if (v.state == KeyState::kRetired && v.ValidAt(now)) ids.push_back(v.key_id);
+KeyStep KeyLifecycle::Due(int64_t now, int64_t overlap, bool every_node_holds_next) const {
+  if (next_) {
+    const bool overlap_over = now - next_->announced_at >= overlap;
+    return every_node_holds_next || overlap_over ? KeyStep::kSwitch : KeyStep::kNone;
   }
-  return ids;
-}
-
-bool KeyRing::IsTrusted(std::string_view key_id, TimePoint now) const {
-  for (const auto& v : versions_) {
-    if (v.key_id == key_id) return v.ValidAt(now);
-  }
-  return false;
-}
-
-Status KeyRing::CheckInvariants() const {
-  auto broken = [](std::string message) {
-    return MakeError(Code::kInternal, "keyring_invariant_violated", std::move(message));
-  };
-  if (overlap_ <= std::chrono::seconds(0) || overlap_ > kMaxOverlap) {
-    return broken("overlap: must be in [1, " + std::to_string(kMaxOverlap.count()) + "] seconds");
-  }
-  size_t nexts = 0, currents = 0, retired = 0;
-  for (size_t i = 0; i < versions_.size(); ++i) {
-    const KeyVersion& v = versions_[i];
-    const std::string where = "keys[" + std::to_string(i) + "]";
-    if (auto s = internal::CheckKeyId(v.key_id, where + ".key_id"); !s.ok())
-      return broken(s.error().message);
-    if (v.not_before >= v.not_after) {
-      return broken(where + ": not_before must be earlier than not_after (key '" + v.key_id + "')");
-    }
-    for (size_t j = 0; j < i; ++j) {
-      if (versions_[j].key_id == v.key_id) {
-        return broken(where + ".key_id: '" + v.key_id + "' also names keys[" + std::to_string(j) +
-                      "]");
-      }
-    }
-    switch (v.state) {
-      case KeyState::kNext: ++nexts; break;
-      case KeyState::kCurrent: ++currents; break;
-      case KeyState::kRetired: ++retired; break;
-    }
-  }
-  if (nexts > 1) return broken("more than one next key (" + std::to_string(nexts) + ")");
-  if (currents > 1) return broken("more than one current key (" + std::to_string(currents) + ")");
-  if (retired > 0 && currents == 0) return broken("retired keys without a current key");
-  return OkStatus();
+  if (old_ && now >= old_->until) return KeyStep::kRetire;
+  return KeyStep::kNone;
 }
 
 }  // namespace tpmesh::keyrotate

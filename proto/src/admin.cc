@@ -2,33 +2,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_util.h"
 #include "tpmesh/json/reader.h"
 
 namespace tpmesh::proto {
 namespace {
 
+using internal::Dump;
+using internal::ParseWith;
 using nlohmann::json;
 
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-// Reads the array `field` of objects with `read`, naming items "field[i]".
 template <typename T, typename Read>
 std::vector<T> ReadList(JsonReader& r, const char* field, Read read) {
-  std::vector<T> out;
-  const json* arr = r.Array(field, kMaxAdminList);
-  for (size_t i = 0; arr && i < arr->size() && r.ok(); ++i) {
-    JsonReader item = r.Item((*arr)[i], std::string(field) + "[" + std::to_string(i) + "]");
-    out.push_back(read(item));
-  }
-  return out;
-}
-
-template <typename T, typename Read>
-Result<T> ParseWith(std::string_view text, Read read) {
-  JsonReader r(text);
-  T v = read(r);
-  if (!r.ok()) return r.error();
-  return v;
+  return internal::ReadList<T>(r, field, kMaxAdminList, read);
 }
 
 json TokenJson(const TokenView& t) {

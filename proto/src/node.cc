@@ -4,17 +4,17 @@
 
 #include <algorithm>
 
+#include "json_util.h"
 #include "tpmesh/json/reader.h"
 
 namespace tpmesh::proto {
 namespace {
 
+using internal::Dump;
 using nlohmann::json;
 
 constexpr size_t kKeyBytes = 32;
 constexpr size_t kMaxCaBundle = 65536;
-
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 // The member `field` of `r` (an object) handed to a meshcfg parser, its
 // problems named under `field`.

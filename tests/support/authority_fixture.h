@@ -1,10 +1,12 @@
 // AuthorityFixture: the authority in process for unit tests of its HTTP API
 // (authority_api_test, renew_api_test, rotation_api_test): a real
-// AuthorityService over a real SQLite store in a fresh temp dir, a test CA,
-// SoftTpm's vendor root trusted, mesh fd12:3456:789a::/48, a FakeClock, and
-// the API handler called directly (no sockets). Also the enrollment
-// protocol's requests, built from a SoftTpm the way the enroll client
-// builds them.
+// AuthorityService over a real SQLite store in a fresh temp dir, its keys
+// (SigningKeys, CaKeys) in a state directory made as `tpmesh-authority init`
+// makes one (authority_keys.h), SoftTpm's vendor root trusted, mesh
+// fd12:3456:789a::/48, a FakeClock, and the API handler called directly (no
+// sockets). Also the enrollment protocol's requests, built from a SoftTpm the
+// way the enroll client builds them, and a whole enrollment through the
+// allowlist.
 //
 // Header-only, so a test needs no library beyond the tpmesh_authority,
 // tpmesh_pki and tpmesh_testsupport it links already. Not thread-safe,
@@ -21,6 +23,7 @@
 #include <utility>
 
 #include "tests/support/api_test_util.h"
+#include "tests/support/authority_keys.h"
 #include "tests/support/fake_env.h"
 #include "tests/support/soft_tpm.h"
 #include "tests/support/temp_dir.h"
@@ -46,15 +49,21 @@ class AuthorityFixture : public ::testing::Test {
     service_.reset();
   }
 
-  // Opens the store (dir_/authority.db), creates the CA, trusts SoftTpm's
-  // root and sets the mesh prefix in settings_. Call it first in SetUp,
-  // through ASSERT_NO_FATAL_FAILURE; then adjust settings_ and BuildService.
+  // Opens the store (dir_/authority.db), makes and loads the keys
+  // (dir_/keys, KeysDir), trusts SoftTpm's root and sets the mesh prefix in
+  // settings_. Call it first in SetUp, through ASSERT_NO_FATAL_FAILURE; then
+  // adjust settings_ and BuildService.
   void OpenState() {
     auto store = authority::OpenSqliteStore(dir_.File("authority.db"));
     ASSERT_TRUE(store.ok()) << store.error().ToString();
     store_ = std::move(store).value();
-    auto ca = pki::AuthorityCa::Create("tpmesh test authority", clock_.Now(),
-                                       std::chrono::hours(24 * 365));
+    auto keys = InitAuthorityKeys(KeysDir(), clock_);
+    ASSERT_TRUE(keys.ok()) << keys.error().ToString();
+    keys_ = std::move(keys).value();
+    auto cert = pki::ReadFile(keys_.dir + "/ca.crt");
+    auto key = pki::ReadFile(keys_.dir + "/ca.key");
+    ASSERT_TRUE(cert.ok() && key.ok());
+    auto ca = pki::AuthorityCa::Load(*cert, *key);
     ASSERT_TRUE(ca.ok()) << ca.error().ToString();
     ca_ = std::move(ca).value();
     ASSERT_TRUE(trust_.AddPem(SoftTpm::TrustedRoot().Pem()).ok());
@@ -63,18 +72,19 @@ class AuthorityFixture : public ::testing::Test {
     settings_.mesh_prefix = *prefix;
   }
 
-  // (Re)creates the service over the same store with the current settings_
-  // (config-signing public key 32 x 0xc5). With `publisher`: the service
-  // publishes to it, the handler serves it, and the current state is
-  // published (asserted). `publisher` must outlive the service.
+  // (Re)creates the service over the same store and keys with the current
+  // settings_. With `publisher`: it gets the config-signing keys (as `serve`
+  // configures it), the service publishes to it, the handler serves it, and
+  // the current state is published (asserted). `publisher` must outlive the
+  // service.
   void BuildService(authority::ConfigPublisher* publisher = nullptr) {
-    authority::AuthorityKeys keys{&ca_, ca_.cert_pem(), Bytes(32, 0xc5)};
-    service_ = std::make_unique<authority::AuthorityService>(*store_, trust_, keys, settings_,
-                                                             clock_, SystemRandom::Instance());
+    service_ = std::make_unique<authority::AuthorityService>(
+        *store_, trust_, keys_.keys(), settings_, clock_, SystemRandom::Instance());
     if (publisher == nullptr) {
       handler_ = authority::MakeApiHandler(*service_);
       return;
     }
+    keys_.signing->Configure(*publisher);
     service_->SetPublisher(publisher);
     handler_ = authority::MakeApiHandler(*service_, publisher);
     ASSERT_TRUE(service_->PublishCurrent().ok());
@@ -137,6 +147,30 @@ class AuthorityFixture : public ::testing::Test {
     return req;
   }
 
+  // A node's enrollment through the allowlist, as the enroll client does
+  // it: allowlists `tpm`'s ECC P-256 EK, then enroll/start (without the EK
+  // certificate and intermediates when `send_ek_cert` is false, as a TPM
+  // with none in NV) and enroll/finish (FinishRequest, with `wg_key`).
+  // Returns the finish response, or the first failed one.
+  net::HttpResponse EnrollAllowlisted(SoftTpm& tpm, const attest::AkBlob& ak,
+                                      const std::string& hostname, Bytes wg_key,
+                                      bool send_ek_cert = true) {
+    const attest::KeyAlg alg = attest::KeyAlg::kEccP256;
+    if (auto r = AllowEk(tpm, alg); r.status != 201) return r;
+    proto::EnrollStartRequest start = StartRequest(tpm, alg, ak, hostname);
+    if (!send_ek_cert) {
+      start.ek_cert.reset();
+      start.ek_intermediates.clear();
+    }
+    auto s = Call("POST", "/v1/enroll/start", proto::ToJson(start));
+    if (s.status != 200) return s;
+    auto ch = proto::ParseEnrollStartResponse(s.body);
+    EXPECT_TRUE(ch.ok()) << s.body;
+    if (!ch.ok()) return net::HttpResponse{500, "test: bad challenge"};
+    return Call("POST", "/v1/enroll/finish",
+                proto::ToJson(FinishRequest(tpm, alg, ak, *ch, hostname, std::move(wg_key))));
+  }
+
   // A CSR with common name `cn` for a fresh key ("" after a failed
   // expectation).
   static std::string Csr(const std::string& cn) {
@@ -147,10 +181,14 @@ class AuthorityFixture : public ::testing::Test {
     return csr.ok() ? *csr : "";
   }
 
+  // The state directory of the keys (ca.crt, admin.crt, config-signing.key, ...).
+  std::string KeysDir() const { return dir_.File("keys"); }
+
   TempDir dir_;
   FakeClock clock_;
   std::unique_ptr<authority::Store> store_;
-  pki::AuthorityCa ca_;
+  AuthorityKeyFiles keys_;  // keys_.signing, keys_.cas
+  pki::AuthorityCa ca_;     // the current CA at OpenState, loaded from keys_'s ca.crt/ca.key
   attest::TrustStore trust_;
   authority::AuthoritySettings settings_;
   std::unique_ptr<authority::AuthorityService> service_;

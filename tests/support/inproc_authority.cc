@@ -1,7 +1,6 @@
 #include "tests/support/inproc_authority.h"
 
 #include <nlohmann/json.hpp>
-#include <sodium.h>
 
 #include "tests/support/api_test_util.h"
 #include "tpmesh/authority/api.h"
@@ -41,50 +40,18 @@ Result<std::unique_ptr<InProcessAuthority>> InProcessAuthority::Create(FakeClock
 InProcessAuthority::~InProcessAuthority() { publisher_.Shutdown(); }
 
 Status InProcessAuthority::Init() {
-  if (sodium_init() < 0)
-    return MakeError(Code::kInternal, "sodium_init", "libsodium failed to initialize");
   TPMESH_ASSIGN_OR_RETURN(store_, authority::OpenSqliteStore(dir_.File("authority.db")));
-  TPMESH_ASSIGN_OR_RETURN(ca_, pki::AuthorityCa::Create("tpmesh test authority", clock_.Now(),
-                                                        std::chrono::hours(24 * 365)));
   TPMESH_RETURN_IF_ERROR(trust_.AddPem(SoftTpm::TrustedRoot().Pem()));
-  // The config-signing key as `tpmesh-authority init` leaves it.
-  Bytes pk(crypto_sign_PUBLICKEYBYTES), sk(crypto_sign_SECRETKEYBYTES);
-  crypto_sign_keypair(pk.data(), sk.data());
-  signing_public_ = pk;
-  Status written =
-      pki::WritePrivateFile(dir_.File("config-signing.key"),
-                            std::string(reinterpret_cast<const char*>(sk.data()), sk.size()));
-  sodium_memzero(sk.data(), sk.size());
-  TPMESH_RETURN_IF_ERROR(written);
-  TPMESH_ASSIGN_OR_RETURN(signing_, authority::SigningKeys::Load(dir_.path()));
-  signing_->Configure(publisher_);
-  TPMESH_RETURN_IF_ERROR(WriteCaFiles());
-  TPMESH_ASSIGN_OR_RETURN(cas_, authority::CaKeys::Load(dir_.path()));
-  authority::AuthorityKeys keys{&ca_, ca_.cert_pem(), signing_public_, signing_.get(), cas_.get()};
-  service_ = std::make_unique<authority::AuthorityService>(*store_, trust_, keys, Settings(),
-                                                           clock_, SystemRandom::Instance());
+  // The keys as `tpmesh-authority init` leaves them and `serve` loads them.
+  TPMESH_ASSIGN_OR_RETURN(keys_, InitAuthorityKeys(dir_.File("keys"), clock_));
+  signing_public_ = keys_.signing->current_public();
+  keys_.signing->Configure(publisher_);
+  service_ = std::make_unique<authority::AuthorityService>(
+      *store_, trust_, keys_.keys(), Settings(), clock_, SystemRandom::Instance());
   service_->SetPublisher(&publisher_);
   service_->SetTlsReloader([](const authority::TlsFiles&) { return OkStatus(); });
   handler_ = authority::MakeApiHandler(*service_, &publisher_);
   return service_->PublishCurrent();
-}
-
-// The CA, server and admin files CaKeys::Load reads.
-Status InProcessAuthority::WriteCaFiles() {
-  std::string key = ca_.key_pem();
-  Status st = pki::WritePrivateFile(dir_.File("ca.key"), key);
-  sodium_memzero(key.data(), key.size());
-  TPMESH_RETURN_IF_ERROR(st);
-  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(dir_.File("ca.crt"), ca_.cert_pem()));
-  TPMESH_ASSIGN_OR_RETURN(auto server, ca_.IssueServerCert({"localhost"}, {"::1"}, clock_.Now(),
-                                                           std::chrono::hours(24 * 365)));
-  TPMESH_ASSIGN_OR_RETURN(auto admin,
-                          ca_.IssueAdminCert("admin", clock_.Now(), std::chrono::hours(24 * 365)));
-  TPMESH_RETURN_IF_ERROR(
-      pki::WritePrivateFile(dir_.File("server.crt"), server.cert_pem + ca_.cert_pem()));
-  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(dir_.File("server.key"), server.key_pem));
-  TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(dir_.File("admin.crt"), admin.cert_pem));
-  return pki::WritePrivateFile(dir_.File("admin.key"), admin.key_pem);
 }
 
 net::HttpResponse InProcessAuthority::Call(const std::string& method, const std::string& path,

@@ -1,10 +1,10 @@
 // A whole authority in process, for unit tests of its clients: the real
 // AuthorityService over a SQLite store in a temporary directory, its API
-// handler, a config publisher, CA files (CaKeys: CA rotation works) and
-// config-signing key files (SigningKeys: signing-key rotation works), on a
-// FakeClock. EKs are trusted under SoftTpm::TrustedRoot(); admission is by
-// EK allowlist (Enroll adds the EK first). Key rotation is not scheduled;
-// RotationTick is the test's to call.
+// handler, a config publisher, and its keys in a state directory made as
+// `tpmesh-authority init` makes one (authority_keys.h: CaKeys and
+// SigningKeys, so CA and signing-key rotation work), on a FakeClock. EKs are trusted under
+// SoftTpm::TrustedRoot(); admission is by EK allowlist (Enroll adds the EK first). Key rotation is
+// not scheduled; RotationTick is the test's to call.
 //
 // Not a library of its own: list inproc_authority.cc in the test's SOURCES
 // and link tpmesh_authority. Thread-safety: as AuthorityService (Call may be
@@ -14,13 +14,12 @@
 #include <memory>
 #include <string>
 
+#include "tests/support/authority_keys.h"
 #include "tests/support/fake_env.h"
 #include "tests/support/soft_tpm.h"
 #include "tests/support/temp_dir.h"
-#include "tpmesh/authority/ca_keys.h"
 #include "tpmesh/authority/publisher.h"
 #include "tpmesh/authority/service.h"
-#include "tpmesh/authority/signing_keys.h"
 #include "tpmesh/authority/store.h"
 #include "tpmesh/net/http.h"
 #include "tpmesh/proto/enroll.h"
@@ -55,17 +54,14 @@ class InProcessAuthority {
  private:
   explicit InProcessAuthority(FakeClock& clock) : clock_(clock) {}
   Status Init();
-  Status WriteCaFiles();
 
   FakeClock& clock_;
   TempDir dir_{"tpmesh-inproc-authority"};
   std::unique_ptr<authority::Store> store_;
-  pki::AuthorityCa ca_;
   attest::TrustStore trust_;
-  Bytes signing_public_;
-  authority::ConfigPublisher publisher_{SecretBytes(Bytes(64, 7))};
-  std::unique_ptr<authority::SigningKeys> signing_;
-  std::unique_ptr<authority::CaKeys> cas_;
+  AuthorityKeyFiles keys_;
+  Bytes signing_public_;  // the config-signing key `init` made
+  authority::ConfigPublisher publisher_{SecretBytes(Bytes(64, 7))};  // keys from Configure
   std::unique_ptr<authority::AuthorityService> service_;
   net::Handler handler_;
 };

@@ -159,6 +159,35 @@ TEST_F(CtlContract, StatusKeysAndAuditAgree) {
   EXPECT_TRUE(Out("admin:root")) << out_.str();
 }
 
+// What tpmeshctl does not check itself, the authority's typed body parser
+// (proto/admin_requests.h) refuses, naming the field; nothing is written.
+TEST_F(CtlContract, BodyRuleRefusalsNameTheField) {
+  const std::string id = EnrollHost("edge-1", "contract-d");
+  ASSERT_EQ(Ctl({"policy", "set", "Gold", "--pcr", "7=" + std::string(64, 'b')}), 1);
+  EXPECT_TRUE(Err("tpmeshctl: invalid_request: name: 'Gold' must be 1-64 characters"))
+      << err_.str();
+  EXPECT_EQ(Ctl({"nodes", "revoke", id, "--reason", "rlo \xe2\x80\xae"}), 1);
+  EXPECT_TRUE(
+      Err("tpmeshctl: invalid_request: reason: contains the control or formatting "
+          "character U+202E"))
+      << err_.str();
+  EXPECT_EQ(Ctl({"tokens", "create", "--comment", "bom \xef\xbb\xbf"}), 1);
+  EXPECT_TRUE(Err("tpmeshctl: invalid_request: comment: ")) << err_.str();
+  ASSERT_EQ(Ctl({"policy", "list", "-o", "json"}), 0) << err_.str();
+  EXPECT_TRUE(json::parse(out_.str())["policies"].empty()) << out_.str();
+  ASSERT_EQ(Ctl({"tokens", "list", "-o", "json"}), 0) << err_.str();
+  EXPECT_TRUE(json::parse(out_.str())["tokens"].empty()) << out_.str();
+  // The refused revocation wrote nothing: the node is still active.
+  ASSERT_EQ(Ctl({"nodes", "show", id}), 0) << err_.str();
+  EXPECT_TRUE(Out("status:           active")) << out_.str();
+  // Revoked, restored (pending) and approved with no --reason: the body is
+  // {} and the authority records its default reason.
+  ASSERT_EQ(Ctl({"nodes", "revoke", id, "--reason", "test"}), 0) << err_.str();
+  ASSERT_EQ(Ctl({"nodes", "restore", id}), 0) << err_.str();
+  ASSERT_EQ(Ctl({"nodes", "approve", id}), 0) << err_.str();
+  EXPECT_EQ(out_.str(), "node " + id + " (edge-1) is now active: approved by admin\n");
+}
+
 TEST_F(CtlContract, RefusalsCarryTheAuthoritysReason) {
   EXPECT_EQ(Ctl({"nodes", "approve", "unknown-host"}), 1);
   EXPECT_TRUE(Err("tpmeshctl: node_not_found")) << err_.str();

@@ -1,4 +1,5 @@
-// tpmesh_keyrotate: KeyRing lifecycle, schedules, WgRotation state machine.
+// tpmesh_keyrotate: the authority keys' lifecycle (KeyLifecycle), schedules,
+// the WgRotation state machine.
 // Simulated time only (FakeClock / fixed TimePoints); no sleeps.
 #include <gtest/gtest.h>
 
@@ -17,7 +18,6 @@ namespace tpmesh::keyrotate {
 namespace {
 
 using std::chrono::seconds;
-using Ids = std::vector<std::string>;
 using testing::FakeClock;
 
 constexpr int64_t kT0 = 1'800'000'000;
@@ -30,263 +30,87 @@ TimePoint At(int64_t offset) { return FromUnixSeconds(kT0 + offset); }
     EXPECT_EQ(r_.error().reason, want_reason) << r_.error().ToString(); \
   } while (0)
 
-KeyRing MakeRing(int64_t overlap_s = 3600) {
-  auto r = KeyRing::Create(seconds(overlap_s));
-  EXPECT_TRUE(r.ok());
-  return *r;
+// ------------------------------------------------------------ KeyLifecycle
+
+using Step = KeyStep;
+
+TEST(KeyLifecycle, AnnounceSwitchRetire) {
+  KeyLifecycle lc("test key");
+  EXPECT_FALSE(lc.next() || lc.old() || lc.rotated());
+  EXPECT_EQ(lc.Due(kT0, 600, true), Step::kNone) << "idle: nothing is due";
+  ASSERT_TRUE(lc.Announce(kT0, 41).ok());
+  EXPECT_EQ(lc.next(), (KeyLifecycle::Next{kT0, 41}));
+  ASSERT_TRUE(lc.SetAnnounceGeneration(42).ok());
+  EXPECT_EQ(lc.next()->announce_generation, 42);
+  ASSERT_TRUE(lc.Switch(kT0 + 900).ok());
+  EXPECT_FALSE(lc.next());
+  EXPECT_EQ(lc.old(), (KeyLifecycle::Old{kT0 + 900}));
+  EXPECT_TRUE(lc.rotated());
+  lc.Retire();
+  EXPECT_FALSE(lc.old());
+  EXPECT_TRUE(lc.rotated()) << "rotated stays: it is about the past";
+  lc.Retire();  // no-op without an old version
+  ASSERT_TRUE(lc.Announce(kT0 + 1000, 50).ok()) << "idle again: the next rotation may start";
 }
 
-// A ring with k1 current, valid [T0, T0 + 1 year).
-KeyRing RingWithCurrent(int64_t overlap_s = 3600) {
-  KeyRing ring = MakeRing(overlap_s);
-  EXPECT_TRUE(ring.Announce("k1", At(0), At(365 * 86400)).ok());
-  EXPECT_TRUE(ring.Promote(At(0)).ok());
-  return ring;
+TEST(KeyLifecycle, OneRotationAtATimeAndRefusalsChangeNothing) {
+  KeyLifecycle lc("config-signing key");
+  EXPECT_REASON(lc.SetAnnounceGeneration(1), "no_next_key");
+  EXPECT_REASON(lc.Switch(kT0), "no_next_key");
+  EXPECT_EQ(lc.Switch(kT0).error().message, "no next config-signing key is announced");
+  EXPECT_EQ(lc, KeyLifecycle("config-signing key"));
+  ASSERT_TRUE(lc.Announce(kT0, 1).ok());
+  const KeyLifecycle announced = lc;
+  EXPECT_REASON(lc.Announce(kT0 + 1, 2), "rotation_in_progress");
+  EXPECT_EQ(lc.Announce(kT0 + 1, 2).error().message,
+            "a next config-signing key is announced already");
+  EXPECT_EQ(lc, announced);
+  ASSERT_TRUE(lc.Switch(kT0 + 600).ok());
+  const KeyLifecycle switched = lc;
+  EXPECT_REASON(lc.Announce(kT0 + 2, 3), "rotation_in_progress");
+  EXPECT_EQ(lc.Announce(kT0 + 2, 3).error().message,
+            "the previous config-signing key is still in its overlap");
+  EXPECT_EQ(lc, switched);
+  EXPECT_EQ(KeyLifecycle("authority CA").Switch(0).error().message,
+            "no next authority CA is announced");
 }
 
-// ---------------------------------------------------------------- KeyRing
-
-TEST(KeyRing, CreateRejectsBadOverlap) {
-  EXPECT_REASON(KeyRing::Create(seconds(0)), "invalid_overlap");
-  EXPECT_REASON(KeyRing::Create(seconds(-5)), "invalid_overlap");
-  EXPECT_REASON(KeyRing::Create(KeyRing::kMaxOverlap + seconds(1)), "invalid_overlap");
-  auto ok = KeyRing::Create(seconds(60));
-  ASSERT_TRUE(ok.ok());
-  EXPECT_EQ(ok->overlap(), seconds(60));
-  EXPECT_FALSE(ok->initialized());
-  EXPECT_TRUE(ok->Trusted(At(0)).empty());
-}
-
-TEST(KeyRing, EmptyRingRefusesPromoteAndAbort) {
-  KeyRing ring = MakeRing();
-  EXPECT_REASON(ring.Promote(At(0)), "no_next_key");
-  EXPECT_REASON(ring.Abort(), "no_next_key");
-  EXPECT_EQ(ring.Prune(At(0)), 0u);
-}
-
-TEST(KeyRing, FirstPromoteInitializes) {
-  KeyRing ring = MakeRing();
-  ASSERT_TRUE(ring.Announce("k1", At(0), At(1000)).ok());
-  EXPECT_FALSE(ring.initialized());
-  ASSERT_NE(ring.next(), nullptr);
-  EXPECT_EQ(ring.next()->state, KeyState::kNext);
-  ASSERT_TRUE(ring.Promote(At(10)).ok());
-  ASSERT_TRUE(ring.initialized());
-  EXPECT_EQ(ring.current()->key_id, "k1");
-  EXPECT_EQ(ring.next(), nullptr);
-  EXPECT_EQ(ring.versions().size(), 1u);
-  EXPECT_EQ(ring.Trusted(At(10)), Ids{"k1"});
-  EXPECT_TRUE(ring.CheckInvariants().ok());
-}
-
-TEST(KeyRing, AnnounceRejectsBadInput) {
-  KeyRing ring = RingWithCurrent();
-  EXPECT_REASON(ring.Announce("", At(0), At(10)), "invalid_key_id");
-  EXPECT_REASON(ring.Announce(std::string("a\nb"), At(0), At(10)), "invalid_key_id");
-  EXPECT_REASON(ring.Announce(std::string(KeyRing::kMaxKeyIdLength + 1, 'x'), At(0), At(10)),
-                "invalid_key_id");
-  EXPECT_REASON(ring.Announce("k2", At(10), At(10)), "invalid_validity");
-  EXPECT_REASON(ring.Announce("k2", At(10), At(5)), "invalid_validity");
-  // Within one second: rounded to [ceil, floor) = empty.
-  EXPECT_REASON(ring.Announce("k2", At(10) + std::chrono::milliseconds(100),
-                              At(10) + std::chrono::milliseconds(900)),
-                "invalid_validity");
-  EXPECT_REASON(ring.Announce("k1", At(0), At(10)), "duplicate_key_id");
-  ASSERT_TRUE(ring.Announce("k2", At(0), At(10)).ok());
-  auto again = ring.Announce("k3", At(0), At(10));
-  ASSERT_FALSE(again.ok());
-  EXPECT_EQ(again.error().reason, "rotation_in_progress");
-  EXPECT_EQ(again.error().code, Code::kFailedPrecondition);
-  EXPECT_NE(again.error().message.find("k2"), std::string::npos);
-  EXPECT_EQ(ring.versions().size(), 2u);
-}
-
-TEST(KeyRing, AnnounceRoundsConservatively) {
-  KeyRing ring = RingWithCurrent();
-  ASSERT_TRUE(ring.Announce("k2", At(10) + std::chrono::milliseconds(1),
-                            At(20) + std::chrono::milliseconds(999))
-                  .ok());
-  EXPECT_EQ(ring.next()->not_before, At(11));
-  EXPECT_EQ(ring.next()->not_after, At(20));
-}
-
-TEST(KeyRing, PromoteRefusedTransitionsLeaveRingUnchanged) {
-  KeyRing ring = RingWithCurrent();
-  ASSERT_TRUE(ring.Announce("k2", At(100), At(200)).ok());
-  const KeyRing before = ring;
-  EXPECT_REASON(ring.Promote(At(99)), "not_yet_valid");
-  EXPECT_EQ(ring, before);
-  EXPECT_REASON(ring.Promote(At(200)), "next_expired");
-  EXPECT_EQ(ring, before);
-  ASSERT_TRUE(ring.Promote(At(100)).ok());
-  EXPECT_EQ(ring.current()->key_id, "k2");
-}
-
-TEST(KeyRing, AbortDropsNextOnly) {
-  KeyRing ring = RingWithCurrent();
-  ASSERT_TRUE(ring.Announce("k2", At(100), At(200)).ok());
-  ASSERT_TRUE(ring.Abort().ok());
-  EXPECT_EQ(ring.next(), nullptr);
-  EXPECT_EQ(ring.current()->key_id, "k1");
-  EXPECT_EQ(ring.versions().size(), 1u);
-  EXPECT_REASON(ring.Abort(), "no_next_key");
-  // The rotation can be re-announced (same id, since it was dropped).
-  EXPECT_TRUE(ring.Announce("k2", At(300), At(400)).ok());
-}
-
-TEST(KeyRing, OverlapAroundTheSwitchOverSimulatedTime) {
+// The windows over simulated time: switch once every node holds the
+// announcement or the overlap has passed; retire when the old one's time is up.
+TEST(KeyLifecycle, StepsAreDueOverSimulatedTime) {
+  const int64_t overlap = 600;
   FakeClock clock(kT0);
-  KeyRing ring = RingWithCurrent(/*overlap_s=*/3600);
-  // Announce k2 valid from T0+100; switch at T0+200; overlap one hour.
-  ASSERT_TRUE(ring.Announce("k2", At(100), At(365 * 86400 + 200)).ok());
-  EXPECT_EQ(ring.Trusted(clock.Now()), Ids{"k1"});
-  clock.Advance(99);
-  EXPECT_EQ(ring.Trusted(clock.Now()), Ids{"k1"});  // next not yet valid
-  EXPECT_FALSE(ring.IsTrusted("k2", clock.Now()));
+  KeyLifecycle lc("test key");
+  ASSERT_TRUE(lc.Announce(ToUnixSeconds(clock.Now()), 1).ok());
+  EXPECT_EQ(lc.Due(kT0, overlap, false), Step::kNone);
+  EXPECT_EQ(lc.Due(kT0, overlap, true), Step::kSwitch) << "every node holds it";
+  clock.Advance(overlap - 1);
+  EXPECT_EQ(lc.Due(ToUnixSeconds(clock.Now()), overlap, false), Step::kNone);
   clock.Advance(1);
-  EXPECT_EQ(ring.Trusted(clock.Now()), (Ids{"k1", "k2"}));  // prepare window: both
-  clock.Advance(100);
-  ASSERT_TRUE(ring.Promote(clock.Now()).ok());  // T0+200
-  EXPECT_EQ(ring.current()->key_id, "k2");
-  ASSERT_EQ(ring.versions().size(), 2u);
-  EXPECT_EQ(ring.versions()[1].state, KeyState::kRetired);
-  EXPECT_EQ(ring.versions()[1].not_after, At(200 + 3600));
-  EXPECT_EQ(ring.Trusted(clock.Now()), (Ids{"k2", "k1"}));
-  clock.Advance(3599);  // last second of the overlap
-  EXPECT_EQ(ring.Trusted(clock.Now()), (Ids{"k2", "k1"}));
-  EXPECT_TRUE(ring.IsTrusted("k1", clock.Now()));
-  EXPECT_EQ(ring.Prune(clock.Now()), 0u);
-  clock.Advance(1);  // overlap over
-  EXPECT_EQ(ring.Trusted(clock.Now()), Ids{"k2"});
-  EXPECT_FALSE(ring.IsTrusted("k1", clock.Now()));
-  EXPECT_EQ(ring.versions().size(), 2u);  // kept until pruned
-  EXPECT_EQ(ring.Prune(clock.Now()), 1u);
-  EXPECT_EQ(ring.versions().size(), 1u);
-  EXPECT_FALSE(ring.IsTrusted("unknown", clock.Now()));
-  EXPECT_TRUE(ring.CheckInvariants().ok());
+  EXPECT_EQ(lc.Due(ToUnixSeconds(clock.Now()), overlap, false), Step::kSwitch) << "overlap over";
+  const int64_t until = ToUnixSeconds(clock.Now()) + overlap;
+  ASSERT_TRUE(lc.Switch(until).ok());
+  EXPECT_EQ(lc.Due(until - 1, overlap, true), Step::kNone) << "nodes' reports do not retire";
+  EXPECT_EQ(lc.Due(until, overlap, false), Step::kRetire);
+  lc.Retire();
+  EXPECT_EQ(lc.Due(until + 1, overlap, true), Step::kNone);
 }
 
-TEST(KeyRing, RetirementNeverExtendsValidity) {
-  KeyRing ring = MakeRing(/*overlap_s=*/3600);
-  ASSERT_TRUE(ring.Announce("k1", At(0), At(1000)).ok());
-  ASSERT_TRUE(ring.Promote(At(0)).ok());
-  ASSERT_TRUE(ring.Announce("k2", At(0), At(5000)).ok());
-  ASSERT_TRUE(ring.Promote(At(900)).ok());
-  ASSERT_EQ(ring.versions().size(), 2u);
-  EXPECT_EQ(ring.versions()[1].not_after, At(1000));  // min(own not_after, now + overlap)
-  EXPECT_EQ(ring.Trusted(At(999)), (Ids{"k2", "k1"}));
-  EXPECT_EQ(ring.Trusted(At(1000)), Ids{"k2"});
-}
-
-TEST(KeyRing, ExpiredCurrentIsDroppedNotRetired) {
-  KeyRing ring = MakeRing();
-  ASSERT_TRUE(ring.Announce("k1", At(0), At(100)).ok());
-  ASSERT_TRUE(ring.Promote(At(0)).ok());
-  EXPECT_TRUE(ring.Trusted(At(100)).empty());  // even the current key has a window
-  ASSERT_TRUE(ring.Announce("k2", At(0), At(5000)).ok());
-  ASSERT_TRUE(ring.Promote(At(150)).ok());
-  EXPECT_EQ(ring.versions().size(), 1u);
-  EXPECT_EQ(ring.current()->key_id, "k2");
-}
-
-TEST(KeyRing, SuccessiveRotationsOrderRetiredNewestFirst) {
-  KeyRing ring = RingWithCurrent(/*overlap_s=*/1000);
-  ASSERT_TRUE(ring.Announce("k2", At(0), At(100000)).ok());
-  ASSERT_TRUE(ring.Promote(At(100)).ok());
-  ASSERT_TRUE(ring.Announce("k3", At(0), At(100000)).ok());
-  ASSERT_TRUE(ring.Promote(At(200)).ok());
-  EXPECT_REASON(ring.Announce("k1", At(0), At(10)),
-                "duplicate_key_id");  // retired id still reserved
-  EXPECT_EQ(ring.Trusted(At(200)), (Ids{"k3", "k2", "k1"}));
-  EXPECT_EQ(ring.Trusted(At(1100)), (Ids{"k3", "k2"}));
-  EXPECT_EQ(ring.Prune(At(1200)), 2u);
-  EXPECT_EQ(ring.Trusted(At(1200)), Ids{"k3"});
-  EXPECT_TRUE(ring.CheckInvariants().ok());
-}
-
-// ----------------------------------------------------------- KeyRing JSON
-
-TEST(KeyRingJson, RoundTrip) {
-  KeyRing ring = RingWithCurrent(/*overlap_s=*/777);
-  ASSERT_TRUE(ring.Announce("k2", At(0), At(100000)).ok());
-  ASSERT_TRUE(ring.Promote(At(50)).ok());
-  ASSERT_TRUE(ring.Announce("k3 \"quoted\" ✓", At(60), At(200000)).ok());
-  const std::string text = ring.ToJson();
-  auto back = KeyRing::FromJson(text);
-  ASSERT_TRUE(back.ok()) << back.error().ToString();
-  EXPECT_EQ(*back, ring);
-  EXPECT_EQ(back->ToJson(), text);
-  EXPECT_EQ(back->Trusted(At(60)), ring.Trusted(At(60)));
-
-  auto empty = KeyRing::FromJson(MakeRing(5).ToJson());
-  ASSERT_TRUE(empty.ok());
-  EXPECT_FALSE(empty->initialized());
-  EXPECT_EQ(empty->overlap(), seconds(5));
-}
-
-TEST(KeyRingJson, MalformedInputNamesTheField) {
-  const std::string key_ok = R"({"key_id":"k1","state":"current","not_before":1,"not_after":2})";
-  auto doc = [](const std::string& keys, const std::string& overlap = "60") {
-    return R"({"format":"tpmesh-keyring-v1","overlap_s":)" + overlap + R"(,"keys":[)" + keys + "]}";
-  };
-  ASSERT_TRUE(KeyRing::FromJson(doc(key_ok)).ok());
-  struct Case {
-    std::string text;
-    std::string want;  // substring of the message
-  };
-  const std::vector<Case> cases = {
-      {"{", "not valid JSON"},
-      {"", "not valid JSON"},
-      {"[]", "document: must be a JSON object"},
-      {R"({"overlap_s":60,"keys":[]})", "format: required field missing"},
-      {R"({"format":"other","overlap_s":60,"keys":[]})", "format: must be"},
-      {R"({"format":"tpmesh-keyring-v1","keys":[]})", "overlap_s: required field missing"},
-      {doc("", "\"60\""), "overlap_s: must be an integer"},
-      {doc("", "0"), "overlap_s: out of range"},
-      {doc("", "18446744073709551615"), "overlap_s: out of range"},
-      {R"({"format":"tpmesh-keyring-v1","overlap_s":60,"keys":{}})", "keys: must be an array"},
-      {doc("1"), "keys[0]: must be an object"},
-      {doc(key_ok + R"(,{"state":"next","not_before":1,"not_after":2})"),
-       "keys[1].key_id: required field missing"},
-      {doc(R"({"key_id":"","state":"next","not_before":1,"not_after":2})"),
-       "keys[0].key_id: must not be empty"},
-      {doc(key_ok + R"(,{"key_id":"k2","state":"old","not_before":1,"not_after":2})"),
-       "keys[1].state: must be one of next, current, retired"},
-      {doc(R"({"key_id":"k1","state":"next","not_before":"1","not_after":2})"),
-       "keys[0].not_before: must be an integer"},
-      {doc(R"({"key_id":"k1","state":"next","not_before":-1,"not_after":2})"),
-       "keys[0].not_before: out of range"},
-      {doc(R"({"key_id":"k1","state":"next","not_before":1.5,"not_after":2})"),
-       "keys[0].not_before: must be an integer"},
-      {doc(R"({"key_id":"k1","state":"next","not_before":5,"not_after":5})"),
-       "keys[0]: not_before must be earlier than not_after"},
-      {doc(key_ok + "," + key_ok), "keys[1].key_id: 'k1' also names keys[0]"},
-      {doc(key_ok + R"(,{"key_id":"k2","state":"current","not_before":1,"not_after":2})"),
-       "more than one current"},
-      {doc(R"({"key_id":"k1","state":"next","not_before":1,"not_after":2},)"
-           R"({"key_id":"k2","state":"next","not_before":1,"not_after":2})"),
-       "more than one next"},
-      {doc(R"({"key_id":"k1","state":"retired","not_before":1,"not_after":2})"),
-       "retired keys without a current"},
-  };
-  for (const auto& c : cases) {
-    auto r = KeyRing::FromJson(c.text);
-    ASSERT_FALSE(r.ok()) << c.text;
-    EXPECT_EQ(r.error().reason, "malformed_keyring") << c.text;
-    EXPECT_EQ(r.error().code, Code::kInvalidArgument);
-    EXPECT_NE(r.error().message.find(c.want), std::string::npos)
-        << c.text << " -> " << r.error().message;
-  }
-
-  std::string many;
-  for (size_t i = 0; i <= KeyRing::kMaxVersions; ++i) {
-    many += (i ? "," : "") + std::string(R"({"key_id":"r)") + std::to_string(i) +
-            R"(","state":"retired","not_before":1,"not_after":2})";
-  }
-  auto r = KeyRing::FromJson(doc(many));
-  ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message.find("keys: 65 entries, limit 64"), std::string::npos)
-      << r.error().message;
+TEST(KeyLifecycle, RestoreIsWhatTheStateDirectoryHeld) {
+  const KeyLifecycle idle = KeyLifecycle::Restore("k", std::nullopt, std::nullopt, false);
+  EXPECT_EQ(idle, KeyLifecycle("k"));
+  const KeyLifecycle marked = KeyLifecycle::Restore("k", std::nullopt, std::nullopt, true);
+  EXPECT_TRUE(marked.rotated());
+  const KeyLifecycle old = KeyLifecycle::Restore("k", std::nullopt, KeyLifecycle::Old{9}, false);
+  EXPECT_TRUE(old.rotated()) << "an old version means a switch happened";
+  EXPECT_EQ(old.old()->until, 9);
+  // A hand-edited directory with both: the next switch replaces that old one.
+  KeyLifecycle both =
+      KeyLifecycle::Restore("k", KeyLifecycle::Next{5, 6}, KeyLifecycle::Old{9}, false);
+  EXPECT_EQ(both.Due(100, 600, false), Step::kNone) << "the announcement comes first";
+  EXPECT_EQ(both.Due(605, 600, false), Step::kSwitch);
+  ASSERT_TRUE(both.Switch(700).ok());
+  EXPECT_EQ(both.old()->until, 700);
 }
 
 // --------------------------------------------------------------- Schedule
@@ -595,35 +419,27 @@ TEST(WgRotation, SteppedBackClockNeverReopensADeadline) {
   EXPECT_REASON(r->Retry({"b"}, At(1) + p.retry_after), "retry_too_early");
 }
 
-// The authority's use of KeyRing and WgRotation together, over simulated time.
-TEST(WgRotation, DrivesKeyRingThroughAScheduledRotation) {
+// One node's scheduled rotation as the authority drives it, over simulated time.
+TEST(WgRotation, ScheduledRotationOverSimulatedTime) {
   const RotationPolicy p = GoodPolicy();
   FakeClock clock(kT0);
-  KeyRing ring = *KeyRing::Create(p.overlap);
-  ASSERT_TRUE(ring.Announce("old", clock.Now(), clock.Now() + seconds(10 * 365 * 86400)).ok());
-  ASSERT_TRUE(ring.Promote(clock.Now()).ok());
   const TimePoint last = clock.Now();
 
   clock.Set(ToUnixSeconds(AnnounceAt(p, last, "a")));
   auto r = WgRotation::Begin("a", Key(9), {"b"}, clock.Now(), p);
   ASSERT_TRUE(r.ok());
-  ASSERT_TRUE(ring.Announce("new", clock.Now(), clock.Now() + seconds(10 * 365 * 86400)).ok());
-  EXPECT_EQ(ring.Trusted(clock.Now()), (Ids{"old", "new"}));
+  EXPECT_TRUE(r->PublishNextKey());
   clock.Advance(30);
   ASSERT_TRUE(r->PeerConfirmed("b", clock.Now()).ok());
   ASSERT_EQ(r->phase(), Phase::kCommitting);
   clock.Advance(2);
   ASSERT_TRUE(r->NodeSwitched(clock.Now()).ok());
-  ASSERT_TRUE(ring.Promote(clock.Now()).ok());
+  EXPECT_TRUE(r->PeersUseNextKey());
   EXPECT_LT(clock.Now(), NextRotation(p, last, "a"));  // finished before the planned switch
-  EXPECT_EQ(ring.Trusted(clock.Now()), (Ids{"new", "old"}));
   clock.Advance(p.overlap.count() - 1);
   EXPECT_TRUE(r->OldKeyTrusted(clock.Now()));
-  EXPECT_TRUE(ring.IsTrusted("old", clock.Now()));
   clock.Advance(1);
   EXPECT_FALSE(r->OldKeyTrusted(clock.Now()));
-  EXPECT_FALSE(ring.IsTrusted("old", clock.Now()));
-  EXPECT_EQ(ring.Prune(clock.Now()), 1u);
 }
 
 // ------------------------------------------------------------ ShouldRenew

@@ -1,5 +1,6 @@
 // The authority CA and its rotation with overlap, kept as files in the
-// state directory (0600, atomic writes), like signing_keys.h:
+// state directory by the one mechanism of rotating_key_files.h (0600, atomic
+// writes, crash-consistent Load), like signing_keys.h:
 //
 //   ca.crt / ca.key             the current CA: issues node, server, admin certs
 //   ca.next.crt / ca.next.key   announced: in the bundle, not yet issuing
@@ -9,7 +10,7 @@
 //   server.crt / server.key     the TLS server certificate (+ its CA)
 //   admin.crt / admin.key       the local admin's client certificate
 //
-// Lifecycle (service.h RotationTick drives it):
+// Lifecycle (keyrotate::KeyLifecycle; service.h RotationTick drives it):
 //   Announce  a new CA; the bundle (what clients trust and the server accepts
 //             client certificates from) becomes [current, next]. Nodes fetch
 //             it through their acknowledgement answers.
@@ -32,8 +33,10 @@
 #include <string>
 #include <vector>
 
+#include "tpmesh/authority/rotating_key_files.h"
 #include "tpmesh/common/env.h"
 #include "tpmesh/common/result.h"
+#include "tpmesh/keyrotate/lifecycle.h"
 #include "tpmesh/pki/pki.h"
 
 namespace tpmesh::authority {
@@ -65,6 +68,8 @@ class CaKeys {
   bool has_old() const;
   int64_t next_announced_at() const;
   int64_t old_until() const;
+  // What RotationTick should do now (keyrotate::KeyLifecycle::Due).
+  keyrotate::KeyStep Due(int64_t now, int64_t overlap, bool every_node_holds_next) const;
 
   // Errors: "rotation_in_progress" (a next or a retired CA exists).
   [[nodiscard]] Status Announce(TimePoint now);
@@ -73,17 +78,25 @@ class CaKeys {
   [[nodiscard]] Status Retire();
 
  private:
-  explicit CaKeys(std::string dir) : dir_(std::move(dir)) {}
-  std::string Path(const char* name) const { return dir_ + "/" + name; }
+  // One version: the CA (certificate and key) while it is current or next;
+  // only its certificate once it is old (ca.old.crt).
+  struct Version {
+    std::shared_ptr<const pki::AuthorityCa> ca;  // null once old
+    std::string cert_pem;
+    std::string fingerprint;
+
+    // The version type of RotatingKeyFiles (rotating_key_files.h).
+    static Result<Version> Read(const KeyFiles& files, KeySlot slot);
+    KeyFiles::Contents Files(KeySlot slot) const;
+    std::string Id() const { return fingerprint; }
+    Version Retired() && { return Version{nullptr, std::move(cert_pem), std::move(fingerprint)}; }
+  };
+  CaKeys(RotatingKeyFiles<Version> cas, std::string server_cert_pem, std::string server_key_pem);
+  std::string Path(const char* name) const { return cas_.files().dir() + "/" + name; }
   void RefreshBundle();  // mu_ held: recomputes bundle_ and bundle_sha256_
 
-  std::string dir_;
   mutable std::mutex mu_;
-  std::shared_ptr<const pki::AuthorityCa> current_;
-  std::shared_ptr<const pki::AuthorityCa> next_;
-  std::optional<std::string> old_cert_pem_;
-  std::string old_fingerprint_;
-  int64_t next_at_ = 0, old_until_ = 0;
+  RotatingKeyFiles<Version> cas_;
   std::string server_cert_pem_, server_key_pem_;
   std::string bundle_, bundle_sha256_;  // derived from the CAs above
 };

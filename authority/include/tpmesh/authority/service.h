@@ -74,13 +74,12 @@ struct AuthoritySettings {
   std::function<void(const std::string&)> log;
 };
 
-// The authority's signing material, loaded at start.
+// The authority's signing material as LoadState loads it from the state
+// directory (tests and benchmarks load a directory InitState made). Not
+// owned; both must outlive the service.
 struct AuthorityKeys {
-  const pki::AuthorityCa* ca = nullptr;  // not owned
-  std::string ca_bundle_pem;
-  Bytes config_signing_public;     // Ed25519, 32 bytes (when `signing` is null)
-  SigningKeys* signing = nullptr;  // not owned; null: no signing-key rotation
-  CaKeys* cas = nullptr;           // not owned; null: `ca` and no CA rotation
+  SigningKeys& signing;  // config-signing key(s)
+  CaKeys& cas;           // CA(s), server and admin certificates
 };
 
 // What a node last reported after applying a generation (in memory only:
@@ -266,8 +265,8 @@ class AuthorityService {
   // key now; RotationTick switches to it once every active node has
   // acknowledged a generation carrying the announcement (or policy.overlap
   // after the announcement at the latest), and retires the old key
-  // policy.overlap after the switch. Errors: "signing_rotation_unavailable",
-  // "rotation_in_progress".
+  // policy.overlap after the switch. Errors: "signing_rotation_unavailable"
+  // (no publisher set), "rotation_in_progress".
   [[nodiscard]] Status RotateSigningKey(const std::string& actor, const std::string& reason);
   std::vector<SigningKeyInfo> SigningKeysInfo() const;
   Bytes ConfigSigningPublic() const;
@@ -278,7 +277,7 @@ class AuthorityService {
   // announcement) and retires the old CA once every certificate it issued
   // has expired. `reload` receives the server's new TLS material (the
   // server certificate and the client CAs) after each step.
-  // Errors: "ca_rotation_unavailable", "rotation_in_progress".
+  // Errors: "ca_rotation_unavailable" (no publisher set), "rotation_in_progress".
   [[nodiscard]] Status RotateCa(const std::string& actor, const std::string& reason);
   void SetTlsReloader(std::function<Status(const TlsFiles&)> reload) {
     tls_reload_ = std::move(reload);
@@ -301,20 +300,14 @@ class AuthorityService {
   // allowlist admission is on (check 1's stand-in, every enrollment).
   Status NoCertAllowed(Tx& tx, ByteView ek_sha256);
   struct IssuedNodeCert;
-  // Enrollment step 3: admission, allocation, generation bump and audit, in
-  // one transaction; then publishes.
+  // Enrollment step 3: admission (internal::Decide, admission.h, over the
+  // facts read in the transaction), allocation, generation bump and audit,
+  // in one transaction; then publishes.
   Result<proto::EnrollFinishResponse> AdmitAndRecord(const proto::EnrollFinishRequest& req,
                                                      const ChallengeRecord& taken,
                                                      const attest::AttestedNode& attested,
                                                      const std::optional<attest::PcrPolicy>& policy,
                                                      IssuedNodeCert cert);
-  // Step 3's admission decision, in its transaction: how the node is
-  // admitted, or the refusal (node_revoked, identity_changed, no EK
-  // certificate, token_invalid, node_quarantined, not_admitted).
-  struct Admission;
-  Result<Admission> Admit(Tx& tx, const proto::EnrollFinishRequest& req,
-                          const ChallengeRecord& taken, const attest::AttestedNode& attested,
-                          const std::optional<NodeRecord>& existing, int64_t now);
   // Step 3's new row: `node` (the stored one, or empty when is_new) as the
   // enrollment leaves it; admitted_by "" = pending.
   static void FillEnrolledNode(NodeRecord& node, bool is_new, const std::string& admitted_by,

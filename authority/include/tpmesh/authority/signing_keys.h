@@ -1,13 +1,15 @@
 // The authority's config-signing keys (Ed25519) and their rotation with
-// overlap, kept as files in the state directory (0600, atomic writes):
+// overlap, kept as files in the state directory by the one mechanism of
+// rotating_key_files.h (0600, atomic writes, crash-consistent Load):
 //
 //   config-signing.key / .pub        the current key: signs every generation
 //   config-signing.next.key / .pub   announced: listed in MeshState.signing_keys
 //   config-signing.next.meta         "<announced_at> <announce_generation>"
 //   config-signing.old.key / .pub    retired: still co-signs until
 //   config-signing.old.meta          "<until>"
+//   config-signing.rotated           "1": a switch happened (keep announcing)
 //
-// Lifecycle (service.h RotationTick drives it):
+// Lifecycle (keyrotate::KeyLifecycle; service.h RotationTick drives it):
 //   Announce  a fresh next key; configs carry signing_keys = [current, next],
 //             signed by the current key: every client that verifies one now
 //             trusts both.
@@ -31,9 +33,11 @@
 #include <string>
 #include <vector>
 
+#include "tpmesh/authority/rotating_key_files.h"
 #include "tpmesh/common/bytes.h"
 #include "tpmesh/common/env.h"
 #include "tpmesh/common/result.h"
+#include "tpmesh/keyrotate/lifecycle.h"
 
 namespace tpmesh::authority {
 
@@ -68,25 +72,30 @@ class SigningKeys {
   int64_t next_announced_at() const;
   int64_t next_announce_generation() const;
   int64_t old_until() const;
+  // What RotationTick should do now (keyrotate::KeyLifecycle::Due).
+  keyrotate::KeyStep Due(int64_t now, int64_t overlap, bool every_node_holds_next) const;
   // Hands the current secret (signer), the old one (co-signer) and what
   // configs must announce to `p`: [] before the first rotation, then
   // [current, next], [current, old], [current].
   void Configure(ConfigPublisher& p) const;
 
  private:
+  // One version: the 64-byte secret (config-signing[.next|.old].key) and the
+  // public key derived from it (.pub, informational).
   struct Key {
     SecretBytes secret;  // 64 bytes
     Bytes public_key;    // 32 bytes
-  };
-  explicit SigningKeys(std::string dir) : dir_(std::move(dir)) {}
-  std::string Path(const char* name) const { return dir_ + "/" + name; }
 
-  std::string dir_;
+    // The version type of RotatingKeyFiles (rotating_key_files.h).
+    static Result<Key> Read(const KeyFiles& files, KeySlot slot);
+    KeyFiles::Contents Files(KeySlot slot) const;
+    std::string Id() const { return std::string(public_key.begin(), public_key.end()); }
+    Key Retired() && { return std::move(*this); }
+  };
+  explicit SigningKeys(RotatingKeyFiles<Key> keys) : keys_(std::move(keys)) {}
+
   mutable std::mutex mu_;
-  Key current_;
-  std::optional<Key> next_, old_;
-  int64_t next_at_ = 0, next_generation_ = 0, old_until_ = 0;
-  bool rotated_ = false;  // ever rotated: keep announcing [current] afterwards
+  RotatingKeyFiles<Key> keys_;
 };
 
 }  // namespace tpmesh::authority

@@ -1,6 +1,6 @@
 // tpmesh's one reader of untrusted JSON: typed, non-throwing field access over
 // nlohmann::json, used by every wire format (proto/, net/'s error bodies,
-// meshcfg/, keyrotate/). Parsing never throws.
+// meshcfg/). Parsing never throws.
 //
 // Each getter records the first problem and returns a default; callers check
 // ok() once at the end and return error() (or message()). A problem names the

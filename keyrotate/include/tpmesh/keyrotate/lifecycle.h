@@ -1,119 +1,93 @@
-// Key lifecycle as data: next -> current -> retired, each version with a
-// validity window [not_before, not_after).
+// The announce -> switch -> retire lifecycle of one of the authority's own
+// keys, with overlap. The config-signing key and the authority CA both follow
+// it (authority/include/tpmesh/authority/rotating_key_files.h keeps it in the
+// state directory; signing_keys.h and ca_keys.h say what each key is).
 //
-// A KeyRing tracks the versions of ONE key (a node's WireGuard key, a node
-// certificate, the authority's signing key). It is pure logic: no I/O, no
-// clock reads; every time-dependent call takes `now`.
+//   idle       the current version only.
+//   announced  current + next: the next version is published (trusted by
+//              verifiers) but not used yet. Recorded: when it was announced
+//              and the first config generation known to carry it.
+//   switched   current + old: the next version became current; the previous
+//              one stays trusted (the CA: in the bundle; the signing key:
+//              co-signing) until `until`.
+//   Retire     drops the old version: idle again, rotated() stays true.
+// One rotation at a time: Announce is refused while announced or switched.
 //
-// Invariants (checked by CheckInvariants(), kept by every operation):
-//   - key ids are non-empty, at most kMaxKeyIdLength bytes and unique in the
-//     ring (a version's id never names two versions at once);
-//   - not_before < not_after for every version;
-//   - at most one kNext and at most one kCurrent;
-//   - retired versions exist only while there is a kCurrent ("exactly one
-//     current once initialized": the first Promote initializes the ring and
-//     nothing ever removes the current version afterwards).
-// Retired versions stay until their not_after passes; Prune(now) drops them.
-//
-// Time precision: the ring keeps whole seconds (the JSON form stores unix
-// seconds). Inputs are rounded conservatively: not_before up, not_after down,
-// so a stored window never grows.
+// KeyLifecycle records which versions exist and their windows and decides
+// when the next step is due; it holds no key material (the owner keeps the
+// versions beside it, in step). Pure logic: no I/O, no clock reads; times
+// are unix seconds passed in. Every refused call leaves it unchanged.
 //
 // Thread-safety: a value type; no internal locking.
 #pragma once
 
-#include <chrono>
-#include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
-#include <string_view>
-#include <vector>
 
-#include "tpmesh/common/env.h"
 #include "tpmesh/common/result.h"
 
 namespace tpmesh::keyrotate {
 
+// A version's state as the admin API shows it.
 enum class KeyState { kNext, kCurrent, kRetired };
 
-// "next", "current", "retired" (also the JSON spelling).
+// "next", "current", "retired".
 const char* KeyStateName(KeyState state);
 
-struct KeyVersion {
-  std::string key_id;
-  KeyState state = KeyState::kNext;
-  TimePoint not_before;
-  TimePoint not_after;
+// What a rotation tick should do now (KeyLifecycle::Due).
+enum class KeyStep { kNone, kSwitch, kRetire };
 
-  // not_before <= now < not_after.
-  bool ValidAt(TimePoint now) const { return not_before <= now && now < not_after; }
-  bool operator==(const KeyVersion&) const = default;
-};
-
-class KeyRing {
+class KeyLifecycle {
  public:
-  static constexpr size_t kMaxKeyIdLength = 256;
-  static constexpr size_t kMaxVersions = 64;  // parse limit; a healthy ring holds ~3
-  static constexpr std::chrono::seconds kMaxOverlap{10LL * 365 * 24 * 3600};
+  struct Next {
+    int64_t announced_at = 0;         // unix s
+    int64_t announce_generation = 0;  // first generation known to carry it
+    bool operator==(const Next&) const = default;
+  };
+  struct Old {
+    int64_t until = 0;  // unix s: trusted until then
+    bool operator==(const Old&) const = default;
+  };
 
-  // An empty (uninitialized) ring whose Promote keeps the outgoing current
-  // key valid for `overlap` (1 s .. kMaxOverlap, else "invalid_overlap").
-  static Result<KeyRing> Create(std::chrono::seconds overlap);
+  // Idle, never rotated. `noun` names the key in error messages
+  // ("config-signing key", "authority CA").
+  explicit KeyLifecycle(std::string noun) : noun_(std::move(noun)) {}
+  // As the state directory holds it. `rotated`: a switch happened before
+  // (implied by `old`). `next` and `old` together are no state the steps
+  // above reach (only a hand-edited directory holds both): the next switch
+  // replaces that old version.
+  static KeyLifecycle Restore(std::string noun, std::optional<Next> next, std::optional<Old> old,
+                              bool rotated);
 
-  // Adds `key_id` as kNext. Errors: "invalid_key_id" (empty, too long,
-  // control characters), "invalid_validity" (not_before >= not_after after
-  // rounding), "rotation_in_progress" (a kNext exists), "duplicate_key_id".
-  Status Announce(std::string key_id, TimePoint not_before, TimePoint not_after);
+  // idle -> announced. Error "rotation_in_progress" (announced or switched).
+  [[nodiscard]] Status Announce(int64_t now, int64_t announce_generation);
+  // Records the first generation known to carry the announcement.
+  // Error "no_next_key".
+  [[nodiscard]] Status SetAnnounceGeneration(int64_t generation);
+  // announced -> switched, the old version trusted until `until`.
+  // Error "no_next_key".
+  [[nodiscard]] Status Switch(int64_t until);
+  // switched -> idle. No-op without an old version.
+  void Retire() { old_.reset(); }
 
-  // next -> current; the old current (if any) -> retired with
-  // not_after = min(its own not_after, now + overlap) (a rotation never
-  // extends a key's validity; a retired key already expired is dropped).
-  // On an empty ring the first Promote initializes it (nothing retires).
-  // Errors: "no_next_key", "not_yet_valid" (next.not_before > now),
-  // "next_expired" (next.not_after <= now). The ring is unchanged on error.
-  Status Promote(TimePoint now);
+  // kSwitch: announced, and `every_node_holds_next` or `overlap` seconds
+  // have passed since the announcement. kRetire: switched and `now` has
+  // reached old().until. Otherwise kNone.
+  KeyStep Due(int64_t now, int64_t overlap, bool every_node_holds_next) const;
 
-  // Drops the kNext version (a postponed or cancelled rotation).
-  // Error: "no_next_key".
-  Status Abort();
+  const std::optional<Next>& next() const { return next_; }
+  const std::optional<Old>& old() const { return old_; }
+  bool rotated() const { return rotated_; }  // ever switched
+  const std::string& noun() const { return noun_; }
 
-  // Drops retired versions whose not_after <= now. Returns how many.
-  // Never drops the current or next version.
-  size_t Prune(TimePoint now);
-
-  // Key ids a verifier accepts at `now`: the current version, the next one
-  // once its not_before has passed, and retired ones still in their overlap;
-  // each only within its own [not_before, not_after). Order: current, next,
-  // retired (most recently retired first).
-  std::vector<std::string> Trusted(TimePoint now) const;
-  bool IsTrusted(std::string_view key_id, TimePoint now) const;
-
-  const KeyVersion* current() const { return Find(KeyState::kCurrent); }
-  const KeyVersion* next() const { return Find(KeyState::kNext); }
-  bool initialized() const { return current() != nullptr; }
-  // Ordered: next, current, retired (most recently retired first).
-  const std::vector<KeyVersion>& versions() const { return versions_; }
-  std::chrono::seconds overlap() const { return overlap_; }
-
-  // "keyring_invariant_violated" naming the first broken invariant.
-  Status CheckInvariants() const;
-
-  // {"format":"tpmesh-keyring-v1","overlap_s":N,"keys":[{"key_id":..,
-  //  "state":"next|current|retired","not_before":unix_s,"not_after":unix_s}]}
-  std::string ToJson() const;
-  // Never throws. Errors: "malformed_keyring" with the field path, e.g.
-  // "keys[1].state: must be one of next, current, retired", also when the
-  // decoded ring breaks an invariant.
-  static Result<KeyRing> FromJson(std::string_view text);
-
-  bool operator==(const KeyRing&) const = default;
+  bool operator==(const KeyLifecycle&) const = default;
 
  private:
-  explicit KeyRing(std::chrono::seconds overlap) : overlap_(overlap) {}
-  const KeyVersion* Find(KeyState state) const;
-  void Normalize();
-
-  std::chrono::seconds overlap_;
-  std::vector<KeyVersion> versions_;
+  std::string noun_;
+  std::optional<Next> next_;
+  std::optional<Old> old_;
+  bool rotated_ = false;
 };
 
 }  // namespace tpmesh::keyrotate

@@ -21,9 +21,10 @@
 //   kCommitted   PUBLISH: A's entry carries only the new key, so peers move
 //                A's allowed IPs to it in one operation and send a keepalive.
 //                The old key stays trusted by the authority for `overlap`
-//                (KeyRing::Promote retires it; OldKeyTrusted(now)).
+//                (OldKeyTrusted(now); the authority keeps it as the node's
+//                previous key until then).
 //   kPostponed   a live peer had not confirmed by the confirm deadline.
-//                PUBLISH: next key withdrawn (KeyRing::Abort); the old key
+//                PUBLISH: next key withdrawn; the old key
 //                stays valid and in use. Retry() is allowed retry_after later.
 //
 // Transitions: Begin -> kPreparing (or kCommitting if nobody is awaited);

@@ -3,11 +3,11 @@
 // deterministic per-node jitter that spreads rotations across the mesh.
 //
 // Timeline of one rotation of node N (R = NextRotation(policy, last, N)):
-//   R - lead_time   announce the next key (KeyRing::Announce / WgRotation::Begin)
+//   R - lead_time   announce the next key (WgRotation::Begin)
 //   ... + confirm_deadline   prepare must be complete, else postponed and
 //                   retried retry_after later (see rotation.h)
-//   R               switch (KeyRing::Promote)
-//   R + overlap     the old key stops being trusted (KeyRing::Prune)
+//   R               switch (WgRotation::NodeSwitched)
+//   R + overlap     the old key stops being trusted (WgRotation::OldKeyTrusted)
 //
 // Pure functions; no clock reads.
 #pragma once

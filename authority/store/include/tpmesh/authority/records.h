@@ -93,13 +93,21 @@ struct AuditEntry {
   std::string detail;  // short free text (no secrets)
 };
 
-// A pending enrollment challenge (attest::PendingChallenge plus its id and
-// the hostname it was issued for).
+// What a challenge was issued for: it is only ever taken as that kind
+// (Tx::TakeChallenge), so enroll/finish never consumes a renewal challenge,
+// nor renew/finish an enrollment one.
+enum class ChallengeKind { kEnrollment, kRenewal };
+
+// A pending challenge: an enrollment's (attest::PendingChallenge plus its id
+// and the hostname it was issued for) or a renewal's (a nonce for the node
+// it was issued to; no credential, so no secret).
 struct ChallengeRecord {
   std::string id;
-  std::string hostname;
+  ChallengeKind kind = ChallengeKind::kEnrollment;
+  std::string hostname;  // enrollment: the hostname it was issued for; renewal: ""
+  std::string node_id;   // renewal: the node it was issued to; enrollment: ""
   attest::KeyAlg ek_alg = attest::KeyAlg::kRsa2048;
-  SecretBytes secret;
+  SecretBytes secret;  // enrollment: the credential's secret; renewal: empty
   Bytes nonce;
   attest::PcrSelection selection;
   Bytes ek_public, ak_public, ek_name, ak_name, ek_sha256;

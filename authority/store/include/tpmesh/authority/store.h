@@ -59,11 +59,12 @@ class Tx {
   [[nodiscard]] virtual Result<int64_t> Generation() = 0;
   [[nodiscard]] virtual Result<int64_t> BumpGeneration() = 0;  // returns the new value
 
-  // Enrollment challenges (single use)
+  // Enrollment and renewal challenges (single use)
   [[nodiscard]] virtual Status PutChallenge(const ChallengeRecord& c) = 0;
-  // Deletes and returns it; nullopt when unknown or already taken.
+  // Deletes and returns the challenge `id` of `kind`; nullopt when unknown,
+  // already taken, or of the other kind (which stays, untouched).
   [[nodiscard]] virtual Result<std::optional<ChallengeRecord>> TakeChallenge(
-      std::string_view id) = 0;
+      std::string_view id, ChallengeKind kind) = 0;
   [[nodiscard]] virtual Status DeleteExpiredChallenges(int64_t now) = 0;
 
   // Enrollment tokens

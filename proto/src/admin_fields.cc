@@ -1,13 +1,14 @@
-#include "admin_input.h"
+#include "tpmesh/proto/admin_fields.h"
 
 #include <openssl/asn1.h>
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 
 #include "tpmesh/proto/enroll.h"
 
-namespace tpmesh::authority {
+namespace tpmesh::proto {
 namespace {
 
 using nlohmann::json;
@@ -15,6 +16,13 @@ using nlohmann::json;
 Error Invalid(std::string_view field, const std::string& problem) {
   return MakeError(Code::kInvalidArgument, "invalid_request", std::string(field) + ": " + problem);
 }
+
+// A rule's refusal: its message is the problem alone; the caller names the
+// field (Named, AdminFields::Fail).
+Error Problem(const std::string& problem) {
+  return MakeError(Code::kInvalidArgument, "invalid_request", problem);
+}
+const std::string& ProblemOf(const Error& e) { return e.message; }
 
 // Untrusted text as an error message may quote it: at most 40 characters,
 // anything but printable ASCII shown as '?'.
@@ -47,56 +55,83 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-const char* TypeName(const json& v) { return v.type_name(); }
+// The rules, their errors carrying the problem alone (Problem()).
 
-}  // namespace
-
-Status ValidatePolicyName(std::string_view name, std::string_view field) {
+Result<std::string> PolicyNameRule(std::string_view name) {
   const char* rule =
       "must be 1-64 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit";
-  if (name.empty() || name.size() > kMaxPolicyName) return Invalid(field, rule);
+  if (name.empty() || name.size() > kMaxPolicyName) return Problem(rule);
   for (size_t i = 0; i < name.size(); ++i) {
     const char c = name[i];
     const bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
     if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) {
-      return Invalid(field, Shown(name) + " " + rule);
+      return Problem(Shown(name) + " " + rule);
     }
   }
-  return OkStatus();
+  return std::string(name);
 }
 
-Status ValidateAdminText(std::string_view text, std::string_view field) {
+Result<std::string> AdminTextRule(std::string_view text) {
   if (text.size() > kMaxAdminText) {
-    return Invalid(field, "longer than " + std::to_string(kMaxAdminText) + " bytes (" +
-                              std::to_string(text.size()) + ")");
+    return Problem("longer than " + std::to_string(kMaxAdminText) + " bytes (" +
+                   std::to_string(text.size()) + ")");
   }
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   size_t at = 0;
   while (at < text.size()) {
     unsigned long c = 0;
     const int n = UTF8_getc(p + at, static_cast<int>(text.size() - at), &c);
-    if (n <= 0) return Invalid(field, "is not valid UTF-8 (at byte " + std::to_string(at) + ")");
+    if (n <= 0) return Problem("is not valid UTF-8 (at byte " + std::to_string(at) + ")");
     if (Forbidden(c)) {
       char hex[16];
       std::snprintf(hex, sizeof hex, "U+%04lX", c);
-      return Invalid(field, std::string("contains the control or formatting character ") + hex +
-                                " (at byte " + std::to_string(at) +
-                                "); plain single-line text only");
+      return Problem(std::string("contains the control or formatting character ") + hex +
+                     " (at byte " + std::to_string(at) + "); plain single-line text only");
     }
     at += static_cast<size_t>(n);
   }
+  return std::string(text);
+}
+
+Result<std::string> NodeRefRule(std::string_view ref) {
+  std::string lower = Lower(ref);
+  if (lower.size() == 20 && IsLowerHex(lower)) return lower;  // a node id
+  auto host = CanonicalHostname(ref);
+  if (!host.ok()) {
+    return Problem("is neither a node id (20 hex digits) nor a hostname: " + host.error().message);
+  }
+  return std::move(host).value();
+}
+
+Result<Bytes> Sha256HexRule(std::string_view hex) {
+  auto b = hex.size() == 64 ? HexDecode(hex) : Result<Bytes>(Error{});
+  if (!b.ok()) return Problem("must be 64 hex digits (a SHA-256 fingerprint)");
+  return std::move(b).value();
+}
+
+// A rule's result with the field named in its error.
+template <typename T>
+Result<T> Named(Result<T> r, std::string_view field) {
+  if (!r.ok()) return Invalid(field, ProblemOf(r.error()));
+  return r;
+}
+
+}  // namespace
+
+Status ValidatePolicyName(std::string_view name, std::string_view field) {
+  auto r = Named(PolicyNameRule(name), field);
+  if (!r.ok()) return r.take_error();
+  return OkStatus();
+}
+
+Status ValidateAdminText(std::string_view text, std::string_view field) {
+  auto r = Named(AdminTextRule(text), field);
+  if (!r.ok()) return r.take_error();
   return OkStatus();
 }
 
 Result<std::string> CanonicalNodeRef(std::string_view ref, std::string_view field) {
-  std::string lower = Lower(ref);
-  if (lower.size() == 20 && IsLowerHex(lower)) return lower;  // a node id
-  auto host = proto::CanonicalHostname(ref);
-  if (!host.ok()) {
-    return Invalid(field,
-                   "is neither a node id (20 hex digits) nor a hostname: " + host.error().message);
-  }
-  return std::move(host).value();
+  return Named(NodeRefRule(ref), field);
 }
 
 Result<std::string> CanonicalTokenId(std::string_view id, std::string_view field) {
@@ -110,82 +145,69 @@ Result<std::string> CanonicalTokenId(std::string_view id, std::string_view field
 }
 
 Result<Bytes> ParseSha256Hex(std::string_view hex, std::string_view field) {
-  auto b = hex.size() == 64 ? HexDecode(hex) : Result<Bytes>(Error{});
-  if (!b.ok()) return Invalid(field, "must be 64 hex digits (a SHA-256 fingerprint)");
-  return std::move(b).value();
+  return Named(Sha256HexRule(hex), field);
 }
 
-AdminBody::AdminBody(std::string_view text) {
+AdminFields::AdminFields(std::string_view text) : reader_(doc_, "") {
   if (text.empty()) return;
-  body_ = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (body_.is_discarded() || !body_.is_object()) {
-    error_ = Invalid("body", body_.is_discarded() ? "is not valid JSON" : "must be a JSON object");
-    body_ = json::object();
+  json parsed = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) {
+    reader_.Fail("", "is not valid JSON");  // "body: ..."
+  } else if (!parsed.is_object()) {
+    reader_.Fail("", "must be a JSON object");
+  } else {
+    doc_ = std::move(parsed);  // reader_ refers to doc_, an object still
   }
 }
 
-void AdminBody::Fail(std::string_view field, const std::string& problem) {
-  if (!error_) error_ = Invalid(field, problem);
+void AdminFields::Fail(std::string_view field, const std::string& problem) {
+  reader_.Fail(field, problem);
 }
 
-const json* AdminBody::Find(const char* field) {
+const json* AdminFields::Find(const char* field) {
   read_.insert(field);
-  if (error_) return nullptr;
-  auto it = body_.find(field);
-  if (it == body_.end() || it->is_null()) return nullptr;
-  return &*it;
+  return reader_.Raw(field);  // nullptr when absent, null, or after a problem
 }
 
-const std::string* AdminBody::FindString(const char* field) {
+const std::string* AdminFields::FindString(const char* field) {
   const json* v = Find(field);
   if (v == nullptr) return nullptr;
   if (!v->is_string()) {
-    Fail(field, std::string("must be a string, not ") + TypeName(*v));
+    Fail(field, std::string("must be a string, not ") + v->type_name());
     return nullptr;
   }
   return &v->get_ref<const std::string&>();
 }
 
-void AdminBody::Record(Error e) {
-  if (!error_) error_ = std::move(e);
-}
-
-template <typename T, typename Parse>
-std::optional<T> AdminBody::Parsed(const char* field, Parse&& parse) {
+template <typename T, typename Rule>
+std::optional<T> AdminFields::Parsed(const char* field, Rule&& rule) {
   const std::string* s = FindString(field);
   if (s == nullptr) return std::nullopt;
-  Result<T> r = parse(*s, field);
+  Result<T> r = rule(*s);
   if (!r.ok()) {
-    Record(r.take_error());
+    Fail(field, ProblemOf(r.error()));
     return std::nullopt;
   }
   return std::move(r).value();
 }
 
-namespace {
-
-// A validator's Status as the accepted text itself.
-template <Status (*Validate)(std::string_view, std::string_view)>
-Result<std::string> Accepted(std::string_view s, std::string_view field) {
-  TPMESH_RETURN_IF_ERROR(Validate(s, field));
-  return std::string(s);
+std::optional<std::string> AdminFields::Text(const char* field) {
+  return Parsed<std::string>(field, AdminTextRule);
 }
 
-}  // namespace
-
-std::optional<std::string> AdminBody::Text(const char* field) {
-  return Parsed<std::string>(field, Accepted<ValidateAdminText>);
+std::optional<std::string> AdminFields::PolicyName(const char* field) {
+  return Parsed<std::string>(field, PolicyNameRule);
 }
 
-std::optional<std::string> AdminBody::PolicyName(const char* field) {
-  return Parsed<std::string>(field, Accepted<ValidatePolicyName>);
+std::optional<std::string> AdminFields::NodeRef(const char* field) {
+  return Parsed<std::string>(field, NodeRefRule);
 }
 
-std::optional<std::string> AdminBody::NodeRef(const char* field) {
-  return Parsed<std::string>(field, CanonicalNodeRef);
+std::optional<Bytes> AdminFields::Sha256Hex(const char* field) {
+  return Parsed<Bytes>(field, Sha256HexRule);
 }
 
-std::optional<std::vector<std::string>> AdminBody::NodeRefs(const char* field, size_t max_items) {
+std::optional<std::vector<std::string>> AdminFields::NodeRefs(const char* field, size_t max_items) {
   const json* v = Find(field);
   if (v == nullptr) return std::nullopt;
   if (!v->is_array() || v->size() > max_items) {
@@ -198,12 +220,12 @@ std::optional<std::vector<std::string>> AdminBody::NodeRefs(const char* field, s
     const std::string name = std::string(field) + "[" + std::to_string(i) + "]";
     const json& item = (*v)[i];
     if (!item.is_string()) {
-      Fail(name, std::string("must be a string, not ") + TypeName(item));
+      Fail(name, std::string("must be a string, not ") + item.type_name());
       return std::nullopt;
     }
-    auto ref = CanonicalNodeRef(item.get_ref<const std::string&>(), name);
+    auto ref = NodeRefRule(item.get_ref<const std::string&>());
     if (!ref.ok()) {
-      Record(ref.take_error());
+      Fail(name, ProblemOf(ref.error()));
       return std::nullopt;
     }
     out.push_back(std::move(ref).value());
@@ -211,11 +233,11 @@ std::optional<std::vector<std::string>> AdminBody::NodeRefs(const char* field, s
   return out;
 }
 
-std::optional<int64_t> AdminBody::Int(const char* field) {
+std::optional<int64_t> AdminFields::Int(const char* field) {
   const json* v = Find(field);
   if (v == nullptr) return std::nullopt;
   if (!v->is_number_integer()) {
-    Fail(field, std::string("must be an integer, not ") + TypeName(*v));
+    Fail(field, std::string("must be an integer, not ") + v->type_name());
     return std::nullopt;
   }
   if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
@@ -225,21 +247,17 @@ std::optional<int64_t> AdminBody::Int(const char* field) {
   return v->get<int64_t>();
 }
 
-std::optional<bool> AdminBody::Bool(const char* field) {
+std::optional<bool> AdminFields::Bool(const char* field) {
   const json* v = Find(field);
   if (v == nullptr) return std::nullopt;
   if (!v->is_boolean()) {
-    Fail(field, std::string("must be true or false, not ") + TypeName(*v));
+    Fail(field, std::string("must be true or false, not ") + v->type_name());
     return std::nullopt;
   }
   return v->get<bool>();
 }
 
-std::optional<Bytes> AdminBody::Sha256Hex(const char* field) {
-  return Parsed<Bytes>(field, ParseSha256Hex);
-}
-
-std::optional<std::map<uint32_t, std::vector<Bytes>>> AdminBody::Pcrs(const char* field) {
+std::optional<std::map<uint32_t, std::vector<Bytes>>> AdminFields::Pcrs(const char* field) {
   const json* v = Find(field);
   if (v == nullptr) return std::nullopt;
   if (!v->is_object()) {
@@ -265,8 +283,8 @@ std::optional<std::map<uint32_t, std::vector<Bytes>>> AdminBody::Pcrs(const char
       return std::nullopt;
     }
     for (const auto& x : list) {
-      auto b = x.is_string() ? ParseSha256Hex(x.get_ref<const std::string&>(), name)
-                             : Result<Bytes>(Error{});
+      auto b =
+          x.is_string() ? Sha256HexRule(x.get_ref<const std::string&>()) : Result<Bytes>(Error{});
       if (!b.ok()) {
         Fail(name, shape);
         return std::nullopt;
@@ -277,9 +295,9 @@ std::optional<std::map<uint32_t, std::vector<Bytes>>> AdminBody::Pcrs(const char
   return out;
 }
 
-Status AdminBody::Finish() {
-  if (error_) return *error_;
-  for (const auto& [key, value] : body_.items()) {
+Status AdminFields::Finish() const {
+  if (!reader_.ok()) return reader_.error();
+  for (const auto& [key, value] : doc_.items()) {
     if (read_.count(key) != 0) continue;
     std::string known;
     for (const auto& r : read_) known += (known.empty() ? "" : ", ") + r;
@@ -289,4 +307,4 @@ Status AdminBody::Finish() {
   return OkStatus();
 }
 
-}  // namespace tpmesh::authority
+}  // namespace tpmesh::proto
