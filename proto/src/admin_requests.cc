@@ -10,20 +10,13 @@ namespace {
 using internal::Dump;
 using nlohmann::json;
 
-// The parsed value, or the body's first problem.
-template <typename T>
-Result<T> Checked(const AdminFields& f, T v) {
-  if (auto st = f.Finish(); !st.ok()) return st.error();
-  return v;
-}
-
 }  // namespace
 
 std::string ToJson(const EmptyRequest&) { return "{}"; }
 
 Result<EmptyRequest> ParseEmptyRequest(std::string_view text) {
   AdminFields f(text);
-  return Checked(f, EmptyRequest{});
+  return f.Finish(EmptyRequest{});
 }
 
 std::string ToJson(const NodeActionRequest& v) {
@@ -35,7 +28,7 @@ std::string ToJson(const NodeActionRequest& v) {
 Result<NodeActionRequest> ParseNodeActionRequest(std::string_view text) {
   AdminFields f(text);
   NodeActionRequest v{f.Text("reason").value_or("")};
-  return Checked(f, std::move(v));
+  return f.Finish(std::move(v));
 }
 
 std::string ToJson(const TokenCreateRequest& v) {
@@ -47,7 +40,7 @@ Result<TokenCreateRequest> ParseTokenCreateRequest(std::string_view text) {
   TokenCreateRequest v;
   v.ttl_seconds = f.Int("ttl_seconds").value_or(v.ttl_seconds);
   v.comment = f.Text("comment").value_or("");
-  return Checked(f, std::move(v));
+  return f.Finish(std::move(v));
 }
 
 std::string ToJson(const EkAllowRequest& v) {
@@ -60,7 +53,7 @@ Result<EkAllowRequest> ParseEkAllowRequest(std::string_view text) {
   EkAllowRequest v{Bytes{}, f.Text("comment").value_or("")};
   f.Require("ek_sha256", hash);
   if (hash) v.ek_sha256 = std::move(*hash);
-  return Checked(f, std::move(v));
+  return f.Finish(std::move(v));
 }
 
 std::string ToJson(const PolicyPutRequest& v) {
@@ -92,7 +85,7 @@ Result<PolicyPutRequest> ParsePolicyPutRequest(std::string_view text) {
     f.Fail("pcrs", "required field missing (or from_node, to adopt a node's values)");
   }
   if (name) v.name = std::move(*name);
-  return Checked(f, std::move(v));
+  return f.Finish(std::move(v));
 }
 
 }  // namespace tpmesh::proto

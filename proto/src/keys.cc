@@ -135,13 +135,6 @@ KeysResponse ReadKeys(JsonReader& r) {
   return v;
 }
 
-// The parsed value, or the body's first problem.
-template <typename T>
-Result<T> Checked(const AdminFields& f, T v) {
-  if (auto st = f.Finish(); !st.ok()) return st.error();
-  return v;
-}
-
 }  // namespace
 
 std::string ToJson(const KeysResponse& v) {
@@ -195,19 +188,7 @@ Result<KeysRotateRequest> ParseKeysRotateRequest(std::string_view text) {
   v.nodes = f.NodeRefs("nodes", kMaxRotateNodes).value_or(std::vector<std::string>{});
   v.all = f.Bool("all").value_or(false);
   v.reason = f.Text("reason").value_or("");
-  return Checked(f, std::move(v));
-}
-
-std::string ToJson(const AuthorityKeyRotateRequest& v) {
-  json j = json::object();
-  if (!v.reason.empty()) j["reason"] = v.reason;
-  return Dump(j);
-}
-
-Result<AuthorityKeyRotateRequest> ParseAuthorityKeyRotateRequest(std::string_view text) {
-  AdminFields f(text);
-  AuthorityKeyRotateRequest v{f.Text("reason").value_or("")};
-  return Checked(f, std::move(v));
+  return f.Finish(std::move(v));
 }
 
 }  // namespace tpmesh::proto

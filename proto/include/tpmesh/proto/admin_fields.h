@@ -90,6 +90,12 @@ class AdminFields {
     if (!value) Fail(field, "required field missing");
   }
   [[nodiscard]] Status Finish() const;
+  // `v`, the value the getters read, or Finish()'s error.
+  template <typename T>
+  [[nodiscard]] Result<T> Finish(T v) const {
+    if (auto st = Finish(); !st.ok()) return st.error();
+    return v;
+  }
 
  private:
   const nlohmann::json* Find(const char* field);

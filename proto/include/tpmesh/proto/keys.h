@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "tpmesh/common/result.h"
+#include "tpmesh/proto/admin_requests.h"
 
 namespace tpmesh::proto {
 
@@ -100,20 +101,20 @@ struct KeysRotateResponse {
   int64_t generation = 0;
 };
 
-// POST /v1/admin/keys/ca/rotate and /v1/admin/keys/signing/rotate.
-struct AuthorityKeyRotateRequest {
-  std::string reason;  // ValidateAdminText; printed only when not empty
-};
+// POST /v1/admin/keys/ca/rotate and /v1/admin/keys/signing/rotate: the same
+// body as approve/revoke/restore ({"reason"}, printed only when not empty).
+using AuthorityKeyRotateRequest = NodeActionRequest;
 
 std::string ToJson(const KeysResponse& v);
 std::string ToJson(const KeysRotateRequest& v);
 std::string ToJson(const KeysRotateResponse& v);
-std::string ToJson(const AuthorityKeyRotateRequest& v);
 
 [[nodiscard]] Result<KeysResponse> ParseKeysResponse(std::string_view json);
 [[nodiscard]] Result<KeysRotateRequest> ParseKeysRotateRequest(std::string_view json);
 [[nodiscard]] Result<KeysRotateResponse> ParseKeysRotateResponse(std::string_view json);
-[[nodiscard]] Result<AuthorityKeyRotateRequest> ParseAuthorityKeyRotateRequest(
-    std::string_view json);
+[[nodiscard]] inline Result<AuthorityKeyRotateRequest> ParseAuthorityKeyRotateRequest(
+    std::string_view json) {
+  return ParseNodeActionRequest(json);
+}
 
 }  // namespace tpmesh::proto
