@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -15,7 +16,6 @@
 #include "tpmesh/authority/api.h"
 #include "tpmesh/authority/state.h"
 #include "tpmesh/log/log.h"
-#include "tpmesh/net/worker_memory.h"
 
 namespace {
 
@@ -40,20 +40,25 @@ int Init(const InitOptions& o) {
   return 0;
 }
 
-// Raises the open-file limit to the hard limit; warns when it stays below
-// one descriptor per worker (each waiting long poll holds one).
-void RaiseFileLimit(int http_workers, log::Logger& logger) {
+// Raises the open-file limit to the hard limit, and caps the server's
+// connections to what it allows (the store, the listeners and a margin
+// besides), with a warning when that is below max_connections.
+void FitConnectionsToFileLimit(net::ServerLimits& limits, log::Logger& logger) {
   if (rlimit lim{}; getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
     lim.rlim_cur = lim.rlim_max;
     (void)setrlimit(RLIMIT_NOFILE, &lim);
   }
-  if (rlimit lim{}; getrlimit(RLIMIT_NOFILE, &lim) == 0 &&
-                    lim.rlim_cur < static_cast<rlim_t>(http_workers) + 64) {
-    logger.Warn(
-        "too few file descriptors for the HTTP workers; raise the limit (LimitNOFILE=) or "
-        "lower http_workers",
-        {{"nofile", std::to_string(lim.rlim_cur)}, {"http_workers", std::to_string(http_workers)}});
-  }
+  constexpr rlim_t kSpare = 64;
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return;
+  const rlim_t room = lim.rlim_cur > 2 * kSpare ? lim.rlim_cur - kSpare : kSpare;
+  if (room >= limits.max_connections) return;
+  logger.Warn("too few file descriptors for max_connections; raise the limit (LimitNOFILE=)",
+              {{"nofile", std::to_string(lim.rlim_cur)},
+               {"max_connections", std::to_string(limits.max_connections)},
+               {"serving_at_most", std::to_string(room)}});
+  limits.max_connections = room;
+  limits.max_anonymous = std::min(limits.max_anonymous, room);
 }
 
 // Key rotation deadlines, retries and the schedule, once a second.
@@ -87,8 +92,7 @@ int Serve(AuthorityConfig cfg, log::Level log_level) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
   // Before anything is opened: the worker threads must fit what the host allows.
-  if (auto st = CheckWorkerThreads(ReadHostLimits(), cfg.http_workers, cfg.listen.size());
-      !st.ok()) {
+  if (auto st = CheckWorkerThreads(ReadHostLimits(), cfg.http_workers); !st.ok()) {
     return Die(st.error());
   }
   auto state = LoadState(cfg.state_dir);
@@ -116,9 +120,9 @@ int Serve(AuthorityConfig cfg, log::Level log_level) {
 
   net::ServerOptions so;
   so.listen = cfg.listen;
-  // Long polls hold a worker (and a descriptor) each: see docs/benchmarks.md.
   so.worker_threads = cfg.http_workers;
-  RaiseFileLimit(cfg.http_workers, *logger);
+  so.limits = cfg.http_limits;
+  FitConnectionsToFileLimit(so.limits, *logger);
   const TlsFiles tls = state->cas->Tls();  // the bundle: a CA rotation may be under way
   so.cert_pem = tls.cert_pem;
   so.key_pem = tls.key_pem;
@@ -147,8 +151,8 @@ int Serve(AuthorityConfig cfg, log::Level log_level) {
   logger->Info("shutting down", {{"signal", std::to_string(sig)}});
   ticker->request_stop();
   ticker->join();
-  publisher.Shutdown();  // release long polls first, so the server can stop
-  (*server)->Stop();
+  publisher.Shutdown();  // answers the waiting long polls (204)
+  (*server)->Stop();     // lets those answers out, at most 1 s
   return 0;
 }
 
@@ -158,8 +162,6 @@ int main(int argc, char** argv) {
   // A peer that drops its connection must cost an EPIPE on one request, not
   // the whole authority (SIGPIPE's default action) in a TLS write.
   signal(SIGPIPE, SIG_IGN);
-  // Thousands of worker threads, one per waiting node (docs/benchmarks.md).
-  tpmesh::net::TuneMallocForManyThreads(argv);
   // Clients' TPM structures must not reach our log through libtss2's own.
   tpmesh::attest::SilenceTss2Logging();
   CLI::App app{"tpmesh-authority: TPM-attested enrollment and key authority for a WireGuard mesh"};

@@ -109,8 +109,8 @@ Status ChangeBytes(const authority::MeshPrefix& prefix, uint32_t n, const std::s
   meshcfg::SortMembers(after);
   TPMESH_RETURN_IF_ERROR(publisher.Publish(before));
   TPMESH_RETURN_IF_ERROR(publisher.Publish(after));
-  auto delta = publisher.WaitNewer(10, std::chrono::milliseconds(0));
-  auto full = publisher.WaitNewer(-1, std::chrono::milliseconds(0));
+  auto delta = publisher.Newer(10);
+  auto full = publisher.Newer(-1);
   if (!delta || !full) return BenchError("publisher returned no body");
   // The body must be a delta that a client at G-1 can apply and verify.
   auto j = nlohmann::json::parse(*delta, nullptr, false);
@@ -161,7 +161,7 @@ Status AuthorityPath(const BenchConfig& cfg, uint32_t n, const std::string& sfx,
     total += Now() - t0;
     if (publisher.generation() <= before) return BenchError("the revocation published nothing");
   }
-  auto body = publisher.WaitNewer(-1, std::chrono::milliseconds(0));
+  auto body = publisher.Newer(-1);
   if (!body || body->find(SyntheticNode(n - 1).hostname) == std::string::npos ||
       body->find("\"" + SyntheticNode(0).hostname + "\"") != std::string::npos) {
     return BenchError("published state lacks the last node or still holds the revoked one");

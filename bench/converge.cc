@@ -5,14 +5,13 @@
 //
 // The authority is the real one: AuthorityService over OpenSqliteStore (temp
 // file), ConfigPublisher, MakeApiHandler, net::StartServer on [::1]:0 (TLS
-// 1.3, cpp-httplib, one worker thread per connection: worker_threads = W + 64
-// for W waiting clients). The mesh's members are inserted straight into the
-// store (Tx::InsertNode: distinct subnets, WireGuard keys, endpoints, node
-// ids), not enrolled: enrollment is measured by enroll_http. Each client has
-// its own node certificate from the authority CA (IssueNodeCert; one P-256
-// key shared by all, which changes nothing the server does) and its own
-// net::Client and thread, polling GET /v1/node/config?since=G&wait=55 the
-// way enroll-client does.
+// 1.3, the event-driven server: waiting polls are parked on its loop thread,
+// worker_threads = the authority's default http_workers). The mesh's members are inserted straight
+// into the store (Tx::InsertNode: distinct subnets, WireGuard keys, endpoints, node ids), not
+// enrolled: enrollment is measured by enroll_http. Each client has its own node certificate from
+// the authority CA (IssueNodeCert; one P-256 key shared by all, which changes nothing the server
+// does) and its own net::Client and thread, polling GET /v1/node/config?since=G&wait=55 the way
+// enroll-client does.
 //
 // converge: the joining node is in the store from the start, enrolled and
 // pending; the join is AuthorityService::Approve, the real admin path (one
@@ -52,6 +51,7 @@
 #include "tpmesh/authority/api.h"
 #include "tpmesh/authority/publisher.h"
 #include "tpmesh/authority/service.h"
+#include "tpmesh/authority/state.h"  // AuthorityConfig: the default http_workers
 #include "tpmesh/authority/store.h"
 #include "tpmesh/meshcfg/meshcfg.h"
 #include "tpmesh/net/http.h"
@@ -63,28 +63,6 @@ namespace {
 constexpr int kPollWait = 55;  // seconds, the longest the API allows
 
 std::string NodeId(uint32_t i) { return authority::NodeIdFromEk(DerivedBytes(i, 3, 32)); }
-
-// Member i of the mesh as an active node row.
-// Raises RLIMIT_NOFILE's soft limit to the hard one; returns the new soft limit.
-long RaiseFdLimit() {
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return -1;
-  rl.rlim_cur = rl.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &rl);
-  getrlimit(RLIMIT_NOFILE, &rl);
-  return static_cast<long>(rl.rlim_cur);
-}
-
-// "VmRSS" / "Threads" from /proc/<pid>/status (pid 0: self), -1 if absent.
-long ProcStatus(pid_t pid, const std::string& key) {
-  std::ifstream in(pid == 0 ? "/proc/self/status" : "/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(key + ":", 0) == 0)
-      return std::strtol(line.c_str() + key.size() + 1, nullptr, 10);
-  }
-  return -1;
-}
 
 // Resident KiB of /proc/<pid>/smaps by kind: thread stacks (anonymous
 // mappings of ~8 MiB, glibc's default stack minus its guard page), other
@@ -123,87 +101,11 @@ RssSplit Smaps(pid_t pid) {
   return out;
 }
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
-
 double ThreadCpu(pthread_t t) {
   clockid_t cid;
   timespec ts{};
   if (pthread_getcpuclockid(t, &cid) != 0 || clock_gettime(cid, &ts) != 0) return 0;
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-// What the authority and its clients share: the authority's keys in a state
-// directory as `tpmesh-authority init` makes one, the CA, the config-signing
-// public key.
-struct Keys {
-  testing::AuthorityKeyFiles files;
-  std::shared_ptr<const pki::AuthorityCa> ca;
-  Bytes sign_public;
-};
-
-Result<std::unique_ptr<Keys>> MakeKeys(const std::string& dir) {
-  auto k = std::make_unique<Keys>();
-  TPMESH_ASSIGN_OR_RETURN(k->files, testing::InitAuthorityKeys(dir, SystemClock::Instance()));
-  k->ca = k->files.cas->Current();
-  k->sign_public = k->files.signing->current_public();
-  return k;
-}
-
-// A running authority with `nodes` members (rows 0 .. nodes-1).
-struct Authority {
-  std::unique_ptr<authority::Store> store;
-  attest::TrustStore trust;
-  authority::AuthoritySettings settings;
-  std::unique_ptr<authority::AuthorityService> service;
-  std::unique_ptr<authority::ConfigPublisher> publisher;
-  std::unique_ptr<net::Server> server;
-  std::string url;
-  long rss_state_kb = 0;  // after the first publish, before the server started
-
-  ~Authority() {
-    if (publisher) publisher->Shutdown();  // frees workers parked in WaitNewer
-    if (server) server->Stop();
-  }
-};
-
-Result<std::unique_ptr<Authority>> StartAuthority(Keys& keys, const std::string& db, uint32_t nodes,
-                                                  int workers) {
-  auto a = std::make_unique<Authority>();
-  TPMESH_ASSIGN_OR_RETURN(a->store, authority::OpenSqliteStore(db));
-  TPMESH_RETURN_IF_ERROR(a->store->Transact([&](authority::Tx& tx) -> Status {
-    for (uint32_t i = 0; i < nodes; ++i) TPMESH_RETURN_IF_ERROR(tx.InsertNode(SyntheticNode(i)));
-    // The node that joins: enrolled, waiting for an admin's approval.
-    authority::NodeRecord joiner = SyntheticNode(nodes);
-    joiner.status = authority::NodeStatus::kPending;
-    joiner.subnet.reset();
-    TPMESH_RETURN_IF_ERROR(tx.InsertNode(joiner));
-    return tx.BumpGeneration().ok() ? OkStatus() : BenchError("BumpGeneration");
-  }));
-  TPMESH_ASSIGN_OR_RETURN(a->settings.mesh_prefix, authority::ParseMeshPrefix(kMeshPrefix));
-  a->settings.rotation.scheduled = false;  // nothing but the join changes the mesh
-  a->service = std::make_unique<authority::AuthorityService>(*a->store, a->trust, keys.files.keys(),
-                                                             a->settings, SystemClock::Instance(),
-                                                             SystemRandom::Instance());
-  a->publisher = std::make_unique<authority::ConfigPublisher>(SecretBytes{});
-  keys.files.signing->Configure(*a->publisher);  // as `serve` does
-  a->service->SetPublisher(a->publisher.get());
-  TPMESH_RETURN_IF_ERROR(a->service->PublishCurrent());
-  a->rss_state_kb = RssKb();
-  const authority::TlsFiles tls = keys.files.cas->Tls();
-  net::ServerOptions so;
-  so.listen = {"[::1]:0"};
-  so.cert_pem = tls.cert_pem;
-  so.key_pem = tls.key_pem;
-  so.client_ca_pem = tls.client_ca_pem;
-  so.worker_threads = workers;
-  TPMESH_ASSIGN_OR_RETURN(
-      a->server, net::StartServer(so, authority::MakeApiHandler(*a->service, a->publisher.get())));
-  a->url = "https://[::1]:" + std::to_string(a->server->ports().at(0));
-  return a;
 }
 
 // W clients, each in its own thread, polling since=`since` until they get a
@@ -329,7 +231,7 @@ class PollClients {
 
 // The state a client at generation G holds: the full body, verified.
 Result<meshcfg::MeshState> HeldState(authority::ConfigPublisher& publisher, const Bytes& pk) {
-  auto body = publisher.WaitNewer(-1, std::chrono::milliseconds(0));
+  auto body = publisher.Newer(-1);
   if (!body) return BenchError("nothing published");
   auto j = nlohmann::json::parse(*body, nullptr, false);
   if (j.is_discarded() || !j.contains("full")) return BenchError("first body is not a full state");
@@ -359,8 +261,10 @@ Status ConvergeOnce(uint32_t n, Reporter& out) {
   TempDir dir;
   if (!dir.ok()) return BenchError("mkdtemp failed");
   TPMESH_ASSIGN_OR_RETURN(auto keys, MakeKeys(dir.File("keys")));
-  TPMESH_ASSIGN_OR_RETURN(
-      auto auth, StartAuthority(*keys, dir.File("authority.db"), n, static_cast<int>(n) + 64));
+  AuthorityOptions ao;
+  ao.nodes = n;
+  ao.workers = authority::AuthorityConfig{}.http_workers;
+  TPMESH_ASSIGN_OR_RETURN(auto auth, StartAuthority(*keys, dir.File("authority.db"), ao));
   TPMESH_ASSIGN_OR_RETURN(const meshcfg::MeshState held,
                           HeldState(*auth->publisher, keys->sign_public));
   if (held.members.size() != n)
@@ -487,7 +391,10 @@ struct Shared {
 [[noreturn]] void AuthorityChild(Shared* sh, Keys& keys, const std::string& db, uint32_t nodes,
                                  int workers) {
   sh->rss_fork_kb = RssKb();
-  auto a = StartAuthority(keys, db, nodes, workers);
+  AuthorityOptions ao;
+  ao.nodes = nodes;
+  ao.workers = workers;
+  auto a = StartAuthority(keys, db, ao);
   if (!a.ok()) {
     std::snprintf(sh->error, sizeof sh->error, "%s", a.error().ToString().c_str());
     sh->failed = 1;
@@ -534,7 +441,8 @@ Status RssOnce(uint32_t nodes, uint32_t w, bool named_target, Reporter& out) {
   const pid_t child = fork();
   if (child < 0) return BenchError("fork failed");
   if (child == 0)
-    AuthorityChild(sh, *keys, dir.File("authority.db"), nodes, static_cast<int>(w) + 64);
+    AuthorityChild(sh, *keys, dir.File("authority.db"), nodes,
+                   authority::AuthorityConfig{}.http_workers);
   struct Reap {
     pid_t pid;
     Shared* sh;
@@ -592,8 +500,6 @@ Status RssOnce(uint32_t nodes, uint32_t w, bool named_target, Reporter& out) {
            "MB");
   out.Emit("authority_rss_kb_per_waiter" + sfx, static_cast<double>(rss_waiting - rss_idle) / w,
            "KiB");
-  out.Emit("authority_rss_kb_per_idle_worker" + sfx,
-           static_cast<double>(rss_idle - sh->rss_state_kb.load()) / (w + 64), "KiB");
   out.Emit("authority_threads" + sfx, static_cast<double>(threads_waiting), "threads");
   out.Emit("authority_rss_fork_mb" + sfx, static_cast<double>(sh->rss_fork_kb.load()) / 1024, "MB");
   out.Emit("authority_rss_stacks_mb" + sfx, static_cast<double>(split.stacks) / 1024, "MB");

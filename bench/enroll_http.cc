@@ -41,71 +41,11 @@
 namespace tpmesh::bench {
 namespace {
 
-using attest::KeyAlg;
-
-struct Node {
-  std::unique_ptr<testing::SoftTpm> tpm;
-  attest::AkBlob ak;
-  std::string hostname;
-  std::string start_json;
-  Bytes ek_sha256;
-};
-
-Result<Node> MakeNode(const std::string& name) {
-  Node n;
-  n.tpm = std::make_unique<testing::SoftTpm>("bench-http-" + name);
-  n.hostname = name;
-  TPMESH_ASSIGN_OR_RETURN(auto ek, n.tpm->ReadEk(KeyAlg::kEccP256));
-  TPMESH_ASSIGN_OR_RETURN(n.ak, n.tpm->CreateAk(KeyAlg::kEccP256));
-  TPMESH_ASSIGN_OR_RETURN(n.ek_sha256, n.tpm->EkSha256(KeyAlg::kEccP256));
-  proto::EnrollStartRequest req;
-  req.hostname = n.hostname;
-  req.ek_alg = KeyAlg::kEccP256;
-  req.ek_public = ek.ek_public;
-  req.ek_cert = ek.ek_cert_der;
-  req.ek_intermediates = ek.intermediates;
-  req.ak_public = n.ak.public_area;
-  n.start_json = proto::ToJson(req);
-  return n;
-}
-
-// One enrollment of `n` through `client`; returns an error naming the step.
-Status EnrollOnce(net::Client& client, Node& n, const std::string& csr_pem) {
-  TPMESH_ASSIGN_OR_RETURN(auto r1, client.Post("/v1/enroll/start", n.start_json));
-  if (r1.status != 200)
-    return BenchError("enroll/start: " + std::to_string(r1.status) + " " + r1.body);
-  TPMESH_ASSIGN_OR_RETURN(auto ch, proto::ParseEnrollStartResponse(r1.body));
-  proto::EnrollFinishRequest fin;
-  fin.challenge_id = ch.challenge_id;
-  TPMESH_ASSIGN_OR_RETURN(fin.secret,
-                          n.tpm->ActivateCredential(n.ak, KeyAlg::kEccP256, ch.credential));
-  TPMESH_ASSIGN_OR_RETURN(fin.quote, n.tpm->Quote(n.ak, ch.pcr_selection, ch.nonce));
-  fin.wg_public_key = Bytes(n.ek_sha256.begin(), n.ek_sha256.end());  // any 32 bytes
-  fin.hostname = n.hostname;
-  fin.endpoints = {"192.0.2.10:51820"};
-  fin.csr_pem = csr_pem;
-  TPMESH_ASSIGN_OR_RETURN(auto r2, client.Post("/v1/enroll/finish", proto::ToJson(fin)));
-  if (r2.status != 200)
-    return BenchError("enroll/finish: " + std::to_string(r2.status) + " " + r2.body);
-  TPMESH_ASSIGN_OR_RETURN(auto done, proto::ParseEnrollFinishResponse(r2.body));
-  if (done.status != "active" || done.node_cert_pem.empty()) {
-    return BenchError("enroll/finish: status " + done.status +
-                      ", expected active with a certificate");
-  }
-  return OkStatus();
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
-
 // One measurement: a fresh authority whose mesh starts with `preload`
 // members, `window_s` seconds of enrollments from `nodes` (one vector per
 // client thread; each run has its own store, so the same machines enroll
 // anew). Lines are named <base><suffix>.
-Status RunWindow(std::vector<std::vector<Node>>& nodes, uint32_t preload, double window_s,
+Status RunWindow(std::vector<std::vector<EnrollNode>>& nodes, uint32_t preload, double window_s,
                  const std::string& sfx, bool detail, Reporter& out) {
   const int kThreads = static_cast<int>(nodes.size());
   TempDir dir;
@@ -254,10 +194,11 @@ Status RunEnrollHttp(const BenchConfig& cfg, Reporter& out) {
 
   // Untimed: the machines, once; every run enrolls them into its own store.
   double t_prep = Now();
-  std::vector<std::vector<Node>> nodes(kThreads);
+  std::vector<std::vector<EnrollNode>> nodes(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     for (int i = 0; i < pool; ++i) {
-      TPMESH_ASSIGN_OR_RETURN(auto n, MakeNode("h" + std::to_string(t) + "-" + std::to_string(i)));
+      TPMESH_ASSIGN_OR_RETURN(auto n,
+                              MakeEnrollNode("h" + std::to_string(t) + "-" + std::to_string(i)));
       nodes[t].push_back(std::move(n));
     }
   }

@@ -6,7 +6,6 @@
 #include <charconv>
 
 #include "api_internal.h"
-#include "tpmesh/net/worker_memory.h"
 #include "tpmesh/proto/admin_requests.h"
 #include "tpmesh/proto/node.h"
 #include "tpmesh/proto/renew.h"
@@ -58,10 +57,47 @@ proto::AckResponse AnswerOf(const RotationDirective& d) {
   return out;
 }
 
+// The answer to a config poll once `body` is there (nullptr: nothing newer,
+// 204). Revocation may have happened while the poll waited: authorized again.
+HttpResponse ConfigAnswer(AuthorityService& service, const Caller& caller,
+                          std::shared_ptr<const std::string> body) {
+  if (auto st = service.AuthorizeNode(caller.id, caller.serial); !st.ok()) {
+    return net::ErrorResponse(st.error());
+  }
+  if (!body) return HttpResponse{204, ""};
+  HttpResponse r{200, ""};
+  r.shared_body = std::move(body);
+  return r;
+}
+
+// A parked config poll: a watcher on the publisher until a newer generation
+// is published (net::LongPoll; the server holds the connection meanwhile).
+class ConfigPoll final : public net::LongPoll {
+ public:
+  ConfigPoll(ApiContext& ctx, Caller caller, int64_t since)
+      : ctx_(ctx), caller_(std::move(caller)), since_(since) {}
+
+  void Arm(std::function<void(HttpResponse)> answer) override {
+    AuthorityService& service = ctx_.service;
+    ticket_ =
+        ctx_.publisher->Watch(since_, [&service, caller = caller_, answer = std::move(answer)](
+                                          std::shared_ptr<const std::string> body) {
+          answer(ConfigAnswer(service, caller, std::move(body)));
+        });
+  }
+  void Disarm() override { ctx_.publisher->Unwatch(ticket_); }
+
+ private:
+  ApiContext& ctx_;
+  Caller caller_;
+  int64_t since_;
+  uint64_t ticket_ = 0;
+};
+
 }  // namespace
 
 // Long poll: answers at once when a generation newer than `since` exists,
-// else waits up to `wait` seconds and answers 204.
+// else parks (no thread) for up to `wait` seconds and answers 204.
 HttpResponse NodeConfig(const HttpRequest& req, const Caller& caller, ApiContext& ctx) {
   if (ctx.publisher == nullptr) {
     return net::ErrorResponse(
@@ -71,15 +107,13 @@ HttpResponse NodeConfig(const HttpRequest& req, const Caller& caller, ApiContext
   if (!since.ok()) return net::ErrorResponse(since.error());
   auto wait = QueryInt(req, "wait", 25, 55);
   if (!wait.ok()) return net::ErrorResponse(wait.error());
-  // Nothing newer yet: this worker will park, let it park small.
-  if (*wait > 0 && ctx.publisher->generation() <= *since) net::ReleaseIdleThreadMemory();
-  auto body = ctx.publisher->WaitNewer(*since, std::chrono::seconds(std::max<int64_t>(*wait, 0)));
-  // Revocation may have happened while we waited: check again.
-  if (auto st = ctx.service.AuthorizeNode(caller.id, caller.serial); !st.ok()) {
-    return net::ErrorResponse(st.error());
+  if (auto body = ctx.publisher->Newer(*since); body || *wait <= 0) {
+    return ConfigAnswer(ctx.service, caller, std::move(body));
   }
-  if (!body) return HttpResponse{204, "", "application/json"};
-  return HttpResponse{200, *body, "application/json"};
+  HttpResponse parked{204, ""};
+  parked.poll = std::make_shared<ConfigPoll>(ctx, caller, *since);
+  parked.poll_timeout = std::chrono::seconds(*wait);
+  return parked;
 }
 
 HttpResponse NodeAck(const HttpRequest& req, const Caller& caller, ApiContext& ctx) {

@@ -88,6 +88,19 @@ class ConfigReader {
   const std::string& path_;
 };
 
+// The server's connection caps (net::ServerLimits).
+Status ReadConnectionCaps(const ConfigReader& r, const toml::table& t, net::ServerLimits& l) {
+  int total = static_cast<int>(l.max_connections), anon = static_cast<int>(l.max_anonymous),
+      per_source = static_cast<int>(l.max_anonymous_per_source);
+  TPMESH_RETURN_IF_ERROR(r.Integer(t, "max_connections", total, 16, 1'000'000));
+  TPMESH_RETURN_IF_ERROR(r.Integer(t, "max_anonymous_connections", anon, 1, 1'000'000));
+  TPMESH_RETURN_IF_ERROR(r.Integer(t, "max_anonymous_per_source", per_source, 1, 1'000'000));
+  l.max_connections = static_cast<size_t>(total);
+  l.max_anonymous = static_cast<size_t>(anon);
+  l.max_anonymous_per_source = static_cast<size_t>(per_source);
+  return OkStatus();
+}
+
 // The top-level scalar keys, in the order their errors are reported.
 Status ReadTopLevel(const ConfigReader& r, const toml::table& t, AuthorityConfig& c) {
   TPMESH_RETURN_IF_ERROR(r.Str(t, "state_dir", c.state_dir));
@@ -102,7 +115,8 @@ Status ReadTopLevel(const ConfigReader& r, const toml::table& t, AuthorityConfig
   TPMESH_RETURN_IF_ERROR(r.Integer(t, "mtu", c.mtu, 1280, 9000));
   TPMESH_RETURN_IF_ERROR(r.Integer(t, "persistent_keepalive", c.persistent_keepalive, 0, 3600));
   TPMESH_RETURN_IF_ERROR(r.Integer(t, "node_cert_hours", c.node_cert_hours, 1, 24 * 30));
-  TPMESH_RETURN_IF_ERROR(r.Integer(t, "http_workers", c.http_workers, 16, 65536));
+  TPMESH_RETURN_IF_ERROR(r.Integer(t, "http_workers", c.http_workers, 1, 256));
+  TPMESH_RETURN_IF_ERROR(ReadConnectionCaps(r, t, c.http_limits));
   c.node_cert_lifetime = std::chrono::hours(c.node_cert_hours);
   return r.Duration(t, "", "node_cert_lifetime", c.node_cert_lifetime, 60, 30LL * 86400);
 }
@@ -180,7 +194,10 @@ Result<AuthorityConfig> LoadConfig(const std::string& path) {
                                              "node_cert_lifetime",
                                              "admission",
                                              "rotation",
-                                             "http_workers"};
+                                             "http_workers",
+                                             "max_connections",
+                                             "max_anonymous_connections",
+                                             "max_anonymous_per_source"};
   const ConfigReader r(path);
   TPMESH_RETURN_IF_ERROR(r.KnownKeys(t, kTop, ""));
   AuthorityConfig c;

@@ -151,13 +151,11 @@ HostLimits ReadHostLimits() {
   return h;
 }
 
-Status CheckWorkerThreads(const HostLimits& h, int http_workers, size_t listeners) {
+Status CheckWorkerThreads(const HostLimits& h, int http_workers) {
   const uint64_t workers = http_workers > 0 ? static_cast<uint64_t>(http_workers) : 0;
-  const uint64_t threads = listeners * (workers + 1) + kOtherThreads;
-  const std::string what =
-      "http_workers = " + std::to_string(http_workers) +
-      (listeners > 1 ? " on " + std::to_string(listeners) + " listen addresses" : "") + " needs " +
-      std::to_string(threads) + " threads";
+  const uint64_t threads = workers + 1 + kOtherThreads;  // the pool, the event loop, the rest
+  const std::string what = "http_workers = " + std::to_string(http_workers) + " needs " +
+                           std::to_string(threads) + " threads";
   const std::string lower = ", or lower http_workers in authority.toml";
   auto refuse = [&](const std::string& why) {
     return MakeError(Code::kFailedPrecondition, "host_limit", what + ", but " + why + lower);

@@ -27,7 +27,7 @@ Status ConfigPublisher::Publish(meshcfg::MeshState state) {
     return meshcfg::SignState(std::move(state), secret_.view(), co);
   }();
   TPMESH_ASSIGN_OR_RETURN(auto signed_state, std::move(signed_or));
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   if (!history_.empty() && signed_state.state.generation <= history_.back().state.generation) {
     return OkStatus();
   }
@@ -40,7 +40,19 @@ Status ConfigPublisher::Publish(meshcfg::MeshState state) {
   }
   bodies_.clear();
   full_body_.reset();
-  cv_.notify_all();
+  // The watchers behind the new generation, answered outside the lock.
+  const int64_t gen = history_.back().state.generation;
+  std::vector<std::pair<Watcher, std::shared_ptr<const std::string>>> ready;
+  for (auto it = watchers_.begin(); it != watchers_.end();) {
+    if (it->second.since >= gen) {
+      ++it;
+      continue;
+    }
+    ready.emplace_back(std::move(it->second.fn), BodyFor(it->second.since));
+    it = watchers_.erase(it);
+  }
+  lock.unlock();
+  for (auto& [fn, body] : ready) fn(std::move(body));
   return OkStatus();
 }
 
@@ -66,19 +78,36 @@ std::shared_ptr<const std::string> ConfigPublisher::BodyFor(int64_t since) {
   return full_body_;
 }
 
-std::shared_ptr<const std::string> ConfigPublisher::WaitNewer(int64_t since,
-                                                              std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  auto newer = [&] {
-    return shutdown_ || (!history_.empty() && history_.back().state.generation > since);
-  };
-  if (!newer()) {
-    ++waiting_;
-    cv_.wait_for(lock, timeout, newer);
-    --waiting_;
-  }
+std::shared_ptr<const std::string> ConfigPublisher::Newer(int64_t since) {
+  std::lock_guard<std::mutex> lock(mu_);
   if (history_.empty() || history_.back().state.generation <= since) return nullptr;
   return BodyFor(since);
+}
+
+uint64_t ConfigPublisher::Watch(int64_t since, Watcher fn) {
+  std::shared_ptr<const std::string> now;
+  uint64_t ticket = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ticket = next_ticket_++;
+    const bool newer = !history_.empty() && history_.back().state.generation > since;
+    if (!shutdown_ && !newer) {
+      watchers_.emplace(ticket, Watching{since, std::move(fn)});
+      return ticket;
+    }
+    if (newer && !shutdown_) now = BodyFor(since);
+  }
+  fn(std::move(now));
+  return ticket;
+}
+
+void ConfigPublisher::Unwatch(uint64_t ticket) {
+  Watcher dropped;  // destroyed outside the lock
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = watchers_.find(ticket);
+  if (it == watchers_.end()) return;
+  dropped = std::move(it->second.fn);
+  watchers_.erase(it);
 }
 
 int64_t ConfigPublisher::generation() const {
@@ -88,13 +117,17 @@ int64_t ConfigPublisher::generation() const {
 
 size_t ConfigPublisher::waiting() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return waiting_;
+  return watchers_.size();
 }
 
 void ConfigPublisher::Shutdown() {
-  std::lock_guard<std::mutex> lock(mu_);
-  shutdown_ = true;
-  cv_.notify_all();
+  std::map<uint64_t, Watching> all;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shutdown_ = true;
+    all.swap(watchers_);
+  }
+  for (auto& [ticket, w] : all) w.fn(nullptr);
 }
 
 }  // namespace tpmesh::authority

@@ -5,6 +5,9 @@
 // httplib's own verification switched off: in cpp-httplib 0.11.4
 // SSLClient::load_certs() adds the system CA paths even when a CA store is
 // set (fixed upstream only in PR #2335), which would defeat pinning.
+#include <pthread.h>
+#include <signal.h>
+
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <openssl/ssl.h>
@@ -15,6 +18,39 @@
 
 namespace tpmesh::net {
 namespace {
+
+// TLS writes go through write(2): a server that closed the connection would
+// raise SIGPIPE and end the whole process. While a request runs, SIGPIPE is
+// blocked on the calling thread (the write fails with EPIPE instead) and one
+// that became pending meanwhile is consumed; the process's own disposition is
+// left alone.
+class NoSigpipe {
+ public:
+  NoSigpipe() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    sigemptyset(&pending);
+    was_pending_ = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~NoSigpipe() {
+    sigset_t pending;
+    sigemptyset(&pending);
+    if (!was_pending_ && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
+      const timespec zero{0, 0};
+      (void)sigtimedwait(&pipe_, nullptr, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  NoSigpipe(const NoSigpipe&) = delete;
+  NoSigpipe& operator=(const NoSigpipe&) = delete;
+
+ private:
+  sigset_t pipe_{};
+  sigset_t old_{};
+  bool was_pending_ = false;
+};
 
 constexpr size_t kMaxCaResponseBytes = 1024 * 1024;
 
@@ -105,22 +141,28 @@ class HttpsClient final : public Client {
     c->cli_->set_write_timeout(o.timeout_seconds, 0);
     c->cli_->set_keep_alive(o.keep_alive);
     c->cli_->set_follow_location(false);
+    // The request follows the TLS handshake at once: without TCP_NODELAY it
+    // waits for the ACK of the client Finished (~40 ms of delayed ACK).
+    c->cli_->set_tcp_nodelay(true);
     return c;
   }
 
   Result<ClientResponse> Get(const std::string& path) override {
     TPMESH_RETURN_IF_ERROR(CheckPath(path));
     ERR_clear_error();
+    const NoSigpipe guard;
     return Finish(cli_->Get(path.c_str()), path);
   }
   Result<ClientResponse> Post(const std::string& path, const std::string& body) override {
     TPMESH_RETURN_IF_ERROR(CheckPath(path));
     ERR_clear_error();
+    const NoSigpipe guard;
     return Finish(cli_->Post(path.c_str(), body, "application/json"), path);
   }
   Result<ClientResponse> Delete(const std::string& path) override {
     TPMESH_RETURN_IF_ERROR(CheckPath(path));
     ERR_clear_error();
+    const NoSigpipe guard;
     return Finish(cli_->Delete(path.c_str()), path);
   }
   void Cancel() override { cli_->stop(); }

@@ -2,6 +2,8 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "tpmesh/json/reader.h"
 #include "tpmesh/net/http.h"
@@ -24,6 +26,18 @@ int HttpStatusFor(Code code) {
     case Code::kUnavailable: return 503;
   }
   return 500;
+}
+
+int HttpStatusFor(const Error& e) {
+  // The transport's own refusals (net/src/connection.cc), by reason.
+  static constexpr std::pair<std::string_view, int> kByReason[] = {
+      {"body_too_large", 413},  {"headers_too_large", 431},  {"uri_too_long", 414},
+      {"request_timeout", 408}, {"method_not_allowed", 405},
+  };
+  for (const auto& [reason, status] : kByReason) {
+    if (e.reason == reason) return status;
+  }
+  return HttpStatusFor(e.code);
 }
 
 std::string ErrorToJson(const Error& e) {
@@ -52,7 +66,7 @@ std::optional<Error> ParseErrorJson(std::string_view text) {
 
 HttpResponse ErrorResponse(const Error& e) {
   HttpResponse r;
-  r.status = HttpStatusFor(e.code);
+  r.status = HttpStatusFor(e);
   r.body = ErrorToJson(e);
   r.content_type = "application/json";
   return r;

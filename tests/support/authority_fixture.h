@@ -25,6 +25,7 @@
 #include "tests/support/api_test_util.h"
 #include "tests/support/authority_keys.h"
 #include "tests/support/fake_env.h"
+#include "tests/support/settle.h"
 #include "tests/support/soft_tpm.h"
 #include "tests/support/temp_dir.h"
 #include "tpmesh/authority/api.h"
@@ -93,7 +94,7 @@ class AuthorityFixture : public ::testing::Test {
   // One request through the handler, from 192.0.2.1.
   net::HttpResponse Call(const std::string& method, const std::string& path,
                          const std::string& body = "", const net::Caller& caller = kAnon) {
-    return handler_(MakeRequest(method, path, body), caller);
+    return Settle(handler_(MakeRequest(method, path, body), caller));
   }
 
   // POST /v1/admin/ek-allowlist with `tpm`'s `alg` EK (and `comment`, when

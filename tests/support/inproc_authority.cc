@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/api_test_util.h"
+#include "tests/support/settle.h"
 #include "tpmesh/authority/api.h"
 #include "tpmesh/pki/pki.h"
 
@@ -56,12 +57,12 @@ Status InProcessAuthority::Init() {
 
 net::HttpResponse InProcessAuthority::Call(const std::string& method, const std::string& path,
                                            const std::string& body, const net::Caller& caller) {
-  return handler_(MakeRequest(method, path, body), caller);
+  return testing::Settle(handler_(MakeRequest(method, path, body), caller));
 }
 
 net::Handler InProcessAuthority::handler() {
   return [this](const net::HttpRequest& req, const net::Caller& caller) {
-    return handler_(req, caller);
+    return testing::Settle(handler_(req, caller));
   };
 }
 

@@ -1,5 +1,6 @@
 #include "tests/support/inproc_net.h"
 
+#include "tests/support/settle.h"
 #include "tpmesh/pki/pki.h"
 
 namespace tpmesh::testing {
@@ -92,7 +93,7 @@ Result<net::ClientResponse> InProcessNet::Call(const std::string& base_url,
   req.remote_addr = "192.0.2.7";
   SplitTarget(target, req);
   if (method == "GET" && req.query.count("wait")) req.query["wait"] = "0";  // never block
-  net::HttpResponse r = handler_(req, caller);
+  net::HttpResponse r = testing::Settle(handler_(req, caller));
   rec.reached = true;
   rec.status = r.status;
   rec.response = r.body;

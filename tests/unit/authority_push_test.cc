@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "tests/support/settle.h"
 #include "tests/unit/authority_api_test.h"
 #include "tpmesh/authority/publisher.h"
 #include "tpmesh/authority/store.h"
@@ -58,7 +59,7 @@ TEST_F(ConfigPushTest, LongPollServesSignedStateAndOneBadRecordDoesNotBlockOther
   req.method = "GET";
   req.path = "/v1/node/config";
   req.query = {{"since", "-1"}, {"wait", "0"}};
-  auto r = handler_(req, node);
+  auto r = tpmesh::testing::Settle(handler_(req, node));
   ASSERT_EQ(r.status, 200) << r.body;
   json j = json::parse(r.body);
   auto state = meshcfg::ParseSignedState(j["full"].dump());
@@ -72,10 +73,10 @@ TEST_F(ConfigPushTest, LongPollServesSignedStateAndOneBadRecordDoesNotBlockOther
 
   // Nothing newer: 204 after the (zero) wait.
   req.query = {{"since", std::to_string(state->state.generation)}, {"wait", "0"}};
-  EXPECT_EQ(handler_(req, node).status, 204);
+  EXPECT_EQ(tpmesh::testing::Settle(handler_(req, node)).status, 204);
   // Bad query values are 400, not a crash.
   req.query = {{"since", "x"}};
-  EXPECT_EQ(handler_(req, node).status, 400);
+  EXPECT_EQ(tpmesh::testing::Settle(handler_(req, node)).status, 400);
 
   // Acknowledge; admin status counts the node as converged.
   net::HttpRequest ack{
@@ -85,7 +86,7 @@ TEST_F(ConfigPushTest, LongPollServesSignedStateAndOneBadRecordDoesNotBlockOther
       "{\"generation\":" + std::to_string(state->state.generation) + ",\"peers\":[]}",
       "192.0.2.1"};
   clock_.Advance(100);
-  EXPECT_EQ(handler_(ack, node).status, 200);
+  EXPECT_EQ(tpmesh::testing::Settle(handler_(ack, node)).status, 200);
   // nodes list: LAST SEEN follows the ack, not only enrollments.
   auto listed = Call("GET", "/v1/admin/nodes", "", kAdmin);
   bool seen = false;
@@ -158,7 +159,7 @@ TEST_F(ConfigPushTest, ConcurrentEnrollmentsAreAllPublishedBeforeTheyReturn) {
   auto self = Call("GET", "/v1/admin/nodes/group-0", "", kAdmin);
   ASSERT_EQ(self.status, 200) << self.body;
   net::Caller node = testing::NodeCaller(Parse(self).value("node_id", ""), certs[0]);
-  auto r = handler_(req, node);
+  auto r = tpmesh::testing::Settle(handler_(req, node));
   ASSERT_EQ(r.status, 200) << r.body;
   auto state = meshcfg::ParseSignedState(json::parse(r.body)["full"].dump());
   ASSERT_TRUE(state.ok()) << state.error().ToString();
@@ -168,8 +169,75 @@ TEST_F(ConfigPushTest, ConcurrentEnrollmentsAreAllPublishedBeforeTheyReturn) {
   // Revocation reaches the per-request check (held in memory) at once.
   ASSERT_EQ(Call("POST", "/v1/admin/nodes/group-0/revoke", "{\"reason\":\"test\"}", kAdmin).status,
             200);
-  EXPECT_EQ(StatusReason(handler_(req, node)), "403 node_revoked");
+  EXPECT_EQ(StatusReason(tpmesh::testing::Settle(handler_(req, node))), "403 node_revoked");
   EXPECT_EQ(publisher_->generation(), s.generation + 1);
+}
+
+// A poll with nothing newer parks (HttpResponse::poll, no thread held) as a
+// watcher on the publisher; the next publish answers it with the new
+// generation, and a node revoked while it waits is answered 403.
+TEST_F(ConfigPushTest, AParkedPollIsAnsweredByTheNextPublishAndRecheckedForRevocation) {
+  SetUpPublisher();
+  Node a("park-a", "park-a");
+  auto ra = Enroll(a, NewToken());
+  ASSERT_EQ(ra.status, 200) << ra.body;
+  auto fa = proto::ParseEnrollFinishResponse(ra.body);
+  ASSERT_TRUE(fa.ok());
+  net::Caller node = testing::NodeCaller(fa->node_id, fa->node_cert_pem);
+  const int64_t g = publisher_->generation();
+  net::HttpRequest req{
+      "GET", "/v1/node/config", {{"since", std::to_string(g)}, {"wait", "20"}}, "", "192.0.2.1"};
+  net::HttpResponse parked = handler_(req, node);
+  ASSERT_TRUE(parked.poll);
+  EXPECT_EQ(parked.status, 204);  // what the server sends at the timeout
+  EXPECT_EQ(parked.poll_timeout, std::chrono::seconds(20));
+  std::atomic<bool> done{false};
+  net::HttpResponse answered;
+  std::thread waiter([&] {
+    answered = tpmesh::testing::Settle(std::move(parked));
+    done = true;
+  });
+  for (int i = 0; i < 500 && publisher_->waiting() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(publisher_->waiting(), 1u);
+  EXPECT_FALSE(done);
+  Node b("park-b", "park-b");
+  ASSERT_EQ(Enroll(b, NewToken()).status, 200);  // publishes generation g + 1
+  waiter.join();
+  ASSERT_EQ(answered.status, 200) << answered.body;
+  EXPECT_GT(json::parse(answered.body).value("generation", int64_t{0}), g);
+  EXPECT_EQ(publisher_->waiting(), 0u);
+
+  // Parked again, then revoked: the revocation's publish answers 403.
+  req.query["since"] = std::to_string(publisher_->generation());
+  net::HttpResponse again = handler_(req, node);
+  ASSERT_TRUE(again.poll);
+  std::thread waiter2([&] { answered = tpmesh::testing::Settle(std::move(again)); });
+  for (int i = 0; i < 500 && publisher_->waiting() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_EQ(Call("POST", "/v1/admin/nodes/park-a/revoke", "{\"reason\":\"test\"}", kAdmin).status,
+            200);
+  waiter2.join();
+  EXPECT_EQ(StatusReason(answered), "403 node_revoked");
+
+  // Shutdown answers a parked poll with 204 at once.
+  net::HttpRequest breq = req;
+  Node c("park-c", "park-c");
+  auto rc = Enroll(c, NewToken());
+  auto fc = proto::ParseEnrollFinishResponse(rc.body);
+  ASSERT_TRUE(fc.ok());
+  breq.query["since"] = std::to_string(publisher_->generation());
+  net::HttpResponse last = handler_(breq, testing::NodeCaller(fc->node_id, fc->node_cert_pem));
+  ASSERT_TRUE(last.poll);
+  std::thread waiter3([&] { answered = tpmesh::testing::Settle(std::move(last)); });
+  for (int i = 0; i < 500 && publisher_->waiting() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  publisher_->Shutdown();
+  waiter3.join();
+  EXPECT_EQ(answered.status, 204);
 }
 
 }  // namespace

@@ -37,7 +37,9 @@ TEST_F(ConfigTest, DefaultsWhenEmpty) {
   auto c = Load("");
   ASSERT_TRUE(c.ok()) << c.error().ToString();
   EXPECT_EQ(c->node_cert_lifetime, std::chrono::hours(24));
-  EXPECT_EQ(c->http_workers, 1024);
+  EXPECT_EQ(c->http_workers, 4);
+  EXPECT_EQ(c->http_limits.max_connections, 16384u);
+  EXPECT_EQ(c->http_limits.max_anonymous_per_source, 256u);
   EXPECT_TRUE(c->rotation.scheduled);
   EXPECT_EQ(c->rotation.policy.period, std::chrono::hours(24 * 30));
   EXPECT_TRUE(c->rotation.policy.Validate().ok());
@@ -46,7 +48,10 @@ TEST_F(ConfigTest, DefaultsWhenEmpty) {
 TEST_F(ConfigTest, RotationDurationsAndLifetimes) {
   auto c = Load(R"(
 node_cert_lifetime = "90s"
-http_workers = 6000
+http_workers = 8
+max_connections = 30000
+max_anonymous_connections = 2000
+max_anonymous_per_source = 50
 [rotation]
 period = "7d"
 lead_time = "1h"
@@ -59,7 +64,10 @@ scheduled = false
 )");
   ASSERT_TRUE(c.ok()) << c.error().ToString();
   EXPECT_EQ(c->node_cert_lifetime, std::chrono::seconds(90));
-  EXPECT_EQ(c->http_workers, 6000);
+  EXPECT_EQ(c->http_workers, 8);
+  EXPECT_EQ(c->http_limits.max_connections, 30000u);
+  EXPECT_EQ(c->http_limits.max_anonymous, 2000u);
+  EXPECT_EQ(c->http_limits.max_anonymous_per_source, 50u);
   const auto& p = c->rotation.policy;
   EXPECT_EQ(p.period, std::chrono::hours(24 * 7));
   EXPECT_EQ(p.lead_time, std::chrono::hours(1));
@@ -87,7 +95,10 @@ TEST_F(ConfigTest, WrongValuesAreNamed) {
            Case{"[rotation]\nscheduled = \"yes\"\n", "scheduled must be true or false"},
            Case{"rotation = 5\n", "rotation must be a table"},
            Case{"node_cert_lifetime = \"30s\"\n", "node_cert_lifetime must be a duration"},
-           Case{"http_workers = 2\n", "http_workers must be an integer in [16, 65536]"},
+           Case{"http_workers = 0\n", "http_workers must be an integer in [1, 256]"},
+           Case{"max_connections = 2\n", "max_connections must be an integer in [16, 1000000]"},
+           Case{"max_anonymous_per_source = 0\n",
+                "max_anonymous_per_source must be an integer in [1, 1000000]"},
            Case{"[rotation\n", "line 1"},
        }) {
     const std::string e = ErrorFor(k.text);

@@ -30,8 +30,8 @@ HostLimits Roomy() {
   return h;
 }
 
-std::string ErrorFor(const HostLimits& h, int workers, size_t listeners = 1) {
-  Status st = CheckWorkerThreads(h, workers, listeners);
+std::string ErrorFor(const HostLimits& h, int workers) {
+  Status st = CheckWorkerThreads(h, workers);
   if (st.ok()) return "";
   EXPECT_EQ(st.error().reason, "host_limit");
   EXPECT_EQ(st.error().code, Code::kFailedPrecondition);
@@ -45,8 +45,8 @@ void ExpectMentions(const std::string& message, std::initializer_list<const char
 }
 
 TEST(HostLimitsTest, RoomyHostAndNoLimitsAccept) {
-  EXPECT_EQ(ErrorFor(Roomy(), 1024, 2), "");
-  EXPECT_EQ(ErrorFor(HostLimits{}, 65536, 4), "");  // nothing readable: nothing to refuse
+  EXPECT_EQ(ErrorFor(Roomy(), 1024), "");
+  EXPECT_EQ(ErrorFor(HostLimits{}, 65536), "");  // nothing readable: nothing to refuse
 }
 
 TEST(HostLimitsTest, MaxMapCountIsTheLimitOf32000Workers) {
@@ -84,25 +84,18 @@ TEST(HostLimitsTest, EachLimitIsNamedWithItsValueAndSetting) {
   ExpectMentions(ErrorFor(h, 1000), {"vm.overcommit_memory", "CommitLimit"});
 }
 
-TEST(HostLimitsTest, ListenersMultiplyTheWorkers) {
-  HostLimits h = Roomy();
-  h.nproc = 3000;
-  EXPECT_EQ(ErrorFor(h, 1000, 2), "");
-  ExpectMentions(ErrorFor(h, 1000, 3), {"3 listen addresses", "RLIMIT_NPROC"});
-}
-
 // The real limits of this host: an absurd worker count is refused (one of
 // threads-max, pid_max or max_map_count is always finite), a small one fits.
 TEST(HostLimitsTest, RealHostRefusesAnAbsurdWorkerCount) {
   const HostLimits h = ReadHostLimits();
   EXPECT_GT(h.threads_self, 0u);
   EXPECT_GT(h.maps_self, 0u);
-  Status absurd = CheckWorkerThreads(h, 2000000000, 1);
+  Status absurd = CheckWorkerThreads(h, 2000000000);
   ASSERT_FALSE(absurd.ok());
   EXPECT_EQ(absurd.error().reason, "host_limit");
   EXPECT_NE(absurd.error().message.find("http_workers = 2000000000"), std::string::npos)
       << absurd.error().message;
-  Status small = CheckWorkerThreads(h, 16, 1);
+  Status small = CheckWorkerThreads(h, 16);
   EXPECT_TRUE(small.ok()) << small.error().ToString();
 }
 

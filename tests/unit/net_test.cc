@@ -107,7 +107,7 @@ class NetTest : public ::testing::Test {
     o.cert_pem = cert.cert_pem;
     o.key_pem = cert.key_pem;
     o.client_ca_pem = pki_->ca.cert_pem();
-    o.max_body_bytes = 1024;
+    o.limits.max_body_bytes = 1024;
     o.worker_threads = 4;
     return o;
   }

@@ -35,7 +35,7 @@ meshcfg::MeshState State(int64_t generation, int members) {
 
 // "delta" or "full" for a client at `since`.
 std::string Kind(ConfigPublisher& p, int64_t since) {
-  auto body = p.WaitNewer(since, std::chrono::milliseconds(0));
+  auto body = p.Newer(since);
   if (!body) return "none";
   json j = json::parse(*body);
   return j.contains("delta") ? "delta" : j.contains("full") ? "full" : "?";

@@ -104,7 +104,7 @@ class RotationApiTest : public testing::AuthorityFixture {
 
   // The published full state's member entry for `n`.
   json Member(const Node& n) {
-    auto body = publisher_.WaitNewer(-1, std::chrono::milliseconds(0));
+    auto body = publisher_.Newer(-1);
     EXPECT_TRUE(body);
     json j = json::parse(*body);
     for (const auto& m : j["full"]["state"]["members"]) {

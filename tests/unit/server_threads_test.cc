@@ -31,7 +31,7 @@ uint64_t VmSizeBytes() {
 }
 
 // In a child (death-test) process: the address space is capped so that only
-// a few 8 MiB thread stacks fit, then a server with 2,000 workers is started.
+// a few 8 MiB thread stacks fit, then a server with 1,000 workers is started.
 void StartWithTooFewThreads() {
   const auto now = SystemClock::Instance().Now();
   auto ca = pki::AuthorityCa::Create("test CA", now, std::chrono::hours(1));
@@ -43,7 +43,7 @@ void StartWithTooFewThreads() {
   o.cert_pem = cert->cert_pem;
   o.key_pem = cert->key_pem;
   o.client_ca_pem = ca->cert_pem();
-  o.worker_threads = 2000;
+  o.worker_threads = 1000;
   rlimit lim{};
   lim.rlim_cur = lim.rlim_max = VmSizeBytes() + (96u << 20);
   if (setrlimit(RLIMIT_AS, &lim) != 0) std::_Exit(2);
@@ -59,7 +59,7 @@ TEST(ServerThreadsDeathTest, ThreadCreationFailureIsAnErrorNotAnAbort) {
 #endif
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(StartWithTooFewThreads(), ::testing::ExitedWithCode(0),
-              "thread_start_failed.*worker thread.*of 2000");
+              "thread_start_failed.*worker thread.*of 1000");
 }
 
 }  // namespace

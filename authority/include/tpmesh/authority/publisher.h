@@ -1,7 +1,8 @@
 // Signed mesh config, one per generation, and the long poll that pushes it.
 //
 // Publish() signs a new generation's full state once (Ed25519, meshcfg) and
-// wakes every waiting client. A client at generation `since` gets a delta
+// answers every watcher (a parked long poll) from the publishing thread: no
+// thread waits per client. A client at generation `since` gets a delta
 // (upserts/removals keyed by node id, carrying the full state's hash and
 // signature, so it verifies exactly like the full state) when `since` is
 // still in the history, else the full signed state. Each distinct response
@@ -14,8 +15,8 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -47,14 +48,25 @@ class ConfigPublisher {
                       std::vector<Bytes> announced);
 
   // The JSON body for a client at `since`: {"generation": G, "full": SignedState}
-  // or {"generation": G, "delta": MeshDelta}. Returns at once if a newer
-  // generation exists, else waits up to `timeout`; nullopt when nothing newer
-  // arrived (or Shutdown was called).
-  std::shared_ptr<const std::string> WaitNewer(int64_t since, std::chrono::milliseconds timeout);
+  // or {"generation": G, "delta": MeshDelta}, when a generation newer than
+  // `since` exists; nullptr otherwise.
+  std::shared_ptr<const std::string> Newer(int64_t since);
+
+  // Called once with the body for `since` when a newer generation is
+  // published, or with nullptr at Shutdown. It runs on the publishing thread
+  // (or on Watch's, when a newer generation already exists or Shutdown has
+  // run), without this publisher's locks held, and must not block.
+  using Watcher = std::function<void(std::shared_ptr<const std::string>)>;
+  // Returns a ticket for Unwatch.
+  uint64_t Watch(int64_t since, Watcher fn);
+  // Forgets the watcher. A call of it already under way on another thread may
+  // still finish after Unwatch returns.
+  void Unwatch(uint64_t ticket);
 
   int64_t generation() const;
+  // Watchers registered now.
   size_t waiting() const;
-  // Wakes all waiters; later waits return at once.
+  // Calls every watcher with nullptr; later Watch calls get nullptr at once.
   void Shutdown();
 
  private:
@@ -68,11 +80,15 @@ class ConfigPublisher {
   size_t history_members_limit_;
   size_t history_members_ = 0;  // members summed over history_
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  struct Watching {
+    int64_t since;
+    Watcher fn;
+  };
+  uint64_t next_ticket_ = 1;
+  std::map<uint64_t, Watching> watchers_;
   std::deque<meshcfg::SignedState> history_;                      // oldest .. newest
   std::map<int64_t, std::shared_ptr<const std::string>> bodies_;  // since -> body, current gen
   std::shared_ptr<const std::string> full_body_;
-  size_t waiting_ = 0;
   bool shutdown_ = false;
 };
 

@@ -21,6 +21,7 @@
 #include "tpmesh/authority/ipv6.h"
 #include "tpmesh/authority/service.h"
 #include "tpmesh/authority/store.h"
+#include "tpmesh/net/http.h"
 #include "tpmesh/pki/pki.h"
 
 namespace tpmesh::authority {
@@ -92,9 +93,12 @@ struct AuthorityConfig {
   int node_cert_hours = 24;
   std::chrono::seconds node_cert_lifetime{24 * 3600};  // node_cert_hours or node_cert_lifetime
   RotationSettings rotation;                           // [rotation]
-  // HTTP worker threads: every waiting long poll holds one (cpp-httplib), so
-  // at least the number of nodes plus some for admins and enrollments.
-  int http_workers = 1024;
+  // Threads that run request handlers (the server's fixed pool; connections
+  // and waiting long polls live on its one event-loop thread, not here).
+  int http_workers = 4;
+  // Connection caps and read limits of the HTTPS server (net::ServerLimits):
+  // max_connections, max_anonymous_connections, max_anonymous_per_source.
+  net::ServerLimits http_limits;
 };
 
 [[nodiscard]] Result<AuthorityConfig> LoadConfig(const std::string& path);
@@ -122,11 +126,11 @@ struct HostLimits {
 // cgroup filesystem; what cannot be read is left unset (not checked).
 [[nodiscard]] HostLimits ReadHostLimits();
 
-// The threads `http_workers` workers on each of `listeners` listen addresses
-// need (plus the listener and authority threads), checked against every
+// The threads `http_workers` workers need (plus the event loop and the
+// authority's own threads), checked against every
 // limit in `host`. kFailedPrecondition "host_limit" naming the first limit
 // that would be exceeded, its value, what is in use, and the setting to
 // change (or to lower http_workers). Pure: tests pass made-up limits.
-[[nodiscard]] Status CheckWorkerThreads(const HostLimits& host, int http_workers, size_t listeners);
+[[nodiscard]] Status CheckWorkerThreads(const HostLimits& host, int http_workers);
 
 }  // namespace tpmesh::authority
