@@ -110,7 +110,7 @@ Result<std::unique_ptr<Keys>> MakeKeys(const std::string& dir);
 
 struct AuthorityOptions {
   uint32_t nodes = 0;  // synthetic active members, rows 0 .. nodes-1
-  int workers = 64;    // net::ServerOptions::worker_threads
+  int workers = net::ServerOptions{}.worker_threads;  // the server's default pool
   std::string listen = "[::1]:0";
   std::string ek_root_pem;                           // trusted EK root ("" none)
   std::vector<authority::AllowlistEntry> allowlist;  // admitted EKs

@@ -521,15 +521,19 @@ Status RssOnce(uint32_t nodes, uint32_t w, bool named_target, Reporter& out) {
 // draws each against N); 1,000 and 5,000 are the sizes with targets.
 Status RunConverge(const BenchConfig& cfg, Reporter& out) {
   if (cfg.selftest) return ConvergeOnce(20, out);
-  const std::vector<uint32_t> sizes = cfg.quick ? std::vector<uint32_t>{100, 200, 500}
-                                                : std::vector<uint32_t>{250, 500, 1000, 2000, 5000};
+  const std::vector<uint32_t> sizes =
+      cfg.quick ? std::vector<uint32_t>{100, 200, 500}
+                : std::vector<uint32_t>{250, 500, 1000, 2000, 5000, 10000};
   for (uint32_t n : sizes) TPMESH_RETURN_IF_ERROR(ConvergeOnce(n, out));
   return OkStatus();
 }
 
+// Full run: 10,000 nodes with 500 .. 5,000 waiting polls (lines _n10000_w<W>;
+// 5,000 is the size with targets and its lines are named _n10000 only).
 Status RunAuthorityRss(const BenchConfig& cfg, Reporter& out) {
   if (cfg.selftest) return RssOnce(200, 20, false, out);
   if (cfg.quick) return RssOnce(2000, 200, false, out);
+  for (uint32_t w : {500u, 1000u, 2000u}) TPMESH_RETURN_IF_ERROR(RssOnce(10000, w, false, out));
   return RssOnce(10000, 5000, true, out);
 }
 

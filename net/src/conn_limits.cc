@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace tpmesh::net::internal {
@@ -25,24 +26,34 @@ std::string SourceKey(std::string_view ip) {
 
 ConnectionLimits::Admit ConnectionLimits::Open(const std::string& source) {
   if (open_ >= limits_.max_connections) return Admit::kRefuse;
-  size_t& from = per_source_[source];
+  auto it = per_source_.find(source);
+  const size_t from = it == per_source_.end() ? 0 : it->second;
   const bool over = anonymous_ >= limits_.max_anonymous || from >= limits_.max_anonymous_per_source;
+  const size_t max_probation = std::max<size_t>(16, limits_.max_anonymous / 4);
+  if (over && probation_ >= max_probation) return Admit::kRefuse;
   ++open_;
   ++anonymous_;
-  ++from;
-  return over ? Admit::kProbation : Admit::kAccept;
+  ++per_source_[source];
+  if (!over) return Admit::kAccept;
+  ++probation_;
+  return Admit::kProbation;
 }
 
-void ConnectionLimits::Authenticated(const std::string& source) {
+void ConnectionLimits::Authenticated(const std::string& source, bool probation) {
+  if (probation && probation_ > 0) --probation_;
   auto it = per_source_.find(source);
   if (it == per_source_.end() || anonymous_ == 0) return;
   --anonymous_;
   if (--it->second == 0) per_source_.erase(it);
 }
 
-void ConnectionLimits::Close(const std::string& source, bool anonymous) {
+void ConnectionLimits::Close(const std::string& source, bool anonymous, bool probation) {
   if (open_ > 0) --open_;
-  if (anonymous) Authenticated(source);
+  if (anonymous) {
+    Authenticated(source, probation);
+  } else if (probation && probation_ > 0) {
+    --probation_;
+  }
 }
 
 size_t ConnectionLimits::anonymous_from(const std::string& source) const {

@@ -22,24 +22,29 @@ class ConnectionLimits {
 
   enum class Admit {
     kAccept,     // counted as anonymous until Authenticated
-    kProbation,  // counted as anonymous; must present a client certificate
+    kProbation,  // over an anonymous cap: counted as anonymous and on
+                 // probation; must present a client certificate
     kRefuse,     // not counted: close it at once
   };
-  // A new connection from source key `source`.
+  // A new connection from source key `source`. Probation is bounded too
+  // (a quarter of max_anonymous, at least 16): beyond it, kRefuse, so that
+  // anonymous connections can never fill max_connections.
   Admit Open(const std::string& source);
-  // Its handshake gave a verified client certificate.
-  void Authenticated(const std::string& source);
-  // It closed; `anonymous` is whether it was still counted as anonymous.
-  void Close(const std::string& source, bool anonymous);
+  // Its handshake gave a verified client certificate; `probation` as admitted.
+  void Authenticated(const std::string& source, bool probation);
+  // It closed; `anonymous` and `probation` as still counted.
+  void Close(const std::string& source, bool anonymous, bool probation);
 
   size_t open() const { return open_; }
   size_t anonymous() const { return anonymous_; }
+  size_t probation() const { return probation_; }
   size_t anonymous_from(const std::string& source) const;
 
  private:
   ServerLimits limits_;
   size_t open_ = 0;
   size_t anonymous_ = 0;
+  size_t probation_ = 0;
   std::unordered_map<std::string, size_t> per_source_;  // anonymous connections; no zero entries
 };
 

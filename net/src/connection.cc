@@ -20,6 +20,7 @@ constexpr size_t kInlineBody = 16 * 1024;   // smaller bodies go in one record w
 constexpr size_t kMaxWriteChunk = 1 << 20;  // per SSL_write
 constexpr size_t kLingerBytes = 256 * 1024;
 constexpr std::chrono::milliseconds kLingerTime{2000};
+constexpr std::chrono::milliseconds kProbationHandshake{2000};
 
 Error Refusal(const std::string& reason, const std::string& message) {
   return MakeError(Code::kInvalidArgument, reason, message);
@@ -48,7 +49,10 @@ bool Conn::Start() {
     return false;
   }
   SSL_set_accept_state(ssl_);
-  SetDeadline(core_.limits.handshake_timeout, &Conn::Close);
+  // On probation the handshake must be quick: the slot is one of few.
+  SetDeadline(probation_ ? std::min(core_.limits.handshake_timeout, kProbationHandshake)
+                         : core_.limits.handshake_timeout,
+              &Conn::Close);
   DoHandshake();
   return true;
 }
@@ -93,12 +97,17 @@ void Conn::OnEstablished() {
   caller_ = CallerOf(ssl_);
   const bool authenticated = caller_.ok() && caller_->kind != Caller::Kind::kAnonymous;
   if (authenticated) {
-    core_.admission.Authenticated(source_);
+    core_.admission.Authenticated(source_, probation_);
     anonymous_ = false;
+    probation_ = false;
   } else if (probation_) {
+    // Answered at once, before its request (which the lingering close then
+    // drains): the probation slot is held for a moment, not for deadlines.
     refuse_ = MakeError(Code::kUnavailable, "too_many_connections",
                         "too many connections without a client certificate (from " + source_ +
                             " or in total); try again later");
+    state_ = State::kHandling;
+    return Refuse(*refuse_);
   }
   state_ = State::kIdle;
   SetDeadline(authenticated ? core_.limits.idle_timeout : core_.limits.anonymous_idle_timeout,
@@ -410,7 +419,7 @@ void Conn::Close() {
   poll_.reset();
   boost::system::error_code ec;
   socket_.close(ec);
-  core_.admission.Close(source_, anonymous_);
+  core_.admission.Close(source_, anonymous_, probation_);
   parser_.reset();
   std::string().swap(inbuf_);
   out_body_.reset();

@@ -87,7 +87,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   SSL* ssl_ = nullptr;
   std::string source_;
   std::string remote_ip_;
-  bool probation_;
+  bool probation_;         // counted on probation in core_.admission
   bool anonymous_ = true;  // as counted in core_.admission
   State state_ = State::kHandshake;
   uint64_t io_gen_ = 0;     // the socket wait that counts

@@ -84,6 +84,7 @@ class AuthorityProcess {
   std::string db_path() const { return state_dir_ + "/authority.db"; }
   std::string log() const;  // the serve process's output so far (all runs)
   bool running() const { return pid_ > 0; }
+  int pid() const { return static_cast<int>(pid_); }  // the serve process; -1 when stopped
 
   // SIGKILL to the process group, then reap. Idempotent.
   Status Kill9();

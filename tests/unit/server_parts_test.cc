@@ -59,7 +59,7 @@ TEST(ConnectionLimitsTest, SourcesAreIpv4AddressesAndIpv6Slash64s) {
 
 TEST(ConnectionLimitsTest, CapsCountAnonymousUntilAuthenticated) {
   ServerLimits l;
-  l.max_connections = 4;
+  l.max_connections = 5;
   l.max_anonymous = 3;
   l.max_anonymous_per_source = 2;
   ConnectionLimits c(l);
@@ -68,21 +68,42 @@ TEST(ConnectionLimitsTest, CapsCountAnonymousUntilAuthenticated) {
   EXPECT_EQ(c.Open("a"), A::kAccept);
   EXPECT_EQ(c.Open("a"), A::kProbation);  // per source
   EXPECT_EQ(c.anonymous_from("a"), 3u);
-  c.Authenticated("a");  // the probation one had a certificate
+  EXPECT_EQ(c.probation(), 1u);
+  c.Authenticated("a", /*probation=*/true);  // it had a certificate
   EXPECT_EQ(c.anonymous_from("a"), 2u);
+  EXPECT_EQ(c.probation(), 0u);
   EXPECT_EQ(c.Open("b"), A::kAccept);  // 3 anonymous in total now
-  EXPECT_EQ(c.open(), 4u);
-  EXPECT_EQ(c.Open("c"), A::kRefuse);  // max_connections
-  EXPECT_EQ(c.open(), 4u);
-  c.Close("a", /*anonymous=*/false);
-  EXPECT_EQ(c.Open("c"), A::kProbation);  // anonymous total is at 3
-  c.Close("b", true);
-  c.Close("c", true);
-  c.Close("a", true);
-  c.Close("a", true);
+  EXPECT_EQ(c.Open("c"), A::kProbation);
+  EXPECT_EQ(c.open(), 5u);
+  EXPECT_EQ(c.Open("d"), A::kRefuse);  // max_connections
+  EXPECT_EQ(c.open(), 5u);
+  c.Close("a", /*anonymous=*/false, /*probation=*/false);
+  c.Close("c", true, true);
+  EXPECT_EQ(c.probation(), 0u);
+  c.Close("b", true, false);
+  c.Close("a", true, false);
+  c.Close("a", true, false);
   EXPECT_EQ(c.open(), 0u);
   EXPECT_EQ(c.anonymous(), 0u);
   EXPECT_EQ(c.anonymous_from("a"), 0u);
+}
+
+// Connections over an anonymous cap go on probation, and probation is
+// bounded too (a quarter of max_anonymous, at least 16): an anonymous flood
+// cannot fill max_connections.
+TEST(ConnectionLimitsTest, ProbationIsBounded) {
+  ServerLimits l;
+  l.max_connections = 10000;
+  l.max_anonymous = 100;
+  l.max_anonymous_per_source = 1000;
+  ConnectionLimits c(l);
+  using A = ConnectionLimits::Admit;
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(c.Open("x" + std::to_string(i)), A::kAccept);
+  for (int i = 0; i < 25; ++i) ASSERT_EQ(c.Open("y"), A::kProbation);
+  EXPECT_EQ(c.Open("z"), A::kRefuse);
+  EXPECT_EQ(c.open(), 125u);
+  c.Close("y", true, true);
+  EXPECT_EQ(c.Open("z"), A::kProbation);
 }
 
 TEST(WorkPoolTest, AdminFirstThenNodesThenAnonymous) {

@@ -112,10 +112,12 @@ struct ServerLimits {
   std::chrono::milliseconds anonymous_idle_timeout{5'000};  // no client certificate
   // Connections. "Anonymous" counts connections without a client
   // certificate, and those still in their handshake. A connection over an
-  // anonymous cap is still accepted (while under max_connections) but must
-  // present a client certificate: an anonymous one is answered 503
-  // too_many_connections and closed. Sources are IPv4 addresses and IPv6
-  // /64s (IPv4-mapped IPv6 counts as IPv4).
+  // anonymous cap is still accepted, on probation (at most a quarter of
+  // max_anonymous of them, handshake within 2 s), and served if it presents
+  // a client certificate; an anonymous one is answered 503
+  // too_many_connections at once and closed. Beyond that, and beyond
+  // max_connections, connections are closed at accept. Sources are IPv4
+  // addresses and IPv6 /64s (IPv4-mapped IPv6 counts as IPv4).
   size_t max_connections = 16384;
   size_t max_anonymous = 4096;
   size_t max_anonymous_per_source = 256;
