@@ -105,6 +105,11 @@ long ProcStatus(pid_t pid, const std::string& key) {
 long RaiseFdLimit() {
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return -1;
+  // Clients and server share this process: 10,000 of each need more than
+  // some hosts' hard limit (20,000 here). Root may raise it (up to
+  // fs.nr_open); otherwise the soft limit goes to the hard one.
+  rlimit want{65536, 65536};
+  if (rl.rlim_max < want.rlim_max && setrlimit(RLIMIT_NOFILE, &want) == 0) return 65536;
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
   getrlimit(RLIMIT_NOFILE, &rl);
