@@ -10,7 +10,7 @@
 namespace tpmesh::authority {
 namespace {
 
-// A roomy host: 1,024 workers on two listeners fit.
+// A roomy host: 1,024 workers fit.
 HostLimits Roomy() {
   HostLimits h;
   h.threads_self = 3;
