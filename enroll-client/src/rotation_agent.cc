@@ -26,6 +26,15 @@ Status Daemon::RegisterNextKey(net::Client& client) {
 // Every live peer holds the next key: switch the private key first (our
 // packets wait in WireGuard's staging queue until each peer has moved our
 // prefix to the new key and handshaken), then tell the authority.
+//
+// The same set sends a keepalive to every peer, so our handshake under the
+// new key leaves before the report and reaches each peer while it does not
+// know the key yet (it drops it). WireGuard then starts no other initiation
+// from us for 5 s, and the peer's own, sent when it moves our prefix, is
+// answered. Without this our first packet after the switch could start an
+// initiation that crosses the peer's: each side then answers the other's
+// and drops the answer to its own, and both wait 5 s for a retry
+// (docs/adr/0004-hitless-key-rotation.md).
 Status Daemon::SwitchKey(net::Client& client, const Bytes& want) {
   if (want == wg_public_) {
     switch_unreported_ = true;  // switched before, the report got lost
@@ -42,6 +51,9 @@ Status Daemon::SwitchKey(net::Client& client, const Bytes& want) {
   TPMESH_RETURN_IF_ERROR(PromoteNextKey(o_.state_dir, *next));
   wg::WgDeviceConfig change;
   change.private_key = SecretBytes(next->private_key.view());
+  for (const wg::DesiredPeer& p : last_applied_.peers) {
+    wg::AppendKeepaliveNow(change, p.public_key, p.persistent_keepalive);
+  }
   f_->wg_private = SecretBytes(next->private_key.view());
   last_applied_.private_key = SecretBytes(next->private_key.view());
   wg_public_ = next->public_key;

@@ -26,7 +26,14 @@ set -uo pipefail
 PPS_INTERVAL=0.05   # 20 packets per second per ordered pair
 ping_pids=()
 e2e_cleanup() { ((${#ping_pids[@]} == 0)) || kill "${ping_pids[@]}" 2>/dev/null; }
-e2e_diagnostics() { mesh_ctl audit list --limit 30 2>/dev/null | sed 's/^/audit: /'; }
+e2e_diagnostics() {
+  local h
+  mesh_ctl audit list --limit 30 2>/dev/null | sed 's/^/audit: /'
+  for h in "${W_HOSTS[@]}"; do
+    grep -v "applied generation" "$W_DIR/hosts/$h/client.log" 2>/dev/null | tail -n 40 | sed "s/^/$h (not apply): /"
+    host_wg "$h" show 2>/dev/null | sed "s/^/$h wg: /"
+  done
+}
 e2e_begin rotation_e2e
 
 # rotated HOST OLDKEY PEERS...: HOST uses a new key and every peer routes to
@@ -50,11 +57,32 @@ start_pings() {  # TAG SECONDS HOSTS...
   for a in "$@"; do
     for b in "$@"; do
       [[ "$a" == "$b" ]] && continue
-      ip netns exec "${H_NS[$a]}" ping -6 -n -q -i "$PPS_INTERVAL" -c "$count" -W 2 "${H_OVERLAY[$b]}" \
+      ip netns exec "${H_NS[$a]}" ping -6 -n -D -i "$PPS_INTERVAL" -c "$count" -W 2 "${H_OVERLAY[$b]}" \
         >"$W_DIR/ping-$tag-$a-$b.out" 2>&1 &
       ping_pids+=("$!")
     done
   done
+}
+
+# lost_ranges FILE TX: the sequence numbers without a reply in a ping -D
+# log, each range with the times of the replies around it (UTC).
+lost_ranges() {
+  awk -v tx="$2" '
+    /icmp_seq=/ {
+      t = substr($1, 2, length($1) - 2); seq = $0
+      sub(/.*icmp_seq=/, "", seq); sub(/ .*/, "", seq)
+      got[seq + 0] = t
+    }
+    function utc(t) { return t == "" ? "-" : strftime("%H:%M:%S", int(t), 1) sprintf(".%03d", (t - int(t)) * 1000) }
+    END {
+      prev = ""
+      for (i = 1; i <= tx; i++) {
+        if (i in got) { prev = got[i]; continue }
+        j = i; while (j + 1 <= tx && !((j + 1) in got)) j++
+        printf "    no reply to icmp_seq %d-%d (last reply before %s, next after %s)\n", i, j, utc(prev), utc((j + 1) in got ? got[j + 1] : "")
+        i = j
+      }
+    }' "$1"
 }
 
 # Waits for the pings; LOST = packets without a reply, summed over pairs.
@@ -68,7 +96,10 @@ finish_pings() {  # TAG
     tx=$(sed -nE 's/^([0-9]+) packets transmitted.*/\1/p' "$f")
     rx=$(sed -nE 's/.* ([0-9]+) (packets )?received.*/\1/p' "$f")
     [[ -n "$tx" && -n "$rx" ]] || fail "no ping summary in $f: $(cat "$f")"
-    ((tx - rx > 0)) && echo "  $(basename "$f" .out): $((tx - rx)) of $tx lost"
+    if ((tx - rx > 0)); then
+      echo "  $(basename "$f" .out): $((tx - rx)) of $tx lost"
+      lost_ranges "$f" "$tx"
+    fi
     LOST=$((LOST + tx - rx))
     SENT=$((SENT + tx))
   done
@@ -121,7 +152,7 @@ for h in "${hosts[@]}"; do
   mesh_ctl rotate --node "$h" --reason e2e >/dev/null || fail "tpmeshctl rotate --node $h failed"
   wait_until "rotated $h $old ${OTHERS[*]}" 15 || { mesh_ctl keys list >&2; fail "$h did not rotate within 15 s"; }
   now_ms
-  echo "  $h rotated in $((NOW_MS - began)) ms"
+  echo "  $h rotated in $((NOW_MS - began)) ms (from $(date -u -d "@$((began / 1000)).$(printf %03d $((began % 1000)))" +%T.%3N))"
   sleep 1
 done
 finish_pings a

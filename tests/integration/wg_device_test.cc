@@ -28,6 +28,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "tests/support/swtpm.h"  // RunCommand
@@ -361,6 +362,92 @@ TEST_F(WgDeviceE2e, PingOverTunnelBetweenNamespaces) {
   EXPECT_GT(st->peers[0].rx_bytes, 0u);
   EXPECT_GT(st->peers[0].tx_bytes, 0u);
   EXPECT_EQ(st->peers[0].endpoint, "[fd00:a::2]:51820");
+}
+
+// The key switch of a rotation (docs/adr/0004-hitless-key-rotation.md): a
+// set that changes the private key sends nothing by itself, AppendKeepaliveNow
+// in the same set sends the handshake initiation before Set returns, and the
+// peer moving the prefix to the new key (its own keepalive) brings the
+// tunnel back at once.
+TEST_F(WgDeviceE2e, KeepaliveNowSendsTheHandshakeBeforeSetReturns) {
+  Netns na, nb;
+  ASSERT_TRUE(na.ok() && nb.ok());
+  Sh({"ip", "-n", na.name(), "link", "add", "veth0", "type", "veth", "peer", "name", "veth1",
+      "netns", nb.name()});
+  Sh({"ip", "-n", na.name(), "addr", "add", "fd00:a::1/64", "dev", "veth0", "nodad"});
+  Sh({"ip", "-n", nb.name(), "addr", "add", "fd00:a::2/64", "dev", "veth1", "nodad"});
+  Sh({"ip", "-n", na.name(), "link", "set", "veth0", "up"});
+  Sh({"ip", "-n", nb.name(), "link", "set", "veth1", "up"});
+  ASSERT_FALSE(HasFailure());
+  const std::string tag = RandomHex(4);
+  WireguardGo wa(na, "wgt" + tag + "a"), wb(nb, "wgt" + tag + "b");
+  std::string why;
+  ASSERT_TRUE(wa.WaitReady(why)) << why;
+  ASSERT_TRUE(wb.WaitReady(why)) << why;
+  auto da = OpenUapiDevice(wa.ifname());
+  auto db = OpenUapiDevice(wb.ifname());
+  ASSERT_TRUE(da.ok() && db.ok());
+  KeyPair ka = NewKeyPair(), kb = NewKeyPair(), ka2 = NewKeyPair(), ka3 = NewKeyPair();
+  DesiredDevice want_a, want_b;
+  want_a.private_key = SecretBytes(ka.priv.view());
+  want_a.listen_port = 51820;
+  want_a.peers = {{kb.pub, "[fd00:a::2]:51820", 0, {"fd00:b::2/128"}}};
+  want_b.private_key = SecretBytes(kb.priv.view());
+  want_b.listen_port = 51820;
+  want_b.peers = {{ka.pub, "[fd00:a::1]:51820", 0, {"fd00:b::1/128"}}};
+  ASSERT_TRUE((*da)->Set(ComputeApply({}, want_a, {})).ok());
+  ASSERT_TRUE((*db)->Set(ComputeApply({}, want_b, {})).ok());
+  for (auto [ns, ifname, addr] : {std::tuple{&na, wa.ifname(), "fd00:b::1/64"},
+                                  std::tuple{&nb, wb.ifname(), "fd00:b::2/64"}}) {
+    Sh({"ip", "-n", ns->name(), "addr", "add", addr, "dev", ifname, "nodad"});
+    Sh({"ip", "-n", ns->name(), "link", "set", ifname, "up"});
+  }
+  // B starts the tunnel, so A has sent no initiation in the last 5 s (the
+  // device sends at most one per 5 s per peer).
+  auto ping = [](const Netns& ns, const char* to, const char* wait) {
+    return RunCommand({"ip", "netns", "exec", ns.name(), "ping", "-6", "-c", "1", "-w", wait, to});
+  };
+  CommandResult up = ping(nb, "fd00:b::1", "10");
+  ASSERT_EQ(up.exit_code, 0) << up.output << "\nA:\n" << wa.Log() << "\nB:\n" << wb.Log();
+  auto tx = [&]() -> uint64_t {
+    auto st = (*da)->Get();
+    EXPECT_TRUE(st.ok() && st->peers.size() == 1u);
+    return st.ok() && st->peers.size() == 1u ? st->peers[0].tx_bytes : 0;
+  };
+
+  WgDeviceConfig bare;
+  bare.private_key = SecretBytes(ka2.priv.view());
+  const uint64_t before_bare = tx();
+  ASSERT_TRUE((*da)->Set(bare).ok());
+  EXPECT_EQ(tx(), before_bare) << "changing the key alone sends nothing while A is idle";
+
+  WgDeviceConfig kicked;
+  kicked.private_key = SecretBytes(ka3.priv.view());
+  AppendKeepaliveNow(kicked, kb.pub, 0);
+  const uint64_t before_kick = tx();
+  ASSERT_TRUE((*da)->Set(kicked).ok());
+  EXPECT_GE(tx(), before_kick + 148) << "a 148-byte handshake initiation left before Set returned";
+  auto a_peer = (*da)->Get();
+  ASSERT_TRUE(a_peer.ok() && a_peer->peers.size() == 1u);
+  EXPECT_EQ(a_peer->peers[0].persistent_keepalive.value_or(0), 0) << "keepalive left off";
+
+  // B moves A's prefix to A's new key; its keepalive's handshake is answered.
+  // Not within 20 ms of B's first initiation: a device takes at most one
+  // initiation per peer per 20 ms and drops one whose timestamp (16.7 ms
+  // granularity) is not newer than the last as a replay.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  DesiredDevice want_b3;
+  want_b3.private_key = SecretBytes(kb.priv.view());
+  want_b3.listen_port = 51820;
+  want_b3.peers = {{ka3.pub, "[fd00:a::1]:51820", 0, {"fd00:b::1/128"}}};
+  auto cur_b = (*db)->Get();
+  ASSERT_TRUE(cur_b.ok());
+  ASSERT_TRUE((*db)->Set(ComputeApply(*cur_b, want_b3, want_b)).ok());
+  CommandResult after = ping(na, "fd00:b::2", "2");
+  EXPECT_EQ(after.exit_code, 0) << "no 5 s wait for a retry\n"
+                                << after.output << "\nA:\n"
+                                << wa.Log() << "\nB:\n"
+                                << wb.Log();
 }
 
 }  // namespace

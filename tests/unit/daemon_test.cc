@@ -222,6 +222,7 @@ TEST_F(DaemonTest, KeyRotationRegistersTheNextKeyThenSwitchesWhenPeersHoldIt) {
   EXPECT_EQ(SavedGeneration(), announced);
 
   PeerAck(b_, announced);  // b holds the next key
+  const int keepalives = device_->keepalives_to(b_.wg_public);
   for (int i = 0; i < 3 && Requests("POST", "/v1/node/rotate/switched").empty(); ++i) {
     ASSERT_NO_FATAL_FAILURE(Step(*d));
   }
@@ -230,6 +231,9 @@ TEST_F(DaemonTest, KeyRotationRegistersTheNextKeyThenSwitchesWhenPeersHoldIt) {
   EXPECT_EQ(switched[0].status, 200) << switched[0].response;
   EXPECT_EQ(DevicePrivateKey(),
             Bytes(next->private_key.view().begin(), next->private_key.view().end()));
+  EXPECT_EQ(device_->keepalives_to(b_.wg_public), keepalives + 1)
+      << "the switch sends each peer a keepalive, so the new key's handshake leaves before the "
+         "report (no crossing with the peer's)";
   auto current = client::ReadWgKeyFile(state_.File("wg.key"));
   ASSERT_TRUE(current.ok());
   EXPECT_EQ(current->public_key, next->public_key);

@@ -196,6 +196,51 @@ TEST(WgDiff, KeyRotationNewEntryClaimsPrefixBeforeOldIsRemoved) {
   EXPECT_EQ(op.peers[1].public_key, Key(0xa));
   EXPECT_TRUE(op.peers[1].remove);
   EXPECT_TRUE(dev.transient_ownerless().empty());
+  EXPECT_EQ(dev.keepalives_sent(), std::vector<Bytes>{Key(0xa2)});
+}
+
+// Without a persistent keepalive the new entry of a rotated key is made to
+// send one anyway (else its handshake waits for the other side's 5 s
+// retry); a new member claiming a free prefix is not.
+TEST(WgDiff, KeyRotationWithoutPersistentKeepaliveStillSendsOne) {
+  MemoryWgDevice dev;
+  DesiredDevice before = Desired({Peer(0xa, {"fd00::a/128"}, "[fd00:1::a]:51820")});
+  (void)Apply(dev, before);
+  EXPECT_TRUE(dev.keepalives_sent().empty());
+  DesiredDevice after = Desired({Peer(0xa2, {"fd00::a/128"}, "[fd00:1::a]:51820"),
+                                 Peer(0xc, {"fd00::c/128"}, "[fd00:1::c]:1")});
+  WgDeviceConfig op = Apply(dev, after, before);
+  EXPECT_EQ(dev.keepalives_sent(), std::vector<Bytes>{Key(0xa2)}) << ToString(op);
+  EXPECT_EQ(dev.Get()->peers[1].persistent_keepalive, 0) << "left off";
+  EXPECT_TRUE(dev.transient_ownerless().empty());
+  ASSERT_FALSE(op.peers.empty());
+  EXPECT_TRUE(op.peers.back().remove) << "the old entry still goes last: " << ToString(op);
+}
+
+TEST(WgMemoryDevice, KeepaliveNowSendsOneAndKeepsTheSetting) {
+  MemoryWgDevice dev;
+  ASSERT_TRUE(dev.Set(ComputeApply({},
+                                   Desired({Peer(1, {"fd00::1/128"}, std::nullopt, 25),
+                                            Peer(2, {"fd00::2/128"})}),
+                                   {}))
+                  .ok());
+  WgDeviceConfig kick;
+  AppendKeepaliveNow(kick, Key(1), 25);
+  AppendKeepaliveNow(kick, Key(2), 0);
+  AppendKeepaliveNow(kick, Key(3), 0);  // not on the device
+  auto text = FormatUapiSet(kick);
+  ASSERT_TRUE(text.ok()) << text.error().ToString();
+  EXPECT_NE(text->find("persistent_keepalive_interval=0\npublic_key=" + HexEncode(Key(1)) +
+                       "\nupdate_only=true\npersistent_keepalive_interval=25\n"),
+            std::string::npos)
+      << *text;
+  ASSERT_TRUE(dev.Set(kick).ok());
+  EXPECT_EQ(dev.keepalives_sent(), (std::vector<Bytes>{Key(1), Key(2)}));
+  auto got = dev.Get();
+  ASSERT_EQ(got->peers.size(), 2u) << "update_only creates nothing";
+  EXPECT_EQ(got->peers[0].persistent_keepalive, 25);
+  EXPECT_EQ(got->peers[1].persistent_keepalive, 0);
+  EXPECT_EQ(got->peers[0].allowed_ips, std::vector<std::string>{"fd00::1/128"});
 }
 
 TEST(WgDiff, SwapBetweenPeersIsTwoAtomicMoves) {

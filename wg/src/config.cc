@@ -1,4 +1,4 @@
-// ToString and Equal for the plain config structs.
+// ToString, Equal, Clone and AppendKeepaliveNow for the plain config structs.
 #include <optional>
 #include <string>
 
@@ -99,6 +99,19 @@ WgDeviceConfig Clone(const WgDeviceConfig& config) {
   c.replace_peers = config.replace_peers;
   for (const WgPeer& p : config.peers) c.peers.push_back(Clone(p));
   return c;
+}
+
+void AppendKeepaliveNow(WgDeviceConfig& config, const Bytes& public_key, uint16_t keepalive) {
+  auto block = [&](uint16_t seconds) {
+    WgPeer p;
+    p.public_key = public_key;
+    p.update_only = true;
+    p.persistent_keepalive = seconds;
+    config.peers.push_back(std::move(p));
+  };
+  block(0);
+  block(keepalive != 0 ? keepalive : 1);
+  if (keepalive == 0) block(0);
 }
 
 }  // namespace tpmesh::wg

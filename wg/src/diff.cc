@@ -97,6 +97,17 @@ std::optional<WgPeer> PhaseOnePatch(const Plan& plan, const DesiredPeer* last) {
   return p;
 }
 
+// A new peer without persistent keepalive that takes a prefix over from
+// another peer (a rotated key): creating it sends no keepalive, so without
+// one its handshake would wait for the other side's retry.
+bool TakesOverWithoutKeepalive(const Plan& plan, const std::set<std::string>& owned) {
+  if (plan.have != nullptr || plan.want->persistent_keepalive != 0) return false;
+  for (const std::string& ip : plan.gained) {
+    if (owned.count(ip)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 WgDeviceConfig ComputeApply(const WgDeviceConfig& current, const DesiredDevice& desired,
@@ -117,11 +128,18 @@ WgDeviceConfig ComputeApply(const WgDeviceConfig& current, const DesiredDevice& 
   std::set<std::string> claimed;
   const std::vector<Plan> plans = PlanPeers(current, desired, wanted, claimed);
 
+  std::set<std::string> owned;  // prefixes some peer holds on the device now
+  for (const WgPeer& c : current.peers) {
+    for (const std::string& ip : c.allowed_ips) owned.insert(CanonCidr(ip));
+  }
   // Phase 1: new and changed peers, gained prefixes only (atomic moves).
   for (const Plan& plan : plans) {
     auto last = last_by_key.find(plan.want->public_key);
     auto p = PhaseOnePatch(plan, last == last_by_key.end() ? nullptr : last->second);
     if (p) out.peers.push_back(std::move(*p));
+    if (TakesOverWithoutKeepalive(plan, owned)) {
+      AppendKeepaliveNow(out, plan.want->public_key, 0);
+    }
   }
   // Phase 2: peers losing a prefix that nobody claims: full replace.
   for (const Plan& plan : plans) {

@@ -42,6 +42,10 @@ bool MemoryWgDevice::SetLearnedEndpoint(const Bytes& public_key, std::string end
   return true;
 }
 
+int MemoryWgDevice::keepalives_to(const Bytes& public_key) const {
+  return static_cast<int>(std::count(all_keepalives_.begin(), all_keepalives_.end(), public_key));
+}
+
 Status MemoryWgDevice::Set(const WgDeviceConfig& c) {
   ++set_calls_;
   if (fail_next_) {
@@ -56,6 +60,7 @@ Status MemoryWgDevice::Set(const WgDeviceConfig& c) {
   }
   const std::set<std::string> before = Owned(state_);
   std::vector<std::string> dropped;
+  keepalives_.clear();
 
   if (c.private_key) {
     state_.private_key.reset();
@@ -92,7 +97,13 @@ Status MemoryWgDevice::Set(const WgDeviceConfig& c) {
         p->preshared_key = SecretBytes(op.preshared_key->view());
     }
     if (op.endpoint) p->endpoint = *CanonicalEndpoint(*op.endpoint);
-    if (op.persistent_keepalive) p->persistent_keepalive = op.persistent_keepalive;
+    if (op.persistent_keepalive) {
+      if (p->persistent_keepalive.value_or(0) == 0 && *op.persistent_keepalive != 0) {
+        keepalives_.push_back(op.public_key);
+        all_keepalives_.push_back(op.public_key);
+      }
+      p->persistent_keepalive = op.persistent_keepalive;
+    }
     if (op.replace_allowed_ips) DropAll(*p, dropped);
     for (const std::string& ip : op.allowed_ips) {
       std::string cidr = *CanonicalCidr(ip);

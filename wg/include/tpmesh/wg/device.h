@@ -69,6 +69,16 @@ bool Equal(const WgDeviceConfig& a, const WgDeviceConfig& b);
 WgPeer Clone(const WgPeer& peer);
 WgDeviceConfig Clone(const WgDeviceConfig& config);
 
+// Appends to `config` the peer operations that make the device send a
+// keepalive to `public_key` while the set is applied, which starts a
+// handshake when the peer has no session that can send: persistent
+// keepalive off, then on (both wireguard-go and the kernel send one on that
+// transition, shared/reference/wireguard.md fact 5), then `keepalive` again
+// (0 = off). update_only: a peer not on the device is not created. The
+// device applies a handshake initiation at most every 5 s per peer
+// (REKEY_TIMEOUT): one started less than 5 s ago is not repeated.
+void AppendKeepaliveNow(WgDeviceConfig& config, const Bytes& public_key, uint16_t keepalive);
+
 // One WireGuard interface. Implementations: the cross-platform UAPI unix
 // socket (OpenUapiDevice: wireguard-go, boringtun); a kernel generic-netlink
 // backend (WG_CMD_GET_DEVICE / WG_CMD_SET_DEVICE, same semantics, see

@@ -10,7 +10,10 @@
 //   it differs from the device's (canonical compare). So an endpoint the
 //   device learned by roaming is kept until the configuration itself changes;
 // - persistent keepalive when it differs (unset on the device counts as 0);
-// - allowed IPs when the canonical sets differ (see ordering).
+// - allowed IPs when the canonical sets differ (see ordering);
+// - for a new peer that takes a prefix over from another peer (a rotated
+//   key) and has no persistent keepalive: AppendKeepaliveNow right after it,
+//   so it handshakes at once (a new peer with a keepalive does so anyway).
 // The result never sets replace_peers. Applying it to `current` yields
 // `desired` (tested against an in-memory model of the device).
 //

@@ -6,7 +6,11 @@
 //
 // It also records transient_ownerless(): canonical prefixes that had an owner
 // before the last Set and after it, but none at some point in between (the
-// packets-dropped window diff.h's ordering avoids). Not thread-safe.
+// packets-dropped window diff.h's ordering avoids), and keepalives_sent():
+// the peers a real device would have sent a keepalive to during the last Set
+// (a peer operation that turned the persistent keepalive from off to on, a
+// new peer included), in order; keepalives_to(key) counts them over every
+// Set. Not thread-safe.
 #pragma once
 
 #include <optional>
@@ -29,6 +33,8 @@ class MemoryWgDevice : public WgDevice {
   std::string name() const override { return name_; }
 
   const std::vector<std::string>& transient_ownerless() const { return transient_; }
+  const std::vector<Bytes>& keepalives_sent() const { return keepalives_; }
+  int keepalives_to(const Bytes& public_key) const;
   int set_calls() const { return set_calls_; }
   void FailNextSet(Error e) { fail_next_ = std::move(e); }
   // What roaming does: the device replaces a peer's endpoint on its own.
@@ -42,6 +48,8 @@ class MemoryWgDevice : public WgDevice {
   std::string name_;
   WgDeviceConfig state_;
   std::vector<std::string> transient_;
+  std::vector<Bytes> keepalives_;
+  std::vector<Bytes> all_keepalives_;
   std::optional<Error> fail_next_;
   int set_calls_ = 0;
 };
