@@ -76,7 +76,8 @@ long RssKb();
 // The number after "<key>:" in /proc/<pid>/status (pid 0: this process):
 // "VmRSS" in KiB, "Threads"; -1 if absent (the process is gone).
 long ProcStatus(pid_t pid, const std::string& key);
-// Raises RLIMIT_NOFILE's soft limit to the hard one; returns the new soft limit.
+// Raises RLIMIT_NOFILE to 65,536 where the process may raise its hard limit,
+// else the soft limit to the hard one; returns the new soft limit.
 long RaiseFdLimit();
 // The p-quantile (0..1) of `v` (nearest rank below); 0 for an empty `v`.
 double Percentile(std::vector<double> v, double p);

@@ -107,8 +107,13 @@ HttpResponse NodeConfig(const HttpRequest& req, const Caller& caller, ApiContext
   if (!since.ok()) return net::ErrorResponse(since.error());
   auto wait = QueryInt(req, "wait", 25, 55);
   if (!wait.ok()) return net::ErrorResponse(wait.error());
+  // The route table authorized this request; only a parked poll, answered
+  // later, is authorized again (ConfigAnswer).
   if (auto body = ctx.publisher->Newer(*since); body || *wait <= 0) {
-    return ConfigAnswer(ctx.service, caller, std::move(body));
+    if (!body) return HttpResponse{204, ""};
+    HttpResponse r{200, ""};
+    r.shared_body = std::move(body);
+    return r;
   }
   HttpResponse parked{204, ""};
   parked.poll = std::make_shared<ConfigPoll>(ctx, caller, *since);

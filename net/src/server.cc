@@ -14,8 +14,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
-#include <future>
 #include <mutex>
 #include <system_error>
 #include <thread>

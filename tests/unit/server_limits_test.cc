@@ -52,17 +52,12 @@ TEST_F(ServerLimitsTest, ChunkedBodyOverTheLimitIs413BeforeItEnds) {
 
 TEST_F(ServerLimitsTest, ContentLengthOverTheLimitIs413WithoutReadingTheBody) {
   Start(Small(), EchoKind());
-  auto c = RawTls::Connect(port());
-  ASSERT_TRUE(c);
-  ASSERT_TRUE(c->Send("POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000000\r\n\r\n"));
-  auto r = c->Read();
+  auto r =
+      RawTls::Exchange(port(), "POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000000\r\n\r\n");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
   // At the limit exactly: served.
-  auto ok = RawTls::Connect(port());
-  ASSERT_TRUE(ok);
-  ASSERT_TRUE(ok->Send(Request("POST", "/p", std::string(1024, 'y'))));
-  auto served = ok->Read();
+  auto served = RawTls::Exchange(port(), Request("POST", "/p", std::string(1024, 'y')));
   ASSERT_TRUE(served);
   EXPECT_EQ(served->status, 200);
   EXPECT_EQ(served->body, "anonymous|/p|1024");
@@ -72,10 +67,7 @@ TEST_F(ServerLimitsTest, TooManyOrTooLargeHeadersAre431) {
   Start(Small(), EchoKind());
   std::vector<std::string> many;
   for (int i = 0; i < 65; ++i) many.push_back("X-" + std::to_string(i) + ": v");
-  auto c = RawTls::Connect(port());
-  ASSERT_TRUE(c);
-  ASSERT_TRUE(c->Send(Request("GET", "/v1/ca", "", many)));
-  auto r = c->Read();
+  auto r = RawTls::Exchange(port(), Request("GET", "/v1/ca", "", many));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 431);
   EXPECT_EQ(r->reason, "headers_too_large");
@@ -83,36 +75,24 @@ TEST_F(ServerLimitsTest, TooManyOrTooLargeHeadersAre431) {
   // 64 fields are fine.
   many.pop_back();
   many.pop_back();  // Host is one of them
-  auto fine = RawTls::Connect(port());
-  ASSERT_TRUE(fine);
-  ASSERT_TRUE(fine->Send(Request("GET", "/v1/ca", "", many)));
-  auto served = fine->Read();
+  auto served = RawTls::Exchange(port(), Request("GET", "/v1/ca", "", many));
   ASSERT_TRUE(served);
   EXPECT_EQ(served->status, 200);
 
   // Headers that never end: 431 as soon as they pass 16 KiB.
-  auto endless = RawTls::Connect(port());
-  ASSERT_TRUE(endless);
-  ASSERT_TRUE(endless->Send("GET / HTTP/1.1\r\nX-Long: " + std::string(20000, 'a')));
-  auto big = endless->Read();
+  auto big = RawTls::Exchange(port(), "GET / HTTP/1.1\r\nX-Long: " + std::string(20000, 'a'));
   ASSERT_TRUE(big);
   EXPECT_EQ(big->status, 431);
 }
 
 TEST_F(ServerLimitsTest, LongRequestTargetIs414) {
   Start(Small(), EchoKind());
-  auto c = RawTls::Connect(port());
-  ASSERT_TRUE(c);
-  ASSERT_TRUE(c->Send(Request("GET", "/" + std::string(5000, 'p'))));
-  auto r = c->Read();
+  auto r = RawTls::Exchange(port(), Request("GET", "/" + std::string(5000, 'p')));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 414);
   EXPECT_EQ(r->reason, "uri_too_long");
   // A request line that never ends: 414 without waiting for 16 KiB.
-  auto d = RawTls::Connect(port());
-  ASSERT_TRUE(d);
-  ASSERT_TRUE(d->Send("GET /" + std::string(4200, 'q')));
-  auto early = d->Read();
+  auto early = RawTls::Exchange(port(), "GET /" + std::string(4200, 'q'));
   ASSERT_TRUE(early);
   EXPECT_EQ(early->status, 414);
 }
@@ -129,10 +109,7 @@ TEST_F(ServerLimitsTest, MalformedRequestsAreNamed) {
                         Case{Request("GET", "/a%2fb"), 400, "bad_request"},
                         Case{Request("PUT", "/p"), 405, "method_not_allowed"},
                         Case{"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400, "bad_request"}}) {
-    auto c = RawTls::Connect(port());
-    ASSERT_TRUE(c);
-    ASSERT_TRUE(c->Send(k.bytes));
-    auto r = c->Read();
+    auto r = RawTls::Exchange(port(), k.bytes);
     ASSERT_TRUE(r) << k.bytes;
     EXPECT_EQ(r->status, k.status) << k.bytes;
     EXPECT_EQ(r->reason, k.reason) << k.bytes << " " << r->body;

@@ -69,6 +69,13 @@ const TestPki& SharedPki() {
 
 int RawTls::ConnectTcp(int port) { return Dial(port, ""); }
 
+std::optional<RawResponse> RawTls::Exchange(int port, std::string_view bytes,
+                                            const pki::CertAndKey* cert) {
+  auto c = Connect(port, cert);
+  if (!c || !c->Send(bytes)) return std::nullopt;
+  return c->Read();
+}
+
 std::unique_ptr<RawTls> RawTls::Connect(int port, const pki::CertAndKey* cert,
                                         const std::string& source) {
   std::unique_ptr<RawTls> t(new RawTls());

@@ -41,6 +41,9 @@ class RawTls {
   // (127.0.0.x), or "" for any.
   static std::unique_ptr<RawTls> Connect(int port, const pki::CertAndKey* cert = nullptr,
                                          const std::string& source = "");
+  // Connect, send `bytes`, read one response: nullopt if any step fails.
+  static std::optional<RawResponse> Exchange(int port, std::string_view bytes,
+                                             const pki::CertAndKey* cert = nullptr);
   // Only TCP, no TLS: for handshake deadlines.
   static int ConnectTcp(int port);
   ~RawTls();
