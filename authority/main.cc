@@ -14,6 +14,7 @@
 
 #include "tpmesh/attest/verifier.h"
 #include "tpmesh/authority/api.h"
+#include "tpmesh/authority/config_check.h"
 #include "tpmesh/authority/state.h"
 #include "tpmesh/log/log.h"
 
@@ -166,6 +167,7 @@ int main(int argc, char** argv) {
   tpmesh::attest::SilenceTss2Logging();
   CLI::App app{"tpmesh-authority: TPM-attested enrollment and key authority for a WireGuard mesh"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "tpmesh-authority " TPMESH_VERSION);
 
   InitOptions init;
   auto* init_cmd =
@@ -182,12 +184,18 @@ int main(int argc, char** argv) {
   bool dev = false, queue = false;
   std::string log_level = "info";
   auto* serve_cmd = app.add_subcommand("serve", "serve the API (stops cleanly on SIGTERM)");
-  serve_cmd->add_option("--config", config_path, "authority.toml");
-  serve_cmd->add_option("--state-dir", state_dir, "overrides state_dir");
-  serve_cmd->add_option("--listen", listen, "overrides listen, e.g. [::]:8443");
-  serve_cmd->add_option("--ek-trust-dir", trust_dir, "overrides ek_trust_dir");
-  serve_cmd->add_flag("--dev", dev, "accept software TPMs (swtpm): never in production");
-  serve_cmd->add_flag("--approval-queue", queue, "queue unknown nodes for admin approval");
+  auto* config_cmd = app.add_subcommand("config", "the configuration file");
+  config_cmd->require_subcommand(1);
+  auto* check_cmd = config_cmd->add_subcommand(
+      "check", "validate the configuration, state and trust directories without serving");
+  for (auto* cmd : {serve_cmd, check_cmd}) {
+    cmd->add_option("--config", config_path, "authority.toml");
+    cmd->add_option("--state-dir", state_dir, "overrides state_dir");
+    cmd->add_option("--listen", listen, "overrides listen, e.g. [::]:8443");
+    cmd->add_option("--ek-trust-dir", trust_dir, "overrides ek_trust_dir");
+    cmd->add_flag("--dev", dev, "accept software TPMs (swtpm): never in production");
+    cmd->add_flag("--approval-queue", queue, "queue unknown nodes for admin approval");
+  }
   serve_cmd->add_option("--log-level", log_level, "debug, info, warn or error (stderr)")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 
@@ -203,6 +211,13 @@ int main(int argc, char** argv) {
   if (!listen.empty()) cfg.listen = listen;
   if (dev) cfg.dev_mode = true;
   if (queue) cfg.admission.approval_queue = true;
+  if (*check_cmd) {
+    bool failed = false;
+    const std::string text =
+        RenderFindings(CheckConfig(cfg, ToUnixSeconds(SystemClock::Instance().Now())), failed);
+    std::fputs(text.c_str(), stdout);
+    return failed ? 1 : 0;
+  }
   log::Level level = log::Level::kInfo;
   (void)log::ParseLevel(log_level, level);  // checked by CLI11
   return Serve(cfg, level);

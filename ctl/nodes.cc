@@ -14,17 +14,19 @@ struct NodeArgs {
 };
 
 void RenderList(const proto::NodeListResponse& r, View& v) {
-  size_t active = 0;
+  size_t active = 0, expired = 0;
   Table t({"NODE ID", "HOSTNAME", "STATUS", "ADDRESS", "ENDPOINTS", "LAST SEEN"});
   for (const auto& n : r.nodes) {
     if (n.status == "active") ++active;
+    if (n.status == "expired") ++expired;
     std::string endpoints;
     for (const auto& e : n.endpoints) endpoints += (endpoints.empty() ? "" : ",") + e;
     t.AddRow({n.node_id, n.hostname, n.status, n.overlay_address.value_or(""), endpoints,
               FormatAge(n.last_seen, v.now)});
   }
   v.out << "generation " << r.generation << ", mesh " << Sanitize(r.mesh_prefix) << ", " << active
-        << " active / " << r.nodes.size() << " total\n";
+        << " active" << (expired ? ", " + std::to_string(expired) + " expired" : "") << " / "
+        << r.nodes.size() << " total\n";
   if (t.rows() == 0) {
     v.out << "no nodes yet (create an enrollment token with 'tpmeshctl tokens create')\n";
     return;
@@ -55,6 +57,9 @@ void RenderShow(const proto::NodeView& n, View& v) {
       {"updated", TimeAndAge(n.updated_at, v.now)},
       {"last seen", TimeAndAge(n.last_seen, v.now)},
       {"enrollments", std::to_string(n.enroll_count)},
+      {"certificate", n.cert_not_after ? (*n.cert_not_after < v.now ? "ended " : "until ") +
+                                             TimeAndAge(*n.cert_not_after, v.now)
+                                       : "(end not recorded)"},
   });
   if (n.pcrs.empty()) return;
   v.out << "pcrs (last quote):\n";

@@ -10,8 +10,14 @@ namespace {
 
 void RenderStatus(const proto::StatusResponse& r, View& v) {
   v.out << "generation " << r.generation << ": " << r.converged << " of " << r.active
-        << " active nodes applied it; " << r.waiting << " long polls waiting\n\n";
-  Table t({"NODE ID", "HOSTNAME", "APPLIED", "LAST SEEN", "PEERS", "HANDSHAKES (age)"});
+        << " active nodes applied it; " << r.waiting << " long polls waiting\n";
+  if (r.expired > 0) {
+    v.out << r.expired
+          << " expired (certificate ended: the node must enroll again; its client does so "
+             "with its TPM when it runs)\n";
+  }
+  v.out << "\n";
+  Table t({"NODE ID", "HOSTNAME", "STATUS", "APPLIED", "LAST SEEN", "PEERS", "HANDSHAKES (age)"});
   for (const auto& n : r.nodes) {
     std::string applied = n.applied_generation
                               ? std::to_string(*n.applied_generation) +
@@ -25,7 +31,7 @@ void RenderStatus(const proto::StatusResponse& r, View& v) {
           (handshakes.empty() ? "" : ", ") + name + " " +
           (p.last_handshake == 0 ? std::string("never") : FormatAge(p.last_handshake, v.now));
     }
-    t.AddRow({n.node_id, n.hostname, applied,
+    t.AddRow({n.node_id, n.hostname, n.status, applied,
               n.reported_at ? FormatAge(*n.reported_at, v.now) : "never", std::to_string(peers),
               handshakes.empty() ? "-" : handshakes});
   }

@@ -47,8 +47,10 @@
 # TPMESH_BIN_DIR selects the binaries (default: build/bin of this checkout);
 # TPMESH_KEEP_WORLD=1 keeps $W_DIR after world_destroy; W_POLL_WAIT sets the
 # clients' --poll-wait (default 25 s); W_AUTH_CONFIG names an authority.toml
-# for authority_start; W_CLIENT_TCTI=1 gives clients their TPM (--tcti) so
-# they renew their certificates with re-attestation.
+# for authority_start; W_CLIENT_TCTI=1 gives clients their swtpm (--tcti) so
+# they renew their certificates with re-attestation (without it they have the
+# default TPM, device:/dev/tpmrm0, which a world's host lacks: fine for runs
+# shorter than half a certificate's life).
 
 _MESH_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=lib-swtpm.sh

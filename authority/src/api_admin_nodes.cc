@@ -14,12 +14,14 @@ constexpr const char* kNodesPrefix = "/v1/admin/nodes/";  // the route table mat
 
 using net::HttpResponse;
 
-proto::NodeView NodeViewOf(const NodeRecord& n, const MeshPrefix& mesh) {
+proto::NodeView NodeViewOf(const NodeRecord& n, const MeshPrefix& mesh, int64_t now) {
   proto::NodeView v;
   v.node_id = n.node_id;
   v.hostname = n.hostname;
-  v.status = NodeStatusName(n.status);
+  v.status = NodeCertExpired(n, now) ? "expired" : NodeStatusName(n.status);
   v.status_reason = n.status_reason;
+  if (NodeCertExpired(n, now)) v.status_reason = "its node certificate ended; it must enroll again";
+  if (n.cert_not_after != 0) v.cert_not_after = n.cert_not_after;
   v.ek_sha256 = HexEncode(n.ek_sha256);
   v.wg_public_key = n.wg_public_key;
   v.endpoints = n.endpoints;
@@ -36,9 +38,10 @@ proto::NodeView NodeViewOf(const NodeRecord& n, const MeshPrefix& mesh) {
   return v;
 }
 
-HttpResponse NodeAnswer(const Result<NodeRecord>& n, const MeshPrefix& mesh) {
+HttpResponse NodeAnswer(const Result<NodeRecord>& n, const AuthorityService& service) {
   if (!n.ok()) return net::ErrorResponse(n.error());
-  return JsonText(200, proto::ToJson(NodeViewOf(*n, mesh)));
+  return JsonText(200, proto::ToJson(NodeViewOf(*n, service.settings().mesh_prefix,
+                                                ToUnixSeconds(service.clock().Now()))));
 }
 
 HttpResponse AdminNodesList(AdminCall& call) {
@@ -51,9 +54,10 @@ HttpResponse AdminNodesList(AdminCall& call) {
   // (kept in memory) is more recent.
   const auto reports = call.service().Reports();
   proto::NodeListResponse out{gen.ok() ? *gen : 0, mesh.ToString(), {}};
+  const int64_t now = ToUnixSeconds(call.service().clock().Now());
   out.nodes.reserve(nodes->size());
   for (const auto& n : *nodes) {
-    proto::NodeView v = NodeViewOf(n, mesh);
+    proto::NodeView v = NodeViewOf(n, mesh, now);
     if (auto it = reports.find(n.node_id); it != reports.end() && it->second.at > n.last_seen) {
       v.last_seen = it->second.at;
     }
@@ -79,20 +83,19 @@ HttpResponse AdminNode(AdminCall& call) {
   auto id = proto::CanonicalNodeRef(ref, "node");
   if (!id.ok()) return net::ErrorResponse(id.error());
   AuthorityService& s = call.service();
-  const MeshPrefix& mesh = s.settings().mesh_prefix;
   if (verb.empty()) {
     if (!call.NoBody()) return call.Bad();
-    return NodeAnswer(s.GetNode(*id), mesh);
+    return NodeAnswer(s.GetNode(*id), s);
   }
   auto body = call.Body(proto::ParseNodeActionRequest);
   if (!body) return call.Bad();
   const std::string& reason = body->reason;
   if (verb == "approve") {
     return NodeAnswer(s.Approve(*id, call.actor(), reason.empty() ? "approved by admin" : reason),
-                      mesh);
+                      s);
   }
-  if (verb == "revoke") return NodeAnswer(s.Revoke(*id, call.actor(), reason), mesh);
-  return NodeAnswer(s.Restore(*id, call.actor(), reason), mesh);
+  if (verb == "revoke") return NodeAnswer(s.Revoke(*id, call.actor(), reason), s);
+  return NodeAnswer(s.Restore(*id, call.actor(), reason), s);
 }
 
 }  // namespace tpmesh::authority::internal

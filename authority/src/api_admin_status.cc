@@ -23,10 +23,13 @@ HttpResponse AdminStatus(AdminCall& call) {
   proto::StatusResponse out;
   out.generation = *gen;
   out.waiting = call.publisher() ? static_cast<int64_t>(call.publisher()->waiting()) : 0;
+  const int64_t now = ToUnixSeconds(s.clock().Now());
   for (const auto& n : *nodes) {
     if (n.status != NodeStatus::kActive) continue;
-    ++out.active;
-    proto::StatusNode e{n.node_id, n.hostname, std::nullopt, std::nullopt, std::nullopt};
+    const bool expired = NodeCertExpired(n, now);
+    ++(expired ? out.expired : out.active);
+    proto::StatusNode e{n.node_id,    n.hostname,   expired ? "expired" : "active",
+                        std::nullopt, std::nullopt, std::nullopt};
     if (auto it = reports.find(n.node_id); it != reports.end()) {
       e.applied_generation = it->second.applied_generation;
       e.reported_at = it->second.at;

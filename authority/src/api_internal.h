@@ -118,8 +118,9 @@ net::HttpResponse NodeSelf(const net::HttpRequest& req, const net::Caller& calle
 
 // A node as the admin API and GET /v1/node/self show it; NodeAnswer is the
 // 200 response with that view, or the error (api_admin_nodes.cc).
-proto::NodeView NodeViewOf(const NodeRecord& n, const MeshPrefix& mesh);
-net::HttpResponse NodeAnswer(const Result<NodeRecord>& n, const MeshPrefix& mesh);
+// `now` (unix seconds) tells an expired node from an active one.
+proto::NodeView NodeViewOf(const NodeRecord& n, const MeshPrefix& mesh, int64_t now);
+net::HttpResponse NodeAnswer(const Result<NodeRecord>& n, const AuthorityService& service);
 
 // Admin resources (api_admin_*.cc).
 net::HttpResponse AdminNodesList(AdminCall& call);

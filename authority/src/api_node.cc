@@ -165,7 +165,7 @@ HttpResponse NodeRenewFinish(const HttpRequest& req, const Caller& caller, ApiCo
 }
 
 HttpResponse NodeSelf(const HttpRequest&, const Caller& caller, ApiContext& ctx) {
-  return NodeAnswer(ctx.service.GetNode(caller.id), ctx.service.settings().mesh_prefix);
+  return NodeAnswer(ctx.service.GetNode(caller.id), ctx.service);
 }
 
 }  // namespace tpmesh::authority::internal

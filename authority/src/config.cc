@@ -1,92 +1,15 @@
-#include <toml++/toml.h>
-
 #include <set>
 
 #include "tpmesh/authority/state.h"
 #include "tpmesh/common/parse.h"
 #include "tpmesh/proto/admin_fields.h"
+#include "tpmesh/tomlcfg/reader.h"
 
 namespace tpmesh::authority {
 namespace {
 
-Error ConfigError(const std::string& path, const std::string& what) {
-  return MakeError(Code::kInvalidArgument, "invalid_config", path + ": " + what);
-}
-
-// Typed reads of optional keys from the file at `path`: a key that is
-// absent leaves `out` as it is; a key of the wrong type or out of range is
-// an invalid_config error naming it. `path` must outlive the reader.
-class ConfigReader {
- public:
-  explicit ConfigReader(const std::string& path) : path_(path) {}
-
-  Error Fail(const std::string& what) const { return ConfigError(path_, what); }
-
-  // Every key of `tab` is in `known` ("unknown key '<prefix><key>'" if not).
-  Status KnownKeys(const toml::table& tab, const std::set<std::string>& known,
-                   const std::string& prefix) const {
-    for (const auto& [k, v] : tab) {
-      if (!known.count(std::string(k.str())))
-        return Fail("unknown key '" + prefix + std::string(k.str()) + "'");
-    }
-    return OkStatus();
-  }
-  Status Str(const toml::table& tab, const char* key, std::string& out) const {
-    if (auto n = tab.get(key)) {
-      auto v = n->value<std::string>();
-      if (!v) return Fail(std::string(key) + " must be a string");
-      out = *v;
-    }
-    return OkStatus();
-  }
-  Status Integer(const toml::table& tab, const char* key, int& out, int lo, int hi) const {
-    if (auto n = tab.get(key)) {
-      auto v = n->value<int64_t>();
-      if (!v || *v < lo || *v > hi) {
-        return Fail(std::string(key) + " must be an integer in [" + std::to_string(lo) + ", " +
-                    std::to_string(hi) + "]");
-      }
-      out = static_cast<int>(*v);
-    }
-    return OkStatus();
-  }
-  Status Boolean(const toml::table& tab, const char* key, bool& out) const {
-    if (auto n = tab.get(key)) {
-      auto v = n->value<bool>();
-      if (!v) return Fail(std::string(key) + " must be true or false");
-      out = *v;
-    }
-    return OkStatus();
-  }
-  // A duration: "90s", "15m", "1h", "7d", or an integer number of seconds,
-  // in [lo, hi] seconds; `prefix` + `key` names it in errors.
-  Status Duration(const toml::table& tab, const std::string& prefix, const char* key,
-                  std::chrono::seconds& out, int64_t lo, int64_t hi) const {
-    auto n = tab.get(key);
-    if (!n) return OkStatus();
-    const std::string name = prefix + key;
-    auto bad = [&] {
-      return Fail(name + " must be a duration like \"90s\", \"15m\", \"1h\" or \"7d\" between " +
-                  std::to_string(lo) + " and " + std::to_string(hi) + " seconds");
-    };
-    int64_t secs = 0;
-    if (auto i = n->value<int64_t>(); i && n->is_integer()) {
-      secs = *i;
-    } else if (auto text = n->value<std::string>()) {
-      auto parsed = ParseDurationSeconds(*text);
-      if (!parsed.ok()) return bad();
-      secs = *parsed;
-    } else {
-      return bad();
-    }
-    if (secs < lo || secs > hi) return bad();
-    out = std::chrono::seconds(secs);
-    return OkStatus();
-  }
-
- private:
-  const std::string& path_;
-};
+using tomlcfg::ConfigError;
+using tomlcfg::ConfigReader;
 
 // The server's connection caps (net::ServerLimits).
 Status ReadConnectionCaps(const ConfigReader& r, const toml::table& t, net::ServerLimits& l) {
@@ -174,15 +97,7 @@ Status ReadAdmission(const ConfigReader& r, const toml::node& n, AuthorityConfig
 }  // namespace
 
 Result<AuthorityConfig> LoadConfig(const std::string& path) {
-  toml::table t;
-  try {
-    t = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    const auto& where = e.source().begin;
-    return ConfigError(path, "line " + std::to_string(where.line) + ", column " +
-                                 std::to_string(where.column) + ": " +
-                                 std::string(e.description()));
-  }
+  TPMESH_ASSIGN_OR_RETURN(toml::table t, tomlcfg::ParseFile(path));
   static const std::set<std::string> kTop = {"state_dir",
                                              "listen",
                                              "ek_trust_dir",

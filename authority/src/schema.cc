@@ -226,7 +226,15 @@ UPDATE challenges
   WHERE substr(hostname, 1, 6) = 'renew:' AND length(hostname) > 6;
 )sql";
 
-constexpr std::array<const char*, 4> kAll = {kV1, kV2, kV3, kV4};
+// Version 5: nodes.cert_not_after, the notAfter of the current certificate
+//   (unix seconds), so that an active node whose certificate ended is shown
+//   as expired. 0 for rows from before this version, until their next
+//   renewal or enrollment.
+constexpr const char* kV5 = R"sql(
+ALTER TABLE nodes ADD COLUMN cert_not_after INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<const char*, 5> kAll = {kV1, kV2, kV3, kV4, kV5};
 
 }  // namespace
 

@@ -185,7 +185,7 @@ void AuthorityService::FillEnrolledNode(NodeRecord& node, bool is_new,
                                         const ChallengeRecord& taken,
                                         const attest::AttestedNode& attested,
                                         const std::optional<attest::PcrPolicy>& policy,
-                                        const std::string& cert_serial, int64_t now) {
+                                        const IssuedNodeCert& cert, int64_t now) {
   const bool active = !admitted_by.empty();
   if (is_new) {
     node.node_id = NodeIdFromEk(attested.ek_spki_sha256);
@@ -216,7 +216,10 @@ void AuthorityService::FillEnrolledNode(NodeRecord& node, bool is_new,
   // Re-enrollment ends every certificate issued before it; a pending node
   // gets none (it enrolls again once approved).
   EndCertificates(node);
-  if (active) node.cert_serial = cert_serial;
+  if (active) {
+    node.cert_serial = cert.serial;
+    node.cert_not_after = cert.not_after;
+  }
   node.updated_at = now;
   node.last_seen = now;
   node.enroll_count += 1;
@@ -282,8 +285,7 @@ Result<proto::EnrollFinishResponse> AuthorityService::AdmitAndRecord(
     node = existing.value_or(NodeRecord{});
     const bool is_new = !existing;
     const std::string previous_hostname = node.hostname;
-    FillEnrolledNode(node, is_new, admission.admitted_by, req, taken, attested, policy, cert.serial,
-                     now);
+    FillEnrolledNode(node, is_new, admission.admitted_by, req, taken, attested, policy, cert, now);
     if (active && !node.subnet) {
       TPMESH_ASSIGN_OR_RETURN(uint32_t subnet, tx.FreeSubnet(kMaxSubnet));
       node.subnet = subnet;

@@ -180,6 +180,7 @@ Result<proto::RenewFinishResponse> AuthorityService::RecordRenewal(
     n->prev_cert_serial = std::string(serial);
     n->prev_cert_until = now + settings_.cert_overlap.count();
     n->cert_serial = cert.serial;
+    n->cert_not_after = cert.not_after;
     TPMESH_RETURN_IF_ERROR(tx.UpdateNode(*n));
     return tx.AppendAudit(AuditEntry{0, now, "node:" + n->node_id, "node.renew", n->node_id,
                                      "certificate renewed",
@@ -202,6 +203,8 @@ Result<AuthorityService::IssuedNodeCert> AuthorityService::IssueNodeCert(
   TPMESH_ASSIGN_OR_RETURN(out.pem,
                           CurrentCa()->IssueNodeCert(csr_pem, node_id, clock_.Now(),
                                                      settings_.node_cert_lifetime, &out.serial));
+  TPMESH_ASSIGN_OR_RETURN(auto issued, pki::IdentityFromCertPem(out.pem));
+  out.not_after = ToUnixSeconds(issued.not_after);
   return out;
 }
 
@@ -209,6 +212,7 @@ void AuthorityService::EndCertificates(NodeRecord& n) {
   n.cert_serial.clear();
   n.prev_cert_serial.clear();
   n.prev_cert_until = 0;
+  n.cert_not_after = 0;
 }
 
 }  // namespace tpmesh::authority

@@ -20,7 +20,8 @@ constexpr const char* kNodeColumns =
     "subnet, wg_public_key, endpoints, pcr_policy, pcr_values, tpm_clock_ms, tpm_reset_count, "
     "tpm_restart_count, tpm_safe, enrolled_at, updated_at, last_seen, enroll_count, "
     "next_wg_public_key, wg_key_since, prev_wg_public_key, prev_wg_key_until, rotate_requested_at, "
-    "cert_serial, prev_cert_serial, prev_cert_until, ek_evidence, ek_cert, ek_intermediates";
+    "cert_serial, prev_cert_serial, prev_cert_until, ek_evidence, ek_cert, ek_intermediates, "
+    "cert_not_after";
 
 // Both bind every column by name (BindNode); UPDATE matches on :node_id.
 constexpr const char* kNodeInsert =
@@ -29,13 +30,14 @@ constexpr const char* kNodeInsert =
     "tpm_reset_count, tpm_restart_count, tpm_safe, enrolled_at, updated_at, last_seen, "
     "enroll_count, "
     "next_wg_public_key, wg_key_since, prev_wg_public_key, prev_wg_key_until, rotate_requested_at, "
-    "cert_serial, prev_cert_serial, prev_cert_until, ek_evidence, ek_cert, ek_intermediates) "
+    "cert_serial, prev_cert_serial, prev_cert_until, ek_evidence, ek_cert, ek_intermediates, "
+    "cert_not_after) "
     "VALUES (:node_id, :hostname, :status, :status_reason, :ek_sha256, :ek_public, :ek_name, "
     ":ak_public, :ak_name, :subnet, :wg_public_key, :endpoints, :pcr_policy, :pcr_values, "
     ":tpm_clock_ms, :tpm_reset_count, :tpm_restart_count, :tpm_safe, :enrolled_at, :updated_at, "
     ":last_seen, :enroll_count, :next_wg_public_key, :wg_key_since, :prev_wg_public_key, "
     ":prev_wg_key_until, :rotate_requested_at, :cert_serial, :prev_cert_serial, :prev_cert_until, "
-    ":ek_evidence, :ek_cert, :ek_intermediates)";
+    ":ek_evidence, :ek_cert, :ek_intermediates, :cert_not_after)";
 constexpr const char* kNodeUpdate =
     "UPDATE nodes SET hostname = :hostname, status = :status, status_reason = :status_reason, "
     "ek_sha256 = :ek_sha256, ek_public = :ek_public, ek_name = :ek_name, ak_public = :ak_public, "
@@ -49,7 +51,7 @@ constexpr const char* kNodeUpdate =
     "prev_wg_key_until = :prev_wg_key_until, rotate_requested_at = :rotate_requested_at, "
     "cert_serial = :cert_serial, prev_cert_serial = :prev_cert_serial, "
     "prev_cert_until = :prev_cert_until, ek_evidence = :ek_evidence, ek_cert = :ek_cert, "
-    "ek_intermediates = :ek_intermediates "
+    "ek_intermediates = :ek_intermediates, cert_not_after = :cert_not_after "
     "WHERE node_id = :node_id";
 
 std::string SelectNodes(const char* where_and_order) {
@@ -93,6 +95,7 @@ Status BindNode(SQLite::Statement& s, const NodeRecord& n) {
   s.bind(":cert_serial", n.cert_serial);
   s.bind(":prev_cert_serial", n.prev_cert_serial);
   s.bind(":prev_cert_until", n.prev_cert_until);
+  s.bind(":cert_not_after", n.cert_not_after);
   s.bind(":ek_evidence", n.ek_evidence_stored ? 1 : 0);
   BindBlob(s, ":ek_cert", n.ek_cert);
   s.bind(":ek_intermediates", EncodeBlobs(n.ek_intermediates));
@@ -215,6 +218,7 @@ Result<NodeRecord> ReadNode(const SQLite::Statement& q) {
   n.cert_serial = q.getColumn("cert_serial").getString();
   n.prev_cert_serial = q.getColumn("prev_cert_serial").getString();
   n.prev_cert_until = q.getColumn("prev_cert_until").getInt64();
+  n.cert_not_after = q.getColumn("cert_not_after").getInt64();
   n.ek_evidence_stored = q.getColumn("ek_evidence").getInt64() != 0;
   n.ek_cert = ColumnBytes(q.getColumn("ek_cert"));
   TPMESH_ASSIGN_OR_RETURN(n.ek_intermediates,

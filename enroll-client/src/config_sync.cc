@@ -5,6 +5,7 @@
 #include "daemon_impl.h"
 #include "tpmesh/client/ack_answer.h"
 #include "tpmesh/client/renew.h"
+#include "tpmesh/keyrotate/rotation.h"
 #include "tpmesh/pki/pki.h"
 #include "tpmesh/proto/node.h"
 
@@ -64,7 +65,7 @@ Status Daemon::PollOnce(const std::string& url) {
   }
   const int64_t since = have_state_ ? held_.state.generation : -1;
   auto r = client_->Get("/v1/node/config?since=" + std::to_string(since) +
-                        "&wait=" + std::to_string(o_.poll_wait_seconds));
+                        "&wait=" + std::to_string(PollWait()));
   if (!r.ok()) {
     client_.reset();
     return r.take_error();
@@ -90,6 +91,21 @@ Status Daemon::PollOnce(const std::string& url) {
     return st;
   }
   return OkStatus();
+}
+
+// --poll-wait, cut short so that the poll ends just after the certificate's
+// renewal time (or its end, with renewal off): a long poll must not sleep
+// through it (with 60 s certificates and 25 s polls it would renew at 50 s).
+int Daemon::PollWait() const {
+  const int wait = o_.poll_wait_seconds;
+  auto w = ReadCertWindow(f_->node_cert);
+  if (!w.ok()) return wait;
+  const TimePoint due =
+      o_.tcti.empty() ? w->not_after : keyrotate::RenewAt(w->not_before, w->not_after);
+  const int64_t left =
+      std::chrono::duration_cast<std::chrono::seconds>(due - env_.clock.Now()).count();
+  if (left < 0 || left >= wait) return wait;
+  return static_cast<int>(left) + 1;
 }
 
 // Acknowledges the held generation, then does what the answer says for

@@ -24,6 +24,10 @@ Daemon::Daemon(const DaemonOptions& o, const DaemonEnv& env, LinkConfigurator& l
 }
 
 Status Daemon::Start() {
+  Log(o_.tcti.empty() ? std::string("certificate renewal is off (--tcti none): the daemon stops "
+                                    "when the node certificate expires")
+                      : "renews the node certificate at half life with the TPM at " + o_.tcti +
+                            ", and enrolls again with it should the certificate expire");
   TPMESH_RETURN_IF_ERROR(SetUpLink());
   LoadSaved();  // fail-static: the last verified config, before any network
   return OkStatus();
@@ -52,6 +56,11 @@ std::optional<Status> Daemon::OnPollFailure(const Status& st) {
     std::error_code ec;
     std::filesystem::remove(o_.state_dir + "/mesh.json", ec);
     return st;
+  }
+  if (st.error().reason == "node_cert_expired") {
+    auto end = OnExpired(st);
+    if (end && end->error().reason == "node_revoked") return OnPollFailure(*end);
+    return end;
   }
   if (IsCertRefusal(st.error()) && ReloadIdentity(st.error())) {
     backoff_ = 1;  // a new identity: reconnect at once

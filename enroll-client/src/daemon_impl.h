@@ -46,6 +46,7 @@ class Daemon {
   Status Apply(const meshcfg::SignedState& s);
   Result<std::unique_ptr<net::Client>> ClientFor(const std::string& url);
   Status PollOnce(const std::string& url);
+  int PollWait() const;
   Status AckAndRotate(net::Client& client);
   Result<meshcfg::SignedState> Verify(const std::string& body);
   Result<std::string> Ack(net::Client& client);
@@ -59,7 +60,12 @@ class Daemon {
   static bool IsCertRefusal(const Error& e);
   bool ReloadIdentity(const Error& why);
   Status Adopt(std::unique_ptr<NodeFiles> n);
+  Status OpenTpm();  // tpm_, opened once
   void MaybeRenew(const std::string& url);
+  // After PollOnce's "node_cert_expired": nullopt to go on (re-enrolled, or
+  // retrying later), else the daemon's final status.
+  std::optional<Status> OnExpired(const Status& expired);
+  Status Reenroll(const std::string& url);
 
   const DaemonOptions o_;
   const DaemonEnv env_;

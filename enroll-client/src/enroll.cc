@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "tpmesh/attest/tpm_public.h"
 #include "tpmesh/net/http.h"
 #include "tpmesh/pki/pki.h"
 
@@ -110,7 +111,25 @@ Result<attest::AkBlob> LoadOrCreateAk(const EnrollOptions& o, attest::Tpm& tpm) 
   return ak;
 }
 
+}  // namespace
+
+Result<attest::EkBundle> EkOfNode(const std::string& node_id, attest::Tpm& tpm) {
+  for (auto alg : {attest::KeyAlg::kRsa2048, attest::KeyAlg::kEccP256}) {
+    auto ek = tpm.ReadEk(alg);
+    if (!ek.ok()) continue;
+    auto pub = attest::ParseTpm2bPublic(ek->ek_public);
+    auto fp = pub.ok() ? pub->SpkiSha256() : Result<Bytes>(pub.error());
+    if (fp.ok() && fp->size() >= 10 && HexEncode(ByteView(fp->data(), 10)) == node_id) return ek;
+  }
+  return MakeError(Code::kFailedPrecondition, "ek_mismatch",
+                   "no EK of this TPM names node " + node_id +
+                       ": the state directory belongs to another machine's TPM");
+}
+
+namespace {
+
 Result<attest::EkBundle> ChooseEk(const EnrollOptions& o, attest::Tpm& tpm) {
+  if (o.node_id) return EkOfNode(*o.node_id, tpm);
   if (o.ek_alg) return tpm.ReadEk(*o.ek_alg);
   TPMESH_ASSIGN_OR_RETURN(auto rsa, tpm.ReadEk(attest::KeyAlg::kRsa2048));
   if (rsa.ek_cert_der) return rsa;
@@ -174,6 +193,29 @@ Status SaveState(const EnrollOptions& o, const proto::EnrollFinishResponse& r) {
 
 }  // namespace
 
+Result<EnrollOptions> ReenrollOptions(const NodeFiles& f, const meshcfg::MeshState* held,
+                                      const std::string& state_dir) {
+  const meshcfg::MeshMember* self = nullptr;
+  if (held != nullptr) {
+    for (const auto& m : held->members)
+      if (m.node_id == f.enrolled.node_id) self = &m;
+  }
+  if (self == nullptr) {
+    return MakeError(Code::kFailedPrecondition, "no_config",
+                     "no verified config (mesh.json) names node " + f.enrolled.node_id +
+                         ", so its hostname and endpoints are unknown here; enroll again with "
+                         "'tpmesh-client enroll --force'");
+  }
+  EnrollOptions o;
+  o.authority_url = f.authority_urls.front();
+  o.state_dir = state_dir;
+  o.hostname = self->hostname;
+  o.endpoints = self->endpoints;
+  o.force = true;
+  o.node_id = f.enrolled.node_id;
+  return o;
+}
+
 WgKeyPair GenerateWgKeyPair(Random& rng) {
   WgKeyPair kp{SecretBytes(32), Bytes(32)};
   rng.Fill(kp.private_key.span());
@@ -193,13 +235,21 @@ Result<Bytes> WgPublicFromPrivate(ByteView sk) {
   return pk;
 }
 
-Result<EnrollOutcome> Enroll(const EnrollOptions& o, attest::Tpm& tpm,
-                             const std::function<void(const std::string&)>& progress) {
+namespace {
+// What both Enroll and EnrollOver need first: libsodium, valid names, the
+// private state directory.
+Status Prepare(const EnrollOptions& o) {
   if (sodium_init() < 0)
     return MakeError(Code::kInternal, "sodium_init", "libsodium failed to initialize");
   TPMESH_RETURN_IF_ERROR(proto::ValidateHostname(o.hostname));
   for (const auto& e : o.endpoints) TPMESH_RETURN_IF_ERROR(proto::ValidateEndpoint(e));
-  TPMESH_RETURN_IF_ERROR(pki::EnsurePrivateDir(o.state_dir));
+  return pki::EnsurePrivateDir(o.state_dir);
+}
+}  // namespace
+
+Result<EnrollOutcome> Enroll(const EnrollOptions& o, attest::Tpm& tpm,
+                             const std::function<void(const std::string&)>& progress) {
+  TPMESH_RETURN_IF_ERROR(Prepare(o));
   if (!o.force && fs::exists(P(o, "node.json"))) {
     TPMESH_ASSIGN_OR_RETURN(std::string raw, pki::ReadFile(P(o, "node.json")));
     auto parsed = proto::ParseEnrollFinishResponse(raw);
@@ -220,7 +270,12 @@ Result<EnrollOutcome> Enroll(const EnrollOptions& o, attest::Tpm& tpm,
   // One connection for start and finish (one TLS handshake per enrollment).
   TPMESH_ASSIGN_OR_RETURN(
       auto http, net::MakeClient(net::ClientOptions{o.authority_url, *ca, "", "", 30, true}));
+  return EnrollOver(o, *http, tpm, progress);
+}
 
+Result<EnrollOutcome> EnrollOver(const EnrollOptions& o, net::Client& http, attest::Tpm& tpm,
+                                 const std::function<void(const std::string&)>& progress) {
+  TPMESH_RETURN_IF_ERROR(Prepare(o));
   auto ek = ChooseEk(o, tpm);
   if (!ek.ok()) return NextStep(ek.take_error(), "check the TPM (--tcti) is reachable");
   Say(progress, std::string("EK ") + attest::KeyAlgName(ek->alg) +
@@ -242,7 +297,7 @@ Result<EnrollOutcome> Enroll(const EnrollOptions& o, attest::Tpm& tpm,
       std::chrono::steady_clock::now() + std::chrono::seconds(o.wait_for_approval_seconds);
   for (;;) {
     TPMESH_ASSIGN_OR_RETURN(auto result,
-                            AttestRound(o, *http, tpm, *ek, ak, wg_public, csr, progress));
+                            AttestRound(o, http, tpm, *ek, ak, wg_public, csr, progress));
     if (result.status == "active") {
       TPMESH_RETURN_IF_ERROR(pki::WritePrivateFile(P(o, "node.key"), node_key));
       if (reenroll) TPMESH_RETURN_IF_ERROR(fresh_wg.Commit());

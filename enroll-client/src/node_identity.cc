@@ -3,6 +3,7 @@
 // `enroll --force` replaced the node's certificate and keys.
 #include <sodium.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "daemon_impl.h"
@@ -29,9 +30,12 @@ bool Daemon::ReloadIdentity(const Error& why) {
     return false;
   }
   if (SameNodeFiles(**fresh, *f_)) {
-    Log(o_.state_dir +
-        " holds the same node certificate and keys: this node must enroll again "
-        "('tpmesh-client enroll --force'); the mesh keeps its last config meanwhile");
+    // An expired certificate with a TPM: OnExpired enrolls again itself.
+    if (why.reason != "node_cert_expired" || o_.tcti.empty()) {
+      Log(o_.state_dir +
+          " holds the same node certificate and keys: this node must enroll again "
+          "('tpmesh-client enroll --force'); the mesh keeps its last config meanwhile");
+    }
     return false;
   }
   NodeFiles& n = **fresh;
@@ -81,6 +85,71 @@ Status Daemon::Adopt(std::unique_ptr<NodeFiles> n) {
   return OkStatus();
 }
 
+Status Daemon::OpenTpm() {
+  if (tpm_) return OkStatus();
+  TPMESH_ASSIGN_OR_RETURN(tpm_, env_.make_tpm(o_.tcti));
+  return OkStatus();
+}
+
+namespace {
+// Worth another try later: the authority or the TPM did not answer, was
+// overloaded, or something failed on our side. Anything else is an answer.
+bool Transient(const Error& e) {
+  return e.code == Code::kUnavailable || e.code == Code::kResourceExhausted ||
+         e.code == Code::kAborted || e.code == Code::kInternal;
+}
+}  // namespace
+
+std::optional<Status> Daemon::OnExpired(const Status& expired) {
+  if (ReloadIdentity(expired.error())) {  // an operator re-enrolled meanwhile
+    backoff_ = 1;
+    url_index_ = 0;
+    return std::nullopt;
+  }
+  if (o_.tcti.empty()) {
+    Log("the node certificate expired and renewal is off (--tcti none): stopping; enroll again "
+        "with 'tpmesh-client enroll --force', then start the daemon");
+    return expired;
+  }
+  const std::string url = f_->authority_urls[url_index_];
+  Log("the node certificate expired: enrolling again with the TPM at " + url);
+  Status st = Reenroll(url);
+  if (st.ok()) return std::nullopt;
+  if (st.error().reason == "node_revoked") return st;
+  if (!Transient(st.error())) {
+    Log("enrolling again was refused: " + st.error().ToString() + "; stopping");
+    return MakeError(Code::kFailedPrecondition, "node_cert_expired",
+                     expired.error().message + "; enrolling again with the TPM was refused (" +
+                         st.error().ToString() + ")");
+  }
+  Log("enrolling again failed: " + st.error().ToString() + "; the mesh keeps its last config; " +
+      "retrying in ~" + std::to_string(backoff_) + " s");
+  url_index_ = (url_index_ + 1) % f_->authority_urls.size();
+  SleepJittered(backoff_);
+  backoff_ = std::min(backoff_ * 2, o_.max_backoff_seconds);
+  return std::nullopt;
+}
+
+// Enrolls again as this node (ReenrollOptions: the EK that names node_id,
+// no token, hostname and endpoints from the held config), as `enroll
+// --force` does: the authority admits an active node's own EK after a fresh
+// attestation. New WireGuard and node keys; then Adopt.
+Status Daemon::Reenroll(const std::string& url) {
+  TPMESH_ASSIGN_OR_RETURN(EnrollOptions eo,
+                          ReenrollOptions(*f_, have_state_ ? &held_.state : nullptr, o_.state_dir));
+  TPMESH_RETURN_IF_ERROR(OpenTpm());
+  TPMESH_ASSIGN_OR_RETURN(auto http,
+                          env_.make_client(net::ClientOptions{url, f_->ca, "", "", 30, true}));
+  auto enrolled =
+      EnrollOver(eo, *http, *tpm_, [this](const std::string& l) { Log("enroll: " + l); });
+  if (!enrolled.ok()) return enrolled.take_error();
+  TPMESH_ASSIGN_OR_RETURN(auto fresh, LoadNodeFiles(o_.state_dir, o_.extra_authority_urls));
+  TPMESH_RETURN_IF_ERROR(Adopt(std::move(fresh)));
+  backoff_ = 1;
+  url_index_ = 0;
+  return OkStatus();
+}
+
 // Renews the node certificate at half its life (renew.h). A failure is
 // logged and retried a minute later; the current certificate stays in use
 // until then (a quarantined node then gets 403 on its polls).
@@ -89,17 +158,14 @@ void Daemon::MaybeRenew(const std::string& url) {
   const TimePoint now = env_.clock.Now();
   auto window = ReadCertWindow(f_->node_cert);
   if (window.ok() && !keyrotate::ShouldRenew(window->not_before, window->not_after, now)) return;
+  if (window.ok() && now > window->not_after) return;  // too late: OnExpired enrolls again
   // Only a failure holds the next attempt off: a success is followed by
   // the next half-life check (short-lived certificates renew often).
   const auto retry_later = env_.time.Now() + std::chrono::seconds(60);
-  if (!tpm_) {
-    auto tpm = env_.make_tpm(o_.tcti);
-    if (!tpm.ok()) {
-      Log("certificate renewal: " + tpm.error().ToString());
-      next_renew_try_ = retry_later;
-      return;
-    }
-    tpm_ = std::move(tpm).value();
+  if (Status st = OpenTpm(); !st.ok()) {
+    Log("certificate renewal: " + st.error().ToString());
+    next_renew_try_ = retry_later;
+    return;
   }
   auto client = env_.make_client(net::ClientOptions{url, f_->ca, f_->node_cert, f_->node_key, 30});
   Result<bool> renewed = client.ok() ? RenewNodeCert(o_.state_dir, *tpm_, **client, env_.clock)

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "tpmesh/client/enroll.h"
 #include "tpmesh/client/node_state.h"
 #include "tpmesh/keyrotate/rotation.h"
 #include "tpmesh/ossl/pem.h"
@@ -54,7 +55,8 @@ Status CheckNotExpired(std::string_view cert_pem, TimePoint now) {
   return MakeError(
       Code::kFailedPrecondition, "node_cert_expired",
       std::string("the node certificate (node.crt) expired at ") + when +
-          "; it can no longer be renewed: enroll again with 'tpmesh-client enroll --force'");
+          "; it authenticates nothing any more: 'tpmesh-client renew' (or 'tpmesh-client run' with "
+          "its TPM) enrolls this node again with the TPM, as does 'tpmesh-client enroll --force'");
 }
 
 Status RecoverRenewal(const std::string& dir) {
@@ -126,9 +128,37 @@ Result<bool> RenewNodeCert(const std::string& dir, attest::Tpm& tpm, net::Client
   return true;
 }
 
-Result<bool> RenewFromStateDir(const std::string& dir, attest::Tpm& tpm, bool force) {
+namespace {
+
+// An expired certificate authenticates nothing, renewal included: enroll
+// again as this node (ReenrollOptions), anonymously over the pinned CA.
+Result<bool> Reenroll(const std::string& dir, const NodeFiles& f, attest::Tpm& tpm,
+                      const Error& expired, const std::function<void(const std::string&)>& say) {
+  std::optional<meshcfg::SignedState> held;
+  if (auto raw = pki::ReadFile(P(dir, "mesh.json")); raw.ok()) {
+    if (auto parsed = meshcfg::ParseSignedState(*raw); parsed.ok()) held = std::move(*parsed);
+  }
+  auto eo = ReenrollOptions(f, held ? &held->state : nullptr, dir);
+  if (!eo.ok())
+    return MakeError(Code::kFailedPrecondition, expired.reason,
+                     expired.message + "; " + eo.error().message);
+  if (say) say("the node certificate expired: enrolling again as node " + f.enrolled.node_id);
+  TPMESH_ASSIGN_OR_RETURN(
+      auto http, net::MakeClient(net::ClientOptions{eo->authority_url, f.ca, "", "", 30, true}));
+  auto enrolled = EnrollOver(*eo, *http, tpm, say);
+  if (!enrolled.ok()) return enrolled.take_error();
+  return true;
+}
+
+}  // namespace
+
+Result<bool> RenewFromStateDir(const std::string& dir, attest::Tpm& tpm, bool force,
+                               const std::function<void(const std::string&)>& progress) {
   TPMESH_ASSIGN_OR_RETURN(auto f, LoadNodeFiles(dir));  // not_enrolled / state_corrupt
-  TPMESH_RETURN_IF_ERROR(CheckNotExpired(f->node_cert, SystemClock::Instance().Now()));
+  if (Status st = CheckNotExpired(f->node_cert, SystemClock::Instance().Now()); !st.ok()) {
+    if (st.error().reason != "node_cert_expired") return st.error();
+    return Reenroll(dir, *f, tpm, st.error(), progress);
+  }
   net::ClientOptions o;
   o.base_url = f->authority_urls.front();
   o.ca_pem = f->ca;

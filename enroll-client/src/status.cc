@@ -1,4 +1,5 @@
 // `tpmesh-client status` (daemon.h).
+#include <ctime>
 #include <map>
 
 #include "tpmesh/client/daemon.h"
@@ -31,6 +32,26 @@ std::string Reachability(const NodeFiles& f, std::optional<Error>& problem) {
   if (r->status == 200) return "reachable";
   problem = net::ErrorFromResponse(*r);
   return "reachable, says: " + problem->ToString();
+}
+
+std::string Utc(TimePoint t) {
+  const std::time_t secs = static_cast<std::time_t>(ToUnixSeconds(t));
+  struct tm tm {};
+  char out[32] = "?";
+  if (gmtime_r(&secs, &tm) != nullptr) std::strftime(out, sizeof out, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return out;
+}
+
+// "valid until T (renewal due from U)" or "EXPIRED at T (...)".
+std::string CertificateLine(const std::string& pem) {
+  auto w = ReadCertWindow(pem);
+  if (!w.ok()) return "unreadable (" + w.error().message + ")";
+  if (SystemClock::Instance().Now() > w->not_after) {
+    return "EXPIRED at " + Utc(w->not_after) +
+           " (the node enrolls again: 'tpmesh-client renew', or 'run' with its TPM)";
+  }
+  return "valid until " + Utc(w->not_after) + " (renewal due from " +
+         Utc(w->not_before + (w->not_after - w->not_before) / 2) + ")";
 }
 
 std::string Interface(const DaemonOptions& o, const std::map<std::string, std::string>& host_of) {
@@ -77,6 +98,7 @@ Result<NodeStatus> StatusReport(const DaemonOptions& o) {
   }
   s.report +=
       "applied generation: " + (applied < 0 ? std::string("none") : std::to_string(applied)) + "\n";
+  s.report += "certificate: " + CertificateLine(f->node_cert) + "\n";
   s.report +=
       "authority " + f->authority_urls[0] + ": " + Reachability(*f, s.authority_error) + "\n";
   s.report += Interface(o, host_of);

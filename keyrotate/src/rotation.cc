@@ -176,7 +176,12 @@ bool WgRotation::OldKeyTrusted(TimePoint now) const {
 
 bool ShouldRenew(TimePoint not_before, TimePoint not_after, TimePoint now) {
   if (not_after <= not_before || now >= not_after) return true;
-  return now >= not_before + (not_after - not_before) / 2;
+  return now >= RenewAt(not_before, not_after);
+}
+
+TimePoint RenewAt(TimePoint not_before, TimePoint not_after) {
+  if (not_after <= not_before) return not_before;
+  return not_before + (not_after - not_before) / 2;
 }
 
 }  // namespace tpmesh::keyrotate

@@ -113,7 +113,7 @@ AuditEntryView ReadAudit(JsonReader& r) {
 json StatusJson(const StatusResponse& v) {
   json nodes = json::array();
   for (const auto& n : v.nodes) {
-    json e{{"node_id", n.node_id}, {"hostname", n.hostname}};
+    json e{{"node_id", n.node_id}, {"hostname", n.hostname}, {"status", n.status}};
     if (n.applied_generation) e["applied_generation"] = *n.applied_generation;
     if (n.reported_at) e["reported_at"] = *n.reported_at;
     if (n.peers) {
@@ -129,11 +129,8 @@ json StatusJson(const StatusResponse& v) {
     }
     nodes.push_back(std::move(e));
   }
-  return json{{"generation", v.generation},
-              {"active", v.active},
-              {"converged", v.converged},
-              {"waiting", v.waiting},
-              {"nodes", std::move(nodes)}};
+  return json{{"generation", v.generation}, {"active", v.active},   {"expired", v.expired},
+              {"converged", v.converged},   {"waiting", v.waiting}, {"nodes", std::move(nodes)}};
 }
 
 StatusPeer ReadStatusPeer(JsonReader& r) {
@@ -150,6 +147,8 @@ StatusNode ReadStatusNode(JsonReader& r) {
   StatusNode n;
   n.node_id = r.String("node_id", 64);
   n.hostname = r.String("hostname", 253);
+  n.status = r.OptString("status", 32).value_or("active");
+  if (n.status != "active" && n.status != "expired") r.Fail("status", "must be active or expired");
   n.applied_generation = r.OptInt("applied_generation", -1, INT64_MAX);
   n.reported_at = r.OptInt("reported_at", 0, INT64_MAX);
   if (r.Raw("peers")) n.peers = ReadList<StatusPeer>(r, "peers", ReadStatusPeer);
@@ -160,6 +159,7 @@ StatusResponse ReadStatus(JsonReader& r) {
   StatusResponse v;
   v.generation = r.Int("generation", 0, INT64_MAX);
   v.active = r.Int("active", 0, INT64_MAX);
+  v.expired = r.OptInt("expired", 0, INT64_MAX).value_or(0);
   v.converged = r.Int("converged", 0, INT64_MAX);
   v.waiting = r.Int("waiting", 0, INT64_MAX);
   v.nodes = ReadList<StatusNode>(r, "nodes", ReadStatusNode);

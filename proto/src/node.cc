@@ -205,6 +205,7 @@ json ViewJson(const NodeView& v) {
          {"updated_at", v.updated_at},
          {"last_seen", v.last_seen},
          {"enroll_count", v.enroll_count}};
+  if (v.cert_not_after) j["cert_not_after"] = *v.cert_not_after;
   if (v.overlay_prefix) j["overlay_prefix"] = *v.overlay_prefix;
   if (v.overlay_address) j["overlay_address"] = *v.overlay_address;
   return j;
@@ -239,6 +240,7 @@ NodeView ReadView(JsonReader& r) {
   v.updated_at = r.Int("updated_at", 0, INT64_MAX);
   v.last_seen = r.Int("last_seen", 0, INT64_MAX);
   v.enroll_count = r.Int("enroll_count", 0, INT64_MAX);
+  v.cert_not_after = r.OptInt("cert_not_after", 0, INT64_MAX);
   v.overlay_prefix = r.OptString("overlay_prefix", 64);
   v.overlay_address = r.OptString("overlay_address", 64);
   return v;

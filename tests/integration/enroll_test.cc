@@ -305,6 +305,42 @@ TEST_F(EnrollTest, ForcedReenrollmentKeepsIdentityAndAddress) {
   StopCleanly();
 }
 
+// `config check` on an enrolled host tells its own TPM from another
+// machine's (the EK that names the node), and leaves both untouched; the
+// authority's check passes while the authority runs. Both print --version.
+TEST_F(EnrollTest, ConfigCheckTellsTheNodesTpmFromAnother) {
+  ASSERT_NO_FATAL_FAILURE(AddHosts(2));
+  ASSERT_NO_FATAL_FAILURE(StartAuthority());
+  for (const auto& h : hosts_) ASSERT_ENROLLED(Enroll(h, Token()));
+  const std::string toml = work_->path() + "/client.toml";
+  ASSERT_TRUE(WriteFileBytes(toml, AsView("state_dir = \"" + hosts_[0].state_dir + "\"\n")).ok());
+  const std::string client = BinDir() + "/tpmesh-client";
+  const std::string node_id = NodeJson(hosts_[0]).node_id;
+  CommandResult own =
+      RunCommand({client, "--config", toml, "config", "check", "--tcti", hosts_[0].tpm->tcti()});
+  EXPECT_EQ(own.exit_code, 0) << own.output;
+  EXPECT_NE(own.output.find("EK names node " + node_id), std::string::npos) << own.output;
+  CommandResult other =
+      RunCommand({client, "--config", toml, "config", "check", "--tcti", hosts_[1].tpm->tcti()});
+  EXPECT_EQ(other.exit_code, 1) << other.output;
+  EXPECT_NE(other.output.find("FAIL  TPM: "), std::string::npos) << other.output;
+  EXPECT_NE(other.output.find("ek_mismatch"), std::string::npos) << other.output;
+  EXPECT_EQ(NodeJson(hosts_[0]).node_id, node_id);
+
+  CommandResult authority =
+      RunCommand({BinDir() + "/tpmesh-authority", "config", "check", "--state-dir",
+                  auth_->state_dir(), "--ek-trust-dir", auth_->trust_dir(), "--dev"});
+  EXPECT_EQ(authority.exit_code, 0) << authority.output;
+  EXPECT_NE(authority.output.find("in use by a running authority"), std::string::npos)
+      << authority.output;
+  for (const char* program : {"tpmesh-client", "tpmesh-authority", "tpmeshctl"}) {
+    CommandResult v = RunCommand({BinDir() + "/" + program, "--version"});
+    EXPECT_EQ(v.exit_code, 0) << program;
+    EXPECT_NE(v.output.find("0."), std::string::npos) << program << ": " << v.output;
+  }
+  StopCleanly();
+}
+
 // 3. Revocation bumps the generation and blocks re-enrollment; after a
 //    restore the node needs a fresh token and gets its old address back.
 TEST_F(EnrollTest, RevokedNodeCannotEnrollUntilRestored) {

@@ -81,6 +81,7 @@ class AuthorityProcess {
   const std::string& fingerprint() const { return fingerprint_; }
   const std::string& dir() const { return dir_; }  // temp dir; tests may put files here
   const std::string& state_dir() const { return state_dir_; }
+  const std::string& trust_dir() const { return trust_dir_; }
   std::string db_path() const { return state_dir_ + "/authority.db"; }
   std::string log() const;  // the serve process's output so far (all runs)
   bool running() const { return pid_ > 0; }

@@ -175,7 +175,7 @@ class DaemonFixture : public ::testing::Test {
             return MakeError(Code::kUnavailable, "tpm_unavailable",
                              "test: the TPM does not answer");
           }
-          return std::unique_ptr<attest::Tpm>(new TpmRef(tpm_));
+          return std::unique_ptr<attest::Tpm>(new TpmRef(tpm_swap_ ? *tpm_swap_ : tpm_));
         },
     };
   }
@@ -235,6 +235,12 @@ class DaemonFixture : public ::testing::Test {
                           const nlohmann::json& body) {
     return authority_->Call(method, path, body.dump(), kAdmin);
   }
+  // An admin revokes this node.
+  void RevokeSelf(const std::string& reason) {
+    auto r = Admin("POST", "/v1/admin/nodes/" + self_.node_id + "/revoke",
+                   nlohmann::json{{"reason", reason}});
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
   // The peer acknowledges `generation` (the current one by default).
   nlohmann::json PeerAck(const Peer& p, int64_t generation = -1,
                          const std::string& ca_sha256 = "") {
@@ -271,6 +277,7 @@ class DaemonFixture : public ::testing::Test {
   std::vector<std::string> log_;
   std::vector<std::string> tpm_opens_;
   int tpm_failures_ = 0;
+  attest::Tpm* tpm_swap_ = nullptr;  // make_tpm opens this one instead of tpm_
 };
 
 }  // namespace tpmesh::testing

@@ -251,10 +251,7 @@ TEST_F(DaemonTest, RevocationTearsTheInterfaceDownAndEnds) {
   ASSERT_TRUE(d);
   ASSERT_NO_FATAL_FAILURE(Step(*d));
   ASSERT_TRUE(fs::exists(state_.File("mesh.json")));
-  ASSERT_EQ(
-      Admin("POST", "/v1/admin/nodes/" + self_.node_id + "/revoke", json{{"reason", "stolen"}})
-          .status,
-      200);
+  ASSERT_NO_FATAL_FAILURE(RevokeSelf("stolen"));
   auto end = d->Step();
   ASSERT_TRUE(end.has_value());
   ASSERT_FALSE(end->ok());

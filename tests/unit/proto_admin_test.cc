@@ -73,10 +73,12 @@ TEST(ProtoAdmin, EkPoliciesAuditRoundTrip) {
 TEST(ProtoAdmin, StatusKeepsUnreportedNodesApart) {
   StatusResponse s;
   s.generation = 4;
-  s.active = 2;
+  s.active = 1;
+  s.expired = 1;
   s.converged = 1;
-  s.nodes.push_back({"n1", "web1", 4, 100, std::vector<StatusPeer>{{"key", "db1", 90, 1, 2}}});
-  s.nodes.push_back({"n2", "db1", std::nullopt, std::nullopt, std::nullopt});
+  s.nodes.push_back(
+      {"n1", "web1", "active", 4, 100, std::vector<StatusPeer>{{"key", "db1", 90, 1, 2}}});
+  s.nodes.push_back({"n2", "db1", "expired", std::nullopt, std::nullopt, std::nullopt});
   const std::string text = ToJson(s);
   auto back = ParseStatusResponse(text);
   ASSERT_TRUE(back.ok()) << ProblemOf(back);
@@ -84,7 +86,13 @@ TEST(ProtoAdmin, StatusKeepsUnreportedNodesApart) {
   EXPECT_EQ(back->nodes[0].peers->at(0).hostname, "db1");
   EXPECT_FALSE(back->nodes[1].applied_generation.has_value());
   EXPECT_FALSE(back->nodes[1].peers.has_value());
+  EXPECT_EQ(back->nodes[1].status, "expired");
+  EXPECT_EQ(back->expired, 1);
   EXPECT_EQ(ToJson(*back), text);
+  // A node's status is one of the two an active node can have.
+  std::string bad = text;
+  bad.replace(bad.find("\"expired\"}"), 9, "\"revoked\"");
+  EXPECT_NE(ProblemOf(ParseStatusResponse(bad)).find("status"), std::string::npos) << bad;
 }
 
 }  // namespace

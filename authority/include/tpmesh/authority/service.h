@@ -314,12 +314,13 @@ class AuthorityService {
                                const proto::EnrollFinishRequest& req, const ChallengeRecord& taken,
                                const attest::AttestedNode& attested,
                                const std::optional<attest::PcrPolicy>& policy,
-                               const std::string& cert_serial, int64_t now);
+                               const IssuedNodeCert& cert, int64_t now);
   int64_t Now() const;
   Status Quarantine(const NodeRecord& node, const Error& why);
   struct IssuedNodeCert {
     std::string pem;
-    std::string serial;  // hex, as pki::PeerIdentity::serial
+    std::string serial;     // hex, as pki::PeerIdentity::serial
+    int64_t not_after = 0;  // unix seconds
   };
   Result<IssuedNodeCert> IssueNodeCert(std::string_view csr_pem, const std::string& node_id);
   // Renewal step 4: records the new TPM state and certificate.

@@ -70,8 +70,10 @@ struct DaemonOptions {
   int poll_wait_seconds = 25;
   int max_backoff_seconds = 30;
   // TPM for certificate renewal with re-attestation (renew.h), checked once
-  // per loop iteration; empty = renewal disabled.
-  std::string tcti;
+  // per loop iteration, and for enrolling again once the certificate has
+  // expired (the node was off or cut off longer than its life); empty = both
+  // off, and an expired certificate ends the daemon ("node_cert_expired").
+  std::string tcti = attest::kDefaultTcti;
 };
 
 using LogFn = std::function<void(const std::string&)>;

@@ -25,7 +25,10 @@
 #include <vector>
 
 #include "tpmesh/attest/tpm.h"
+#include "tpmesh/client/node_state.h"
 #include "tpmesh/common/env.h"
+#include "tpmesh/meshcfg/meshcfg.h"
+#include "tpmesh/net/http.h"
 #include "tpmesh/proto/enroll.h"
 
 namespace tpmesh::client {
@@ -39,7 +42,10 @@ struct EnrollOptions {
   std::optional<std::string> token;
   std::optional<attest::KeyAlg> ek_alg;  // default: the first EK with a certificate, RSA first
   bool force = false;                    // enroll again even if already enrolled (new keys)
-  int wait_for_approval_seconds = 0;     // 0: return at once when queued
+  // Re-enroll as this node (20 hex chars): the EK is the one whose
+  // fingerprint names it, whatever ek_alg says ("ek_mismatch" if none does).
+  std::optional<std::string> node_id;
+  int wait_for_approval_seconds = 0;  // 0: return at once when queued
   int poll_interval_seconds = 5;
 };
 
@@ -51,6 +57,29 @@ struct EnrollOutcome {
 // `progress` receives one line per step for the operator (may be null).
 [[nodiscard]] Result<EnrollOutcome> Enroll(const EnrollOptions& options, attest::Tpm& tpm,
                                            const std::function<void(const std::string&)>& progress);
+
+// Enroll's attestation and state writes over an HTTP client the caller made
+// (anonymous, verifying the authority against a CA bundle it already
+// trusts): no CA pinning, no "already enrolled" shortcut. The daemon's
+// recovery of an expired node certificate (daemon.h) runs it with
+// force = true, no token and node_id set. Waits for approval only if
+// wait_for_approval_seconds > 0 (a real sleep).
+[[nodiscard]] Result<EnrollOutcome> EnrollOver(
+    const EnrollOptions& options, net::Client& http, attest::Tpm& tpm,
+    const std::function<void(const std::string&)>& progress);
+
+// The EK of `tpm` whose fingerprint names node `node_id` (the first 10
+// bytes of its SPKI SHA-256, in hex). Error "ek_mismatch" when none does.
+[[nodiscard]] Result<attest::EkBundle> EkOfNode(const std::string& node_id, attest::Tpm& tpm);
+
+// How to enroll again as the node `files` hold (its certificate expired):
+// force, no token, node_id = the node's, the enrolled authority URL, and
+// hostname and endpoints from the node's own entry in `held`, its last
+// verified config (null: none). Error "no_config" when `held` does not name
+// the node.
+[[nodiscard]] Result<EnrollOptions> ReenrollOptions(const NodeFiles& files,
+                                                    const meshcfg::MeshState* held,
+                                                    const std::string& state_dir);
 
 // A WireGuard keypair (X25519, private key clamped as wg(8) does).
 struct WgKeyPair {

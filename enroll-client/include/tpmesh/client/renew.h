@@ -13,6 +13,7 @@
 // rolls that forward, so node.key and node.crt always end up matching.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "tpmesh/attest/tpm.h"
@@ -49,9 +50,15 @@ struct CertWindow {
                                          bool force = false);
 
 // `tpmesh-client renew`: RenewNodeCert over a client built from the state
-// directory (authority URL, ca.crt, current node.crt/node.key). Errors also
-// LoadNodeFiles's ("not_enrolled", "state_corrupt"; node_state.h).
-[[nodiscard]] Result<bool> RenewFromStateDir(const std::string& state_dir, attest::Tpm& tpm,
-                                             bool force);
+// directory (authority URL, ca.crt, current node.crt/node.key). An expired
+// node.crt cannot be renewed: the node enrolls again instead, as itself
+// (ReenrollOptions, enroll.h: same EK, no token, new WireGuard and node
+// keys), and true is returned; `progress` gets its lines (may be null).
+// Errors also LoadNodeFiles's ("not_enrolled", "state_corrupt";
+// node_state.h), "node_cert_expired" when no saved config names the node,
+// and EnrollOver's.
+[[nodiscard]] Result<bool> RenewFromStateDir(
+    const std::string& state_dir, attest::Tpm& tpm, bool force,
+    const std::function<void(const std::string&)>& progress = nullptr);
 
 }  // namespace tpmesh::client

@@ -141,5 +141,8 @@ class WgRotation {
 // (now >= not_before + (not_after - not_before) / 2), and always when the
 // window is empty or inverted or already over.
 bool ShouldRenew(TimePoint not_before, TimePoint not_after, TimePoint now);
+// When ShouldRenew turns true: half the window (not_before if it is empty
+// or inverted).
+TimePoint RenewAt(TimePoint not_before, TimePoint not_after);
 
 }  // namespace tpmesh::keyrotate

@@ -91,6 +91,7 @@ struct StatusPeer {
 struct StatusNode {
   std::string node_id;
   std::string hostname;
+  std::string status = "active";  // or "expired" (NodeView::status)
   // Set once the node has acknowledged a config (all three together).
   std::optional<int64_t> applied_generation;
   std::optional<int64_t> reported_at;
@@ -98,7 +99,8 @@ struct StatusNode {
 };
 struct StatusResponse {
   int64_t generation = 0;
-  int64_t active = 0;
+  int64_t active = 0;   // active nodes, expired ones not counted
+  int64_t expired = 0;  // active nodes whose certificate has ended
   int64_t converged = 0;
   int64_t waiting = 0;  // long polls waiting now
   std::vector<StatusNode> nodes;

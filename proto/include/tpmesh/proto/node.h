@@ -78,7 +78,10 @@ struct RotateSwitchedRequest {
 struct NodeView {
   std::string node_id;
   std::string hostname;
-  std::string status;  // pending, active, quarantined, revoked
+  // pending, active, expired (active, but its certificate has ended: it
+  // must enroll again, which its client does with its TPM), quarantined,
+  // revoked
+  std::string status;
   std::string status_reason;
   std::string ek_sha256;  // hex
   Bytes wg_public_key;    // 32 bytes
@@ -89,6 +92,7 @@ struct NodeView {
   int64_t updated_at = 0;
   int64_t last_seen = 0;
   int64_t enroll_count = 0;
+  std::optional<int64_t> cert_not_after;       // the current certificate's end, if known
   std::optional<std::string> overlay_prefix;   // "<v6>/64" once a subnet is allocated
   std::optional<std::string> overlay_address;  // the node's address in it
 };

@@ -49,6 +49,10 @@ struct NodeRecord {
                                  // kAnyLegacyCert = rows from before schema v3
   std::string prev_cert_serial;  // the one renewal replaced; valid until prev_cert_until
   int64_t prev_cert_until = 0;
+  // notAfter of the current certificate (unix seconds); 0 = unknown (rows
+  // from before schema v5, until the next renewal) or none. An active node
+  // past it is shown as expired (NodeCertExpired).
+  int64_t cert_not_after = 0;
   // The EK evidence the node enrolled with, re-checked at every renewal
   // (checks 1, 2, 14, 15 or the allowlist against today's trust store).
   bool ek_evidence_stored = false;  // false: enrolled before schema v3 (not re-checked)
@@ -60,6 +64,13 @@ struct NodeRecord {
 // any certificate the CA issued for the node id is accepted until its next
 // enrollment, renewal, revocation or quarantine sets a real serial.
 inline constexpr const char* kAnyLegacyCert = "*";
+
+// An active node whose current certificate has ended: it can neither poll
+// nor renew until it enrolls again (the client does so by itself with its
+// TPM). Not a stored status: it is read off the clock.
+inline bool NodeCertExpired(const NodeRecord& n, int64_t now) {
+  return n.status == NodeStatus::kActive && n.cert_not_after != 0 && n.cert_not_after < now;
+}
 
 struct TokenRecord {
   std::string id;  // public handle, 16 hex chars
