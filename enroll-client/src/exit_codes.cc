@@ -20,7 +20,9 @@ constexpr Entry kTable[] = {
     {ExitCode::kUnreachable,
      "authority unreachable (refused, dropped, TLS failure, timeout); retry later"},
     {ExitCode::kNotEnrolled, "not enrolled, or the state directory is corrupt ('enroll')"},
-    {ExitCode::kCertInvalid, "node certificate expired or superseded ('enroll --force')"},
+    {ExitCode::kCertInvalid,
+     "node certificate expired and not replaced (renewal off, or enrolling again refused), or "
+     "superseded ('renew', 'enroll --force')"},
 };
 
 }  // namespace
