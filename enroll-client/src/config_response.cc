@@ -1,5 +1,6 @@
 #include "config_response.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "tpmesh/client/daemon.h"
@@ -44,22 +45,39 @@ Result<meshcfg::SignedState> VerifyConfigResponse(const std::string& body,
                               d.co_signatures};
 }
 
+namespace {
+
+bool IsV6(const std::string& endpoint) { return !endpoint.empty() && endpoint.front() == '['; }
+
+// The endpoint of `peer` to configure: IPv6 first, unless this node
+// registered only IPv4 endpoints (its underlay has no IPv6 a peer could
+// answer from); then IPv4 first. Either way the other family if the peer has
+// only that (WireGuard's roaming may still find a path).
+std::optional<std::string> ChooseEndpoint(const meshcfg::MeshMember& peer, bool self_v4_only) {
+  for (const auto& e : peer.endpoints) {
+    if (IsV6(e) != self_v4_only) return e;
+  }
+  if (peer.endpoints.empty()) return std::nullopt;
+  return peer.endpoints.front();
+}
+
+}  // namespace
+
 wg::DesiredDevice DesiredFor(const meshcfg::MeshState& state, std::string_view self,
                              ByteView private_key, uint16_t listen_port) {
   wg::DesiredDevice d;
   d.private_key = SecretBytes(private_key);
   d.listen_port = listen_port;
+  bool self_v4_only = false;
+  for (const auto& m : state.members) {
+    if (m.node_id != self) continue;
+    self_v4_only =
+        !m.endpoints.empty() && std::none_of(m.endpoints.begin(), m.endpoints.end(), IsV6);
+  }
   for (const auto& m : meshcfg::PeersOf(state, self)) {
     wg::DesiredPeer p;
     p.public_key = m.wg_public_key;
-    // IPv6-first: the first IPv6 endpoint, else the first one.
-    for (const auto& e : m.endpoints) {
-      if (!e.empty() && e.front() == '[') {
-        p.endpoint = e;
-        break;
-      }
-    }
-    if (!p.endpoint && !m.endpoints.empty()) p.endpoint = m.endpoints.front();
+    p.endpoint = ChooseEndpoint(m, self_v4_only);
     p.persistent_keepalive = static_cast<uint16_t>(m.persistent_keepalive);
     p.allowed_ips = m.allowed_ips;
     d.peers.push_back(std::move(p));

@@ -13,6 +13,7 @@
 #include "enroll-client/src/config_response.h"
 #include "tests/support/temp_dir.h"
 #include "tpmesh/client/ack_answer.h"
+#include "tpmesh/client/daemon.h"
 #include "tpmesh/client/exit_codes.h"
 #include "tpmesh/client/node_state.h"
 #include "tpmesh/client/renew.h"
@@ -331,6 +332,46 @@ TEST(ExitCodes, ReasonsMapToTheDocumentedCodes) {
         << c << " missing in\n"
         << help;
   }
+}
+
+// ---- endpoint choice -------------------------------------------------------
+
+// The endpoint a node configures for each peer: IPv6 first, IPv4 first when
+// the node itself registered only IPv4 endpoints; the other family when that
+// is all a peer has.
+TEST(DesiredFor, ConfiguresTheEndpointOfTheFamilyThisNodeHas) {
+  auto member = [](const std::string& id, std::vector<std::string> endpoints) {
+    meshcfg::MeshMember m;
+    m.node_id = id;
+    m.hostname = id;
+    m.wg_public_key = Bytes(32, static_cast<uint8_t>(id[0]));
+    m.endpoints = std::move(endpoints);
+    return m;
+  };
+  meshcfg::MeshState state;
+  state.members = {
+      member("a", {"[2001:db8::1]:51820"}), member("b", {"192.0.2.2:51820", "[2001:db8::2]:51820"}),
+      member("c", {"192.0.2.3:51820"}), member("d", {}), member("e", {"192.0.2.5:51820"})};
+  const Bytes key(32, 1);
+  auto endpoint_of = [&](const wg::DesiredDevice& d, char peer) -> std::string {
+    for (const auto& p : d.peers) {
+      if (p.public_key == Bytes(32, static_cast<uint8_t>(peer))) return p.endpoint.value_or("-");
+    }
+    return "absent";
+  };
+  // a has IPv6: IPv6 where the peer has it, IPv4 where that is all.
+  auto from_a = DesiredFor(state, "a", key, 51820);
+  EXPECT_EQ(endpoint_of(from_a, 'b'), "[2001:db8::2]:51820");
+  EXPECT_EQ(endpoint_of(from_a, 'c'), "192.0.2.3:51820");
+  EXPECT_EQ(endpoint_of(from_a, 'd'), "-");
+  // e registered only IPv4: IPv4 first.
+  auto from_e = DesiredFor(state, "e", key, 51820);
+  EXPECT_EQ(endpoint_of(from_e, 'b'), "192.0.2.2:51820");
+  EXPECT_EQ(endpoint_of(from_e, 'a'), "[2001:db8::1]:51820");
+  // d registered none: IPv6 first, as the mesh is IPv6-first.
+  auto from_d = DesiredFor(state, "d", key, 51820);
+  EXPECT_EQ(endpoint_of(from_d, 'b'), "[2001:db8::2]:51820");
+  EXPECT_EQ(endpoint_of(from_d, 'e'), "192.0.2.5:51820");
 }
 
 }  // namespace
