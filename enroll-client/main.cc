@@ -246,12 +246,17 @@ int main(int argc, char** argv) {
   if (int rc = ParseOrExit(app, argc, argv, done); done) return rc;
   if (*c.status) return PrintStatus(c.cfg.daemon);
   std::optional<std::string> chosen = c.tcti_flag;
+  std::string source = "--tcti";
   if (const char* env = std::getenv("TPMESH_TCTI"); !chosen && env != nullptr && *env != '\0') {
     chosen = env;
+    source = "TPMESH_TCTI";
   }
-  if (!chosen) chosen = c.cfg.tcti;
+  if (!chosen && c.cfg.tcti) {
+    chosen = c.cfg.tcti;
+    source = config_path + ": tcti =";
+  }
   auto tcti = client::ResolveTcti(chosen, nullptr,
-                                  /*allow_none=*/c.run->parsed() || c.check->parsed());
+                                  /*allow_none=*/c.run->parsed() || c.check->parsed(), source);
   if (!tcti.ok()) return Usage(tcti.error());
   if (*c.check) {
     bool failed = false;

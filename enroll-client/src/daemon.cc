@@ -50,6 +50,8 @@ void Daemon::Log(const std::string& s) {
 }
 
 std::optional<Status> Daemon::OnPollFailure(const Status& st) {
+  // A stop aborts the poll in flight: that is no failure to report.
+  if (stop_.stopped()) return OkStatus();
   if (st.error().reason == "node_revoked") {
     Log("revoked by the authority: " + st.error().message + "; removing " + o_.ifname);
     (void)link_.TearDown(o_.ifname);

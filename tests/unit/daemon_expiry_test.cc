@@ -183,6 +183,10 @@ TEST(Tcti, FlagThenEnvironmentThenTheKernelResourceManager) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().reason, "usage");
   EXPECT_NE(refused.error().message.find("--tcti none"), std::string::npos);
+  auto from_file = ResolveTcti(std::string("none"), nullptr, false, "client.toml: tcti =");
+  ASSERT_FALSE(from_file.ok());
+  EXPECT_NE(from_file.error().message.find("client.toml: tcti = none"), std::string::npos)
+      << from_file.error().message;
   auto empty = ResolveTcti(std::string(""), nullptr, true);
   ASSERT_FALSE(empty.ok());
   EXPECT_NE(empty.error().message.find("--tcti is empty"), std::string::npos);
