@@ -41,6 +41,14 @@ Result<CertWindow> ReadCertWindow(std::string_view pem) {
   return w;
 }
 
+std::string FormatUtc(TimePoint t) {
+  const std::time_t secs = static_cast<std::time_t>(ToUnixSeconds(t));
+  struct tm tm {};
+  char out[32] = "?";
+  if (gmtime_r(&secs, &tm) != nullptr) std::strftime(out, sizeof out, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return out;
+}
+
 Status CheckNotExpired(std::string_view cert_pem, TimePoint now) {
   auto w = ReadCertWindow(cert_pem);
   if (!w.ok()) {
@@ -48,13 +56,9 @@ Status CheckNotExpired(std::string_view cert_pem, TimePoint now) {
                      w.error().message + "; enroll again ('tpmesh-client enroll --force')");
   }
   if (now <= w->not_after) return OkStatus();
-  const std::time_t t = static_cast<std::time_t>(ToUnixSeconds(w->not_after));
-  struct tm tm {};
-  char when[32] = "?";
-  if (gmtime_r(&t, &tm) != nullptr) std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
   return MakeError(
       Code::kFailedPrecondition, "node_cert_expired",
-      std::string("the node certificate (node.crt) expired at ") + when +
+      "the node certificate (node.crt) expired at " + FormatUtc(w->not_after) +
           "; it authenticates nothing any more: 'tpmesh-client renew' (or 'tpmesh-client run' with "
           "its TPM) enrolls this node again with the TPM, as does 'tpmesh-client enroll --force'");
 }

@@ -1,10 +1,10 @@
 // `tpmesh-client status` (daemon.h).
-#include <ctime>
 #include <map>
 
 #include "tpmesh/client/daemon.h"
 #include "tpmesh/client/node_state.h"
 #include "tpmesh/client/renew.h"
+#include "tpmesh/keyrotate/rotation.h"
 #include "tpmesh/net/http.h"
 #include "tpmesh/pki/pki.h"
 
@@ -34,24 +34,16 @@ std::string Reachability(const NodeFiles& f, std::optional<Error>& problem) {
   return "reachable, says: " + problem->ToString();
 }
 
-std::string Utc(TimePoint t) {
-  const std::time_t secs = static_cast<std::time_t>(ToUnixSeconds(t));
-  struct tm tm {};
-  char out[32] = "?";
-  if (gmtime_r(&secs, &tm) != nullptr) std::strftime(out, sizeof out, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return out;
-}
-
 // "valid until T (renewal due from U)" or "EXPIRED at T (...)".
 std::string CertificateLine(const std::string& pem) {
   auto w = ReadCertWindow(pem);
   if (!w.ok()) return "unreadable (" + w.error().message + ")";
   if (SystemClock::Instance().Now() > w->not_after) {
-    return "EXPIRED at " + Utc(w->not_after) +
+    return "EXPIRED at " + FormatUtc(w->not_after) +
            " (the node enrolls again: 'tpmesh-client renew', or 'run' with its TPM)";
   }
-  return "valid until " + Utc(w->not_after) + " (renewal due from " +
-         Utc(w->not_before + (w->not_after - w->not_before) / 2) + ")";
+  return "valid until " + FormatUtc(w->not_after) + " (renewal due from " +
+         FormatUtc(keyrotate::RenewAt(w->not_before, w->not_after)) + ")";
 }
 
 std::string Interface(const DaemonOptions& o, const std::map<std::string, std::string>& host_of) {

@@ -40,6 +40,8 @@ struct CertWindow {
 // certificate). Callers check before connecting: the authority's TLS layer
 // drops an expired certificate without a word.
 [[nodiscard]] Status CheckNotExpired(std::string_view cert_pem, TimePoint now);
+// "2026-12-04 20:19:19 UTC", as the messages above print times.
+std::string FormatUtc(TimePoint t);
 
 // Renews state_dir/node.crt when due (or always with `force`). `client` must
 // be authenticated with the CURRENT node certificate; it is stale after a
