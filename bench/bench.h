@@ -110,7 +110,7 @@ struct Keys {
 Result<std::unique_ptr<Keys>> MakeKeys(const std::string& dir);
 
 struct AuthorityOptions {
-  uint32_t nodes = 0;  // synthetic active members, rows 0 .. nodes-1
+  uint32_t nodes = 0;                                 // synthetic active members, rows 0 .. nodes-1
   int workers = net::ServerOptions{}.worker_threads;  // the server's default pool
   std::string listen = "[::1]:0";
   std::string ek_root_pem;                           // trusted EK root ("" none)
@@ -164,5 +164,6 @@ Status RunAuthorityRss(const BenchConfig& cfg,
                        Reporter& out);  // authority_rss_* (forks; run it single-threaded)
 // flood_*, authority_threads_idle (forks; run it single-threaded)
 Status RunFlood(const BenchConfig& cfg, Reporter& out);
+Status RunWgNetlink(const BenchConfig& cfg, Reporter& out);  // wg_netlink_*: kernel messages
 
 }  // namespace tpmesh::bench

@@ -262,7 +262,7 @@ bool ParseArgs(int argc, char** argv, BenchConfig& cfg, std::vector<std::string>
     } else {
       std::fprintf(stderr,
                    "usage: tpmesh-bench [--quick] [--selftest] [--no-swtpm] [--only "
-                   "enroll_verify,config,enroll_http,converge,rss,flood]\n");
+                   "enroll_verify,config,enroll_http,converge,rss,flood,wg_netlink]\n");
       return false;
     }
   }
@@ -299,6 +299,7 @@ int main(int argc, char** argv) {
        RunFlood,
        {"flood_admin_p99_ms", "flood_enroll_ok", "flood_rss_growth_mb", "authority_threads_idle",
         "flood_threads_max"}},
+      {"wg_netlink", RunWgNetlink, {"wg_netlink_encode_ms_n", "wg_netlink_decode_ms_n"}},
   };
   Reporter out;
   int failures = 0;

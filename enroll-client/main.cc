@@ -65,9 +65,10 @@ int Run(const client::DaemonOptions& o) {
     sigwait(&stop_signals, &sig);
     stop.Stop();
   });
-  auto link = client::MakeUserspaceLink(o.uapi_dir);
   // The daemon's lines: leveled, timestamped, on stderr (log.h).
-  Status st = client::RunDaemon(o, *link, stop, log::AsLogFn(log::StderrLogger("tpmesh-client")));
+  const client::LogFn log = log::AsLogFn(log::StderrLogger("tpmesh-client"));
+  auto link = client::MakeLink(o, log);
+  Status st = client::RunDaemon(o, *link, stop, log);
   if (!stop.stopped()) pthread_kill(waiter.native_handle(), SIGTERM);  // release sigwait
   waiter.join();
   if (!st.ok()) return Fail(st.error());
@@ -123,6 +124,7 @@ struct Cli {
   std::string ek_alg;
   client::TokenSources token;
   bool renew_force = false;
+  std::string wg_backend;  // --wg-backend, over client.toml's wg_backend
   CLI::App *enroll = nullptr, *run = nullptr, *status = nullptr, *renew = nullptr, *check = nullptr;
 };
 
@@ -179,6 +181,12 @@ void AddNodeCommands(CLI::App& app, Cli& c, const std::string& tcti_help) {
         ->capture_default_str();
   }
   c.run->add_option("--listen-port", d.listen_port, "WireGuard UDP port")->capture_default_str();
+  c.run
+      ->add_option("--wg-backend", c.wg_backend,
+                   "auto (kernel WireGuard if the kernel has it, else wireguard-go), kernel or "
+                   "userspace")
+      ->check(CLI::IsMember({"auto", "kernel", "userspace"}))
+      ->capture_default_str();
   c.run->add_option("--authority", d.extra_authority_urls, "more authority URLs to try");
   c.run->add_option("--poll-wait", d.poll_wait_seconds, "long-poll seconds")->capture_default_str();
   c.run->add_option("--tcti", c.tcti_flag,
@@ -230,6 +238,7 @@ int main(int argc, char** argv) {
   if (!cfg.ok()) return Usage(cfg.error());
   Cli c;
   c.cfg = std::move(*cfg);
+  c.wg_backend = std::string(wg::BackendName(c.cfg.daemon.wg_backend));
   CLI::App app{"tpmesh-client: TPM-attested enrollment into a tpmesh WireGuard mesh"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "tpmesh-client " TPMESH_VERSION);
@@ -267,6 +276,9 @@ int main(int argc, char** argv) {
   if (*c.renew) return Renew(c.cfg.daemon.state_dir, *tcti, c.renew_force);
   if (*c.run) {
     c.cfg.daemon.tcti = *tcti;
+    auto backend = wg::ParseBackend(c.wg_backend);
+    if (!backend.ok()) return Usage(backend.error());
+    c.cfg.daemon.wg_backend = *backend;
     return Run(c.cfg.daemon);
   }
   return EnrollFromCli(c, *tcti);

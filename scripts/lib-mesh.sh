@@ -27,7 +27,9 @@
 #   host_add NAME               namespace + veth + manufactured, running swtpm
 #   authority_start | authority_stop | authority_restart
 #   host_enroll NAME [TOKEN]    enroll NAME (a fresh one-time token unless given)
-#   client_start NAME           tpmesh-client run in NAME's namespace (background)
+#   client_start NAME           tpmesh-client run in NAME's namespace (background),
+#                               --wg-backend $W_WG_BACKEND (default userspace:
+#                               the same wireguard-go world on every machine)
 #   client_stop NAME            SIGTERM; the interface stays (wireguard-go daemonizes)
 #   client_wait_exit NAME SECS  wait for the client to exit; sets CLIENT_RC
 #   mesh_ctl ARGS...            tpmeshctl as the admin, in the authority namespace
@@ -316,6 +318,7 @@ client_start() {
   [[ "${W_CLIENT_TCTI:-0}" == 1 ]] && tcti=(--tcti "${H_TCTI[$name]}")
   ip netns exec "${H_NS[$name]}" "$W_BIN/tpmesh-client" run --state-dir "${H_DIR[$name]}" \
     --interface "${H_IF[$name]}" --listen-port "$W_WG_PORT" --poll-wait "${W_POLL_WAIT:-25}" "${tcti[@]}" \
+    --wg-backend "${W_WG_BACKEND:-userspace}" \
     >>"$W_DIR/hosts/$name/client.log" 2>&1 &
   H_CLIENT_PID[$name]=$!
   # Ready once the client has set its interface up (a stale socket proves nothing).

@@ -1,6 +1,7 @@
 // client.toml and `tpmesh-client config check` (client_config.h).
 #include "tpmesh/client/client_config.h"
 
+#include <linux/netlink.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include "tpmesh/client/node_state.h"
 #include "tpmesh/client/renew.h"
 #include "tpmesh/tomlcfg/reader.h"
+#include "tpmesh/wg/kernel_device.h"
 
 namespace tpmesh::client {
 namespace {
@@ -27,6 +29,33 @@ Status ReadEnroll(const tomlcfg::ConfigReader& r, const toml::node& n, ClientCon
   TPMESH_RETURN_IF_ERROR(r.Str(*t, "hostname", c.enroll.hostname));
   TPMESH_RETURN_IF_ERROR(r.StrList(*t, "endpoints", c.enroll.endpoints, 8));
   return r.Str(*t, "token_file", c.token_file);
+}
+
+bool OnPath(const std::string& program);
+
+// What serves the interface under `backend`, without creating anything:
+// kernel WireGuard when its generic netlink family exists (loaded module or
+// built in), else wireguard-go on PATH.
+Finding CheckWireGuard(wg::Backend backend) {
+  std::string kernel = "kernel WireGuard not loaded";
+  if (auto genl = wg::OpenNetlinkSocket(NETLINK_GENERIC); genl.ok()) {
+    auto family = wg::ResolveGenlFamily(**genl, "wireguard");
+    if (family.ok() && *family) kernel = "";
+    if (!family.ok()) kernel = family.error().message;
+  }
+  const bool go = OnPath("wireguard-go");
+  if (backend != wg::Backend::kUserspace && kernel.empty())
+    return {Level::kOk, "WireGuard", "kernel WireGuard (generic netlink family present)"};
+  if (backend == wg::Backend::kKernel) {
+    return {Level::kWarn, "WireGuard",
+            "wg_backend = kernel, but " + kernel + " (run loads the module when it exists)"};
+  }
+  if (go) {
+    return {Level::kOk, "WireGuard",
+            "wireguard-go found (userspace backend" +
+                (backend == wg::Backend::kAuto ? "; " + kernel : std::string()) + ")"};
+  }
+  return {Level::kFail, "WireGuard", "wireguard-go is not on PATH and " + kernel};
 }
 
 bool OnPath(const std::string& program) {
@@ -87,7 +116,7 @@ Result<ClientConfig> LoadClientConfig(const std::string& path, bool required) {
   const tomlcfg::ConfigReader r(path);
   TPMESH_RETURN_IF_ERROR(r.KnownKeys(t,
                                      {"state_dir", "interface", "listen_port", "uapi_dir", "tcti",
-                                      "poll_wait", "authorities", "enroll"},
+                                      "wg_backend", "poll_wait", "authorities", "enroll"},
                                      ""));
   DaemonOptions& d = c.daemon;
   TPMESH_RETURN_IF_ERROR(r.Str(t, "state_dir", d.state_dir));
@@ -96,6 +125,13 @@ Result<ClientConfig> LoadClientConfig(const std::string& path, bool required) {
   TPMESH_RETURN_IF_ERROR(r.Integer(t, "listen_port", port, 1, 65535));
   d.listen_port = static_cast<uint16_t>(port);
   TPMESH_RETURN_IF_ERROR(r.Str(t, "uapi_dir", d.uapi_dir));
+  if (t.get("wg_backend")) {
+    std::string name;
+    TPMESH_RETURN_IF_ERROR(r.Str(t, "wg_backend", name));
+    auto b = wg::ParseBackend(name);
+    if (!b.ok()) return tomlcfg::ConfigError(path, "wg_backend: " + b.error().message);
+    d.wg_backend = *b;
+  }
   if (t.get("tcti")) {
     std::string tcti;
     TPMESH_RETURN_IF_ERROR(r.Str(t, "tcti", tcti));
@@ -141,9 +177,7 @@ std::vector<Finding> CheckClientConfig(const ClientConfig& c, const std::string&
     out.push_back({Level::kFail, "state directory", node.error().ToString()});
   }
   CheckTpm(tcti, node.ok() ? node->get() : nullptr, out);
-  out.push_back(OnPath("wireguard-go")
-                    ? Finding{Level::kOk, "WireGuard", "wireguard-go found (userspace backend)"}
-                    : Finding{Level::kFail, "WireGuard", "wireguard-go is not on PATH"});
+  out.push_back(CheckWireGuard(c.daemon.wg_backend));
   return out;
 }
 

@@ -107,7 +107,7 @@ DaemonEnv SystemDaemonEnv() {
       SystemRandom::Instance(),
       [](const net::ClientOptions& o) { return net::MakeClient(o); },
       [](const std::string& ifname, const std::string& dir) {
-        return wg::OpenUapiDevice(ifname, dir);
+        return wg::OpenAnyDevice(ifname, dir);
       },
       [](const std::string& tcti) { return attest::OpenTpm(tcti); },
   };

@@ -1,4 +1,6 @@
-// LinkConfigurator over ip(8) and wireguard-go.
+// LinkConfigurators over ip(8) and wireguard-go, or ip(8) and kernel
+// WireGuard (links created over rtnetlink), and the choice between them.
+#include <linux/netlink.h>
 #include <net/if.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -12,6 +14,7 @@
 #include <thread>
 
 #include "tpmesh/client/daemon.h"
+#include "tpmesh/wg/kernel_device.h"
 
 namespace tpmesh::client {
 namespace {
@@ -71,7 +74,49 @@ Status Ip(const std::vector<std::string>& args) {
   return OkStatus();
 }
 
-class UserspaceLink final : public LinkConfigurator {
+// Address, MTU, route and teardown are the same for both backends.
+class IpLink : public LinkConfigurator {
+ public:
+  Status Configure(const std::string& ifname, const std::string& address,
+                   const std::string& mesh_prefix, int mtu) override {
+    TPMESH_RETURN_IF_ERROR(Ip({"link", "set", "dev", ifname, "mtu", std::to_string(mtu)}));
+    TPMESH_RETURN_IF_ERROR(
+        Ip({"-6", "address", "replace", address + "/64", "dev", ifname, "nodad"}));
+    TPMESH_RETURN_IF_ERROR(Ip({"link", "set", "dev", ifname, "up"}));
+    return Ip({"-6", "route", "replace", mesh_prefix, "dev", ifname});
+  }
+
+  Status TearDown(const std::string& ifname) override {
+    return Ip({"link", "del", "dev", ifname});  // wireguard-go exits with it
+  }
+};
+
+// Kernel WireGuard: the link is created over rtnetlink when missing (again
+// after a teardown), and an existing one of kind wireguard is taken over.
+class KernelLink final : public IpLink {
+ public:
+  explicit KernelLink(std::string uapi_dir) : uapi_dir_(std::move(uapi_dir)) {}
+
+  Status Ensure(const std::string& ifname) override {
+    // A socket left by an earlier wireguard-go would make readers of the
+    // interface (OpenAnyDevice) look for a userspace device.
+    const std::string sock = uapi_dir_ + "/" + ifname + ".sock";
+    if (!SocketListening(sock)) unlink(sock.c_str());
+    TPMESH_ASSIGN_OR_RETURN(auto rtnl, wg::OpenNetlinkSocket(NETLINK_ROUTE));
+    TPMESH_ASSIGN_OR_RETURN(auto link, wg::QueryLink(*rtnl, ifname));
+    if (!link) return wg::CreateWireguardLink(*rtnl, ifname);
+    if (link->kind != "wireguard") {
+      return MakeError(Code::kFailedPrecondition, "interface_name_in_use",
+                       ifname + " exists and is not kernel WireGuard (kind '" + link->kind + "')");
+    }
+    return OkStatus();
+  }
+
+ private:
+  std::string uapi_dir_;
+};
+
+class UserspaceLink final : public IpLink {
  public:
   explicit UserspaceLink(std::string uapi_dir) : uapi_dir_(std::move(uapi_dir)) {}
 
@@ -104,27 +149,48 @@ class UserspaceLink final : public LinkConfigurator {
                      "wireguard-go started but " + sock + " did not appear");
   }
 
-  Status Configure(const std::string& ifname, const std::string& address,
-                   const std::string& mesh_prefix, int mtu) override {
-    TPMESH_RETURN_IF_ERROR(Ip({"link", "set", "dev", ifname, "mtu", std::to_string(mtu)}));
-    TPMESH_RETURN_IF_ERROR(
-        Ip({"-6", "address", "replace", address + "/64", "dev", ifname, "nodad"}));
-    TPMESH_RETURN_IF_ERROR(Ip({"link", "set", "dev", ifname, "up"}));
-    return Ip({"-6", "route", "replace", mesh_prefix, "dev", ifname});
-  }
+ private:
+  std::string uapi_dir_;
+};
 
-  Status TearDown(const std::string& ifname) override {
-    return Ip({"link", "del", "dev", ifname});  // wireguard-go exits with it
+// Chooses the backend at the first Ensure (once the daemon has loaded its
+// state: an unenrolled node creates no interface), logs the choice, then
+// delegates.
+class ChoosingLink final : public IpLink {
+ public:
+  ChoosingLink(const DaemonOptions& o, LogFn log) : o_(o), log_(std::move(log)) {}
+
+  Status Ensure(const std::string& ifname) override {
+    if (!chosen_) {
+      TPMESH_ASSIGN_OR_RETURN(auto rtnl, wg::OpenNetlinkSocket(NETLINK_ROUTE));
+      TPMESH_ASSIGN_OR_RETURN(wg::BackendChoice c, wg::ChooseBackend(o_.wg_backend, ifname, *rtnl));
+      if (log_) {
+        log_("WireGuard backend: " + std::string(wg::BackendName(c.backend)) + " (" + c.reason +
+             ")");
+      }
+      if (c.backend == wg::Backend::kKernel) {
+        chosen_ = std::make_unique<KernelLink>(o_.uapi_dir);
+      } else {
+        chosen_ = std::make_unique<UserspaceLink>(o_.uapi_dir);
+      }
+    }
+    return chosen_->Ensure(ifname);
   }
 
  private:
-  std::string uapi_dir_;
+  DaemonOptions o_;
+  LogFn log_;
+  std::unique_ptr<LinkConfigurator> chosen_;
 };
 
 }  // namespace
 
 std::unique_ptr<LinkConfigurator> MakeUserspaceLink(const std::string& uapi_dir) {
   return std::make_unique<UserspaceLink>(uapi_dir);
+}
+
+std::unique_ptr<LinkConfigurator> MakeLink(const DaemonOptions& o, const LogFn& log) {
+  return std::make_unique<ChoosingLink>(o, log);
 }
 
 }  // namespace tpmesh::client

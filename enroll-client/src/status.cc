@@ -47,7 +47,7 @@ std::string CertificateLine(const std::string& pem) {
 }
 
 std::string Interface(const DaemonOptions& o, const std::map<std::string, std::string>& host_of) {
-  auto dev = wg::OpenUapiDevice(o.ifname, o.uapi_dir);
+  auto dev = wg::OpenAnyDevice(o.ifname, o.uapi_dir);
   if (!dev.ok()) return "interface " + o.ifname + ": " + dev.error().message + "\n";
   auto cfg = (*dev)->Get();
   if (!cfg.ok()) return "interface " + o.ifname + ": " + cfg.error().message + "\n";

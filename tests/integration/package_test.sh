@@ -32,8 +32,11 @@ done
 client_deb=$(ls "$T"/debs/tpmesh-client_*.deb)
 depends=$(dpkg-deb -f "$client_deb" Depends)
 echo "tpmesh-client Depends: $depends"
-[[ "$depends" == *libtss2-esys* && "$depends" == *wireguard-go* && "$depends" == *libsodium* ]] ||
-  fail "tpmesh-client's Depends lack the TPM library, libsodium or wireguard-go: $depends"
+[[ "$depends" == *libtss2-esys* && "$depends" == *libmnl* && "$depends" == *libsodium* ]] ||
+  fail "tpmesh-client's Depends lack the TPM library, libmnl or libsodium: $depends"
+[[ "$depends" != *wireguard-go* ]] || fail "tpmesh-client depends on wireguard-go (kernel WireGuard needs none)"
+recommends=$(dpkg-deb -f "$client_deb" Recommends)
+[[ "$recommends" == *wireguard-go* ]] || fail "tpmesh-client does not recommend wireguard-go: $recommends"
 
 echo "== dpkg --root into a fresh root"
 R=$T/root

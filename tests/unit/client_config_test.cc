@@ -35,6 +35,7 @@ interface = "mesh0"
 listen_port = 51999
 uapi_dir = "/run/wg"
 tcti = "swtpm:port=2321"
+wg_backend = "kernel"
 poll_wait = "40s"
 authorities = ["https://[fd00::2]:8443", "https://[fd00::3]:8443"]
 [enroll]
@@ -52,6 +53,7 @@ token_file = "/etc/tpmesh/enroll-token"
   EXPECT_EQ(c->daemon.listen_port, 51999);
   EXPECT_EQ(c->daemon.uapi_dir, "/run/wg");
   EXPECT_EQ(c->tcti, "swtpm:port=2321");
+  EXPECT_EQ(c->daemon.wg_backend, wg::Backend::kKernel);
   EXPECT_EQ(c->daemon.poll_wait_seconds, 40);
   EXPECT_EQ(c->daemon.extra_authority_urls.size(), 2u);
   EXPECT_EQ(c->enroll.authority_url, "https://[fd00::1]:8443");
@@ -66,6 +68,7 @@ TEST_F(ClientConfigTest, AnAbsentDefaultFileGivesTheDefaults) {
   EXPECT_EQ(c->daemon.state_dir, "/var/lib/tpmesh");
   EXPECT_EQ(c->daemon.ifname, "tpmesh0");
   EXPECT_FALSE(c->tcti.has_value());
+  EXPECT_EQ(c->daemon.wg_backend, wg::Backend::kAuto);
   auto named = LoadClientConfig(dir_.File("absent.toml"), true);
   ASSERT_FALSE(named.ok());
   EXPECT_NE(named.error().message.find("absent.toml: no such file"), std::string::npos);
@@ -73,6 +76,8 @@ TEST_F(ClientConfigTest, AnAbsentDefaultFileGivesTheDefaults) {
 
 TEST_F(ClientConfigTest, MistakesAreNamed) {
   EXPECT_NE(ErrorFor("statedir = \"/x\"").find("unknown key 'statedir'"), std::string::npos);
+  EXPECT_NE(ErrorFor("wg_backend = \"boringtun\"").find("wg_backend: WireGuard backend must be"),
+            std::string::npos);
   EXPECT_NE(ErrorFor("[enroll]\ntoken = \"x\"").find("unknown key 'enroll.token'"),
             std::string::npos);
   EXPECT_NE(ErrorFor("listen_port = 70000").find("listen_port must be an integer in [1, 65535]"),

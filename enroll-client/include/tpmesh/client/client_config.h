@@ -5,6 +5,7 @@
 //   interface   = "tpmesh0"
 //   listen_port = 51820
 //   uapi_dir    = "/var/run/wireguard"
+//   wg_backend  = "auto"                 # or "kernel", "userspace" (run --wg-backend)
 //   tcti        = "device:/dev/tpmrm0"   # or "none" (run: no renewal)
 //   poll_wait   = "25s"
 //   authorities = ["https://[fd00::2]:8443"]  # run: tried after the enrolled one

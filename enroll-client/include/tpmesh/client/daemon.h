@@ -44,6 +44,7 @@
 #include "tpmesh/net/http.h"
 #include "tpmesh/wg/device.h"
 #include "tpmesh/wg/diff.h"
+#include "tpmesh/wg/kernel_device.h"
 
 namespace tpmesh::client {
 
@@ -74,9 +75,18 @@ struct DaemonOptions {
   // expired (the node was off or cut off longer than its life); empty = both
   // off, and an expired certificate ends the daemon ("node_cert_expired").
   std::string tcti = attest::kDefaultTcti;
+  // Kernel WireGuard or wireguard-go (ChooseLink; wg::ChooseBackend).
+  wg::Backend wg_backend = wg::Backend::kAuto;
 };
 
 using LogFn = std::function<void(const std::string&)>;
+
+// The link with the WireGuard backend options.wg_backend resolves to, chosen
+// at its first Ensure by wg::ChooseBackend (an existing interface decides;
+// otherwise kernel WireGuard when the kernel has it, which creates the
+// link, else wireguard-go) and logged with the reason. Both backends use
+// ip(8) for address, MTU and route; the interface outlives the daemon.
+std::unique_ptr<LinkConfigurator> MakeLink(const DaemonOptions& options, const LogFn& log);
 
 // Asks a running daemon to stop, from any thread: also aborts the long poll
 // in flight, so SIGTERM takes effect at once rather than after --poll-wait.
@@ -117,7 +127,8 @@ struct DaemonEnv {
   std::function<Result<std::unique_ptr<attest::Tpm>>(const std::string& tcti)> make_tpm;
 };
 // The real world: system clocks, libsodium, net::MakeClient,
-// wg::OpenUapiDevice, attest::OpenTpm.
+// wg::OpenAnyDevice (the UAPI socket if there is one, else kernel
+// WireGuard), attest::OpenTpm.
 DaemonEnv SystemDaemonEnv();
 
 namespace internal {

@@ -80,10 +80,9 @@ WgDeviceConfig Clone(const WgDeviceConfig& config);
 void AppendKeepaliveNow(WgDeviceConfig& config, const Bytes& public_key, uint16_t keepalive);
 
 // One WireGuard interface. Implementations: the cross-platform UAPI unix
-// socket (OpenUapiDevice: wireguard-go, boringtun); a kernel generic-netlink
-// backend (WG_CMD_GET_DEVICE / WG_CMD_SET_DEVICE, same semantics, see
-// wireguard-tools ipc-linux.h) can implement this interface later without
-// changing callers; tests can use an in-memory fake.
+// socket (OpenUapiDevice: wireguard-go, boringtun); kernel WireGuard over
+// generic netlink (kernel_device.h: WG_CMD_GET_DEVICE / WG_CMD_SET_DEVICE,
+// same semantics); tests use an in-memory fake (memory_device.h).
 //
 // Set applies the operations in order (see uapi.h and diff.h for what the
 // order means). It is NOT transactional: when it fails part of the
