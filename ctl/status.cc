@@ -1,5 +1,6 @@
 // tpmeshctl status: mesh convergence and per-node WireGuard status from the
 // nodes' acknowledgements.
+#include <map>
 #include <ostream>
 
 #include "ctl/common.h"
@@ -40,6 +41,21 @@ void RenderStatus(const proto::StatusResponse& r, View& v) {
     return;
   }
   v.out << t.Render();
+  if (r.unreachable_pairs == 0) return;
+  std::map<std::string, std::string> host;
+  for (const auto& n : r.nodes) host[n.node_id] = n.hostname;
+  v.out << "\n"
+        << r.unreachable_pairs
+        << " unreachable pair(s): their endpoints share no address family, so WireGuard cannot "
+           "connect them\n";
+  for (const auto& p : r.unreachable) {
+    v.out << "  unreachable  " << host[p.a] << " (" << p.a << ") <-> " << host[p.b] << " (" << p.b
+          << ")\n";
+  }
+  if (static_cast<int64_t>(r.unreachable.size()) < r.unreachable_pairs) {
+    v.out << "  ... and " << r.unreachable_pairs - static_cast<int64_t>(r.unreachable.size())
+          << " more (-o json lists the first " << r.unreachable.size() << ")\n";
+  }
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "tpmesh/client/tcti.h"
 #include "tpmesh/client/token.h"
 #include "tpmesh/log/log.h"
+#include "tpmesh/proto/enroll.h"
 
 namespace {
 
@@ -188,6 +189,10 @@ void AddNodeCommands(CLI::App& app, Cli& c, const std::string& tcti_help) {
       ->check(CLI::IsMember({"auto", "kernel", "userspace"}))
       ->capture_default_str();
   c.run->add_option("--authority", d.extra_authority_urls, "more authority URLs to try");
+  c.run->add_option("--endpoint", d.endpoints,
+                    "this host's underlay endpoint reported to the authority ([v6]:port or "
+                    "v4:port, repeatable; default: derived from the host's addresses at every "
+                    "report)");
   c.run->add_option("--poll-wait", d.poll_wait_seconds, "long-poll seconds")->capture_default_str();
   c.run->add_option("--tcti", c.tcti_flag,
                     tcti_help +
@@ -278,6 +283,13 @@ int main(int argc, char** argv) {
     c.cfg.daemon.tcti = *tcti;
     auto backend = wg::ParseBackend(c.wg_backend);
     if (!backend.ok()) return Usage(backend.error());
+    if (c.cfg.daemon.endpoints.size() > 8) {
+      return Usage(MakeError(Code::kInvalidArgument, "invalid_endpoint",
+                             "at most 8 endpoints (--endpoint)"));
+    }
+    for (const auto& e : c.cfg.daemon.endpoints) {
+      if (Status st = proto::ValidateEndpoint(e); !st.ok()) return Usage(st.error());
+    }
     c.cfg.daemon.wg_backend = *backend;
     return Run(c.cfg.daemon);
   }

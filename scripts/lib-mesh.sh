@@ -24,7 +24,7 @@
 #   world_create                create the namespaces and init the authority
 #   world_destroy               stop everything the world started, delete its
 #                               namespaces and directory; idempotent, EXIT-trap safe
-#   host_add NAME               namespace + veth + manufactured, running swtpm
+#   host_add NAME [6|4|46]      namespace + veth + manufactured, running swtpm
 #   authority_start | authority_stop | authority_restart
 #   host_enroll NAME [TOKEN]    enroll NAME (a fresh one-time token unless given)
 #   client_start NAME           tpmesh-client run in NAME's namespace (background),
@@ -44,8 +44,11 @@
 #   wait_until "CMD" SECS       eval CMD every ${WAIT_INTERVAL:-0.1} s until it succeeds
 # State: W_DIR (logs: $W_DIR/authority.log, $W_DIR/hosts/NAME/client.log),
 # W_AUTH_URL, W_CA_FP, W_MESH_PREFIX, W_HOSTS (names in order added), and per host
-# H_NS, H_IF, H_DIR (client state dir), H_UNDERLAY, H_OVERLAY, H_CLIENT_PID,
-# H_MEMBER (1 = enrolled and not revoked; the caller clears it on revoke).
+# H_NS, H_IF, H_DIR (client state dir), H_UNDERLAY, H_UNDERLAY4 (10.77.0.1NN,
+# for hosts added with family 4 or 46), H_OVERLAY, H_CLIENT_PID, H_MEMBER (1 =
+# enrolled and not revoked; the caller clears it on revoke). W_DUAL_STACK=1
+# before world_create gives the authority 10.77.0.1 too (in its certificate,
+# serving on [::]:8443), so IPv4-only hosts enroll over IPv4.
 # TPMESH_BIN_DIR selects the binaries (default: build/bin of this checkout);
 # TPMESH_KEEP_WORLD=1 keeps $W_DIR after world_destroy; W_POLL_WAIT sets the
 # clients' --poll-wait (default 25 s); W_AUTH_CONFIG names an authority.toml
@@ -60,10 +63,11 @@ _MESH_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 W_WG_PORT=51820
 W_AUTH_ADDR=fd00:77::1
+W_AUTH_ADDR4=10.77.0.1  # only with W_DUAL_STACK=1
 W_ROOT_ADDR=fd00:77::fe
 W_PREFIX=""
 W_HOSTS=()
-declare -gA H_NS=() H_IF=() H_DIR=() H_UNDERLAY=() H_OVERLAY=() H_MESH=() H_TCTI=()
+declare -gA H_NS=() H_IF=() H_DIR=() H_UNDERLAY=() H_UNDERLAY4=() H_OVERLAY=() H_MESH=() H_TCTI=()
 declare -gA H_SWTPM_PID=() H_CLIENT_PID=() H_MEMBER=()
 
 _w_err() { echo "lib-mesh: $*" >&2; return 1; }
@@ -106,13 +110,14 @@ _w_stop_pid() {
   wait "$pid" 2>/dev/null || _W_RC=$?
 }
 
-# veth INNER (in namespace NS, "" = root namespace) <-> UL on the bridge; ADDR/64.
+# veth INNER (in namespace NS, "" = root namespace) <-> UL on the bridge; ADDR/64
+# ("" = no IPv6 address).
 _w_attach() {
   local ns=$1 inner=$2 ul=$3 addr=$4 in=()
   [[ -n "$ns" ]] && in=(-n "$ns")
   ip "${in[@]}" link add "$inner" type veth peer name "$ul" netns "$W_PREFIX-ul" &&
     ip -n "$W_PREFIX-ul" link set "$ul" master "${W_PREFIX}br" up &&
-    ip "${in[@]}" -6 address add "$addr/64" dev "$inner" nodad &&
+    { [[ -z "$addr" ]] || ip "${in[@]}" -6 address add "$addr/64" dev "$inner" nodad; } &&
     ip "${in[@]}" link set "$inner" up ||
     _w_err "cannot attach $inner (${ns:-root namespace}) to the underlay"
 }
@@ -150,7 +155,13 @@ world_create() {
   _w_netns_add "$W_AUTH_NS" || return 1
   _w_attach "$W_AUTH_NS" "${p}a" "${p}ua" "$W_AUTH_ADDR" || return 1
   _w_attach "" "${p}r" "${p}ur" "$W_ROOT_ADDR" || return 1
-  "$W_BIN/tpmesh-authority" init --state-dir "$W_DIR/authority" --server-ip "$W_AUTH_ADDR" \
+  local server_ips=(--server-ip "$W_AUTH_ADDR")
+  if [[ "${W_DUAL_STACK:-0}" == 1 ]]; then
+    ip -n "$W_AUTH_NS" address add "$W_AUTH_ADDR4/24" dev "${p}a" ||
+      { _w_err "cannot give the authority $W_AUTH_ADDR4"; return 1; }
+    server_ips+=(--server-ip "$W_AUTH_ADDR4")
+  fi
+  "$W_BIN/tpmesh-authority" init --state-dir "$W_DIR/authority" "${server_ips[@]}" \
     >"$W_DIR/init.out" 2>&1 || { cat "$W_DIR/init.out" >&2; _w_err "authority init failed"; return 1; }
   W_CA_FP=$(awk '/^CA fingerprint/{print $3}' "$W_DIR/init.out")
   W_MESH_PREFIX=$(awk '/^mesh prefix/{print $3}' "$W_DIR/init.out")
@@ -207,12 +218,12 @@ world_destroy() {
   fi
   W_PREFIX=""
   W_HOSTS=()
-  H_NS=() H_IF=() H_DIR=() H_UNDERLAY=() H_OVERLAY=() H_MESH=() H_TCTI=()
+  H_NS=() H_IF=() H_DIR=() H_UNDERLAY=() H_UNDERLAY4=() H_OVERLAY=() H_MESH=() H_TCTI=()
   H_SWTPM_PID=() H_CLIENT_PID=() H_MEMBER=()
 }
 
-host_add() {
-  local name=$1 n nn ns dir
+host_add() {  # NAME [FAMILIES: 6 (default), 4 or 46; 4 needs W_DUAL_STACK=1]
+  local name=$1 fam=${2:-6} n nn ns dir
   [[ -n "$W_PREFIX" ]] || { _w_err "host_add: no world (world_create first)"; return 1; }
   [[ "$name" =~ ^[a-z0-9][a-z0-9-]{0,30}$ ]] || { _w_err "host_add: bad host name '$name'"; return 1; }
   [[ -z "${H_NS[$name]:-}" ]] || { _w_err "host_add: $name exists"; return 1; }
@@ -225,11 +236,21 @@ host_add() {
   H_NS[$name]=$ns
   H_IF[$name]=${W_PREFIX}w$nn
   H_DIR[$name]=$dir/node
-  H_UNDERLAY[$name]=fd00:77::1$nn
+  H_UNDERLAY[$name]=""
+  H_UNDERLAY4[$name]=""
+  [[ "$fam" == *6* ]] && H_UNDERLAY[$name]=fd00:77::1$nn
+  [[ "$fam" == *4* ]] && H_UNDERLAY4[$name]=10.77.0.$((100 + n))
   H_MEMBER[$name]=0
   mkdir -p "$dir"
   _w_netns_add "$ns" || return 1
   _w_attach "$ns" "${W_PREFIX}v$nn" "${W_PREFIX}u$nn" "${H_UNDERLAY[$name]}" || return 1
+  if [[ "$fam" != *6* ]]; then  # no IPv6 on its underlay, not even link-local (the overlay keeps it)
+    ip netns exec "$ns" sysctl -qw "net.ipv6.conf.${W_PREFIX}v$nn.disable_ipv6=1" || return 1
+  fi
+  if [[ -n "${H_UNDERLAY4[$name]}" ]]; then
+    ip -n "$ns" address add "${H_UNDERLAY4[$name]}/24" dev "${W_PREFIX}v$nn" ||
+      { _w_err "host_add: cannot give $name ${H_UNDERLAY4[$name]}"; return 1; }
+  fi
   # All hosts' TPMs come from one "manufacturer" (one swtpm local CA).
   swtpm_manufacture "$dir/tpm" "$W_DIR/manufacturer" || return 1
   SWTPM_NETNS=$ns swtpm_start "$dir/tpm" || return 1
@@ -259,7 +280,7 @@ authority_start() {
   local config=()
   [[ -n "${W_AUTH_CONFIG:-}" ]] && config=(--config "$W_AUTH_CONFIG")
   ip netns exec "$W_AUTH_NS" "$W_BIN/tpmesh-authority" serve "${config[@]}" --state-dir "$W_DIR/authority" \
-    --listen "[$W_AUTH_ADDR]:8443" --ek-trust-dir "$W_DIR/ek-roots" --dev >>"$W_DIR/authority.log" 2>&1 &
+    --listen "$( [[ "${W_DUAL_STACK:-0}" == 1 ]] && echo "[::]" || echo "[$W_AUTH_ADDR]"):8443" --ek-trust-dir "$W_DIR/ek-roots" --dev >>"$W_DIR/authority.log" 2>&1 &
   W_AUTH_PID=$!
   if ! wait_until "_w_auth_listening || ! _w_alive $W_AUTH_PID" 15 || ! _w_alive "$W_AUTH_PID"; then
     tail -n 20 "$W_DIR/authority.log" >&2
@@ -295,8 +316,12 @@ host_enroll() {
             sed -nE 's/.*"token": *"([^"]+)".*/\1/p')
     [[ -n "$token" ]] || { _w_err "host_enroll: could not create a token for $name"; return 1; }
   fi
-  ip netns exec "${H_NS[$name]}" "$W_BIN/tpmesh-client" enroll --authority "$W_AUTH_URL" \
-    --ca-fingerprint "$W_CA_FP" --hostname "$name" --endpoint "[${H_UNDERLAY[$name]}]:$W_WG_PORT" \
+  local url=$W_AUTH_URL endpoints=()
+  [[ -n "${H_UNDERLAY[$name]}" ]] && endpoints+=(--endpoint "[${H_UNDERLAY[$name]}]:$W_WG_PORT")
+  [[ -n "${H_UNDERLAY4[$name]:-}" ]] && endpoints+=(--endpoint "${H_UNDERLAY4[$name]}:$W_WG_PORT")
+  [[ -z "${H_UNDERLAY[$name]}" ]] && url="https://$W_AUTH_ADDR4:8443"
+  ip netns exec "${H_NS[$name]}" "$W_BIN/tpmesh-client" enroll --authority "$url" \
+    --ca-fingerprint "$W_CA_FP" --hostname "$name" "${endpoints[@]}" \
     --tcti "${H_TCTI[$name]}" --state-dir "${H_DIR[$name]}" --token "$token" ||
     { _w_err "host_enroll: $name was not admitted"; return 1; }
   H_OVERLAY[$name]=$(_w_json_str "${H_DIR[$name]}/node.json" overlay_address)

@@ -38,6 +38,7 @@ NodeReport ReportOf(proto::AckRequest&& ack) {
   NodeReport report;
   report.applied_generation = ack.generation;
   report.ca_bundle_sha256 = ack.ca_bundle_sha256.value_or("");
+  report.endpoints = std::move(ack.endpoints);
   for (auto& p : ack.peers) {
     report.peers.push_back(
         PeerReport{std::move(p.public_key), p.last_handshake, p.rx_bytes, p.tx_bytes});

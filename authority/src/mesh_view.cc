@@ -53,6 +53,13 @@ void MeshView::ApplyNode(const NodeRecord& n) {
   members_[n.node_id] = std::move(m);
 }
 
+std::optional<std::vector<std::string>> MeshView::EndpointsOf(std::string_view node_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = members_.find(node_id);
+  if (it == members_.end()) return std::nullopt;
+  return it->second.endpoints;
+}
+
 meshcfg::MeshState MeshView::Snapshot() const {
   meshcfg::MeshState state;
   state.mesh_prefix = params_.mesh_prefix.ToString();

@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,9 @@ class MeshView {
   meshcfg::MeshState Snapshot() const;
   int64_t generation() const;
   size_t member_count() const;
+  // The endpoints the mesh config gives member `node_id`; nullopt if it is
+  // not a member (not active, or left out).
+  std::optional<std::vector<std::string>> EndpointsOf(std::string_view node_id) const;
 
   // OK for an active node presenting a certificate it holds valid
   // (`serial`: the current one, or the one renewal replaced before

@@ -392,6 +392,13 @@ Result<RotationDirective> AuthorityService::RecordReport(std::string_view node_i
                      "generation: " + std::to_string(applied) + " is outside [0, " +
                          std::to_string(current) + "], the generations this authority published");
   }
+  if (report.endpoints) {
+    // Best effort: the ack's answer (rotation, CA bundle) must not depend on it.
+    if (Status st = ReportEndpoints(node_id, *report.endpoints); !st.ok()) {
+      Log("node " + std::string(node_id) +
+          ": reported endpoints not published: " + st.error().ToString());
+    }
+  }
   RotationDirective d;
   if (!report.ca_bundle_sha256.empty() && report.ca_bundle_sha256 != keys_.cas.BundleSha256()) {
     d.ca_bundle = keys_.cas.Bundle();

@@ -10,6 +10,7 @@
 
 #include "tpmesh/client/node_state.h"
 #include "tpmesh/client/renew.h"
+#include "tpmesh/proto/enroll.h"
 #include "tpmesh/tomlcfg/reader.h"
 #include "tpmesh/wg/kernel_device.h"
 
@@ -114,10 +115,11 @@ Result<ClientConfig> LoadClientConfig(const std::string& path, bool required) {
   }
   TPMESH_ASSIGN_OR_RETURN(toml::table t, tomlcfg::ParseFile(path));
   const tomlcfg::ConfigReader r(path);
-  TPMESH_RETURN_IF_ERROR(r.KnownKeys(t,
-                                     {"state_dir", "interface", "listen_port", "uapi_dir", "tcti",
-                                      "wg_backend", "poll_wait", "authorities", "enroll"},
-                                     ""));
+  TPMESH_RETURN_IF_ERROR(
+      r.KnownKeys(t,
+                  {"state_dir", "interface", "listen_port", "uapi_dir", "tcti", "wg_backend",
+                   "poll_wait", "authorities", "endpoints", "enroll"},
+                  ""));
   DaemonOptions& d = c.daemon;
   TPMESH_RETURN_IF_ERROR(r.Str(t, "state_dir", d.state_dir));
   TPMESH_RETURN_IF_ERROR(r.Str(t, "interface", d.ifname));
@@ -141,6 +143,12 @@ Result<ClientConfig> LoadClientConfig(const std::string& path, bool required) {
   TPMESH_RETURN_IF_ERROR(r.Duration(t, "", "poll_wait", wait, 1, 300));
   d.poll_wait_seconds = static_cast<int>(wait.count());
   TPMESH_RETURN_IF_ERROR(r.StrList(t, "authorities", d.extra_authority_urls, 8));
+  TPMESH_RETURN_IF_ERROR(r.StrList(t, "endpoints", d.endpoints, 8));
+  for (const auto& e : d.endpoints) {
+    if (Status st = proto::ValidateEndpoint(e); !st.ok())
+      return tomlcfg::ConfigError(path, "endpoints: " + st.error().message);
+  }
+  c.enroll.endpoints = d.endpoints;  // [enroll] endpoints, if given, win for enroll
   c.enroll.state_dir = d.state_dir;
   if (auto n = t.get("enroll")) TPMESH_RETURN_IF_ERROR(ReadEnroll(r, *n, c));
   return c;

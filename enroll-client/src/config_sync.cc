@@ -57,6 +57,7 @@ Status Daemon::PollOnce(const std::string& url) {
   // (re)connection, else after its restart it shows us as "never" applied
   // until the next generation change.
   if (need_ack_ && have_state_) {
+    (void)stop_.TakeNudge();  // this ack reports the addresses as they are now
     if (auto st = AckAndRotate(*client_); !st.ok()) {
       client_.reset();
       return st;
@@ -133,6 +134,25 @@ Result<meshcfg::SignedState> Daemon::Verify(const std::string& body) {
   return VerifyConfigResponse(body, have_state_ ? &held_ : nullptr, trusted_);
 }
 
+// Configured, else derived; nullopt (the registered ones stay) when neither
+// gives any. Logs a change.
+std::optional<std::vector<std::string>> Daemon::CurrentEndpoints() {
+  std::vector<std::string> now = o_.endpoints;
+  if (now.empty() && env_.host_addresses) {
+    now =
+        DeriveEndpoints(env_.host_addresses(), o_.ifname, f_->enrolled.mesh_prefix, o_.listen_port);
+  }
+  if (now.empty()) return std::nullopt;
+  if (now != reported_endpoints_) {
+    std::string list;
+    for (const auto& e : now) list += (list.empty() ? "" : ", ") + e;
+    Log("underlay endpoints: " + list +
+        (o_.endpoints.empty() ? " (from this host's addresses)" : ""));
+    reported_endpoints_ = now;
+  }
+  return now;
+}
+
 // POSTs the ack; returns the answer's body.
 Result<std::string> Daemon::Ack(net::Client& client) {
   TPMESH_ASSIGN_OR_RETURN(auto dev, device_->Get());
@@ -142,6 +162,7 @@ Result<std::string> Daemon::Ack(net::Client& client) {
   for (const auto& p : dev.peers) {
     ack.peers.push_back({p.public_key, p.last_handshake_sec, p.rx_bytes, p.tx_bytes});
   }
+  ack.endpoints = CurrentEndpoints();
   TPMESH_ASSIGN_OR_RETURN(auto r, client.Post("/v1/node/ack", proto::ToJson(ack)));
   if (r.status != 200) return net::ErrorFromResponse(r);
   return std::move(r.body);

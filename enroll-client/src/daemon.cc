@@ -35,6 +35,7 @@ Status Daemon::Start() {
 
 std::optional<Status> Daemon::Step() {
   if (stop_.stopped()) return OkStatus();
+  if (stop_.nudged()) need_ack_ = true;  // taken by the ack (PollOnce)
   const std::string url = f_->authority_urls[url_index_];
   MaybeRenew(url);
   Status st = PollOnce(url);
@@ -52,6 +53,12 @@ void Daemon::Log(const std::string& s) {
 std::optional<Status> Daemon::OnPollFailure(const Status& st) {
   // A stop aborts the poll in flight: that is no failure to report.
   if (stop_.stopped()) return OkStatus();
+  // So does a nudge: the host's addresses changed; report them at once.
+  if (stop_.TakeNudge()) {
+    Log("the host's addresses changed: reconnecting to report them");
+    need_ack_ = true;
+    return std::nullopt;
+  }
   if (st.error().reason == "node_revoked") {
     Log("revoked by the authority: " + st.error().message + "; removing " + o_.ifname);
     (void)link_.TearDown(o_.ifname);
@@ -94,6 +101,13 @@ void StopSignal::Stop() {
   if (abort_) abort_();
 }
 
+void StopSignal::Nudge() {
+  nudged_ = true;
+  wakeup_.Notify();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (abort_) abort_();
+}
+
 void StopSignal::OnStop(std::function<void()> abort) {
   std::lock_guard<std::mutex> lock(mu_);
   abort_ = std::move(abort);
@@ -110,6 +124,8 @@ DaemonEnv SystemDaemonEnv() {
         return wg::OpenAnyDevice(ifname, dir);
       },
       [](const std::string& tcti) { return attest::OpenTpm(tcti); },
+      [] { return SystemHostAddresses(); },
+      [](std::function<void()> f) { return WatchAddresses(std::move(f)); },
   };
 }
 
@@ -134,6 +150,17 @@ Status RunDaemon(const DaemonOptions& options, const DaemonEnv& env, LinkConfigu
                  StopSignal& stop, const LogFn& log) {
   TPMESH_ASSIGN_OR_RETURN(auto daemon, NodeDaemon::Create(options, env, link, stop, log));
   TPMESH_RETURN_IF_ERROR(daemon->Start());
+  // Derived endpoints follow the host at once, not at the next report.
+  std::unique_ptr<AddressWatch> watch;
+  if (options.endpoints.empty() && env.watch_addresses) {
+    auto w = env.watch_addresses([&stop] { stop.Nudge(); });
+    if (w.ok()) {
+      watch = std::move(w).value();
+    } else if (log) {
+      log("not watching the host's addresses (" + w.error().ToString() +
+          "): a change is reported with the next poll");
+    }
+  }
   for (;;) {
     if (auto done = daemon->Step()) return *done;
   }

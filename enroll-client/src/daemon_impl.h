@@ -50,6 +50,7 @@ class Daemon {
   Status AckAndRotate(net::Client& client);
   Result<meshcfg::SignedState> Verify(const std::string& body);
   Result<std::string> Ack(net::Client& client);
+  std::optional<std::vector<std::string>> CurrentEndpoints();
 
   // rotation_agent.cc
   Status RegisterNextKey(net::Client& client);
@@ -78,6 +79,7 @@ class Daemon {
   std::shared_ptr<net::Client> client_;  // shared with StopSignal's abort
   std::string client_url_;
   wg::DesiredDevice last_applied_;
+  std::vector<std::string> reported_endpoints_;  // last ack's, for the log
   meshcfg::SignedState held_;
   bool have_state_ = false;
   bool need_ack_ = true;              // report held state on the next (re)connection

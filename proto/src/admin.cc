@@ -129,8 +129,26 @@ json StatusJson(const StatusResponse& v) {
     }
     nodes.push_back(std::move(e));
   }
-  return json{{"generation", v.generation}, {"active", v.active},   {"expired", v.expired},
-              {"converged", v.converged},   {"waiting", v.waiting}, {"nodes", std::move(nodes)}};
+  json pairs = json::array();
+  for (const auto& p : v.unreachable) {
+    pairs.push_back(json{{"a", p.a}, {"b", p.b}, {"reason", p.reason}});
+  }
+  return json{{"generation", v.generation},
+              {"active", v.active},
+              {"expired", v.expired},
+              {"converged", v.converged},
+              {"waiting", v.waiting},
+              {"nodes", std::move(nodes)},
+              {"unreachable_pairs", v.unreachable_pairs},
+              {"unreachable", std::move(pairs)}};
+}
+
+StatusPair ReadStatusPair(JsonReader& r) {
+  StatusPair p;
+  p.a = r.String("a", 64);
+  p.b = r.String("b", 64);
+  p.reason = r.OptString("reason", 256).value_or("");
+  return p;
 }
 
 StatusPeer ReadStatusPeer(JsonReader& r) {
@@ -163,6 +181,8 @@ StatusResponse ReadStatus(JsonReader& r) {
   v.converged = r.Int("converged", 0, INT64_MAX);
   v.waiting = r.Int("waiting", 0, INT64_MAX);
   v.nodes = ReadList<StatusNode>(r, "nodes", ReadStatusNode);
+  v.unreachable_pairs = r.OptInt("unreachable_pairs", 0, INT64_MAX).value_or(0);
+  if (r.Raw("unreachable")) v.unreachable = ReadList<StatusPair>(r, "unreachable", ReadStatusPair);
   return v;
 }
 

@@ -6,6 +6,7 @@
 
 #include "json_util.h"
 #include "tpmesh/json/reader.h"
+#include "tpmesh/proto/enroll.h"
 
 namespace tpmesh::proto {
 namespace {
@@ -94,6 +95,7 @@ std::string ToJson(const AckRequest& v) {
   }
   json j{{"generation", v.generation}, {"peers", std::move(peers)}};
   if (v.ca_bundle_sha256) j["ca_bundle_sha256"] = *v.ca_bundle_sha256;
+  if (v.endpoints) j["endpoints"] = *v.endpoints;
   return Dump(j);
 }
 
@@ -118,7 +120,11 @@ Result<AckRequest> ParseAckRequest(std::string_view text) {
       v.peers.push_back(std::move(s));
     }
   }
+  if (r.Raw("endpoints")) v.endpoints = r.StringList("endpoints", 8, 64);
   if (!r.ok()) return r.error();
+  if (v.endpoints) {
+    for (const auto& e : *v.endpoints) TPMESH_RETURN_IF_ERROR(ValidateEndpoint(e));
+  }
   return v;
 }
 

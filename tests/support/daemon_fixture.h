@@ -177,6 +177,8 @@ class DaemonFixture : public ::testing::Test {
           }
           return std::unique_ptr<attest::Tpm>(new TpmRef(tpm_swap_ ? *tpm_swap_ : tpm_));
         },
+        [this] { return host_addresses_; },
+        nullptr,  // no address watch: tests Nudge the StopSignal themselves
     };
   }
 
@@ -277,6 +279,8 @@ class DaemonFixture : public ::testing::Test {
   std::vector<std::string> log_;
   std::vector<std::string> tpm_opens_;
   int tpm_failures_ = 0;
+  // What the host's interfaces hold (derived endpoints); empty: none derived.
+  std::vector<client::HostAddress> host_addresses_;
   attest::Tpm* tpm_swap_ = nullptr;  // make_tpm opens this one instead of tpm_
 };
 

@@ -95,7 +95,14 @@ struct NodeReport {
   std::string ca_bundle_sha256;  // hex, of the CA bundle the node trusts ("" = not reported)
   int64_t at = 0;                // unix seconds of the report
   std::vector<PeerReport> peers;
+  std::optional<std::vector<std::string>> endpoints;  // validated; nullopt: not reported
 };
+
+// A node's reported endpoints are published at most this often per node (a
+// node flapping between addresses, or a hostile one, cannot make every
+// member reconfigure on every ack); a change inside the window is taken
+// from the node's next report.
+inline constexpr int64_t kEndpointChangeIntervalSeconds = 5;
 
 // What the authority tells a node in the answer to its acknowledgement.
 struct RotationDirective {
@@ -360,6 +367,9 @@ class AuthorityService {
   std::set<std::string> LivePeers(const std::vector<NodeRecord>& nodes,
                                   std::string_view self) const;
   void OnAck(std::string_view node_id, int64_t applied_generation);
+  // Publishes a member's reported endpoints when they differ from the
+  // config's (service_endpoints.cc).
+  Status ReportEndpoints(std::string_view node_id, const std::vector<std::string>& endpoints);
   Status RecoverRotations();
   Status CommitRotation(std::string_view node_id, ByteView public_key, const std::string& how);
   void ForgetRotation(std::string_view node_id);
@@ -400,6 +410,8 @@ class AuthorityService {
   int64_t last_commit_generation_ = 0;
   mutable std::mutex reports_mu_;
   std::map<std::string, NodeReport> reports_;
+  std::mutex endpoints_mu_;
+  std::map<std::string, int64_t, std::less<>> endpoints_changed_at_;  // by node id
 };
 
 // Node id: hex of the first 10 bytes of the EK fingerprint.

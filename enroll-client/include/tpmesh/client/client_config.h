@@ -9,6 +9,8 @@
 //   tcti        = "device:/dev/tpmrm0"   # or "none" (run: no renewal)
 //   poll_wait   = "25s"
 //   authorities = ["https://[fd00::2]:8443"]  # run: tried after the enrolled one
+//   endpoints   = ["[2001:db8::21]:51820"]   # reported by run, registered by enroll;
+//                                            # absent: run derives them from the addresses
 //   [enroll]                                  # first boot (tpmesh-enroll.service)
 //   authority      = "https://authority.example.internal:8443"
 //   ca_fingerprint = "<from tpmesh-authority init>"

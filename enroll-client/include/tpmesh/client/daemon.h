@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "tpmesh/attest/tpm.h"
+#include "tpmesh/client/endpoints.h"
 #include "tpmesh/common/env.h"
 #include "tpmesh/common/result.h"
 #include "tpmesh/meshcfg/meshcfg.h"
@@ -75,8 +76,11 @@ struct DaemonOptions {
   // expired (the node was off or cut off longer than its life); empty = both
   // off, and an expired certificate ends the daemon ("node_cert_expired").
   std::string tcti = attest::kDefaultTcti;
-  // Kernel WireGuard or wireguard-go (ChooseLink; wg::ChooseBackend).
+  // Kernel WireGuard or wireguard-go (MakeLink; wg::ChooseBackend).
   wg::Backend wg_backend = wg::Backend::kAuto;
+  // This host's underlay endpoints, reported in every ack; empty: derived
+  // from its addresses at each ack (endpoints.h).
+  std::vector<std::string> endpoints;
 };
 
 using LogFn = std::function<void(const std::string&)>;
@@ -98,9 +102,16 @@ class StopSignal {
   void OnStop(std::function<void()> abort);
   // Notified by Stop: wakes the daemon's backoff sleep at once.
   Wakeup& wakeup() { return wakeup_; }
+  // Like Stop, but the daemon goes on: it reconnects and reports at once
+  // (the host's addresses changed, endpoints.h). Any thread.
+  void Nudge();
+  // True once per Nudge (the daemon's thread).
+  bool TakeNudge() { return nudged_.exchange(false); }
+  bool nudged() const { return nudged_; }
 
  private:
   std::atomic<bool> stopped_{false};
+  std::atomic<bool> nudged_{false};
   Wakeup wakeup_;
   std::mutex mu_;
   std::function<void()> abort_;
@@ -125,8 +136,14 @@ struct DaemonEnv {
       make_device;
   // The TPM for renewal (DaemonOptions::tcti), opened at the first renewal.
   std::function<Result<std::unique_ptr<attest::Tpm>>(const std::string& tcti)> make_tpm;
+  // The host's addresses, for derived endpoints; empty function: none are
+  // derived (only configured endpoints are reported).
+  std::function<std::vector<HostAddress>()> host_addresses;
+  // Watches them (RunDaemon, when endpoints are derived); empty function:
+  // a change is seen at the next report only.
+  std::function<Result<std::unique_ptr<AddressWatch>>(std::function<void()>)> watch_addresses;
 };
-// The real world: system clocks, libsodium, net::MakeClient,
+// The real world: system clocks, libsodium, net::MakeClient, getifaddrs,
 // wg::OpenAnyDevice (the UAPI socket if there is one, else kernel
 // WireGuard), attest::OpenTpm.
 DaemonEnv SystemDaemonEnv();

@@ -97,6 +97,15 @@ struct StatusNode {
   std::optional<int64_t> reported_at;
   std::optional<std::vector<StatusPeer>> peers;
 };
+// Two active nodes whose endpoints share no address family (one only IPv4,
+// the other only IPv6): WireGuard cannot connect them (relaying is a later
+// step).
+struct StatusPair {
+  std::string a;  // node ids, a < b
+  std::string b;
+  std::string reason;
+};
+inline constexpr size_t kMaxStatusPairs = 1000;
 struct StatusResponse {
   int64_t generation = 0;
   int64_t active = 0;   // active nodes, expired ones not counted
@@ -104,6 +113,8 @@ struct StatusResponse {
   int64_t converged = 0;
   int64_t waiting = 0;  // long polls waiting now
   std::vector<StatusNode> nodes;
+  int64_t unreachable_pairs = 0;        // how many such pairs in all
+  std::vector<StatusPair> unreachable;  // the first kMaxStatusPairs of them
 };
 
 inline constexpr size_t kMaxAdminList = 1 << 20;

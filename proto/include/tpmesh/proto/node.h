@@ -47,6 +47,11 @@ struct AckRequest {
   int64_t generation = 0;                       // the generation now applied
   std::optional<std::string> ca_bundle_sha256;  // 64 lower-case hex digits of the held CA bundle
   std::vector<PeerStatus> peers;                // at most kMaxAckPeers
+  // The node's underlay endpoints as they are now (configured, or derived
+  // from its interface addresses), at most 8, each "[v6]:port" or
+  // "v4:port" (ValidateEndpoint); absent: unchanged. The authority publishes
+  // a change in the next generation.
+  std::optional<std::vector<std::string>> endpoints;
 };
 inline constexpr size_t kMaxAckPeers = 65536;
 
