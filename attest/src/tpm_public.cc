@@ -181,6 +181,24 @@ Result<Bytes> TpmSpkiDer(const TpmPublic& pub) {
 
 }  // namespace internal
 
+Status CheckKeyAlg(const TpmPublic& key, KeyAlg alg, std::string_view field) {
+  std::string has;
+  if (key.type == kAlgRsa) {
+    has = "RSA-" + std::to_string(key.rsa_bits);
+  } else if (key.curve == kCurveNistP256) {
+    has = "ECC NIST P-256";
+  } else if (key.curve == kCurveNistP384) {
+    has = "ECC NIST P-384";
+  } else {
+    has = "ECC curve " + std::to_string(key.curve);
+  }
+  const bool ok = alg == KeyAlg::kRsa2048 ? key.type == kAlgRsa && key.rsa_bits == 2048
+                                          : key.type == kAlgEcc && key.curve == kCurveNistP256;
+  if (ok) return OkStatus();
+  return MakeError(Code::kInvalidArgument, "invalid_request",
+                   std::string(field) + ": '" + KeyAlgName(alg) + "', but the key is " + has);
+}
+
 Result<TpmPublic> ParseTpm2bPublic(ByteView data) {
   if (data.size() < 2) {
     return Malformed("TPM2B_PUBLIC: " + std::to_string(data.size()) +

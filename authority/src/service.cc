@@ -59,6 +59,10 @@ Result<proto::EnrollStartResponse> AuthorityService::EnrollStart(
     const proto::EnrollStartRequest& req) {
   attest::EnrollEvidence evidence{req.ek_public, req.ek_cert, req.ek_intermediates, req.ak_public};
   TPMESH_ASSIGN_OR_RETURN(auto begun, verifier_.Begin(evidence));
+  // The claimed EK algorithm is recorded: it must be the key's.
+  if (auto ek = attest::ParseTpm2bPublic(req.ek_public); ek.ok()) {
+    TPMESH_RETURN_IF_ERROR(attest::CheckKeyAlg(*ek, req.ek_alg, "ek_alg"));
+  }
   auto& [challenge, pending] = begun;
 
   ChallengeRecord rec;

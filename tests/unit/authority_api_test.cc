@@ -91,6 +91,14 @@ TEST_F(AuthorityApiTest, MalformedStartRequests) {
   json bad_alg = good;
   bad_alg["ek_alg"] = "dsa1024";
   EXPECT_EQ(post(bad_alg.dump()).status, 400);
+  // The claimed algorithm must be the key's (the node's EK here is ECC P-256).
+  ASSERT_EQ(good.value("ek_alg", ""), "ecc-p256");
+  json wrong_alg = good;
+  wrong_alg["ek_alg"] = "rsa2048";
+  auto wrong = post(wrong_alg.dump());
+  EXPECT_EQ(StatusReason(wrong), "400 invalid_request");
+  EXPECT_NE(wrong.body.find("ek_alg: 'rsa2048', but the key is ECC NIST P-256"), std::string::npos)
+      << wrong.body;
   json bad_host = good;
   bad_host["hostname"] = "under_score.example";
   EXPECT_EQ(StatusReason(post(bad_host.dump())), "400 invalid_hostname");

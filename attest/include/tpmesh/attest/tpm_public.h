@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "tpmesh/attest/types.h"
 #include "tpmesh/common/bytes.h"
 #include "tpmesh/common/result.h"
 #include "tpmesh/ossl/ossl.h"
@@ -61,6 +62,11 @@ struct TpmPublic {
 // Parses a marshaled TPM2B_PUBLIC. The size prefix must match and no bytes
 // may follow (oversized input is rejected, not ignored).
 [[nodiscard]] Result<TpmPublic> ParseTpm2bPublic(ByteView data);
+
+// OK when `key` is of algorithm `alg` (rsa2048: RSA with a 2048-bit modulus;
+// ecc-p256: ECC on NIST P-256); else kInvalidArgument "invalid_request"
+// naming `field`, the algorithm claimed and the one the key has.
+[[nodiscard]] Status CheckKeyAlg(const TpmPublic& key, KeyAlg alg, std::string_view field);
 
 // DER SubjectPublicKeyInfo of a key, and its SHA-256.
 [[nodiscard]] Result<Bytes> SpkiDer(EVP_PKEY* key);
