@@ -106,6 +106,7 @@ int Serve(AuthorityConfig cfg, log::Level log_level) {
   settings.mtu = cfg.mtu;
   settings.persistent_keepalive = cfg.persistent_keepalive;
   settings.dev_mode = cfg.dev_mode;
+  settings.ek_chain_time = cfg.ek_chain_time;
   settings.admission = cfg.admission;
   settings.default_policy = cfg.default_policy;
   settings.node_cert_lifetime = cfg.node_cert_lifetime;

@@ -246,8 +246,22 @@ Status CheckChain(X509* leaf, STACK_OF(X509) * untrusted, const TrustStore& trus
   if (X509_STORE_CTX_init(ctx.get(), store.roots, leaf, untrusted) != 1) {
     return ossl::CryptoError("X509_STORE_CTX_init");
   }
-  X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx.get()),
-                             static_cast<time_t>(ToUnixSeconds(options.now)));
+  const time_t now = static_cast<time_t>(ToUnixSeconds(options.now));
+  time_t at_time = now;
+  if (options.chain_time == EkChainTime::kIssuance) {
+    // The chain as it stood when the EK certificate was issued; one that
+    // claims to be issued in the future is checked now (and refused).
+    tm issued{};
+    if (ASN1_TIME_to_tm(X509_get0_notBefore(leaf), &issued) == 1) {
+      const time_t t = timegm(&issued);
+      if (t <= now) at_time = t;
+    }
+  }
+  X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
+  X509_VERIFY_PARAM_set_time(param, at_time);
+  // Only certificates in the store (roots, anchors chosen on purpose) can
+  // end a chain; the node's hints are never in it.
+  if (store.partial_chain) X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
   X509_STORE_CTX_set_verify_cb(ctx.get(), VerifyCallback);
   if (X509_verify_cert(ctx.get()) == 1) {
     ERR_clear_error();
@@ -262,7 +276,9 @@ Status CheckChain(X509* leaf, STACK_OF(X509) * untrusted, const TrustStore& trus
   if (err == X509_V_ERR_CERT_HAS_EXPIRED) {
     return CheckFailure(Check::kEkCertValidity,
                         label + " is not valid after " + TimeText(X509_get0_notAfter(at)) +
-                            " (verification time " + TimeText(options.now) + ")");
+                            (at_time == now ? " (verification time " + TimeText(options.now) + ")"
+                                            : " (checked at the EK certificate's issuance, " +
+                                                  TimeText(FromUnixSeconds(at_time)) + ")"));
   }
   if (err == X509_V_ERR_CERT_NOT_YET_VALID) {
     return CheckFailure(Check::kEkCertValidity,
@@ -292,6 +308,17 @@ Status CheckSoftwareTpm(const EkCertOptions& options, EkCertInfo& info) {
 }  // namespace
 
 Result<Bytes> TrimDer(ByteView nv_contents) { return TrimDerFor(nv_contents, "ek_cert"); }
+
+const char* EkChainTimeName(EkChainTime t) {
+  return t == EkChainTime::kIssuance ? "issuance" : "now";
+}
+
+Result<EkChainTime> ParseEkChainTime(std::string_view name) {
+  if (name == "issuance") return EkChainTime::kIssuance;
+  if (name == "now") return EkChainTime::kNow;
+  return MakeError(Code::kInvalidArgument, "invalid_ek_chain_time",
+                   "EK chain time must be 'issuance' or 'now'");
+}
 
 namespace internal {
 

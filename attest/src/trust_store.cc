@@ -47,11 +47,13 @@ bool Contains(STACK_OF(X509) * list, X509* c) {
 }
 
 // Takes ownership of `cert`.
-Status AddCert(TrustStore::Impl& impl, ossl::X509Ptr cert) {
+Status AddCert(TrustStore::Impl& impl, ossl::X509Ptr cert, bool anchor) {
   if (!impl.roots || !impl.root_list || !impl.intermediates) {
     return ossl::CryptoError("trust store allocation");
   }
-  bool root = internal::IsSelfSignedCert(cert.get());
+  const bool self_signed = internal::IsSelfSignedCert(cert.get());
+  const bool root = self_signed || anchor;
+  if (root && !self_signed) impl.partial_chain = true;
   STACK_OF(X509)* list = root ? impl.root_list : impl.intermediates;
   if (Contains(list, cert.get())) return OkStatus();
   if (root && X509_STORE_add_cert(impl.roots, cert.get()) != 1) {
@@ -64,7 +66,7 @@ Status AddCert(TrustStore::Impl& impl, ossl::X509Ptr cert) {
 
 }  // namespace
 
-Status TrustStore::AddPem(std::string_view pem) {
+Status TrustStore::AddPem(std::string_view pem, bool anchor) {
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) return ossl::CryptoError("BIO_new_mem_buf");
   std::vector<ossl::X509Ptr> certs;
@@ -81,20 +83,25 @@ Status TrustStore::AddPem(std::string_view pem) {
   }
   ERR_clear_error();
   if (certs.empty()) return TrustError(Code::kInvalidArgument, "no PEM certificate found");
-  for (auto& c : certs) TPMESH_RETURN_IF_ERROR(AddCert(*impl_, std::move(c)));
+  for (auto& c : certs) TPMESH_RETURN_IF_ERROR(AddCert(*impl_, std::move(c), anchor));
   return OkStatus();
 }
 
-Status TrustStore::AddDer(ByteView der) {
+Status TrustStore::AddDer(ByteView der, bool anchor) {
   auto cert = internal::ParseDerCert(der, "DER certificate");
   if (!cert.ok()) return TrustError(Code::kInvalidArgument, cert.error().message);
-  return AddCert(*impl_, std::move(cert).value());
+  return AddCert(*impl_, std::move(cert).value(), anchor);
 }
 
-Result<TrustStore> TrustStore::LoadDirectory(const std::string& dir) {
+namespace {
+
+// The certificate files directly in `dir`, sorted; a missing `dir` is an
+// error only when `required`.
+Result<std::vector<std::filesystem::path>> CertFiles(const std::string& dir, bool required) {
   namespace fs = std::filesystem;
   std::error_code ec;
   std::vector<fs::path> files;
+  if (!required && !fs::exists(dir, ec)) return files;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     std::string ext = it->path().extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(),
@@ -107,21 +114,33 @@ Result<TrustStore> TrustStore::LoadDirectory(const std::string& dir) {
     return TrustError(Code::kNotFound, "cannot read trust directory " + dir + ": " + ec.message());
   }
   std::sort(files.begin(), files.end());
-  TrustStore store;
-  for (const fs::path& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (!in.good() && !in.eof()) {
-      return TrustError(Code::kNotFound, "cannot read trust file " + f.string());
-    }
-    // .crt/.cer may hold either encoding; a PEM armor line decides.
-    bool pem = content.find("-----BEGIN") != std::string::npos;
-    Status st = pem ? store.AddPem(content) : store.AddDer(AsView(content));
-    if (!st.ok()) {
-      return TrustError(Code::kInvalidArgument,
-                        "trust file " + f.string() + ": " + st.error().message);
-    }
+  return files;
+}
+
+Status LoadFile(TrustStore& store, const std::filesystem::path& f, bool anchor) {
+  std::ifstream in(f, std::ios::binary);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) {
+    return TrustError(Code::kNotFound, "cannot read trust file " + f.string());
   }
+  // .crt/.cer may hold either encoding; a PEM armor line decides.
+  bool pem = content.find("-----BEGIN") != std::string::npos;
+  Status st = pem ? store.AddPem(content, anchor) : store.AddDer(AsView(content), anchor);
+  if (!st.ok()) {
+    return TrustError(Code::kInvalidArgument,
+                      "trust file " + f.string() + ": " + st.error().message);
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<TrustStore> TrustStore::LoadDirectory(const std::string& dir) {
+  TPMESH_ASSIGN_OR_RETURN(auto files, CertFiles(dir, true));
+  TPMESH_ASSIGN_OR_RETURN(auto anchors, CertFiles(dir + "/anchors", false));
+  TrustStore store;
+  for (const auto& f : anchors) TPMESH_RETURN_IF_ERROR(LoadFile(store, f, true));
+  for (const auto& f : files) TPMESH_RETURN_IF_ERROR(LoadFile(store, f, false));
   return store;
 }
 

@@ -9,12 +9,17 @@
 
 namespace tpmesh::attest {
 
-// Owns every certificate it holds; roots are self-signed, the rest are
-// untrusted chain hints. Not copyable; used read-only after loading.
+// Owns every certificate it holds; roots are the self-signed ones and the
+// anchors chosen on purpose, the rest are untrusted chain hints. Not copyable; used read-only after
+// loading.
 struct TrustStore::Impl {
   X509_STORE* roots = X509_STORE_new();
   STACK_OF(X509) * root_list = sk_X509_new_null();      // for counting / dedupe
   STACK_OF(X509) * intermediates = sk_X509_new_null();  // untrusted chain hints
+  // An anchor chosen on purpose that is not self-signed (a vendor root
+  // cross-signed by a CA the operator does not trust): chains may end at
+  // it (X509_V_FLAG_PARTIAL_CHAIN, which only ever applies to this store).
+  bool partial_chain = false;
 
   Impl() = default;
   Impl(const Impl&) = delete;

@@ -56,7 +56,7 @@ Status Verifier::RecheckEkCert(ByteView ek_public, ByteView ek_cert_der,
   auto ek = ParseTpm2bPublic(ek_public);
   if (!ek.ok()) return Malformed("ek_public: " + ek.error().message);
   TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr leaf, internal::ParseEkCert(ek_cert_der));
-  EkCertOptions copts{clock_.Now(), options_.allow_software_tpm};
+  EkCertOptions copts{clock_.Now(), options_.allow_software_tpm, options_.ek_chain_time};
   TPMESH_RETURN_IF_ERROR(
       AsStatus(internal::VerifyEkCertificate(leaf.get(), intermediates, trust_, copts)));
   ossl::Pkey unused;
@@ -75,7 +75,7 @@ Result<std::pair<Challenge, PendingChallenge>> Verifier::Begin(const EnrollEvide
   std::optional<EkCertInfo> cert_info;
   ossl::Pkey ek_key;
   if (evidence.ek_cert_der.has_value()) {
-    EkCertOptions copts{clock_.Now(), options_.allow_software_tpm};
+    EkCertOptions copts{clock_.Now(), options_.allow_software_tpm, options_.ek_chain_time};
     auto leaf = internal::ParseEkCert(*evidence.ek_cert_der);
     auto info = leaf.ok() ? internal::VerifyEkCertificate(leaf->get(), evidence.intermediates,
                                                           trust_, copts)

@@ -35,6 +35,13 @@ Status ReadTopLevel(const ConfigReader& r, const toml::table& t, AuthorityConfig
     }
   }
   TPMESH_RETURN_IF_ERROR(r.Boolean(t, "dev_mode", c.dev_mode));
+  if (t.get("ek_chain_time")) {
+    std::string name;
+    TPMESH_RETURN_IF_ERROR(r.Str(t, "ek_chain_time", name));
+    auto v = attest::ParseEkChainTime(name);
+    if (!v.ok()) return r.Fail("ek_chain_time: " + v.error().message);
+    c.ek_chain_time = *v;
+  }
   TPMESH_RETURN_IF_ERROR(r.Integer(t, "mtu", c.mtu, 1280, 9000));
   TPMESH_RETURN_IF_ERROR(r.Integer(t, "persistent_keepalive", c.persistent_keepalive, 0, 3600));
   TPMESH_RETURN_IF_ERROR(r.Integer(t, "node_cert_hours", c.node_cert_hours, 1, 24 * 30));
@@ -102,6 +109,7 @@ Result<AuthorityConfig> LoadConfig(const std::string& path) {
                                              "listen",
                                              "ek_trust_dir",
                                              "dev_mode",
+                                             "ek_chain_time",
                                              "default_policy",
                                              "mtu",
                                              "persistent_keepalive",

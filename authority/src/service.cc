@@ -34,7 +34,8 @@ AuthorityService::AuthorityService(Store& store, const attest::TrustStore& trust
                 attest::VerifierOptions{.allow_software_tpm = settings_.dev_mode,
                                         .require_ek_cert = false,
                                         .selection = settings_.pcr_selection,
-                                        .challenge_ttl = settings_.challenge_ttl},
+                                        .challenge_ttl = settings_.challenge_ttl,
+                                        .ek_chain_time = settings_.ek_chain_time},
                 clock_, rng_),
       view_(std::make_unique<internal::MeshView>(internal::MeshView::Params{
           settings_.mesh_prefix, settings_.mtu, settings_.persistent_keepalive,

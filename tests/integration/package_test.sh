@@ -58,6 +58,7 @@ for f in usr/bin/tpmesh-authority usr/bin/tpmesh-client usr/bin/tpmeshctl \
   lib/systemd/system/tpmesh-enroll.service \
   usr/share/man/man8/tpmesh-authority.8.gz usr/share/man/man8/tpmesh-client.8.gz \
   usr/share/man/man1/tpmeshctl.1.gz usr/share/tpmesh/certs/README.md \
+  usr/share/tpmesh/certs/MANIFEST.tsv usr/share/tpmesh/certs/anchors/stmicro-stm-tpm-ecc-root-ca-01.pem \
   usr/share/bash-completion/completions/tpmesh-client \
   usr/share/bash-completion/completions/tpmesh-authority \
   usr/share/bash-completion/completions/tpmeshctl usr/share/doc/tpmesh-client/operations.md; do
@@ -94,6 +95,8 @@ out=$("$R/usr/bin/tpmesh-authority" config check --config "$R/etc/tpmesh/authori
   --state-dir "$T/no-state" --ek-trust-dir "$R/usr/share/tpmesh/certs" 2>&1)
 [[ "$out" == *"FAIL  state directory"* && "$out" == *"EK trust directory"* ]] ||
   fail "the shipped authority.toml does not load: $out"
+[[ "$out" =~ EK\ trust\ directory:\ [^:]*certs:\ ([0-9]+)\ root ]] && ((BASH_REMATCH[1] >= 10)) ||
+  fail "the shipped vendor roots do not load: $out"
 words=$(bash -c ". '$R/usr/share/bash-completion/completions/tpmeshctl'
   PATH='$R/usr/bin':\$PATH
   COMP_WORDS=(tpmeshctl no); COMP_CWORD=1; _tpmesh; echo \"\${COMPREPLY[*]}\"

@@ -108,9 +108,15 @@ class EkCertTest : public ::testing::Test {
 
   static Result<EkCertInfo> Verify(const Bytes& der, const TrustStore& store,
                                    std::vector<Bytes> node_intermediates = {},
-                                   bool dev_mode = false) {
-    return VerifyEkCertificate(der, node_intermediates, store,
-                               EkCertOptions{.now = kNow, .allow_software_tpm = dev_mode});
+                                   bool dev_mode = false,
+                                   EkChainTime chain_time = EkChainTime::kIssuance) {
+    return VerifyEkCertificate(
+        der, node_intermediates, store,
+        EkCertOptions{.now = kNow, .allow_software_tpm = dev_mode, .chain_time = chain_time});
+  }
+  static Result<EkCertInfo> VerifyNow(const Bytes& der, const TrustStore& store,
+                                      std::vector<Bytes> node_intermediates = {}) {
+    return Verify(der, store, std::move(node_intermediates), false, EkChainTime::kNow);
   }
 
   static inline TestCa* root_ = nullptr;
@@ -217,14 +223,18 @@ TEST_F(EkCertTest, UnknownCriticalExtensionOnLeafRejected) {
 
 // --- check 2: validity ---
 
+// ek_chain_time = "now": everything at the current time. By default
+// ("issuance") the chain as it stood when the EK certificate was issued, so
+// the same certificate passes (EkChainTimeTest below).
 TEST_F(EkCertTest, ExpiredEk) {
   EkCertSpec spec;
   spec.validity.not_after = FromUnixSeconds(1'767'225'600);  // 2026-01-01
-  auto r = Verify(MakeEkCert(*ica_, rsa_->get(), spec), Store());
+  auto r = VerifyNow(MakeEkCert(*ica_, rsa_->get(), spec), Store());
   EXPECT_REASON(r, Check::kEkCertValidity);
   EXPECT_NE(r.error().message.find("EK certificate is not valid after 2026-01-01"),
             std::string::npos)
       << r.error().message;
+  EXPECT_TRUE(Verify(MakeEkCert(*ica_, rsa_->get(), spec), Store()).ok());
 }
 
 TEST_F(EkCertTest, NotYetValidEk) {
@@ -240,18 +250,21 @@ TEST_F(EkCertTest, ExpiredIntermediate) {
   Validity old;
   old.not_after = FromUnixSeconds(1'767'225'600);  // 2026-01-01
   TestCa ica = MakeIntermediate(*root_, "Old EK Issuer", old);
-  auto r = Verify(MakeEkCert(ica, rsa_->get()), Store(false), {ica.Der()});
+  auto r = VerifyNow(MakeEkCert(ica, rsa_->get()), Store(false), {ica.Der()});
   EXPECT_REASON(r, Check::kEkCertValidity);
   EXPECT_NE(r.error().message.find("Old EK Issuer"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(Verify(MakeEkCert(ica, rsa_->get()), Store(false), {ica.Der()}).ok())
+      << "issued while its issuer was valid";
 }
 
 TEST_F(EkCertTest, ValidityUsesOptionsNowNotWallClock) {
   EkCertSpec spec;
   spec.validity.not_after = FromUnixSeconds(1'800'000'100);  // just after kNow
   Bytes der = MakeEkCert(*ica_, rsa_->get(), spec);
-  EXPECT_TRUE(Verify(der, Store()).ok());
-  auto later =
-      VerifyEkCertificate(der, {}, Store(), EkCertOptions{.now = kNow + std::chrono::hours(1)});
+  EXPECT_TRUE(VerifyNow(der, Store()).ok());
+  auto later = VerifyEkCertificate(
+      der, {}, Store(),
+      EkCertOptions{.now = kNow + std::chrono::hours(1), .chain_time = EkChainTime::kNow});
   EXPECT_REASON(later, Check::kEkCertValidity);
 }
 

@@ -27,16 +27,20 @@ class TrustStore {
   TrustStore(TrustStore&&) noexcept;
   TrustStore& operator=(TrustStore&&) noexcept;
 
-  // Loads every *.pem, *.crt, *.cer and *.der file in `dir` (not recursive).
-  // Self-signed certificates become roots, others intermediates. A file that
-  // does not parse is an error naming the file.
+  // Loads every *.pem, *.crt, *.cer and *.der file in `dir`: self-signed
+  // certificates become roots, others intermediates (path-building hints,
+  // never trusted on their own); and every such file in `dir`/anchors/,
+  // which become trust anchors whether self-signed or not (certs/README.md:
+  // a vendor root cross-signed by a CA not in the store). A file that does
+  // not parse is an error naming the file.
   [[nodiscard]] static Result<TrustStore> LoadDirectory(const std::string& dir);
 
-  // Adds one or more PEM certificates, or one DER certificate.
-  [[nodiscard]] Status AddPem(std::string_view pem);
-  [[nodiscard]] Status AddDer(ByteView der);
+  // Adds one or more PEM certificates, or one DER certificate; `anchor`:
+  // as trust anchors even if not self-signed.
+  [[nodiscard]] Status AddPem(std::string_view pem, bool anchor = false);
+  [[nodiscard]] Status AddDer(ByteView der, bool anchor = false);
 
-  size_t root_count() const;
+  size_t root_count() const;  // anchors: self-signed roots and chosen ones
   size_t intermediate_count() const;
 
   struct Impl;
@@ -46,9 +50,21 @@ class TrustStore {
   std::unique_ptr<Impl> impl_;
 };
 
+// When an EK certificate chain must have been valid (docs/attestation.md,
+// check 2). TPMs keep the EK certificate their manufacturer wrote for the
+// life of the chip, and vendor CAs expire meanwhile, so by default the chain
+// is checked at the EK certificate's issuance (its notBefore: every CA on
+// the path must have been valid when it was issued, the "chain model");
+// kNow checks every certificate, the EK's included, at the current time.
+// Either way an EK certificate not yet valid now is refused.
+enum class EkChainTime { kIssuance, kNow };
+const char* EkChainTimeName(EkChainTime t);  // "issuance", "now"
+[[nodiscard]] Result<EkChainTime> ParseEkChainTime(std::string_view name);
+
 struct EkCertOptions {
-  TimePoint now;                    // the verification time
+  TimePoint now;                    // the current time
   bool allow_software_tpm = false;  // dev mode: accept swtpm/other simulators
+  EkChainTime chain_time = EkChainTime::kIssuance;
 };
 
 struct EkCertInfo {

@@ -40,8 +40,9 @@ struct VerifierOptions {
   bool require_ek_cert = true;
   PcrSelection selection{HashAlg::kSha256, {0, 1, 2, 3, 4, 5, 6, 7}};
   std::chrono::seconds challenge_ttl{60};
-  size_t nonce_size = 32;   // >= 16
-  size_t secret_size = 32;  // <= EK nameAlg digest size
+  size_t nonce_size = 32;                              // >= 16
+  size_t secret_size = 32;                             // <= EK nameAlg digest size
+  EkChainTime ek_chain_time = EkChainTime::kIssuance;  // check 2 (ekcert.h)
 };
 
 struct CheckOutcome {

@@ -61,6 +61,7 @@ struct AuthoritySettings {
   int mtu = 1420;
   int persistent_keepalive = 25;
   bool dev_mode = false;  // accept software TPM EK certificates (check 15)
+  attest::EkChainTime ek_chain_time = attest::EkChainTime::kIssuance;  // check 2
   AdmissionSettings admission;
   std::string default_policy;  // PCR policy new nodes are held to ("" = none)
   attest::PcrSelection pcr_selection{attest::HashAlg::kSha256, {0, 1, 2, 3, 4, 5, 6, 7}};

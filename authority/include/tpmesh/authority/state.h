@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "tpmesh/attest/ekcert.h"
 #include "tpmesh/authority/ipv6.h"
 #include "tpmesh/authority/service.h"
 #include "tpmesh/authority/store.h"
@@ -86,6 +87,8 @@ struct AuthorityConfig {
   std::vector<std::string> listen = {"[::]:8443"};
   std::string ek_trust_dir = "/usr/share/tpmesh/certs";
   bool dev_mode = false;
+  // When EK certificate chains must have been valid (ekcert.h EkChainTime).
+  attest::EkChainTime ek_chain_time = attest::EkChainTime::kIssuance;
   AdmissionSettings admission;
   std::string default_policy;
   int mtu = 1420;
