@@ -12,6 +12,7 @@
 
 #include "tpmesh/client/client_config.h"
 #include "tpmesh/client/daemon.h"
+#include "tpmesh/client/ek_show.h"
 #include "tpmesh/client/enroll.h"
 #include "tpmesh/client/exit_codes.h"
 #include "tpmesh/client/renew.h"
@@ -98,6 +99,15 @@ int Renew(const std::string& state_dir, const std::string& tcti, bool force) {
   return ToInt(ExitCode::kOk);
 }
 
+int EkShow(const std::string& tcti, const std::optional<std::string>& trust_dir) {
+  auto tpm = attest::OpenTpm(tcti);
+  if (!tpm.ok()) return Fail(tpm.error());
+  auto r = client::EkReport(**tpm, trust_dir, SystemClock::Instance().Now());
+  if (!r.ok()) return Fail(r.error());
+  std::fputs(r->c_str(), stdout);
+  return ToInt(ExitCode::kOk);
+}
+
 // CLI11's own exit codes (106, 109, ...) are not ours: every parse error is
 // a usage error; --help prints and succeeds.
 int ParseOrExit(CLI::App& app, int argc, char** argv, bool& done) {
@@ -127,6 +137,8 @@ struct Cli {
   bool renew_force = false;
   std::string wg_backend;  // --wg-backend, over client.toml's wg_backend
   CLI::App *enroll = nullptr, *run = nullptr, *status = nullptr, *renew = nullptr, *check = nullptr;
+  CLI::App* ek_show = nullptr;
+  std::optional<std::string> trust_dir;  // ek show --trust-dir
 };
 
 // --config, before the rest: the file's values are the defaults the flags
@@ -208,6 +220,16 @@ void AddNodeCommands(CLI::App& app, Cli& c, const std::string& tcti_help) {
   c.check = config->add_subcommand(
       "check", "validate client.toml, the state directory and the TPM without changing anything");
   c.check->add_option("--tcti", c.tcti_flag, tcti_help);
+  auto* ek = app.add_subcommand("ek", "this machine's TPM endorsement keys");
+  ek->require_subcommand(1);
+  c.ek_show = ek->add_subcommand(
+      "show",
+      "EK fingerprints (for tpmeshctl ek allow) and certificates, offline; with --trust-dir, "
+      "whether they chain to it");
+  c.ek_show->add_option("--tcti", c.tcti_flag, tcti_help);
+  c.ek_show->add_option("--trust-dir", c.trust_dir,
+                        "EK trust directory to check the certificates against, e.g. "
+                        "/usr/share/tpmesh/certs");
 }
 
 // The enrollment, once the flags and client.toml are merged.
@@ -279,6 +301,7 @@ int main(int argc, char** argv) {
     return ToInt(failed ? ExitCode::kError : ExitCode::kOk);
   }
   if (*c.renew) return Renew(c.cfg.daemon.state_dir, *tcti, c.renew_force);
+  if (*c.ek_show) return EkShow(*tcti, c.trust_dir);
   if (*c.run) {
     c.cfg.daemon.tcti = *tcti;
     auto backend = wg::ParseBackend(c.wg_backend);
