@@ -88,8 +88,9 @@ TEST_F(DaemonEndpointsTest, ANudgeReportsTheNewAddressesBeforeTheNextPoll) {
   const size_t before = net_->requests().size();
   stop_.Nudge();
   ASSERT_NO_FATAL_FAILURE(Step(*d));
-  ASSERT_GT(net_->requests().size(), before);
-  const auto& first = net_->requests()[before];
+  const auto requests = net_->requests();  // a copy: requests() returns by value
+  ASSERT_GT(requests.size(), before);
+  const auto& first = requests[before];
   EXPECT_EQ(first.method + " " + first.target, "POST /v1/node/ack");
   EXPECT_NE(first.body.find("[2001:db8::79]"), std::string::npos) << first.body;
   EXPECT_FALSE(stop_.nudged());
