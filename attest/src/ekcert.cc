@@ -322,6 +322,9 @@ Result<EkChainTime> ParseEkChainTime(std::string_view name) {
 
 namespace internal {
 
+// Names, dates and fingerprint of `leaf` into `info`.
+Status FillNames(X509* leaf, EkCertInfo& info);
+
 Result<ossl::X509Ptr> ParseEkCert(ByteView ek_cert_der) {
   return ParseCert(ek_cert_der, "ek_cert");
 }
@@ -361,12 +364,20 @@ Result<EkCertInfo> VerifyEkCertificate(X509* leaf, std::span<const Bytes> interm
   TPMESH_RETURN_IF_ERROR(CheckProfile(leaf, info));
   TPMESH_RETURN_IF_ERROR(CheckSoftwareTpm(options, info));
 
+  TPMESH_RETURN_IF_ERROR(FillNames(leaf, info));
+  return info;
+}
+
+Status FillNames(X509* leaf, EkCertInfo& info) {
+  info.subject = NameText(X509_get_subject_name(leaf));
   info.issuer = NameText(X509_get_issuer_name(leaf));
+  auto not_before = ToTimePoint(X509_get0_notBefore(leaf));
   auto not_after = ToTimePoint(X509_get0_notAfter(leaf));
-  if (!not_after) return Malformed("ek_cert: notAfter does not parse");
+  if (!not_before || !not_after) return Malformed("ek_cert: a validity date does not parse");
+  info.not_before = *not_before;
   info.not_after = *not_after;
   TPMESH_ASSIGN_OR_RETURN(info.spki_sha256, CertSpkiSha256(leaf));
-  return info;
+  return OkStatus();
 }
 
 Status CheckEkMatchesCert(const TpmPublic& ek, X509* cert, ossl::Pkey* ek_key) {
@@ -390,6 +401,15 @@ Status CheckEkMatchesCert(const TpmPublic& ek, X509* cert, ossl::Pkey* ek_key) {
 }
 
 }  // namespace internal
+
+Result<EkCertInfo> DescribeEkCertificate(ByteView ek_cert_der) {
+  TPMESH_ASSIGN_OR_RETURN(ossl::X509Ptr leaf, internal::ParseEkCert(ek_cert_der));
+  EkCertInfo info;
+  // The TPM fields where the SAN has them; a profile defect is not ours to report here.
+  if (!internal::CheckProfile(leaf.get(), info).ok()) ERR_clear_error();
+  TPMESH_RETURN_IF_ERROR(internal::FillNames(leaf.get(), info));
+  return info;
+}
 
 Result<EkCertInfo> VerifyEkCertificate(ByteView ek_cert_der, std::span<const Bytes> intermediates,
                                        const TrustStore& trust, const EkCertOptions& options) {

@@ -1,33 +1,12 @@
 // tpmesh-client ek show (contract in ek_show.h).
 #include "tpmesh/client/ek_show.h"
 
-#include <openssl/bio.h>
-#include <openssl/x509.h>
-
-#include <memory>
-
 #include "tpmesh/attest/ekcert.h"
 #include "tpmesh/attest/tpm_public.h"
+#include "tpmesh/client/renew.h"  // FormatUtc
 
 namespace tpmesh::client {
 namespace {
-
-std::string Name(const X509_NAME* n) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
-  if (!bio || X509_NAME_print_ex(bio.get(), n, 0, XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB) < 0)
-    return "?";
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
-}
-
-std::string Time(const ASN1_TIME* t) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
-  if (!bio || ASN1_TIME_print(bio.get(), t) != 1) return "?";
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(len));
-}
 
 const char* Template(attest::KeyAlg alg) {
   return alg == attest::KeyAlg::kRsa2048 ? "TCG EK template L-1, RSA-2048"
@@ -41,22 +20,21 @@ std::string CertLines(const attest::EkBundle& ek, const attest::TrustStore* trus
            "its EK allowlist\n";
   }
   auto der = attest::TrimDer(*ek.ek_cert_der);
-  if (!der.ok()) return "  certificate: unreadable (" + der.error().ToString() + ")\n";
-  const unsigned char* p = der->data();
-  std::unique_ptr<X509, decltype(&X509_free)> x(
-      d2i_X509(nullptr, &p, static_cast<long>(der->size())), X509_free);
-  if (!x) return "  certificate: does not parse\n";
-  std::string out = "  certificate: subject \"" + Name(X509_get_subject_name(x.get())) + "\"\n" +
-                    "               issuer \"" + Name(X509_get_issuer_name(x.get())) + "\"\n" +
-                    "               valid " + Time(X509_get0_notBefore(x.get())) + " to " +
-                    Time(X509_get0_notAfter(x.get())) + "\n";
+  auto cert =
+      der.ok() ? attest::DescribeEkCertificate(*der) : Result<attest::EkCertInfo>(der.error());
+  if (!cert.ok()) return "  certificate: unreadable (" + cert.error().ToString() + ")\n";
+  std::string out = "  certificate: subject \"" + cert->subject + "\"\n" +
+                    "               issuer \"" + cert->issuer + "\"\n" + "               valid " +
+                    FormatUtc(cert->not_before) + " to " + FormatUtc(cert->not_after) + "\n";
+  if (!cert->tpm_manufacturer.empty()) {
+    out += "  tpm: manufacturer " + cert->tpm_manufacturer + ", model " + cert->tpm_model +
+           ", version " + cert->tpm_version + "\n";
+  }
   if (trust == nullptr) return out;
-  auto info = attest::VerifyEkCertificate(*der, ek.intermediates, *trust,
-                                          attest::EkCertOptions{.now = now});
-  if (!info.ok())
-    return out + "  chains to " + *trust_dir + ": no (" + info.error().ToString() + ")\n";
-  return out + "  tpm: manufacturer " + info->tpm_manufacturer + ", model " + info->tpm_model +
-         ", version " + info->tpm_version + "\n  chains to " + *trust_dir + ": yes\n";
+  auto verified = attest::VerifyEkCertificate(*der, ek.intermediates, *trust,
+                                              attest::EkCertOptions{.now = now});
+  return out + "  chains to " + *trust_dir + ": " +
+         (verified.ok() ? "yes" : "no (" + verified.error().ToString() + ")") + "\n";
 }
 
 }  // namespace

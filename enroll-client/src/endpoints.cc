@@ -14,40 +14,31 @@
 #include <map>
 #include <optional>
 
+#include "tpmesh/common/bytes.h"
+#include "tpmesh/common/parse.h"
+
 namespace tpmesh::client {
 namespace {
 
 constexpr size_t kMaxEndpoints = 8;
 
-struct Prefix {
-  in6_addr addr{};
-  int len = 0;
-};
-
-std::optional<Prefix> ParseV6Prefix(std::string_view cidr) {
-  const size_t slash = cidr.find('/');
-  if (slash == std::string_view::npos) return std::nullopt;
-  Prefix p;
-  const std::string addr(cidr.substr(0, slash));
-  if (inet_pton(AF_INET6, addr.c_str(), &p.addr) != 1) return std::nullopt;
-  const std::string len(cidr.substr(slash + 1));
-  char* end = nullptr;
-  const long n = std::strtol(len.c_str(), &end, 10);
-  if (end == len.c_str() || *end != '\0' || n < 0 || n > 128) return std::nullopt;
-  p.len = static_cast<int>(n);
-  return p;
+// The IPv6 mesh prefix; nullopt (filters nothing) if `cidr` is not one.
+std::optional<Cidr> MeshPrefix(std::string_view cidr) {
+  auto c = ParseCidr(cidr);
+  if (!c.ok() || c->family != AF_INET6) return std::nullopt;
+  return *c;
 }
 
-bool InPrefix(const in6_addr& a, const Prefix& p) {
-  for (int bit = 0; bit < p.len; ++bit) {
-    const int byte = bit / 8, mask = 0x80 >> (bit % 8);
-    if ((a.s6_addr[byte] & mask) != (p.addr.s6_addr[byte] & mask)) return false;
+bool InPrefix(const in6_addr& a, const Cidr& p) {
+  for (unsigned bit = 0; bit < p.prefix_len; ++bit) {
+    const unsigned byte = bit / 8, mask = 0x80u >> (bit % 8);
+    if ((a.s6_addr[byte] & mask) != (p.address[byte] & mask)) return false;
   }
   return true;
 }
 
 // The address as an endpoint, or nullopt when the rule leaves it out.
-std::optional<std::string> Candidate(const HostAddress& h, const std::optional<Prefix>& mesh,
+std::optional<std::string> Candidate(const HostAddress& h, const std::optional<Cidr>& mesh,
                                      uint16_t port) {
   const std::string p = std::to_string(port);
   if (h.family == AF_INET6) {
@@ -78,7 +69,7 @@ std::optional<std::string> Candidate(const HostAddress& h, const std::optional<P
 std::vector<std::string> DeriveEndpoints(const std::vector<HostAddress>& addrs,
                                          std::string_view overlay_ifname,
                                          std::string_view mesh_prefix, uint16_t port) {
-  const std::optional<Prefix> mesh = ParseV6Prefix(mesh_prefix);
+  const std::optional<Cidr> mesh = MeshPrefix(mesh_prefix);
   std::vector<std::string> out;
   for (int family : {AF_INET6, AF_INET}) {
     for (const auto& h : addrs) {
@@ -97,31 +88,30 @@ std::vector<std::string> DeriveEndpoints(const std::vector<HostAddress>& addrs,
 namespace {
 
 // "20010db8000000000000000000000021 02 40 00 01 eth0": address, ifindex,
-// prefix length, scope, flags (hex), name.
+// prefix length, scope, flags (all hex), name; in interface order.
 std::vector<HostAddress> ProcIfInet6(const std::map<std::string, unsigned>& if_flags) {
-  std::vector<HostAddress> out;
+  std::vector<std::pair<unsigned long, HostAddress>> found;
   std::ifstream in("/proc/net/if_inet6");
   std::string hex, ifindex, plen, scope, flags, name;
   while (in >> hex >> ifindex >> plen >> scope >> flags >> name) {
-    if (hex.size() != 32) continue;
-    in6_addr a{};
-    bool ok = true;
-    for (size_t i = 0; i < 16 && ok; ++i) {
-      char* end = nullptr;
-      const std::string byte = hex.substr(2 * i, 2);
-      a.s6_addr[i] = static_cast<uint8_t>(std::strtoul(byte.c_str(), &end, 16));
-      ok = end == byte.c_str() + 2;
-    }
+    auto raw = HexDecode(hex);
     char* end = nullptr;
     const unsigned long f = std::strtoul(flags.c_str(), &end, 16);
     char text[INET6_ADDRSTRLEN] = {};
-    if (!ok || *end != '\0' || !inet_ntop(AF_INET6, &a, text, sizeof text)) continue;
+    if (!raw.ok() || raw->size() != 16 || *end != '\0' ||
+        !inet_ntop(AF_INET6, raw->data(), text, sizeof text))
+      continue;
     auto it = if_flags.find(name);
     const unsigned iff = it == if_flags.end() ? 0 : it->second;
-    out.push_back({name, AF_INET6, text, (iff & IFF_UP) != 0, (iff & IFF_LOOPBACK) != 0,
-                   (f & IFA_F_TEMPORARY) != 0,
-                   (f & (IFA_F_DEPRECATED | IFA_F_TENTATIVE | IFA_F_DADFAILED)) != 0});
+    found.push_back({std::strtoul(ifindex.c_str(), nullptr, 16),
+                     {name, AF_INET6, text, (iff & IFF_UP) != 0, (iff & IFF_LOOPBACK) != 0,
+                      (f & IFA_F_TEMPORARY) != 0,
+                      (f & (IFA_F_DEPRECATED | IFA_F_TENTATIVE | IFA_F_DADFAILED)) != 0}});
   }
+  std::stable_sort(found.begin(), found.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<HostAddress> out;
+  for (auto& [index, a] : found) out.push_back(std::move(a));
   return out;
 }
 
@@ -151,9 +141,6 @@ std::vector<HostAddress> SystemHostAddresses() {
   freeifaddrs(list);
   // IPv6 with its flags where /proc has them (it always does on Linux).
   std::vector<HostAddress> proc = ProcIfInet6(if_flags);
-  std::stable_sort(proc.begin(), proc.end(), [](const HostAddress& a, const HostAddress& b) {
-    return if_nametoindex(a.ifname.c_str()) < if_nametoindex(b.ifname.c_str());
-  });
   auto& chosen = proc.empty() ? v6 : proc;
   out.insert(out.end(), chosen.begin(), chosen.end());
   return out;

@@ -185,10 +185,6 @@ class ChoosingLink final : public IpLink {
 
 }  // namespace
 
-std::unique_ptr<LinkConfigurator> MakeUserspaceLink(const std::string& uapi_dir) {
-  return std::make_unique<UserspaceLink>(uapi_dir);
-}
-
 std::unique_ptr<LinkConfigurator> MakeLink(const DaemonOptions& o, const LogFn& log) {
   return std::make_unique<ChoosingLink>(o, log);
 }

@@ -11,8 +11,10 @@
 #include <cstring>
 
 #include "netlink_internal.h"
+#include "tpmesh/common/parse.h"
 #include "tpmesh/wg/netlink.h"
 #include "tpmesh/wg/uapi.h"
+#include "wg_internal.h"
 
 namespace tpmesh::wg::nl {
 namespace {
@@ -22,54 +24,33 @@ Error Invalid(const WgPeer& p, std::string what) {
                    "peer " + std::string(Base64Encode(p.public_key)) + ": " + std::move(what));
 }
 
-struct IpPrefix {
-  uint16_t family = 0;
-  uint8_t addr[16] = {};
-  uint8_t cidr = 0;
-  size_t addr_len() const { return family == AF_INET ? 4 : 16; }
-};
-
-// `cidr` is canonical (CanonicalCidr), so this cannot fail on it.
-std::optional<IpPrefix> ParsePrefix(const std::string& cidr) {
-  const size_t slash = cidr.find('/');
-  if (slash == std::string::npos) return std::nullopt;
-  IpPrefix p;
-  const std::string addr = cidr.substr(0, slash);
-  p.family = addr.find(':') == std::string::npos ? AF_INET : AF_INET6;
-  if (inet_pton(p.family, addr.c_str(), p.addr) != 1) return std::nullopt;
-  p.cidr = static_cast<uint8_t>(std::stoi(cidr.substr(slash + 1)));
-  return p;
-}
-
 union SockAddr {
   sockaddr_in v4;
   sockaddr_in6 v6;
 };
 
-// `endpoint` is canonical (CanonicalEndpoint): "a.b.c.d:port" or "[v6%zone]:port".
-std::optional<std::pair<SockAddr, size_t>> ParseSockAddr(const std::string& endpoint) {
+// An endpoint as the kernel takes it; nullopt if it does not parse (or names
+// a zone that is neither a number nor an interface here).
+std::optional<std::pair<SockAddr, size_t>> ParseSockAddr(std::string_view endpoint) {
+  auto hp = ParseHostPort(endpoint, {.zone = true});
+  if (!hp.ok()) return std::nullopt;
   SockAddr sa{};
-  const size_t colon = endpoint.rfind(':');
-  if (colon == std::string::npos) return std::nullopt;
-  const uint16_t port = htons(static_cast<uint16_t>(std::stoi(endpoint.substr(colon + 1))));
-  if (endpoint.front() != '[') {
+  if (hp->kind == HostPort::Kind::kIpv4) {
     sa.v4.sin_family = AF_INET;
-    sa.v4.sin_port = port;
-    if (inet_pton(AF_INET, endpoint.substr(0, colon).c_str(), &sa.v4.sin_addr) != 1)
-      return std::nullopt;
+    sa.v4.sin_port = htons(hp->port);
+    if (inet_pton(AF_INET, hp->host.c_str(), &sa.v4.sin_addr) != 1) return std::nullopt;
     return std::make_pair(sa, sizeof(sockaddr_in));
   }
-  std::string host = endpoint.substr(1, colon - 2);
+  std::string host = hp->host;
   sa.v6.sin6_family = AF_INET6;
-  sa.v6.sin6_port = port;
+  sa.v6.sin6_port = htons(hp->port);
   if (size_t pct = host.find('%'); pct != std::string::npos) {
     const std::string zone = host.substr(pct + 1);
     host.resize(pct);
-    char* end = nullptr;
-    unsigned long id = std::strtoul(zone.c_str(), &end, 10);
-    if (end == zone.c_str() || *end != '\0') id = if_nametoindex(zone.c_str());
-    if (id == 0) return std::nullopt;
-    sa.v6.sin6_scope_id = static_cast<uint32_t>(id);
+    auto id = ParseDecimal(zone, UINT32_MAX, true);
+    if (!id) id = if_nametoindex(zone.c_str());
+    if (*id == 0) return std::nullopt;
+    sa.v6.sin6_scope_id = static_cast<uint32_t>(*id);
   }
   if (inet_pton(AF_INET6, host.c_str(), &sa.v6.sin6_addr) != 1) return std::nullopt;
   return std::make_pair(sa, sizeof(sockaddr_in6));
@@ -105,12 +86,14 @@ bool PutPeerHead(nlmsghdr* nlh, size_t max, const WgPeer& p, bool continuation) 
   return true;
 }
 
-bool PutAllowedIp(nlmsghdr* nlh, size_t max, const IpPrefix& ip) {
+bool PutAllowedIp(nlmsghdr* nlh, size_t max, const Cidr& ip) {
   nlattr* n = mnl_attr_nest_start_check(nlh, max, 0);
   if (n == nullptr) return false;
-  if (!mnl_attr_put_u16_check(nlh, max, WGALLOWEDIP_A_FAMILY, ip.family) ||
-      !mnl_attr_put_check(nlh, max, WGALLOWEDIP_A_IPADDR, ip.addr_len(), ip.addr) ||
-      !mnl_attr_put_u8_check(nlh, max, WGALLOWEDIP_A_CIDR_MASK, ip.cidr)) {
+  if (!mnl_attr_put_u16_check(nlh, max, WGALLOWEDIP_A_FAMILY, static_cast<uint16_t>(ip.family)) ||
+      !mnl_attr_put_check(nlh, max, WGALLOWEDIP_A_IPADDR, ip.family == AF_INET ? 4 : 16,
+                          ip.address) ||
+      !mnl_attr_put_u8_check(nlh, max, WGALLOWEDIP_A_CIDR_MASK,
+                             static_cast<uint8_t>(ip.prefix_len))) {
     mnl_attr_nest_cancel(nlh, n);
     return false;
   }
@@ -144,11 +127,10 @@ class SetEncoder {
   }
 
   Status Peer(const WgPeer& p) {
-    std::vector<IpPrefix> ips;
+    std::vector<Cidr> ips;  // host bits cleared, as the kernel takes them
     for (const auto& a : p.allowed_ips) {
-      auto c = CanonicalCidr(a);
-      auto ip = c.ok() ? ParsePrefix(*c) : std::nullopt;
-      if (!ip) return Invalid(p, "allowed ip " + a + " is not a CIDR");
+      auto ip = ParseCidr(a);
+      if (!ip.ok()) return Invalid(p, "allowed ip " + a + " is not a CIDR");
       ips.push_back(*ip);
     }
     size_t next = 0;

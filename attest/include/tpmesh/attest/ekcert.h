@@ -72,13 +72,22 @@ struct EkCertInfo {
   std::string tpm_model;         // e.g. "swtpm"
   std::string tpm_version;       // e.g. "id:20191023"
   bool software_tpm = false;
-  std::string issuer;  // one-line issuer DN
+  std::string subject;  // one-line subject DN (often empty for EK certificates)
+  std::string issuer;   // one-line issuer DN
+  TimePoint not_before;
   TimePoint not_after;
   Bytes spki_sha256;  // SHA-256 of the certified key's SPKI DER
 };
 
-// Verifies the EK certificate: chain (1), validity of every certificate in the
-// chain at options.now (2), the TCG EK profile (14), software TPM policy (15).
+// What an EK certificate says, without verifying anything (for display:
+// `tpmesh-client ek show`): names, dates, fingerprint, and the TPM
+// manufacturer/model/version where its subjectAltName has them (else
+// empty). Trailing NV padding is tolerated; a certificate that does not
+// parse is Malformed.
+[[nodiscard]] Result<EkCertInfo> DescribeEkCertificate(ByteView ek_cert_der);
+
+// Verifies the EK certificate: chain (1), validity of the chain at the time
+// options.chain_time says (2), the TCG EK profile (14), software TPM policy (15).
 // Trailing bytes after the DER (NV padding) are tolerated; anything else that
 // does not parse is Malformed.
 [[nodiscard]] Result<EkCertInfo> VerifyEkCertificate(ByteView ek_cert_der,

@@ -60,8 +60,6 @@ class LinkConfigurator {
                                          const std::string& mesh_prefix, int mtu) = 0;
   [[nodiscard]] virtual Status TearDown(const std::string& ifname) = 0;
 };
-// ip(8) and wireguard-go (which daemonizes, so the interface outlives us).
-std::unique_ptr<LinkConfigurator> MakeUserspaceLink(const std::string& uapi_dir);
 
 struct DaemonOptions {
   std::string state_dir = "/var/lib/tpmesh";
